@@ -1,0 +1,3 @@
+from lnbits.db import Database
+
+db = Database("ext_satmachineadmin")

@@ -1,0 +1,2 @@
+async def m001_initial(db):
+    pass

@@ -1,0 +1,141 @@
+"""Boots a stock LNbits in-process with this extension mounted.
+
+LNbits reads its settings, picks SQLite or PostgreSQL and writes its auth key when it
+is first imported, so everything below up to the fixtures runs before any import of
+``lnbits`` or of the extension. That is also why ``tests/`` has no ``__init__.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+EXT_ID = "satmachineadmin"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_workdir = Path(tempfile.mkdtemp(prefix=f"{EXT_ID}-test-"))
+(_workdir / "data").mkdir()
+(_workdir / "extensions").mkdir()
+(_workdir / "extensions" / EXT_ID).symlink_to(REPO_ROOT, target_is_directory=True)
+_lnbits_spec = importlib.util.find_spec("lnbits")
+assert _lnbits_spec and _lnbits_spec.origin, "lnbits is not installed"
+# create_app() mounts lnbits/static and lnbits/templates relative to the cwd.
+(_workdir / "lnbits").symlink_to(Path(_lnbits_spec.origin).parent)
+
+os.environ.update(
+    {
+        "LNBITS_DATA_FOLDER": str(_workdir / "data"),
+        "LNBITS_EXTENSIONS_PATH": str(_workdir),
+        "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
+        "LNBITS_ADMIN_UI": "true",
+        "AUTH_HTTPS_ONLY": "false",
+        "LNBITS_RATE_LIMIT_NO": "1000000",
+        "DEBUG": "false",
+    }
+)
+if os.environ.get("SATMACHINEADMIN_TEST_DATABASE_URL"):
+    os.environ["LNBITS_DATABASE_URL"] = os.environ["SATMACHINEADMIN_TEST_DATABASE_URL"]
+else:
+    os.environ.pop("LNBITS_DATABASE_URL", None)
+sys.path.insert(0, str(_workdir / "extensions"))
+
+import httpx  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_workdir, ignore_errors=True)
+
+
+@dataclass
+class Actor:
+    """An LNbits account as the tests drive it: its id, token and wallets."""
+
+    id: str
+    username: str
+    token: str
+    wallets: list[dict] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def wallet_id(self) -> str:
+        return self.wallets[0]["id"]
+
+
+@pytest.fixture(scope="session")
+async def app():
+    from lnbits.app import create_app
+
+    # Chdir only now: pytest resolves its test paths against the cwd at start-up.
+    os.chdir(_workdir)
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        yield http
+
+
+async def _actor_from_token(
+    client: httpx.AsyncClient, token: str, username: str
+) -> Actor:
+    # Auth endpoints set a session cookie; drop it so that every request in the
+    # tests says explicitly who makes it (and anonymous ones stay anonymous).
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {token}"}
+    enabled = await client.put(f"/api/v1/extension/{EXT_ID}/enable", headers=headers)
+    assert enabled.status_code == 200, enabled.text
+    me = await client.get("/api/v1/auth", headers=headers)
+    assert me.status_code == 200, me.text
+    body = me.json()
+    return Actor(id=body["id"], username=username, token=token, wallets=body["wallets"])
+
+
+@pytest.fixture(scope="session")
+async def super_user(client) -> Actor:
+    response = await client.put(
+        "/api/v1/auth/first_install",
+        json={
+            "username": "superuser",
+            "password": "secret-password",
+            "password_repeat": "secret-password",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return await _actor_from_token(client, response.json()["access_token"], "superuser")
+
+
+@pytest.fixture(scope="session")
+def make_user(client, super_user):
+    """Registers a fresh LNbits account with the extension enabled."""
+
+    async def _make(prefix: str = "user") -> Actor:
+        username = f"{prefix[:8]}{uuid.uuid4().hex[:8]}"
+        response = await client.post(
+            "/api/v1/auth/register",
+            json={
+                "username": username,
+                "password": "user-password",
+                "password_repeat": "user-password",
+            },
+        )
+        assert response.status_code == 200, response.text
+        return await _actor_from_token(client, response.json()["access_token"], username)
+
+    return _make
