@@ -1,9 +1,17 @@
 from fastapi import APIRouter
 
 from .database import db
+from .views import pages
+from .views_api import api
 
 satmachineadmin_ext: APIRouter = APIRouter(
     prefix="/satmachineadmin", tags=["satmachineadmin"]
 )
+satmachineadmin_ext.include_router(pages)
+satmachineadmin_ext.include_router(api)
 
-__all__ = ["db", "satmachineadmin_ext"]
+satmachineadmin_static_files = [
+    {"path": "/satmachineadmin/static", "name": "satmachineadmin_static"}
+]
+
+__all__ = ["db", "satmachineadmin_ext", "satmachineadmin_static_files"]

@@ -1,2 +1,215 @@
+"""Schema of the extension (SQLite and PostgreSQL).
+
+Money is stored as integer sats (BIGINT) and fiat as integer minor units of its
+currency (BIGINT, e.g. cents) next to the currency code; exchange rates are exact
+decimal strings. Timestamps are integer Unix seconds, which compare and filter the
+same way on both databases.
+
+Idempotency is a property of the schema: a settlement is unique by payment hash and
+by (machine, tx_id), a payout leg by (settlement, kind, target), an LP enrolment by
+(operator, LP, fiat code). Code inserts and lets the database refuse a duplicate.
+"""
+
+from lnbits.db import SQLITE
+
+
+async def _create_index(db, name: str, table: str, columns: str) -> None:
+    # SQLite puts the schema on the index name, PostgreSQL on the table.
+    if db.type == SQLITE:
+        sql = f"CREATE INDEX satmachineadmin.{name} ON {table} ({columns})"
+    else:
+        sql = f"CREATE INDEX {name} ON satmachineadmin.{table} ({columns})"
+    await db.execute(sql)
+
+
 async def m001_initial(db):
-    pass
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.super_config (
+            id TEXT PRIMARY KEY,
+            cash_in_fee_bps INTEGER NOT NULL DEFAULT 0,
+            cash_out_fee_bps INTEGER NOT NULL DEFAULT 0,
+            cash_in_fee_basis TEXT NOT NULL DEFAULT 'commission',
+            cash_out_fee_basis TEXT NOT NULL DEFAULT 'commission',
+            super_wallet_id TEXT,
+            relays TEXT NOT NULL,
+            server_private_key TEXT NOT NULL,
+            server_pubkey TEXT NOT NULL,
+            clock_tolerance_s INTEGER NOT NULL DEFAULT 300,
+            amount_tolerance_bps INTEGER NOT NULL DEFAULT 200,
+            beacon_offline_s INTEGER NOT NULL DEFAULT 600,
+            dispense_timeout_s INTEGER NOT NULL DEFAULT 900,
+            telemetry_retention_days INTEGER NOT NULL DEFAULT 30,
+            updated_at {big} NOT NULL,
+            updated_by TEXT
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.operators (
+            user_id TEXT PRIMARY KEY,
+            allocation_seq {big} NOT NULL DEFAULT 0,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.machines (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            pubkey TEXT NOT NULL UNIQUE,
+            wallet_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            location TEXT,
+            fiat_code TEXT,
+            status TEXT NOT NULL DEFAULT 'active',
+            dispense_confirmation TEXT NOT NULL DEFAULT 'report',
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL
+        );
+        """
+    )
+    await _create_index(db, "machines_operator", "machines", "operator_id")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.split_rules (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            wallet_id TEXT,
+            ln_address TEXT,
+            weight_bps INTEGER NOT NULL,
+            created_at {big} NOT NULL,
+            UNIQUE (operator_id, position)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.settlements (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            status TEXT NOT NULL,
+            source TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            payment_hash TEXT UNIQUE,
+            gross_sats {big} NOT NULL,
+            principal_sats {big} NOT NULL,
+            commission_sats {big} NOT NULL,
+            platform_fee_sats {big} NOT NULL,
+            operator_fee_sats {big} NOT NULL,
+            discount_sats {big} NOT NULL DEFAULT 0,
+            lp_allocated_sats {big} NOT NULL DEFAULT 0,
+            unallocated_sats {big} NOT NULL DEFAULT 0,
+            fiat_amount_minor {big} NOT NULL,
+            fiat_code TEXT NOT NULL,
+            exchange_rate TEXT NOT NULL,
+            fee_bps INTEGER NOT NULL,
+            fee_basis TEXT NOT NULL,
+            fee_snapshot TEXT NOT NULL,
+            split_snapshot TEXT NOT NULL,
+            note TEXT,
+            created_by TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            UNIQUE (machine_id, tx_id)
+        );
+        """
+    )
+    await _create_index(
+        db, "settlements_operator_time", "settlements", "operator_id, created_at"
+    )
+    await _create_index(
+        db, "settlements_machine_time", "settlements", "machine_id, created_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.payout_legs (
+            id TEXT PRIMARY KEY,
+            settlement_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL,
+            target TEXT NOT NULL,
+            wallet_id TEXT,
+            ln_address TEXT,
+            lp_enrolment_id TEXT,
+            sats {big} NOT NULL,
+            fiat_minor {big},
+            status TEXT NOT NULL,
+            payment_hash TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            paid_at {big},
+            UNIQUE (settlement_id, kind, target)
+        );
+        """
+    )
+    await _create_index(db, "payout_legs_enrolment", "payout_legs", "lp_enrolment_id")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.lps (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL UNIQUE,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.lp_enrolments (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            lp_id TEXT NOT NULL,
+            wallet_id TEXT NOT NULL,
+            fiat_code TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            UNIQUE (operator_id, lp_id, fiat_code)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.deposits (
+            id TEXT PRIMARY KEY,
+            enrolment_id TEXT NOT NULL,
+            operator_id TEXT NOT NULL,
+            lp_id TEXT NOT NULL,
+            fiat_code TEXT NOT NULL,
+            fiat_amount_minor {big} NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT,
+            created_by TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            confirmed_by TEXT,
+            confirmed_at {big}
+        );
+        """
+    )
+    await _create_index(db, "deposits_enrolment", "deposits", "enrolment_id")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.audit_log (
+            id TEXT PRIMARY KEY,
+            created_at {big} NOT NULL,
+            actor TEXT NOT NULL,
+            operator_id TEXT,
+            action TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        """
+    )
+    await _create_index(
+        db, "audit_log_operator_time", "audit_log", "operator_id, created_at"
+    )

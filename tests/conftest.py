@@ -136,6 +136,8 @@ def make_user(client, super_user):
             },
         )
         assert response.status_code == 200, response.text
-        return await _actor_from_token(client, response.json()["access_token"], username)
+        return await _actor_from_token(
+            client, response.json()["access_token"], username
+        )
 
     return _make

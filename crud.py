@@ -1,0 +1,588 @@
+"""Database access, and nothing else.
+
+Every function takes keyword-only arguments and an optional connection: given one,
+it runs inside the caller's transaction; without one, it opens its own. Rows come
+back as plain dicts; services turn them into API models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from lnbits.db import Connection
+
+from .database import db, execute, transaction
+
+S = "satmachineadmin"
+
+
+@asynccontextmanager
+async def _tx(conn: Connection | None) -> AsyncIterator[Connection]:
+    if conn is not None:
+        yield conn
+    else:
+        async with transaction() as own:
+            yield own
+
+
+async def _fetchone(sql: str, values: dict, conn: Connection | None) -> dict | None:
+    row: Any = await (conn or db).fetchone(sql, values)
+    return dict(row) if row else None
+
+
+async def _fetchall(sql: str, values: dict, conn: Connection | None) -> list[dict]:
+    rows: list[Any] = await (conn or db).fetchall(sql, values)
+    return [dict(row) for row in rows]
+
+
+async def _insert(conn: Connection, table: str, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    params = ", ".join(f":{key}" for key in row)
+    await execute(conn, f"INSERT INTO {S}.{table} ({columns}) VALUES ({params})", row)
+
+
+def _as_int(value: Any) -> int:
+    # PostgreSQL returns SUM(BIGINT) as NUMERIC (Decimal); both are exact.
+    return int(value or 0)
+
+
+# --- super config ------------------------------------------------------------------
+
+
+async def get_super_config(*, conn: Connection | None = None) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.super_config WHERE id = 'global'", {}, conn
+    )
+
+
+async def create_super_config_if_missing(
+    *,
+    server_private_key: str,
+    server_pubkey: str,
+    relays: Sequence[str],
+    now: int,
+    conn: Connection | None = None,
+) -> None:
+    """First start: the row with the server's Nostr identity. A concurrent start
+    that loses the race keeps the identity the winner wrote."""
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"""
+            INSERT INTO {S}.super_config
+                (id, relays, server_private_key, server_pubkey, updated_at)
+            VALUES ('global', :relays, :private_key, :pubkey, :now)
+            ON CONFLICT (id) DO NOTHING
+            """,
+            {
+                "relays": json.dumps(list(relays)),
+                "private_key": server_private_key,
+                "pubkey": server_pubkey,
+                "now": now,
+            },
+        )
+
+
+async def update_super_config(
+    *, fields: dict[str, Any], updated_by: str, now: int, conn: Connection | None = None
+) -> None:
+    values = {**fields, "updated_by": updated_by, "updated_at": now}
+    assignments = ", ".join(f"{key} = :{key}" for key in values)
+    async with _tx(conn) as c:
+        await execute(
+            c, f"UPDATE {S}.super_config SET {assignments} WHERE id = 'global'", values
+        )
+
+
+# --- operators -----------------------------------------------------------------------
+
+
+async def ensure_operator(
+    *, user_id: str, now: int, conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"""
+            INSERT INTO {S}.operators (user_id, created_at) VALUES (:user_id, :now)
+            ON CONFLICT (user_id) DO NOTHING
+            """,
+            {"user_id": user_id, "now": now},
+        )
+
+
+async def lock_operator_allocations(*, operator_id: str, conn: Connection) -> None:
+    """Serializes LP-balance allocation per operator: the row lock is held until
+    the caller's transaction ends (PostgreSQL); SQLite serializes writers anyway."""
+    await execute(
+        conn,
+        f"UPDATE {S}.operators SET allocation_seq = allocation_seq + 1 "
+        "WHERE user_id = :operator_id",
+        {"operator_id": operator_id},
+    )
+
+
+# --- machines ------------------------------------------------------------------------
+
+
+async def insert_machine(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "machines", row)
+
+
+async def get_machine(
+    *, machine_id: str, operator_id: str | None = None, conn: Connection | None = None
+) -> dict | None:
+    if operator_id is None:
+        return await _fetchone(
+            f"SELECT * FROM {S}.machines WHERE id = :id", {"id": machine_id}, conn
+        )
+    return await _fetchone(
+        f"SELECT * FROM {S}.machines WHERE id = :id AND operator_id = :operator_id",
+        {"id": machine_id, "operator_id": operator_id},
+        conn,
+    )
+
+
+async def list_machines(
+    *, operator_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.machines WHERE operator_id = :operator_id "
+        "ORDER BY created_at, id",
+        {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def update_machine(
+    *,
+    machine_id: str,
+    operator_id: str,
+    fields: dict[str, Any],
+    conn: Connection | None = None,
+) -> None:
+    assignments = ", ".join(f"{key} = :{key}" for key in fields)
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.machines SET {assignments} "
+            "WHERE id = :machine_id AND operator_id = :operator_id",
+            {**fields, "machine_id": machine_id, "operator_id": operator_id},
+        )
+
+
+async def delete_machine_without_settlements(
+    *, machine_id: str, operator_id: str, conn: Connection | None = None
+) -> int:
+    """Deletes the machine only if no settlement refers to it; returns rows deleted."""
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            DELETE FROM {S}.machines
+            WHERE id = :machine_id AND operator_id = :operator_id
+              AND NOT EXISTS (
+                SELECT 1 FROM {S}.settlements s WHERE s.machine_id = :machine_id
+              )
+            """,
+            {"machine_id": machine_id, "operator_id": operator_id},
+        )
+
+
+async def machine_has_settlements(
+    *, machine_id: str, conn: Connection | None = None
+) -> bool:
+    row = await _fetchone(
+        f"SELECT 1 AS found FROM {S}.settlements WHERE machine_id = :id LIMIT 1",
+        {"id": machine_id},
+        conn,
+    )
+    return row is not None
+
+
+# --- split rules ---------------------------------------------------------------------
+
+
+async def get_split_rules(
+    *, operator_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.split_rules WHERE operator_id = :operator_id "
+        "ORDER BY position",
+        {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def replace_split_rules(
+    *, operator_id: str, rows: Sequence[dict[str, Any]], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"DELETE FROM {S}.split_rules WHERE operator_id = :operator_id",
+            {"operator_id": operator_id},
+        )
+        for row in rows:
+            await _insert(c, "split_rules", row)
+
+
+# --- settlements ---------------------------------------------------------------------
+
+
+async def insert_settlement(*, row: dict[str, Any], conn: Connection) -> None:
+    await _insert(conn, "settlements", row)
+
+
+async def insert_legs(*, rows: Sequence[dict[str, Any]], conn: Connection) -> None:
+    for row in rows:
+        await _insert(conn, "payout_legs", row)
+
+
+async def get_settlement(
+    *,
+    settlement_id: str,
+    operator_id: str | None = None,
+    conn: Connection | None = None,
+) -> dict | None:
+    sql = f"SELECT * FROM {S}.settlements WHERE id = :id"
+    values = {"id": settlement_id}
+    if operator_id is not None:
+        sql += " AND operator_id = :operator_id"
+        values["operator_id"] = operator_id
+    return await _fetchone(sql, values, conn)
+
+
+async def get_settlement_by_tx(
+    *, machine_id: str, tx_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.settlements WHERE machine_id = :machine_id "
+        "AND tx_id = :tx_id",
+        {"machine_id": machine_id, "tx_id": tx_id},
+        conn,
+    )
+
+
+async def get_settlement_by_payment_hash(
+    *, payment_hash: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.settlements WHERE payment_hash = :payment_hash",
+        {"payment_hash": payment_hash},
+        conn,
+    )
+
+
+def _settlement_filters(
+    *,
+    operator_id: str,
+    machine_id: str | None,
+    status: str | None,
+    direction: str | None,
+    since: int | None,
+    until: int | None,
+) -> tuple[str, dict[str, Any]]:
+    clauses = ["operator_id = :operator_id"]
+    values: dict[str, Any] = {"operator_id": operator_id}
+    for column, value in (
+        ("machine_id", machine_id),
+        ("status", status),
+        ("direction", direction),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = :{column}")
+            values[column] = value
+    if since is not None:
+        clauses.append("created_at >= :since")
+        values["since"] = since
+    if until is not None:
+        clauses.append("created_at < :until")
+        values["until"] = until
+    return " AND ".join(clauses), values
+
+
+async def list_settlements(
+    *,
+    operator_id: str,
+    machine_id: str | None = None,
+    status: str | None = None,
+    direction: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    conn: Connection | None = None,
+) -> tuple[list[dict], int]:
+    where, values = _settlement_filters(
+        operator_id=operator_id,
+        machine_id=machine_id,
+        status=status,
+        direction=direction,
+        since=since,
+        until=until,
+    )
+    page = ""
+    if limit is not None:
+        page = " LIMIT :limit OFFSET :offset"
+        values = {**values, "limit": limit, "offset": offset}
+    rows = await _fetchall(
+        f"SELECT * FROM {S}.settlements WHERE {where} "
+        f"ORDER BY created_at DESC, id DESC{page}",
+        values,
+        conn,
+    )
+    counted = await _fetchone(
+        f"SELECT COUNT(*) AS total FROM {S}.settlements WHERE {where}", values, conn
+    )
+    return rows, _as_int(counted["total"] if counted else 0)
+
+
+async def get_legs(
+    *, settlement_ids: Sequence[str], conn: Connection | None = None
+) -> list[dict]:
+    if not settlement_ids:
+        return []
+    names = {f"s{i}": sid for i, sid in enumerate(settlement_ids)}
+    placeholders = ", ".join(f":{name}" for name in names)
+    return await _fetchall(
+        f"SELECT * FROM {S}.payout_legs WHERE settlement_id IN ({placeholders}) "
+        "ORDER BY settlement_id, position",
+        names,
+        conn,
+    )
+
+
+async def operator_totals(*, conn: Connection | None = None) -> list[dict]:
+    rows = await _fetchall(
+        f"""
+        SELECT o.user_id AS operator_id,
+            (SELECT COUNT(*) FROM {S}.machines m
+             WHERE m.operator_id = o.user_id) AS machines,
+            COUNT(s.id) AS settlements,
+            COALESCE(SUM(s.gross_sats), 0) AS gross_sats,
+            COALESCE(SUM(s.commission_sats), 0) AS commission_sats,
+            COALESCE(SUM(s.platform_fee_sats), 0) AS platform_fee_sats,
+            COALESCE(SUM(s.operator_fee_sats), 0) AS operator_fee_sats
+        FROM {S}.operators o
+        LEFT JOIN {S}.settlements s ON s.operator_id = o.user_id
+        GROUP BY o.user_id
+        ORDER BY o.user_id
+        """,
+        {},
+        conn,
+    )
+    for row in rows:
+        for key, value in row.items():
+            if key != "operator_id":
+                row[key] = _as_int(value)
+    return rows
+
+
+# --- liquidity providers --------------------------------------------------------------
+
+
+async def ensure_lp(
+    *, lp_id: str, user_id: str, now: int, conn: Connection | None = None
+) -> dict:
+    """Returns the LP row of this LNbits user, creating it on first enrolment."""
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"""
+            INSERT INTO {S}.lps (id, user_id, created_at) VALUES (:id, :user_id, :now)
+            ON CONFLICT (user_id) DO NOTHING
+            """,
+            {"id": lp_id, "user_id": user_id, "now": now},
+        )
+        row = await _fetchone(
+            f"SELECT * FROM {S}.lps WHERE user_id = :user_id", {"user_id": user_id}, c
+        )
+    assert row is not None
+    return row
+
+
+async def get_lp_by_user(
+    *, user_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.lps WHERE user_id = :user_id", {"user_id": user_id}, conn
+    )
+
+
+async def insert_enrolment(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "lp_enrolments", row)
+
+
+_ENROLMENT_WITH_BALANCE = f"""
+    SELECT e.*, l.user_id,
+        COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
+                  WHERE d.enrolment_id = e.id AND d.status = 'confirmed'), 0)
+            AS deposited_minor,
+        COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
+                  WHERE d.enrolment_id = e.id AND d.status = 'pending'), 0)
+            AS pending_minor,
+        COALESCE((SELECT SUM(g.fiat_minor) FROM {S}.payout_legs g
+                  WHERE g.lp_enrolment_id = e.id AND g.status <> 'void'), 0)
+            AS distributed_minor,
+        COALESCE((SELECT SUM(g.sats) FROM {S}.payout_legs g
+                  WHERE g.lp_enrolment_id = e.id AND g.status <> 'void'), 0)
+            AS distributed_sats
+    FROM {S}.lp_enrolments e JOIN {S}.lps l ON l.id = e.lp_id
+"""
+
+
+def _balance_row(row: dict) -> dict:
+    for key in ("deposited_minor", "pending_minor", "distributed_minor"):
+        row[key] = _as_int(row[key])
+    row["distributed_sats"] = _as_int(row["distributed_sats"])
+    row["balance_minor"] = row["deposited_minor"] - row["distributed_minor"]
+    return row
+
+
+async def list_enrolments(
+    *,
+    operator_id: str | None = None,
+    lp_id: str | None = None,
+    fiat_code: str | None = None,
+    conn: Connection | None = None,
+) -> list[dict]:
+    """Enrolments with their balances, oldest first (the allocation order)."""
+    clauses, values = [], {}
+    for column, value in (
+        ("operator_id", operator_id),
+        ("lp_id", lp_id),
+        ("fiat_code", fiat_code),
+    ):
+        if value is not None:
+            clauses.append(f"e.{column} = :{column}")
+            values[column] = value
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = await _fetchall(
+        f"{_ENROLMENT_WITH_BALANCE} {where} ORDER BY e.created_at, e.id", values, conn
+    )
+    return [_balance_row(row) for row in rows]
+
+
+async def get_enrolment(
+    *, enrolment_id: str, operator_id: str, conn: Connection | None = None
+) -> dict | None:
+    row = await _fetchone(
+        f"{_ENROLMENT_WITH_BALANCE} WHERE e.id = :id AND e.operator_id = :operator_id",
+        {"id": enrolment_id, "operator_id": operator_id},
+        conn,
+    )
+    return _balance_row(row) if row else None
+
+
+async def insert_deposit(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "deposits", row)
+
+
+async def get_deposit(
+    *, deposit_id: str, operator_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.deposits WHERE id = :id AND operator_id = :operator_id",
+        {"id": deposit_id, "operator_id": operator_id},
+        conn,
+    )
+
+
+async def confirm_deposit(
+    *,
+    deposit_id: str,
+    operator_id: str,
+    confirmed_by: str,
+    now: int,
+    conn: Connection | None = None,
+) -> int:
+    """Pending → confirmed, once; returns 1 if this call confirmed it."""
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            UPDATE {S}.deposits
+            SET status = 'confirmed', confirmed_by = :by, confirmed_at = :now
+            WHERE id = :id AND operator_id = :operator_id AND status = 'pending'
+            """,
+            {
+                "id": deposit_id,
+                "operator_id": operator_id,
+                "by": confirmed_by,
+                "now": now,
+            },
+        )
+
+
+async def list_deposits(
+    *,
+    operator_id: str,
+    enrolment_id: str | None = None,
+    status: str | None = None,
+    conn: Connection | None = None,
+) -> list[dict]:
+    clauses = ["operator_id = :operator_id"]
+    values = {"operator_id": operator_id}
+    if enrolment_id is not None:
+        clauses.append("enrolment_id = :enrolment_id")
+        values["enrolment_id"] = enrolment_id
+    if status is not None:
+        clauses.append("status = :status")
+        values["status"] = status
+    return await _fetchall(
+        f"SELECT * FROM {S}.deposits WHERE {' AND '.join(clauses)} "
+        "ORDER BY created_at DESC, id",
+        values,
+        conn,
+    )
+
+
+async def list_lp_distributions(
+    *, lp_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"""
+        SELECT g.id AS leg_id, g.settlement_id, g.lp_enrolment_id AS enrolment_id,
+               g.operator_id, s.fiat_code, g.fiat_minor, g.sats, s.exchange_rate,
+               g.status, g.created_at
+        FROM {S}.payout_legs g
+        JOIN {S}.lp_enrolments e ON e.id = g.lp_enrolment_id
+        JOIN {S}.settlements s ON s.id = g.settlement_id
+        WHERE e.lp_id = :lp_id
+        ORDER BY g.created_at DESC, g.id
+        """,
+        {"lp_id": lp_id},
+        conn,
+    )
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+async def insert_audit(*, row: dict[str, Any], conn: Connection | None = None) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "audit_log", row)
+
+
+async def list_audit(
+    *, operator_id: str, limit: int = 100, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.audit_log WHERE operator_id = :operator_id "
+        "ORDER BY created_at DESC, id LIMIT :limit",
+        {"operator_id": operator_id, "limit": limit},
+        conn,
+    )

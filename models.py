@@ -1,0 +1,504 @@
+"""API and storage models (pydantic v1, as LNbits pins it).
+
+Validation lives here, at the edge: basis points 0..10000, non-negative sats below
+the 21M BTC supply, fiat as exact decimal strings, known currency codes. Everything
+behind these models may assume its input is well-formed.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field, conint, root_validator, validator
+
+from . import fiat
+from .nostr.nip19 import normalize_pubkey
+
+MAX_SATS = 21_000_000 * 100_000_000
+BPS_MAX = 10_000
+# Strict: a float or "12" string for an amount is a client bug, not something to
+# truncate silently.
+if TYPE_CHECKING:
+    Sats = int
+    Bps = int
+    Weight = int
+else:
+    Sats = conint(strict=True, ge=0, le=MAX_SATS)
+    Bps = conint(strict=True, ge=0, le=BPS_MAX)
+    Weight = conint(strict=True, ge=1, le=BPS_MAX)
+
+_LN_ADDRESS = re.compile(r"^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
+_RELAY_URL = re.compile(r"^wss?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+class Direction(str, Enum):
+    cash_in = "cash_in"
+    cash_out = "cash_out"
+
+
+class FeeBasis(str, Enum):
+    commission = "commission"
+    principal = "principal"
+
+
+class MachineStatus(str, Enum):
+    active = "active"
+    disabled = "disabled"
+
+
+class DispenseConfirmation(str, Enum):
+    report = "report"
+    on_payment = "on_payment"
+
+
+class LegKind(str, Enum):
+    platform_fee = "platform_fee"
+    operator_split = "operator_split"
+    lp_distribution = "lp_distribution"
+
+
+def _fiat_code(value: str | None) -> str | None:
+    return None if value is None else fiat.normalize_fiat_code(value)
+
+
+def _ln_address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not _LN_ADDRESS.match(value):
+        raise ValueError(f"'{value}' is not a Lightning address (name@domain)")
+    return value
+
+
+def _decimal_string(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "2000.00"')
+    return value.strip()
+
+
+# --- super user ------------------------------------------------------------------
+
+
+class SuperConfig(BaseModel):
+    cash_in_fee_bps: int
+    cash_out_fee_bps: int
+    cash_in_fee_basis: FeeBasis
+    cash_out_fee_basis: FeeBasis
+    super_wallet_id: str | None
+    relays: list[str]
+    server_pubkey: str
+    server_npub: str
+    clock_tolerance_s: int
+    amount_tolerance_bps: int
+    beacon_offline_s: int
+    dispense_timeout_s: int
+    telemetry_retention_days: int
+    updated_at: int
+
+    @property
+    def fee_basis(self) -> FeeBasis | None:
+        if self.cash_in_fee_basis == self.cash_out_fee_basis:
+            return self.cash_in_fee_basis
+        return None
+
+    def fee_for(self, direction: Direction) -> tuple[int, FeeBasis]:
+        if direction == Direction.cash_in:
+            return self.cash_in_fee_bps, self.cash_in_fee_basis
+        return self.cash_out_fee_bps, self.cash_out_fee_basis
+
+    def public_dict(self) -> dict:
+        data = self.dict()
+        data["fee_basis"] = self.fee_basis
+        return data
+
+
+class SuperConfigUpdate(BaseModel):
+    """Partial update: fields left out keep their value."""
+
+    cash_in_fee_bps: Bps | None = None
+    cash_out_fee_bps: Bps | None = None
+    fee_basis: FeeBasis | None = Field(
+        None, description="Sets the fee basis of both directions at once."
+    )
+    cash_in_fee_basis: FeeBasis | None = None
+    cash_out_fee_basis: FeeBasis | None = None
+    super_wallet_id: str | None = None
+    relays: list[str] | None = Field(None, max_items=20)
+    clock_tolerance_s: int | None = Field(None, ge=10, le=3600)
+    amount_tolerance_bps: int | None = Field(None, ge=0, le=2000)
+    beacon_offline_s: int | None = Field(None, ge=30, le=86400)
+    dispense_timeout_s: int | None = Field(None, ge=60, le=7 * 86400)
+    telemetry_retention_days: int | None = Field(None, ge=1, le=3650)
+
+    class Config:
+        extra = "forbid"
+
+    @validator("relays", each_item=True)
+    def _relay_url(cls, value: str) -> str:
+        value = value.strip()
+        if not _RELAY_URL.match(value):
+            raise ValueError(f"'{value}' is not a ws:// or wss:// relay URL")
+        return value
+
+    @root_validator(skip_on_failure=True)
+    def _one_basis_source(cls, values):
+        both = values.get("fee_basis")
+        if both is not None:
+            if values.get("cash_in_fee_basis") or values.get("cash_out_fee_basis"):
+                raise ValueError(
+                    "give either fee_basis or the per-direction fee bases, not both"
+                )
+            values["cash_in_fee_basis"] = both
+            values["cash_out_fee_basis"] = both
+        return values
+
+
+class PlatformFee(BaseModel):
+    """What every user may read of the super user's settings."""
+
+    cash_in_fee_bps: int
+    cash_out_fee_bps: int
+    cash_in_fee_basis: FeeBasis
+    cash_out_fee_basis: FeeBasis
+    fee_basis: FeeBasis | None
+    server_pubkey: str
+    server_npub: str
+    relays: list[str]
+
+
+# --- machines --------------------------------------------------------------------
+
+
+class MachineCreate(BaseModel):
+    npub: str = Field(..., description="The machine's public key, npub or hex.")
+    name: str = Field(..., min_length=1, max_length=64)
+    fiat_code: str | None = None
+    location: str | None = Field(None, max_length=200)
+    dispense_confirmation: DispenseConfirmation = DispenseConfirmation.report
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
+
+    @validator("npub")
+    def _pubkey(cls, value: str) -> str:
+        return normalize_pubkey(value)
+
+    @validator("name")
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+
+class MachineUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    location: str | None = Field(None, max_length=200)
+    fiat_code: str | None = None
+    status: MachineStatus | None = None
+    dispense_confirmation: DispenseConfirmation | None = None
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
+
+
+class Machine(BaseModel):
+    id: str
+    operator_id: str
+    pubkey: str
+    npub: str
+    wallet_id: str
+    name: str
+    location: str | None
+    fiat_code: str | None
+    status: MachineStatus
+    dispense_confirmation: DispenseConfirmation
+    created_at: int
+    updated_at: int
+
+
+# --- splits ----------------------------------------------------------------------
+
+
+class SplitRuleIn(BaseModel):
+    label: str = Field(..., min_length=1, max_length=64)
+    wallet_id: str | None = None
+    ln_address: str | None = None
+    weight_bps: Weight
+
+    class Config:
+        extra = "forbid"
+
+    _address = validator("ln_address", allow_reuse=True)(_ln_address)
+
+    @root_validator(skip_on_failure=True)
+    def _one_target(cls, values):
+        if bool(values.get("wallet_id")) == bool(values.get("ln_address")):
+            raise ValueError("each rule needs exactly one of wallet_id or ln_address")
+        return values
+
+    @property
+    def target(self) -> str:
+        return self.wallet_id or self.ln_address or ""
+
+
+def _check_rules(rules: list[SplitRuleIn]) -> list[SplitRuleIn]:
+    if rules:
+        total = sum(rule.weight_bps for rule in rules)
+        if total != BPS_MAX:
+            raise ValueError(
+                f"split weights must sum to 10000 basis points (100 %), got {total}"
+            )
+        targets = [rule.target for rule in rules]
+        if len(set(targets)) != len(targets):
+            raise ValueError("two rules pay the same target: merge them into one")
+    return rules
+
+
+class SplitsUpdate(BaseModel):
+    rules: list[SplitRuleIn] = Field(..., max_items=20)
+
+    class Config:
+        extra = "forbid"
+
+    _sum = validator("rules", allow_reuse=True)(_check_rules)
+
+
+class SplitRule(BaseModel):
+    id: str
+    position: int
+    label: str
+    wallet_id: str | None
+    ln_address: str | None
+    weight_bps: int
+
+
+class SplitPreviewRequest(BaseModel):
+    commission_sats: Sats
+    principal_sats: Sats | None = None
+    direction: Direction = Direction.cash_out
+    rules: list[SplitRuleIn] | None = Field(
+        None, max_items=20, description="Preview these rules instead of the saved ones."
+    )
+
+    class Config:
+        extra = "forbid"
+
+    _sum = validator("rules", allow_reuse=True)(_check_rules)
+
+
+class Leg(BaseModel):
+    kind: LegKind
+    label: str
+    wallet_id: str | None = None
+    ln_address: str | None = None
+    lp_enrolment_id: str | None = None
+    sats: int
+    fiat_amount: str | None = None
+    status: str
+
+
+class SplitPreview(BaseModel):
+    direction: Direction
+    commission_sats: int
+    principal_sats: int
+    fee_bps: int
+    fee_basis: FeeBasis
+    platform_fee_sats: int
+    operator_fee_sats: int
+    legs: list[Leg]
+
+
+# --- settlements -----------------------------------------------------------------
+
+
+class ManualSettlementCreate(BaseModel):
+    machine_id: str
+    direction: Direction
+    principal_sats: Sats
+    fee_sats: Sats
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    tx_id: str | None = Field(None, min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
+    _decimals = validator("fiat_amount", "exchange_rate", pre=True, allow_reuse=True)(
+        _decimal_string
+    )
+
+    @validator("exchange_rate")
+    def _rate(cls, value: str) -> str:
+        fiat.parse_exchange_rate(value)
+        return value
+
+    @root_validator(skip_on_failure=True)
+    def _fiat_fits_currency(cls, values):
+        fiat.to_minor(values["fiat_amount"], values["fiat_code"])
+        return values
+
+
+class SettlementLeg(BaseModel):
+    id: str
+    position: int
+    kind: LegKind
+    label: str
+    wallet_id: str | None
+    ln_address: str | None
+    lp_enrolment_id: str | None
+    sats: int
+    fiat_amount: str | None
+    status: str
+    payment_hash: str | None
+    attempts: int
+    last_error: str | None
+    paid_at: int | None
+
+
+class Settlement(BaseModel):
+    id: str
+    operator_id: str
+    machine_id: str
+    direction: Direction
+    status: str
+    source: str
+    tx_id: str
+    payment_hash: str | None
+    gross_sats: int
+    principal_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    discount_sats: int
+    lp_allocated_sats: int
+    unallocated_sats: int
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    fee_bps: int
+    fee_basis: FeeBasis
+    fee_snapshot: dict
+    split_snapshot: list[dict]
+    note: str | None
+    created_by: str | None
+    created_at: int
+    updated_at: int
+    legs: list[SettlementLeg] | None = None
+
+
+class SettlementPage(BaseModel):
+    data: list[Settlement]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- liquidity providers -----------------------------------------------------------
+
+
+class LpEnrol(BaseModel):
+    user_id: str | None = None
+    wallet_id: str | None = None
+    fiat_code: str
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
+
+    @root_validator(skip_on_failure=True)
+    def _one_identity(cls, values):
+        if bool(values.get("user_id")) == bool(values.get("wallet_id")):
+            raise ValueError("give exactly one of user_id or wallet_id")
+        return values
+
+
+class LpEnrolment(BaseModel):
+    id: str
+    operator_id: str
+    lp_id: str
+    user_id: str
+    wallet_id: str
+    fiat_code: str
+    created_at: int
+    deposited: str
+    pending_deposits: str
+    distributed: str
+    balance: str
+    distributed_sats: int
+
+
+class DepositCreate(BaseModel):
+    fiat_amount: str
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _decimal = validator("fiat_amount", pre=True, allow_reuse=True)(_decimal_string)
+
+
+class Deposit(BaseModel):
+    id: str
+    enrolment_id: str
+    operator_id: str
+    lp_id: str
+    fiat_code: str
+    fiat_amount: str
+    status: str
+    note: str | None
+    created_by: str
+    created_at: int
+    confirmed_by: str | None
+    confirmed_at: int | None
+
+
+class LpBalance(BaseModel):
+    enrolment_id: str
+    operator_id: str
+    fiat_code: str
+    wallet_id: str
+    deposited: str
+    pending_deposits: str
+    distributed: str
+    balance: str
+    distributed_sats: int
+
+
+class LpSummary(BaseModel):
+    lp_id: str | None
+    balances: list[LpBalance]
+    totals: list[dict]
+
+
+class LpDistribution(BaseModel):
+    leg_id: str
+    settlement_id: str
+    enrolment_id: str
+    operator_id: str
+    fiat_code: str
+    fiat_amount: str
+    sats: int
+    exchange_rate: str
+    status: str
+    created_at: int
+
+
+class OperatorTotals(BaseModel):
+    operator_id: str
+    machines: int
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int

@@ -1,0 +1,1072 @@
+"""Orchestration: the rules of the business, between the API and the database.
+
+The money arithmetic itself is in ``calculations`` (pure); persistence is in
+``crud``. Functions here decide what may happen, read what the arithmetic needs,
+and write its results atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lnbits.core.crud import delete_wallet, get_user, get_wallet
+from lnbits.core.crud.wallets import create_wallet
+from lnbits.db import Connection
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from . import calculations, crud, fiat
+from .database import transaction
+from .errors import Conflict, InvalidInput, NotFound
+from .models import (
+    BPS_MAX,
+    Deposit,
+    DepositCreate,
+    Direction,
+    Leg,
+    LegKind,
+    LpBalance,
+    LpDistribution,
+    LpEnrol,
+    LpEnrolment,
+    LpSummary,
+    Machine,
+    MachineCreate,
+    MachineUpdate,
+    ManualSettlementCreate,
+    OperatorTotals,
+    PlatformFee,
+    Settlement,
+    SettlementLeg,
+    SettlementPage,
+    SplitPreview,
+    SplitPreviewRequest,
+    SplitRule,
+    SplitRuleIn,
+    SplitsUpdate,
+    SuperConfig,
+    SuperConfigUpdate,
+)
+from .nostr.keys import KeyPair
+from .nostr.nip19 import npub_encode
+
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_RELAYS = ("ws://127.0.0.1:7777",)
+SYSTEM_ACTOR = "system"
+
+
+def _model(model: type[M], row: dict[str, Any], **derived: Any) -> M:
+    """Builds an API model from a row: its own columns plus the derived fields."""
+    fields = {k: v for k, v in row.items() if k in model.__fields__}
+    return model(**{**fields, **derived})
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def _audit(
+    conn: Connection | None,
+    *,
+    actor: str,
+    operator_id: str | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any],
+) -> None:
+    await crud.insert_audit(
+        row={
+            "id": new_id(),
+            "created_at": now(),
+            "actor": actor,
+            "operator_id": operator_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "detail": json.dumps(detail, sort_keys=True, default=str),
+        },
+        conn=conn,
+    )
+
+
+async def _existing_wallet(wallet_id: str, what: str):
+    wallet = await get_wallet(wallet_id)
+    if wallet is None or wallet.deleted:
+        raise InvalidInput(f"{what}: no LNbits wallet with id '{wallet_id}'")
+    return wallet
+
+
+# --- super config ------------------------------------------------------------------
+
+
+def _super_config(row: dict) -> SuperConfig:
+    return _model(
+        SuperConfig,
+        row,
+        relays=json.loads(row["relays"]),
+        server_npub=npub_encode(row["server_pubkey"]),
+    )
+
+
+async def get_super_config(*, conn: Connection | None = None) -> SuperConfig:
+    row = await crud.get_super_config(conn=conn)
+    if row is None:
+        keys = KeyPair.generate()
+        await crud.create_super_config_if_missing(
+            server_private_key=keys.private_key_hex,
+            server_pubkey=keys.public_key_hex,
+            relays=DEFAULT_RELAYS,
+            now=now(),
+            conn=conn,
+        )
+        row = await crud.get_super_config(conn=conn)
+        assert row is not None
+    return _super_config(row)
+
+
+async def update_super_config(
+    update: SuperConfigUpdate, *, actor_id: str
+) -> SuperConfig:
+    current = await get_super_config()
+    changes = update.dict(exclude_unset=True)
+    both = changes.pop("fee_basis", None)
+    if both is not None:
+        changes["cash_in_fee_basis"] = changes["cash_out_fee_basis"] = both
+    if changes.get("super_wallet_id"):
+        await _existing_wallet(changes["super_wallet_id"], "super_wallet_id")
+    merged = {**current.dict(), **changes}
+    if (merged["cash_in_fee_bps"] or merged["cash_out_fee_bps"]) and not merged[
+        "super_wallet_id"
+    ]:
+        raise InvalidInput(
+            "set super_wallet_id before charging a platform fee: the fee has to be "
+            "paid into a wallet"
+        )
+    if not changes:
+        return current
+    stored = {
+        key: (json.dumps(value) if key == "relays" else getattr(value, "value", value))
+        for key, value in changes.items()
+    }
+    async with transaction() as conn:
+        await crud.update_super_config(
+            fields=stored, updated_by=actor_id, now=now(), conn=conn
+        )
+        await _audit(
+            conn,
+            actor=actor_id,
+            operator_id=None,
+            action="super_config.update",
+            object_type="super_config",
+            object_id="global",
+            detail={
+                key: {"from": current.dict()[key], "to": value}
+                for key, value in changes.items()
+            },
+        )
+    return await get_super_config()
+
+
+async def get_platform_fee() -> PlatformFee:
+    config = await get_super_config()
+    return PlatformFee(**config.public_dict())
+
+
+async def super_overview() -> list[OperatorTotals]:
+    return [OperatorTotals(**row) for row in await crud.operator_totals()]
+
+
+# --- machines ------------------------------------------------------------------------
+
+
+def _machine(row: dict) -> Machine:
+    return _model(Machine, row, npub=npub_encode(row["pubkey"]))
+
+
+async def _operator_machine(
+    machine_id: str, operator_id: str, conn: Connection | None = None
+) -> dict:
+    row = await crud.get_machine(
+        machine_id=machine_id, operator_id=operator_id, conn=conn
+    )
+    if row is None:
+        raise NotFound(f"no machine '{machine_id}' in your account")
+    return row
+
+
+async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
+    config = await get_super_config()
+    if data.npub == config.server_pubkey:
+        raise InvalidInput("that is this server's own key, not a machine's")
+    await crud.ensure_operator(user_id=operator_id, now=now())
+    npub = npub_encode(data.npub)
+    wallet = await create_wallet(
+        user_id=operator_id, wallet_name=f"{data.name} ({npub})"
+    )
+    timestamp = now()
+    machine_id = new_id()
+    row = {
+        "id": machine_id,
+        "operator_id": operator_id,
+        "pubkey": data.npub,
+        "wallet_id": wallet.id,
+        "name": data.name,
+        "location": data.location,
+        "fiat_code": data.fiat_code,
+        "status": "active",
+        "dispense_confirmation": data.dispense_confirmation.value,
+        "created_at": timestamp,
+        "updated_at": timestamp,
+    }
+    try:
+        async with transaction() as conn:
+            await crud.insert_machine(row=row, conn=conn)
+            await _audit(
+                conn,
+                actor=operator_id,
+                operator_id=operator_id,
+                action="machine.create",
+                object_type="machine",
+                object_id=machine_id,
+                detail={"pubkey": data.npub, "wallet_id": wallet.id, "name": data.name},
+            )
+    except IntegrityError as exc:
+        # The wallet was made for a machine that cannot exist; it holds nothing.
+        await delete_wallet(user_id=operator_id, wallet_id=wallet.id)
+        raise Conflict(f"machine {npub} is already registered") from exc
+    return _machine(row)
+
+
+async def list_machines(operator_id: str) -> list[Machine]:
+    return [_machine(row) for row in await crud.list_machines(operator_id=operator_id)]
+
+
+async def get_machine(operator_id: str, machine_id: str) -> Machine:
+    return _machine(await _operator_machine(machine_id, operator_id))
+
+
+async def update_machine(
+    operator_id: str, machine_id: str, data: MachineUpdate
+) -> Machine:
+    current = await _operator_machine(machine_id, operator_id)
+    changes = {
+        key: getattr(value, "value", value)
+        for key, value in data.dict(exclude_unset=True).items()
+    }
+    if "name" in changes:
+        if not changes["name"] or not changes["name"].strip():
+            raise InvalidInput("name must not be blank")
+        changes["name"] = changes["name"].strip()
+    if changes.get("fiat_code") is None:
+        changes.pop("fiat_code", None)
+    elif changes["fiat_code"] != current[
+        "fiat_code"
+    ] and await crud.machine_has_settlements(machine_id=machine_id):
+        raise Conflict(
+            "the fiat currency of a machine with settlements cannot change: "
+            "its LP balances and history are in the old currency"
+        )
+    for key in ("status", "dispense_confirmation"):
+        if key in changes and changes[key] is None:
+            raise InvalidInput(f"{key} must not be null")
+    if not changes:
+        return _machine(current)
+    changes["updated_at"] = now()
+    async with transaction() as conn:
+        await crud.update_machine(
+            machine_id=machine_id, operator_id=operator_id, fields=changes, conn=conn
+        )
+        await _audit(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="machine.update",
+            object_type="machine",
+            object_id=machine_id,
+            detail={k: {"from": current.get(k), "to": v} for k, v in changes.items()},
+        )
+    return _machine({**current, **changes})
+
+
+async def delete_machine(operator_id: str, machine_id: str) -> dict:
+    current = await _operator_machine(machine_id, operator_id)
+    async with transaction() as conn:
+        deleted = await crud.delete_machine_without_settlements(
+            machine_id=machine_id, operator_id=operator_id, conn=conn
+        )
+        if deleted:
+            await _audit(
+                conn,
+                actor=operator_id,
+                operator_id=operator_id,
+                action="machine.delete",
+                object_type="machine",
+                object_id=machine_id,
+                detail={"pubkey": current["pubkey"]},
+            )
+    if not deleted:
+        raise Conflict(
+            "this machine has settlements and cannot be removed; disable it instead"
+        )
+    return {
+        "deleted": machine_id,
+        "wallet_id": current["wallet_id"],
+        "message": "the machine's wallet, and any balance in it, stays in your account",
+    }
+
+
+# --- splits ---------------------------------------------------------------------------
+
+
+def _split_rule(row: dict) -> SplitRule:
+    return _model(SplitRule, row)
+
+
+async def get_splits(operator_id: str) -> list[SplitRule]:
+    return [
+        _split_rule(row) for row in await crud.get_split_rules(operator_id=operator_id)
+    ]
+
+
+async def set_splits(operator_id: str, data: SplitsUpdate) -> list[SplitRule]:
+    for rule in data.rules:
+        if rule.wallet_id:
+            await _existing_wallet(rule.wallet_id, f"rule '{rule.label}'")
+    rows = [
+        {
+            "id": new_id(),
+            "operator_id": operator_id,
+            "position": position,
+            "label": rule.label,
+            "wallet_id": rule.wallet_id,
+            "ln_address": rule.ln_address,
+            "weight_bps": rule.weight_bps,
+            "created_at": now(),
+        }
+        for position, rule in enumerate(data.rules)
+    ]
+    await crud.ensure_operator(user_id=operator_id, now=now())
+    async with transaction() as conn:
+        await crud.replace_split_rules(operator_id=operator_id, rows=rows, conn=conn)
+        await _audit(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="splits.replace",
+            object_type="splits",
+            object_id=operator_id,
+            detail={"rules": [rule.dict() for rule in data.rules]},
+        )
+    return [_split_rule(row) for row in rows]
+
+
+# --- legs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LegDraft:
+    kind: LegKind
+    label: str
+    target: str
+    sats: int
+    wallet_id: str | None = None
+    ln_address: str | None = None
+    lp_enrolment_id: str | None = None
+    fiat_minor: int | None = None
+
+
+RETAINED_LABEL = "Retained in the machine wallet (no split rules)"
+
+
+def _rules_or_retained(
+    rules: list[SplitRuleIn] | list[SplitRule], machine_wallet_id: str | None
+) -> list[tuple[str, str | None, str | None, int]]:
+    """(label, wallet_id, ln_address, weight) per rule; with no rules the
+    operator's share stays in the machine wallet, which is the operator's."""
+    if not rules:
+        return [(RETAINED_LABEL, machine_wallet_id, None, BPS_MAX)]
+    return [(r.label, r.wallet_id, r.ln_address, r.weight_bps) for r in rules]
+
+
+def fee_legs(
+    *,
+    config: SuperConfig,
+    direction: Direction,
+    commission_sats: int,
+    principal_sats: int,
+    rules: list[SplitRuleIn] | list[SplitRule],
+    machine_wallet_id: str | None,
+) -> tuple[calculations.CommissionSplit, list[LegDraft]]:
+    fee_bps, basis = config.fee_for(direction)
+    targets = _rules_or_retained(rules, machine_wallet_id)
+    split = calculations.split_commission(
+        commission_sats=commission_sats,
+        principal_sats=principal_sats,
+        fee_bps=fee_bps,
+        fee_basis=basis.value,
+        rule_weights_bps=[weight for *_, weight in targets],
+    )
+    legs = [
+        LegDraft(
+            kind=LegKind.platform_fee,
+            label="Platform fee",
+            target=config.super_wallet_id or "",
+            wallet_id=config.super_wallet_id,
+            sats=split.platform_fee_sats,
+        )
+    ]
+    for (label, wallet_id, ln_address, _), sats in zip(
+        targets, split.operator_legs_sats, strict=True
+    ):
+        legs.append(
+            LegDraft(
+                kind=LegKind.operator_split,
+                label=label,
+                target=wallet_id or ln_address or "",
+                wallet_id=wallet_id,
+                ln_address=ln_address,
+                sats=sats,
+            )
+        )
+    return split, legs
+
+
+async def preview_split(operator_id: str, data: SplitPreviewRequest) -> SplitPreview:
+    config = await get_super_config()
+    fee_bps, basis = config.fee_for(data.direction)
+    if basis.value == "principal" and data.principal_sats is None:
+        raise InvalidInput(
+            "principal_sats is needed: the platform fee for this direction is "
+            "charged on the principal"
+        )
+    rules = data.rules if data.rules is not None else await get_splits(operator_id)
+    split, legs = fee_legs(
+        config=config,
+        direction=data.direction,
+        commission_sats=data.commission_sats,
+        principal_sats=data.principal_sats or 0,
+        rules=rules,
+        machine_wallet_id=None,
+    )
+    return SplitPreview(
+        direction=data.direction,
+        commission_sats=split.commission_sats,
+        principal_sats=data.principal_sats or 0,
+        fee_bps=fee_bps,
+        fee_basis=basis,
+        platform_fee_sats=split.platform_fee_sats,
+        operator_fee_sats=split.operator_fee_sats,
+        legs=[
+            Leg(
+                kind=leg.kind,
+                label=leg.label,
+                wallet_id=leg.wallet_id,
+                ln_address=leg.ln_address,
+                sats=leg.sats,
+                status="preview",
+            )
+            for leg in legs
+        ],
+    )
+
+
+# --- settlements ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSettlement:
+    """A customer transaction as it lands, whatever path it came by."""
+
+    operator_id: str
+    machine: dict
+    direction: Direction
+    source: str
+    tx_id: str
+    principal_sats: int
+    fee_sats: int
+    fiat_minor: int
+    fiat_code: str
+    exchange_rate: str
+    actor: str
+    payment_hash: str | None = None
+    note: str | None = None
+
+    @property
+    def gross_sats(self) -> int:
+        if self.direction == Direction.cash_out:
+            return self.principal_sats + self.fee_sats
+        return self.principal_sats
+
+    def same_transaction_as(self, row: dict) -> bool:
+        return (
+            row["direction"] == self.direction.value
+            and row["principal_sats"] == self.principal_sats
+            and row["commission_sats"] == self.fee_sats
+            and row["fiat_amount_minor"] == self.fiat_minor
+            and row["fiat_code"] == self.fiat_code
+            and row["exchange_rate"] == self.exchange_rate
+        )
+
+
+def _lp_legs(
+    new: NewSettlement, enrolments: list[dict]
+) -> tuple[calculations.LpDistribution, list[LegDraft]]:
+    funded = [row for row in enrolments if row["balance_minor"] > 0]
+    distribution = calculations.distribute_principal(
+        principal_sats=new.principal_sats,
+        fiat_minor=new.fiat_minor,
+        balances_minor=[row["balance_minor"] for row in funded],
+    )
+    legs = [
+        LegDraft(
+            kind=LegKind.lp_distribution,
+            label=f"Liquidity provider {row['lp_id'][:8]}",
+            target=row["id"],
+            wallet_id=row["wallet_id"],
+            lp_enrolment_id=row["id"],
+            sats=sats,
+            fiat_minor=fiat_minor,
+        )
+        for row, sats, fiat_minor in zip(
+            funded, distribution.sats, distribution.fiat_minor, strict=True
+        )
+        if sats or fiat_minor
+    ]
+    return distribution, legs
+
+
+async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
+    """Lands one customer transaction with its legs, atomically and once.
+
+    Returns the settlement and whether this call created it. A repeat of the same
+    transaction returns the stored one; the same tx_id or payment hash with other
+    amounts is a conflict. The database's unique keys decide, not a prior read.
+    """
+    settlement_id = new_id()
+    timestamp = now()
+    try:
+        async with transaction() as conn:
+            await crud.lock_operator_allocations(operator_id=new.operator_id, conn=conn)
+            config = await get_super_config(conn=conn)
+            rules = [
+                _split_rule(row)
+                for row in await crud.get_split_rules(
+                    operator_id=new.operator_id, conn=conn
+                )
+            ]
+            split, legs = fee_legs(
+                config=config,
+                direction=new.direction,
+                commission_sats=new.fee_sats,
+                principal_sats=new.principal_sats,
+                rules=rules,
+                machine_wallet_id=new.machine["wallet_id"],
+            )
+            allocated = unallocated = 0
+            if new.direction == Direction.cash_out:
+                enrolments = await crud.list_enrolments(
+                    operator_id=new.operator_id, fiat_code=new.fiat_code, conn=conn
+                )
+                distribution, lp_legs = _lp_legs(new, enrolments)
+                legs += lp_legs
+                allocated = distribution.allocated_sats
+                unallocated = distribution.unallocated_sats
+            fee_bps, basis = config.fee_for(new.direction)
+            await crud.insert_settlement(
+                row={
+                    "id": settlement_id,
+                    "operator_id": new.operator_id,
+                    "machine_id": new.machine["id"],
+                    "direction": new.direction.value,
+                    "status": "pending",
+                    "source": new.source,
+                    "tx_id": new.tx_id,
+                    "payment_hash": new.payment_hash,
+                    "gross_sats": new.gross_sats,
+                    "principal_sats": new.principal_sats,
+                    "commission_sats": new.fee_sats,
+                    "platform_fee_sats": split.platform_fee_sats,
+                    "operator_fee_sats": split.operator_fee_sats,
+                    "discount_sats": 0,
+                    "lp_allocated_sats": allocated,
+                    "unallocated_sats": unallocated,
+                    "fiat_amount_minor": new.fiat_minor,
+                    "fiat_code": new.fiat_code,
+                    "exchange_rate": new.exchange_rate,
+                    "fee_bps": fee_bps,
+                    "fee_basis": basis.value,
+                    "fee_snapshot": json.dumps(
+                        {
+                            "cash_in_fee_bps": config.cash_in_fee_bps,
+                            "cash_out_fee_bps": config.cash_out_fee_bps,
+                            "cash_in_fee_basis": config.cash_in_fee_basis.value,
+                            "cash_out_fee_basis": config.cash_out_fee_basis.value,
+                            "super_wallet_id": config.super_wallet_id,
+                        }
+                    ),
+                    "split_snapshot": json.dumps([rule.dict() for rule in rules]),
+                    "note": new.note,
+                    "created_by": new.actor,
+                    "created_at": timestamp,
+                    "updated_at": timestamp,
+                },
+                conn=conn,
+            )
+            await crud.insert_legs(
+                rows=[
+                    {
+                        "id": new_id(),
+                        "settlement_id": settlement_id,
+                        "operator_id": new.operator_id,
+                        "position": position,
+                        "kind": leg.kind.value,
+                        "label": leg.label,
+                        "target": leg.target,
+                        "wallet_id": leg.wallet_id,
+                        "ln_address": leg.ln_address,
+                        "lp_enrolment_id": leg.lp_enrolment_id,
+                        "sats": leg.sats,
+                        "fiat_minor": leg.fiat_minor,
+                        "status": _initial_leg_status(leg, new.machine["wallet_id"]),
+                        "created_at": timestamp,
+                        "updated_at": timestamp,
+                    }
+                    for position, leg in enumerate(legs)
+                    if leg.sats > 0 or leg.fiat_minor
+                ],
+                conn=conn,
+            )
+            await _audit(
+                conn,
+                actor=new.actor,
+                operator_id=new.operator_id,
+                action="settlement.land",
+                object_type="settlement",
+                object_id=settlement_id,
+                detail={"source": new.source, "tx_id": new.tx_id},
+            )
+    except IntegrityError as exc:
+        existing = await crud.get_settlement_by_tx(
+            machine_id=new.machine["id"], tx_id=new.tx_id
+        )
+        if existing is None and new.payment_hash:
+            existing = await crud.get_settlement_by_payment_hash(
+                payment_hash=new.payment_hash
+            )
+        if existing is None:
+            raise
+        if not new.same_transaction_as(existing):
+            raise Conflict(
+                f"tx_id '{new.tx_id}' was already recorded on this machine with "
+                "different amounts"
+            ) from exc
+        return await get_settlement(new.operator_id, existing["id"]), False
+    return await get_settlement(new.operator_id, settlement_id), True
+
+
+def _initial_leg_status(leg: LegDraft, machine_wallet_id: str) -> str:
+    # Sats the machine wallet would pay to itself never move: nothing to pay.
+    return "retained" if leg.wallet_id == machine_wallet_id else "pending"
+
+
+def _check_amounts(
+    data: ManualSettlementCreate, machine: dict, config: SuperConfig
+) -> tuple[int, str]:
+    if machine["fiat_code"] and data.fiat_code != machine["fiat_code"]:
+        raise InvalidInput(
+            f"fiat code mismatch: machine '{machine['name']}' works in "
+            f"{machine['fiat_code']}, not {data.fiat_code}"
+        )
+    try:
+        fiat_minor = fiat.to_minor(data.fiat_amount, data.fiat_code)
+        rate = fiat.parse_exchange_rate(data.exchange_rate)
+        if data.direction == Direction.cash_in:
+            calculations.check_cash_in_amounts(
+                principal_sats=data.principal_sats, fee_sats=data.fee_sats
+            )
+        else:
+            calculations.check_cash_out_amounts(
+                gross_sats=data.principal_sats + data.fee_sats,
+                principal_sats=data.principal_sats,
+                fee_sats=data.fee_sats,
+            )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if data.principal_sats + data.fee_sats < 1:
+        raise InvalidInput("a transaction moves at least 1 sat")
+    numerator, denominator = rate.as_integer_ratio()
+    if not calculations.principal_matches_fiat(
+        principal_sats=data.principal_sats,
+        fiat_minor=fiat_minor,
+        fiat_exponent=fiat.exponent(data.fiat_code),
+        rate_numerator=numerator,
+        rate_denominator=denominator,
+        tolerance_bps=config.amount_tolerance_bps,
+    ):
+        raise InvalidInput(
+            f"inconsistent amounts: {data.principal_sats} sats is not "
+            f"{data.fiat_amount} {data.fiat_code} at {data.exchange_rate} "
+            f"{data.fiat_code}/BTC (tolerance {config.amount_tolerance_bps} bps)"
+        )
+    return fiat_minor, str(rate)
+
+
+async def record_manual_settlement(
+    operator_id: str, data: ManualSettlementCreate
+) -> tuple[Settlement, bool]:
+    machine = await _operator_machine(data.machine_id, operator_id)
+    config = await get_super_config()
+    fiat_minor, rate = _check_amounts(data, machine, config)
+    if not machine["fiat_code"]:
+        await crud.update_machine(
+            machine_id=machine["id"],
+            operator_id=operator_id,
+            fields={"fiat_code": data.fiat_code, "updated_at": now()},
+        )
+        machine = {**machine, "fiat_code": data.fiat_code}
+    return await land_settlement(
+        NewSettlement(
+            operator_id=operator_id,
+            machine=machine,
+            direction=data.direction,
+            source="manual",
+            tx_id=data.tx_id or f"manual-{new_id()}",
+            principal_sats=data.principal_sats,
+            fee_sats=data.fee_sats,
+            fiat_minor=fiat_minor,
+            fiat_code=data.fiat_code,
+            exchange_rate=rate,
+            actor=operator_id,
+            note=data.note,
+        )
+    )
+
+
+def _leg(row: dict, fiat_code: str) -> SettlementLeg:
+    fiat_minor = row["fiat_minor"]
+    return _model(
+        SettlementLeg,
+        row,
+        fiat_amount=None
+        if fiat_minor is None
+        else fiat.to_decimal_string(fiat_minor, fiat_code),
+    )
+
+
+def _settlement(row: dict, legs: list[dict] | None = None) -> Settlement:
+    return _model(
+        Settlement,
+        row,
+        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+        fee_snapshot=json.loads(row["fee_snapshot"]),
+        split_snapshot=json.loads(row["split_snapshot"]),
+        legs=None if legs is None else [_leg(leg, row["fiat_code"]) for leg in legs],
+    )
+
+
+async def get_settlement(operator_id: str, settlement_id: str) -> Settlement:
+    row = await crud.get_settlement(
+        settlement_id=settlement_id, operator_id=operator_id
+    )
+    if row is None:
+        raise NotFound(f"no settlement '{settlement_id}' in your account")
+    legs = await crud.get_legs(settlement_ids=[settlement_id])
+    return _settlement(row, legs)
+
+
+@dataclass(frozen=True)
+class SettlementFilter:
+    machine_id: str | None = None
+    status: str | None = None
+    direction: Direction | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+async def list_settlements(
+    operator_id: str, filters: SettlementFilter, *, limit: int, offset: int
+) -> SettlementPage:
+    rows, total = await crud.list_settlements(
+        operator_id=operator_id,
+        machine_id=filters.machine_id,
+        status=filters.status,
+        direction=filters.direction.value if filters.direction else None,
+        since=filters.since,
+        until=filters.until,
+        limit=limit,
+        offset=offset,
+    )
+    return SettlementPage(
+        data=[_settlement(row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "machine_id",
+    "direction",
+    "status",
+    "source",
+    "tx_id",
+    "payment_hash",
+    "gross_sats",
+    "principal_sats",
+    "commission_sats",
+    "platform_fee_sats",
+    "operator_fee_sats",
+    "lp_allocated_sats",
+    "unallocated_sats",
+    "fiat_amount",
+    "fiat_code",
+    "exchange_rate",
+    "note",
+)
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting like a formula runs as one in a spreadsheet.
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
+    rows, _ = await crud.list_settlements(
+        operator_id=operator_id,
+        machine_id=filters.machine_id,
+        status=filters.status,
+        direction=filters.direction.value if filters.direction else None,
+        since=filters.since,
+        until=filters.until,
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        settlement = _settlement(row).dict()
+        writer.writerow(_csv_cell(settlement[column]) for column in CSV_COLUMNS)
+    return out.getvalue()
+
+
+# --- liquidity providers --------------------------------------------------------------
+
+
+def _balances(row: dict) -> dict[str, Any]:
+    code = row["fiat_code"]
+    return {
+        "deposited": fiat.to_decimal_string(row["deposited_minor"], code),
+        "pending_deposits": fiat.to_decimal_string(row["pending_minor"], code),
+        "distributed": fiat.to_decimal_string(row["distributed_minor"], code),
+        "balance": fiat.to_decimal_string(row["balance_minor"], code),
+        "distributed_sats": row["distributed_sats"],
+    }
+
+
+def _enrolment(row: dict) -> LpEnrolment:
+    return _model(LpEnrolment, row, **_balances(row))
+
+
+async def _operator_enrolment(operator_id: str, enrolment_id: str) -> dict:
+    row = await crud.get_enrolment(enrolment_id=enrolment_id, operator_id=operator_id)
+    if row is None:
+        raise NotFound(f"no liquidity provider enrolment '{enrolment_id}'")
+    return row
+
+
+async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
+    if data.wallet_id:
+        wallet = await _existing_wallet(data.wallet_id, "wallet_id")
+        user_id, wallet_id = wallet.user, wallet.id
+    else:
+        assert data.user_id is not None
+        user = await get_user(data.user_id)
+        if user is None:
+            raise InvalidInput(f"no LNbits user with id '{data.user_id}'")
+        if not user.wallets:
+            raise InvalidInput("that user has no wallet to receive distributions")
+        user_id, wallet_id = user.id, user.wallets[0].id
+    await crud.ensure_operator(user_id=operator_id, now=now())
+    lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
+    row = {
+        "id": new_id(),
+        "operator_id": operator_id,
+        "lp_id": lp["id"],
+        "wallet_id": wallet_id,
+        "fiat_code": data.fiat_code,
+        "created_at": now(),
+    }
+    try:
+        async with transaction() as conn:
+            await crud.insert_enrolment(row=row, conn=conn)
+            await _audit(
+                conn,
+                actor=operator_id,
+                operator_id=operator_id,
+                action="lp.enrol",
+                object_type="lp_enrolment",
+                object_id=row["id"],
+                detail={"user_id": user_id, "fiat_code": data.fiat_code},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"that user is already enrolled as your liquidity provider in "
+            f"{data.fiat_code}"
+        ) from exc
+    return _enrolment(await _operator_enrolment(operator_id, row["id"]))
+
+
+async def list_lps(operator_id: str) -> list[LpEnrolment]:
+    return [
+        _enrolment(row) for row in await crud.list_enrolments(operator_id=operator_id)
+    ]
+
+
+def _deposit(row: dict) -> Deposit:
+    return _model(
+        Deposit,
+        row,
+        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+    )
+
+
+async def add_deposit(
+    operator_id: str, enrolment_id: str, data: DepositCreate
+) -> Deposit:
+    enrolment = await _operator_enrolment(operator_id, enrolment_id)
+    try:
+        minor = fiat.to_minor(data.fiat_amount, enrolment["fiat_code"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if minor <= 0:
+        raise InvalidInput("a deposit must be greater than zero")
+    row = {
+        "id": new_id(),
+        "enrolment_id": enrolment_id,
+        "operator_id": operator_id,
+        "lp_id": enrolment["lp_id"],
+        "fiat_code": enrolment["fiat_code"],
+        "fiat_amount_minor": minor,
+        "status": "pending",
+        "note": data.note,
+        "created_by": operator_id,
+        "created_at": now(),
+    }
+    async with transaction() as conn:
+        await crud.insert_deposit(row=row, conn=conn)
+        await _audit(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="deposit.record",
+            object_type="deposit",
+            object_id=row["id"],
+            detail={"enrolment_id": enrolment_id, "fiat_amount": data.fiat_amount},
+        )
+    return _deposit({**row, "confirmed_by": None, "confirmed_at": None})
+
+
+async def confirm_deposit(operator_id: str, deposit_id: str) -> Deposit:
+    async with transaction() as conn:
+        confirmed = await crud.confirm_deposit(
+            deposit_id=deposit_id,
+            operator_id=operator_id,
+            confirmed_by=operator_id,
+            now=now(),
+            conn=conn,
+        )
+        if confirmed:
+            await _audit(
+                conn,
+                actor=operator_id,
+                operator_id=operator_id,
+                action="deposit.confirm",
+                object_type="deposit",
+                object_id=deposit_id,
+                detail={},
+            )
+    row = await crud.get_deposit(deposit_id=deposit_id, operator_id=operator_id)
+    if row is None:
+        raise NotFound(f"no deposit '{deposit_id}' in your account")
+    return _deposit(row)
+
+
+async def list_deposits(
+    operator_id: str, enrolment_id: str | None, status: str | None
+) -> list[Deposit]:
+    rows = await crud.list_deposits(
+        operator_id=operator_id, enrolment_id=enrolment_id, status=status
+    )
+    return [_deposit(row) for row in rows]
+
+
+async def lp_summary(user_id: str) -> LpSummary:
+    lp = await crud.get_lp_by_user(user_id=user_id)
+    if lp is None:
+        return LpSummary(lp_id=None, balances=[], totals=[])
+    rows = await crud.list_enrolments(lp_id=lp["id"])
+    balances = [
+        LpBalance(
+            enrolment_id=row["id"],
+            operator_id=row["operator_id"],
+            fiat_code=row["fiat_code"],
+            wallet_id=row["wallet_id"],
+            **_balances(row),
+        )
+        for row in rows
+    ]
+    totals: dict[str, dict[str, int]] = {}
+    for row in rows:
+        total = totals.setdefault(
+            row["fiat_code"],
+            {
+                "deposited_minor": 0,
+                "pending_minor": 0,
+                "distributed_minor": 0,
+                "balance_minor": 0,
+                "distributed_sats": 0,
+            },
+        )
+        for key in total:
+            total[key] += row[key]
+    return LpSummary(
+        lp_id=lp["id"],
+        balances=balances,
+        totals=[
+            {"fiat_code": code, **_balances({"fiat_code": code, **total})}
+            for code, total in sorted(totals.items())
+        ],
+    )
+
+
+async def lp_distributions(user_id: str) -> list[LpDistribution]:
+    lp = await crud.get_lp_by_user(user_id=user_id)
+    if lp is None:
+        return []
+    return [
+        _model(
+            LpDistribution,
+            row,
+            fiat_amount=fiat.to_decimal_string(
+                row["fiat_minor"] or 0, row["fiat_code"]
+            ),
+        )
+        for row in await crud.list_lp_distributions(lp_id=lp["id"])
+    ]
+
+
+async def audit_log(operator_id: str, limit: int) -> list[dict]:
+    rows = await crud.list_audit(operator_id=operator_id, limit=limit)
+    for row in rows:
+        row["detail"] = json.loads(row["detail"])
+    return rows

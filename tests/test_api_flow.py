@@ -1,0 +1,89 @@
+"""The newcomer's walk from the README, through the API."""
+
+from helpers import API, machine_key
+
+
+async def test_super_operator_flow(client, super_user, make_user):
+    fee = await client.put(
+        f"{API}/super/config",
+        json={"cash_out_fee_bps": 3000, "super_wallet_id": super_user.wallet_id},
+        headers=super_user.headers,
+    )
+    assert fee.status_code == 200, fee.text
+    assert fee.json()["cash_out_fee_bps"] == 3000
+
+    operator = await make_user("op")
+    employee = await make_user("emp")
+    pubkey, npub = machine_key()
+    created = await client.post(
+        f"{API}/machines",
+        json={"npub": npub, "name": "Lobby ATM", "fiat_code": "GTQ"},
+        headers=operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    machine = created.json()
+    assert machine["pubkey"] == pubkey and machine["npub"] == npub
+
+    wallets = (await client.get("/api/v1/wallets", headers=operator.headers)).json()
+    assert machine["wallet_id"] in {w["id"] for w in wallets}
+
+    splits = await client.put(
+        f"{API}/splits",
+        json={
+            "rules": [
+                {"label": "self", "wallet_id": operator.wallet_id, "weight_bps": 5000},
+                {
+                    "label": "employee",
+                    "wallet_id": employee.wallet_id,
+                    "weight_bps": 3000,
+                },
+                {
+                    "label": "maintenance",
+                    "ln_address": "fix@example.com",
+                    "weight_bps": 2000,
+                },
+            ]
+        },
+        headers=operator.headers,
+    )
+    assert splits.status_code == 200, splits.text
+
+    preview = await client.post(
+        f"{API}/splits/preview",
+        json={"commission_sats": 100, "direction": "cash_out"},
+        headers=operator.headers,
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["platform_fee_sats"] == 30
+    assert body["operator_fee_sats"] == 70
+    assert [leg["sats"] for leg in body["legs"]] == [30, 35, 21, 14]
+
+    manual = await client.post(
+        f"{API}/settlements/manual",
+        json={
+            "machine_id": machine["id"],
+            "direction": "cash_out",
+            "principal_sats": 300_000,
+            "fee_sats": 100,
+            "fiat_amount": "2000.00",
+            "fiat_code": "GTQ",
+            "exchange_rate": "666666.67",
+            "tx_id": "tx-1",
+        },
+        headers=operator.headers,
+    )
+    assert manual.status_code == 201, manual.text
+    settlement = manual.json()
+    detail = await client.get(
+        f"{API}/settlements/{settlement['id']}", headers=operator.headers
+    )
+    assert detail.status_code == 200
+    legs = detail.json()["legs"]
+    assert [(leg["kind"], leg["sats"]) for leg in legs] == [
+        ("platform_fee", 30),
+        ("operator_split", 35),
+        ("operator_split", 21),
+        ("operator_split", 14),
+    ]
+    assert detail.json()["unallocated_sats"] == 300_000

@@ -1,0 +1,620 @@
+"""Who may call what: every endpoint walked as every kind of caller.
+
+The world: a super user who charges a platform fee; two operators, A and B, each
+with a machine, a spare machine, split rules, an enrolled liquidity provider with a
+confirmed and a pending deposit, and a manual cash-out settlement; the LP that A
+enrolled; an anonymous caller; and a user who never enabled the extension.
+
+Rules checked here (see ``views_api``): the super user alone reads and changes the
+platform configuration; every logged-in user reads the platform fee; an operator
+sees and changes only their own objects, and another operator's object is "not
+found" without a trace of its data; an LP sees their own enrolments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from conftest import Actor
+from helpers import API, machine_key
+
+PAGE = "/satmachineadmin/"
+FEE_BPS = 3000
+
+# A cash-out of 150 000 sats for 1000.00 GTQ at 666 666.67 GTQ/BTC: it uses up the
+# LP's 1000.00 GTQ deposit exactly.
+PRINCIPAL_SATS = 150_000
+FIAT_AMOUNT = "1000.00"
+RATE = "666666.67"
+
+Body = Callable[[dict[str, str]], Any]
+
+
+def _settlement_body(ids: dict[str, str]) -> dict:
+    return {
+        "machine_id": ids["machine_id"],
+        "direction": "cash_out",
+        "principal_sats": PRINCIPAL_SATS,
+        "fee_sats": 100,
+        "fiat_amount": FIAT_AMOUNT,
+        "fiat_code": "GTQ",
+        "exchange_rate": RATE,
+        "tx_id": f"tx-{uuid.uuid4().hex[:12]}",
+    }
+
+
+def _new_machine_body(_: dict[str, str]) -> dict:
+    return {"npub": machine_key()[1], "name": "Intruder ATM", "fiat_code": "GTQ"}
+
+
+# Every endpoint of the extension, with a valid body where it takes one: a caller
+# who slipped past authentication would succeed, not fail validation. The
+# placeholders are filled with one operator's object ids; DELETE aims at the spare
+# machine, which has no settlements and so could really be deleted.
+ENDPOINTS: list[tuple[str, str, Body | None]] = [
+    ("GET", f"{API}/super/config", None),
+    ("PUT", f"{API}/super/config", lambda _: {"cash_out_fee_bps": 0}),
+    ("GET", f"{API}/super/overview", None),
+    ("GET", f"{API}/platform-fee", None),
+    ("GET", f"{API}/machines", None),
+    ("POST", f"{API}/machines", _new_machine_body),
+    ("GET", f"{API}/machines/{{machine_id}}", None),
+    ("PATCH", f"{API}/machines/{{machine_id}}", lambda _: {"name": "Hijacked"}),
+    ("DELETE", f"{API}/machines/{{spare_id}}", None),
+    ("GET", f"{API}/splits", None),
+    (
+        "PUT",
+        f"{API}/splits",
+        lambda ids: {
+            "rules": [{"label": "x", "wallet_id": ids["wallet_id"], "weight_bps": 10000}]
+        },
+    ),
+    (
+        "POST",
+        f"{API}/splits/preview",
+        lambda _: {"commission_sats": 100, "direction": "cash_out"},
+    ),
+    ("GET", f"{API}/settlements", None),
+    ("GET", f"{API}/settlements.csv", None),
+    ("GET", f"{API}/settlements/{{settlement_id}}", None),
+    ("POST", f"{API}/settlements/manual", _settlement_body),
+    ("GET", f"{API}/lps", None),
+    ("POST", f"{API}/lps", lambda ids: {"user_id": ids["lp_user_id"], "fiat_code": "USD"}),
+    (
+        "POST",
+        f"{API}/lps/{{enrolment_id}}/deposits",
+        lambda _: {"fiat_amount": "5.00"},
+    ),
+    ("PUT", f"{API}/deposits/{{deposit_id}}/confirm", None),
+    ("GET", f"{API}/deposits", None),
+    ("GET", f"{API}/audit", None),
+    ("GET", f"{API}/lp/me", None),
+    ("GET", f"{API}/lp/distributions", None),
+    ("GET", PAGE, None),
+]
+
+SUPER_ONLY = [
+    ("GET", f"{API}/super/config"),
+    ("PUT", f"{API}/super/config"),
+    ("GET", f"{API}/super/overview"),
+]
+
+# An operator's lists: none may show another operator's objects.
+OPERATOR_LISTS = [
+    f"{API}/machines",
+    f"{API}/splits",
+    f"{API}/settlements",
+    f"{API}/settlements.csv",
+    f"{API}/lps",
+    f"{API}/deposits",
+    f"{API}/audit",
+]
+
+
+@dataclass
+class Operator:
+    """An operator and the objects they set up through the API."""
+
+    actor: Actor
+    lp: Actor
+    machine: dict
+    spare: dict
+    settlement: dict
+    enrolment: dict
+    confirmed: dict
+    pending: dict
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {
+            "machine_id": self.machine["id"],
+            "spare_id": self.spare["id"],
+            "settlement_id": self.settlement["id"],
+            "enrolment_id": self.enrolment["id"],
+            "deposit_id": self.pending["id"],
+            "wallet_id": self.actor.wallet_id,
+            "lp_user_id": self.lp.id,
+        }
+
+    @property
+    def markers(self) -> set[str]:
+        """Strings that identify this operator's data and nobody else's."""
+        found = {
+            self.actor.id,
+            self.actor.wallet_id,
+            self.lp.id,
+            self.lp.wallet_id,
+            self.settlement["id"],
+            self.settlement["tx_id"],
+            self.enrolment["id"],
+            self.enrolment["lp_id"],
+            self.confirmed["id"],
+            self.pending["id"],
+        }
+        for machine in (self.machine, self.spare):
+            found |= {machine["id"], machine["pubkey"], machine["npub"]}
+            found |= {machine["wallet_id"], machine["name"]}
+        return found
+
+
+@dataclass
+class World:
+    super: Actor
+    a: Operator
+    b: Operator
+    outsider: Actor  # registered, never enabled the extension
+
+    @property
+    def lp(self) -> Actor:
+        return self.a.lp
+
+
+async def call(
+    client: httpx.AsyncClient,
+    actor: Actor | None,
+    method: str,
+    path: str,
+    body: Any = None,
+) -> httpx.Response:
+    """One request, as ``actor`` (None: anonymous), with no cookie riding along."""
+    client.cookies.clear()
+    return await client.request(
+        method, path, json=body, headers=actor.headers if actor else {}
+    )
+
+
+async def ok(response_coro, status: int = 200) -> Any:
+    response = await response_coro
+    assert response.status_code == status, f"{response.request.url}: {response.text}"
+    return response.json()
+
+
+def who(world: World, actor: Actor | None) -> str:
+    names = {
+        id(world.super): "super user",
+        id(world.a.actor): "operator A",
+        id(world.b.actor): "operator B",
+        id(world.lp): "LP",
+        id(world.outsider): "user without the extension",
+    }
+    return "anonymous" if actor is None else names.get(id(actor), actor.username)
+
+
+def assert_no_markers(response: httpx.Response, markers: set[str], context: str):
+    leaked = sorted(marker for marker in markers if marker in response.text)
+    assert not leaked, f"{context} exposes {leaked}: {response.text[:400]}"
+
+
+async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
+    actor = await make_user(prefix)
+
+    async def post(path: str, body: dict, status: int = 201) -> dict:
+        return await ok(call(client, actor, "POST", f"{API}{path}", body), status)
+
+    machine = await post(
+        "/machines",
+        {"npub": machine_key()[1], "name": f"{prefix} lobby", "fiat_code": "GTQ"},
+    )
+    spare = await post(
+        "/machines",
+        {"npub": machine_key()[1], "name": f"{prefix} spare", "fiat_code": "GTQ"},
+    )
+    await ok(
+        call(
+            client,
+            actor,
+            "PUT",
+            f"{API}/splits",
+            {
+                "rules": [
+                    {"label": "self", "wallet_id": actor.wallet_id, "weight_bps": 10000}
+                ]
+            },
+        )
+    )
+    enrolment = await post("/lps", {"user_id": lp.id, "fiat_code": "GTQ"})
+    deposits = f"/lps/{enrolment['id']}/deposits"
+    confirmed = await post(deposits, {"fiat_amount": FIAT_AMOUNT})
+    confirmed = await ok(
+        call(client, actor, "PUT", f"{API}/deposits/{confirmed['id']}/confirm")
+    )
+    assert confirmed["status"] == "confirmed"
+    settlement = await post(
+        "/settlements/manual", _settlement_body({"machine_id": machine["id"]})
+    )
+    assert settlement["lp_allocated_sats"] == PRINCIPAL_SATS, settlement
+    # Recorded after the settlement: an unconfirmed deposit funds nothing anyway.
+    pending = await post(deposits, {"fiat_amount": "10.00"})
+    enrolment = next(
+        row
+        for row in await ok(call(client, actor, "GET", f"{API}/lps"))
+        if row["id"] == enrolment["id"]
+    )
+    return Operator(
+        actor=actor,
+        lp=lp,
+        machine=machine,
+        spare=spare,
+        settlement=settlement,
+        enrolment=enrolment,
+        confirmed=confirmed,
+        pending=pending,
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world(client, super_user, make_user) -> World:
+    await ok(
+        call(
+            client,
+            super_user,
+            "PUT",
+            f"{API}/super/config",
+            {"cash_out_fee_bps": FEE_BPS, "super_wallet_id": super_user.wallet_id},
+        )
+    )
+    a = await _operator(client, make_user, "opa", await make_user("lp"))
+    b = await _operator(client, make_user, "opb", await make_user("lpb"))
+
+    username = f"noext{uuid.uuid4().hex[:8]}"
+    registered = await client.post(
+        "/api/v1/auth/register",
+        json={
+            "username": username,
+            "password": "user-password",
+            "password_repeat": "user-password",
+        },
+    )
+    assert registered.status_code == 200, registered.text
+    client.cookies.clear()
+    outsider = Actor(id="", username=username, token=registered.json()["access_token"])
+    return World(super=super_user, a=a, b=b, outsider=outsider)
+
+
+def _request(method: str, template: str, body: Body | None, ids: dict[str, str]):
+    return method, template.format(**ids), None if body is None else body(ids)
+
+
+# --- the table is the whole API -------------------------------------------------------
+
+
+def test_table_lists_every_route():
+    from satmachineadmin import satmachineadmin_ext
+
+    routes = {
+        (method, re.sub(r"\{[^}]+\}", "{}", route.path))
+        for route in satmachineadmin_ext.routes
+        for method in getattr(route, "methods", ())
+        if method != "HEAD"
+    }
+    listed = {
+        (method, re.sub(r"\{[^}]+\}", "{}", template.split("?")[0]))
+        for method, template, _ in ENDPOINTS
+    }
+    assert routes == listed, (
+        f"not walked: {sorted(routes - listed)}; gone: {sorted(listed - routes)}"
+    )
+
+
+# --- callers without access -----------------------------------------------------------
+
+
+async def test_anonymous_gets_401_everywhere(client, world):
+    for method, template, body in ENDPOINTS:
+        method, path, json_body = _request(method, template, body, world.a.ids)
+        response = await call(client, None, method, path, json_body)
+        assert response.status_code == 401, (
+            f"anonymous {method} {path}: {response.status_code} {response.text[:200]}"
+        )
+        assert_no_markers(response, world.a.markers - {path}, f"anonymous {method}")
+
+
+async def test_user_without_the_extension_gets_403_everywhere(client, world):
+    for method, template, body in ENDPOINTS:
+        method, path, json_body = _request(method, template, body, world.a.ids)
+        response = await call(client, world.outsider, method, path, json_body)
+        assert response.status_code == 403, (
+            f"{who(world, world.outsider)} {method} {path}: "
+            f"{response.status_code} {response.text[:200]}"
+        )
+
+
+async def test_anonymous_and_outsiders_changed_nothing(client, world):
+    """The walks above sent valid bodies: nothing they asked for may have happened."""
+    fee = await ok(call(client, world.super, "GET", f"{API}/platform-fee"))
+    assert fee["cash_out_fee_bps"] == FEE_BPS
+    machine = await ok(
+        call(client, world.a.actor, "GET", f"{API}/machines/{world.a.machine['id']}")
+    )
+    assert machine["name"] == world.a.machine["name"]
+    machines = await ok(call(client, world.a.actor, "GET", f"{API}/machines"))
+    assert {m["id"] for m in machines} == {world.a.machine["id"], world.a.spare["id"]}
+    page = await ok(call(client, world.a.actor, "GET", f"{API}/settlements"))
+    assert page["total"] == 1
+    deposits = await ok(call(client, world.a.actor, "GET", f"{API}/deposits"))
+    assert {(d["id"], d["status"]) for d in deposits} == {
+        (world.a.confirmed["id"], "confirmed"),
+        (world.a.pending["id"], "pending"),
+    }
+    lps = await ok(call(client, world.a.actor, "GET", f"{API}/lps"))
+    assert [row["id"] for row in lps] == [world.a.enrolment["id"]]
+
+
+# --- the super user's endpoints -------------------------------------------------------
+
+
+async def test_super_only_endpoints(client, world):
+    bodies = {"PUT": {"cash_out_fee_bps": 0, "cash_in_fee_bps": 0}}
+    for method, path in SUPER_ONLY:
+        response = await call(client, world.super, method, path)
+        if method == "PUT":
+            response = await call(
+                client, world.super, method, path, {"cash_out_fee_bps": FEE_BPS}
+            )
+        assert response.status_code == 200, f"super {method} {path}: {response.text}"
+        for actor in (world.a.actor, world.b.actor, world.lp):
+            response = await call(client, actor, method, path, bodies.get(method))
+            assert response.status_code == 403, (
+                f"{who(world, actor)} {method} {path}: "
+                f"{response.status_code} {response.text[:200]}"
+            )
+            assert "server_private_key" not in response.text
+
+    config = await ok(call(client, world.super, "GET", f"{API}/super/config"))
+    assert config["cash_out_fee_bps"] == FEE_BPS, "an operator changed the fee"
+    assert config["cash_in_fee_bps"] == 0
+    assert config["super_wallet_id"] == world.super.wallet_id
+    assert "server_private_key" not in config
+
+    overview = await ok(call(client, world.super, "GET", f"{API}/super/overview"))
+    rows = {row["operator_id"]: row for row in overview}
+    for operator in (world.a, world.b):
+        row = rows[operator.actor.id]
+        assert (row["machines"], row["settlements"]) == (2, 1), row
+        assert row["platform_fee_sats"] == 30, row
+
+
+async def test_platform_fee_is_public_to_users_and_read_only(client, world):
+    path = f"{API}/platform-fee"
+    bodies = []
+    for actor in (world.super, world.a.actor, world.b.actor, world.lp):
+        response = await call(client, actor, "GET", path)
+        assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
+        bodies.append(response.json())
+    assert all(body == bodies[0] for body in bodies), bodies
+    assert bodies[0]["cash_out_fee_bps"] == FEE_BPS
+    assert "super_wallet_id" not in bodies[0]
+    assert "server_private_key" not in bodies[0]
+
+    for actor in (world.a.actor, world.super):
+        for method in ("PUT", "POST", "PATCH", "DELETE"):
+            response = await call(client, actor, method, path, {"cash_out_fee_bps": 0})
+            assert response.status_code == 405, (
+                f"{who(world, actor)} {method} {path}: {response.status_code}"
+            )
+    fee = await ok(call(client, world.super, "GET", path))
+    assert fee == bodies[0]
+
+
+# --- operators: their own objects, and nobody else's --------------------------------------
+
+
+async def test_operator_lists_hold_only_their_own_objects(client, world):
+    owners = {world.a.actor.id: world.a, world.b.actor.id: world.b}
+    for actor in (world.a.actor, world.b.actor, world.lp, world.super):
+        own = owners.get(actor.id)
+        foreign = set().union(
+            *(op.markers for op in (world.a, world.b) if op is not own)
+        )
+        foreign -= {actor.id, *(wallet["id"] for wallet in actor.wallets)}
+        for path in OPERATOR_LISTS:
+            response = await call(client, actor, "GET", path)
+            assert response.status_code == 200, f"{who(world, actor)} GET {path}"
+            assert_no_markers(response, foreign, f"{who(world, actor)} GET {path}")
+            if own is not None and path != f"{API}/splits":
+                expected = own.settlement["id"] if "settlement" in path else ""
+                expected = expected or {
+                    f"{API}/machines": own.machine["id"],
+                    f"{API}/lps": own.enrolment["id"],
+                    f"{API}/deposits": own.pending["id"],
+                    f"{API}/audit": own.machine["id"],
+                }[path]
+                assert expected in response.text, f"{who(world, actor)} GET {path}"
+
+    # The LP and the super user are operators of nothing here.
+    for actor in (world.lp, world.super):
+        for path in (f"{API}/machines", f"{API}/lps", f"{API}/deposits"):
+            assert await ok(call(client, actor, "GET", path)) == [], path
+
+
+async def _snapshot(client, operator: Operator) -> dict:
+    actor = operator.actor
+    return {
+        path: (await call(client, actor, "GET", path)).text
+        for path in (
+            f"{API}/machines",
+            f"{API}/splits",
+            f"{API}/settlements",
+            f"{API}/lps",
+            f"{API}/deposits",
+            f"{API}/audit",
+        )
+    }
+
+
+# Requests at another operator's objects: each must be 404.
+FOREIGN: list[tuple[str, str, Body | None]] = [
+    (method, template, body)
+    for method, template, body in ENDPOINTS
+    if "{" in template
+] + [
+    ("POST", f"{API}/settlements/manual", _settlement_body),
+    ("PUT", f"{API}/deposits/{{confirmed_id}}/confirm", None),
+    ("GET", f"{API}/machines/{{spare_id}}", None),
+    ("PATCH", f"{API}/machines/{{spare_id}}", lambda _: {"status": "disabled"}),
+    ("DELETE", f"{API}/machines/{{machine_id}}", None),
+]
+
+# Filters naming another operator's objects: an empty answer, not theirs.
+FOREIGN_FILTERS = [
+    f"{API}/settlements?machine_id={{machine_id}}",
+    f"{API}/settlements.csv?machine_id={{machine_id}}",
+    f"{API}/deposits?enrolment_id={{enrolment_id}}",
+]
+
+
+@pytest.mark.parametrize(
+    ("intruder", "owner"),
+    [("a", "b"), ("b", "a"), ("lp", "a"), ("super", "a")],
+)
+async def test_foreign_objects_are_not_found(client, world, intruder, owner):
+    target: Operator = getattr(world, owner)
+    actor: Actor = getattr(world, intruder)
+    if isinstance(actor, Operator):
+        actor = actor.actor
+    name = who(world, actor)
+    ids = {**target.ids, "confirmed_id": target.confirmed["id"]}
+    own = {actor.id, *(wallet["id"] for wallet in actor.wallets)}
+    before = await _snapshot(client, target)
+
+    for method, template, body in FOREIGN:
+        method, path, json_body = _request(method, template, body, ids)
+        response = await call(client, actor, method, path, json_body)
+        context = f"{name} {method} {path}"
+        assert response.status_code == 404, (
+            f"{context}: {response.status_code} {response.text[:200]}"
+        )
+        sent = path + json.dumps(json_body)
+        markers = {m for m in target.markers - own if m not in sent}
+        assert_no_markers(response, markers, context)
+
+    for template in FOREIGN_FILTERS:
+        path = template.format(**ids)
+        response = await call(client, actor, "GET", path)
+        context = f"{name} GET {path}"
+        assert response.status_code == 200, f"{context}: {response.text[:200]}"
+        assert_no_markers(response, target.markers - own - {ids["machine_id"]}, context)
+        if ".csv" in path:
+            assert response.text.strip().count("\n") == 0, context
+        elif "settlements" in path:
+            assert response.json()["data"] == [] and response.json()["total"] == 0
+        else:
+            assert response.json() == [], context
+
+    assert await _snapshot(client, target) == before, f"{name} changed {owner}'s data"
+
+
+async def test_operator_uses_own_objects(client, world):
+    a = world.a.actor
+    machine_path = f"{API}/machines/{world.a.machine['id']}"
+    machine = await ok(call(client, a, "GET", machine_path))
+    assert machine == world.a.machine
+    patched = await ok(call(client, a, "PATCH", machine_path, {"location": "Lobby"}))
+    assert patched["location"] == "Lobby"
+
+    settlement = await ok(
+        call(client, a, "GET", f"{API}/settlements/{world.a.settlement['id']}")
+    )
+    assert settlement["operator_id"] == a.id
+    assert {leg["kind"] for leg in settlement["legs"]} == {
+        "platform_fee",
+        "operator_split",
+        "lp_distribution",
+    }
+    page = await ok(
+        call(client, a, "GET", f"{API}/settlements?machine_id={machine['id']}")
+    )
+    assert [row["id"] for row in page["data"]] == [world.a.settlement["id"]]
+
+    deposit = await ok(
+        call(
+            client,
+            a,
+            "POST",
+            f"{API}/lps/{world.a.enrolment['id']}/deposits",
+            {"fiat_amount": "1.00"},
+        ),
+        201,
+    )
+    confirmed = await ok(call(client, a, "PUT", f"{API}/deposits/{deposit['id']}/confirm"))
+    assert confirmed["status"] == "confirmed"
+
+    throwaway = await ok(
+        call(client, a, "POST", f"{API}/machines", _new_machine_body({})), 201
+    )
+    deleted = await ok(call(client, a, "DELETE", f"{API}/machines/{throwaway['id']}"))
+    assert deleted["deleted"] == throwaway["id"]
+    with_settlements = await call(client, a, "DELETE", machine_path)
+    assert with_settlements.status_code == 409, with_settlements.text
+
+    for actor in (world.super, a, world.b.actor, world.lp):
+        response = await call(client, actor, "GET", PAGE)
+        assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
+        assert response.headers["content-type"].startswith("text/html")
+
+
+# --- liquidity providers ---------------------------------------------------------------
+
+
+async def test_lp_sees_own_enrolment_only(client, world):
+    me = await ok(call(client, world.lp, "GET", f"{API}/lp/me"))
+    assert me["lp_id"] == world.a.enrolment["lp_id"]
+    assert len(me["balances"]) == 1, me
+    balance = me["balances"][0]
+    assert balance["enrolment_id"] == world.a.enrolment["id"]
+    assert balance["operator_id"] == world.a.actor.id
+    assert balance["fiat_code"] == "GTQ"
+    assert balance["deposited"] == FIAT_AMOUNT
+    assert balance["distributed"] == FIAT_AMOUNT
+    assert balance["distributed_sats"] == PRINCIPAL_SATS
+    assert balance["wallet_id"] == world.lp.wallet_id
+
+    distributions = await ok(call(client, world.lp, "GET", f"{API}/lp/distributions"))
+    assert [(d["settlement_id"], d["sats"], d["fiat_amount"]) for d in distributions] == [
+        (world.a.settlement["id"], PRINCIPAL_SATS, FIAT_AMOUNT)
+    ]
+
+    foreign = world.b.markers - {world.lp.id, world.lp.wallet_id}
+    for path in (f"{API}/lp/me", f"{API}/lp/distributions"):
+        response = await call(client, world.lp, "GET", path)
+        assert_no_markers(response, foreign, f"LP GET {path}")
+
+        for actor in (world.super, world.a.actor, world.b.actor):
+            response = await call(client, actor, "GET", path)
+            context = f"{who(world, actor)} GET {path}"
+            assert response.status_code == 200, f"{context}: {response.text}"
+            expected = (
+                {"lp_id": None, "balances": [], "totals": []} if path.endswith("me") else []
+            )
+            assert response.json() == expected, context
+
+        response = await call(client, None, "GET", path)
+        assert response.status_code == 401, f"anonymous GET {path}"

@@ -1,0 +1,123 @@
+"""Runs LNbits 1.6.2 with this extension on embedded defaults, for local use.
+
+SQLite and FakeWallet in ./.data, http://127.0.0.1:5000, the extension enabled for
+every new account, and a super user ready to log in: on the first start it is
+created with a generated password, which is printed at every start.
+
+Environment overrides: SATMACHINEADMIN_HOST, SATMACHINEADMIN_PORT,
+SATMACHINEADMIN_DATA (folder), and any LNBITS_* setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+EXT_ID = "satmachineadmin"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = os.environ.get("SATMACHINEADMIN_HOST", "127.0.0.1")
+PORT = int(os.environ.get("SATMACHINEADMIN_PORT", "5000"))
+HOME = Path(os.environ.get("SATMACHINEADMIN_DATA", REPO_ROOT / ".data")).resolve()
+CREDENTIALS = HOME / "super-user.json"
+
+
+def prepare_home() -> None:
+    """The folder layout LNbits expects, before anything imports lnbits."""
+    (HOME / "data").mkdir(parents=True, exist_ok=True)
+    (HOME / "extensions").mkdir(exist_ok=True)
+    link = HOME / "extensions" / EXT_ID
+    if not link.is_symlink():
+        link.symlink_to(REPO_ROOT, target_is_directory=True)
+    spec = importlib.util.find_spec("lnbits")
+    if spec is None or spec.origin is None:
+        sys.exit("lnbits is not installed: run `make run`, which installs it")
+    lnbits_link = HOME / "lnbits"
+    if not lnbits_link.is_symlink():
+        # LNbits serves its static files and templates relative to the cwd.
+        lnbits_link.symlink_to(Path(spec.origin).parent, target_is_directory=True)
+    defaults = {
+        "LNBITS_DATA_FOLDER": str(HOME / "data"),
+        "LNBITS_EXTENSIONS_PATH": str(HOME),
+        "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
+        "LNBITS_ADMIN_UI": "true",
+        "LNBITS_USER_DEFAULT_EXTENSIONS": json.dumps([EXT_ID]),
+        "AUTH_HTTPS_ONLY": "false",
+        "HOST": HOST,
+        "PORT": str(PORT),
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    os.chdir(HOME)
+
+
+def credentials() -> dict[str, str]:
+    if CREDENTIALS.exists():
+        return json.loads(CREDENTIALS.read_text())
+    created = {"username": "super", "password": secrets.token_urlsafe(12)}
+    CREDENTIALS.write_text(json.dumps(created))
+    CREDENTIALS.chmod(0o600)
+    return created
+
+
+async def prepare_super_user(base_url: str) -> None:
+    """Claims the first install and enables the extension for the super user."""
+    import httpx
+
+    login = credentials()
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        for _ in range(120):
+            with contextlib.suppress(httpx.HTTPError):
+                # Before the first install every page redirects (307) to it.
+                if (await http.get("/api/v1/health")).status_code in (200, 307):
+                    break
+            await asyncio.sleep(0.5)
+        claimed = await http.put(
+            "/api/v1/auth/first_install",
+            json={**login, "password_repeat": login["password"]},
+        )
+        if claimed.status_code == 200:
+            token = claimed.json()["access_token"]
+        else:
+            signed_in = await http.post("/api/v1/auth", json=login)
+            if signed_in.status_code != 200:
+                print(
+                    f"Could not sign in as the super user with {CREDENTIALS}: "
+                    f"{signed_in.text}",
+                    file=sys.stderr,
+                )
+                return
+            token = signed_in.json()["access_token"]
+        await http.put(
+            f"/api/v1/extension/{EXT_ID}/enable",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    print(
+        "\n"
+        f"  LNbits with {EXT_ID}: {base_url}\n"
+        f"  Super user: {login['username']} / {login['password']}"
+        f"  (kept in {CREDENTIALS})\n"
+        f"  Operator dashboard: {base_url}/{EXT_ID}/  API docs: {base_url}/docs\n",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    prepare_home()
+    import uvicorn
+
+    config = uvicorn.Config("lnbits.__main__:app", host=HOST, port=PORT)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    await prepare_super_user(f"http://{HOST}:{PORT}")
+    await serving
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,296 @@
+"""REST API: authenticate, validate, delegate to ``services``.
+
+Who may call what: the super user (``check_super_user``) owns the platform fee; any
+LNbits user with the extension enabled is an operator of their own objects and an
+LP of whatever operators enrolled them. Another operator's object is "not found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime, timedelta, timezone
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
+from lnbits.core.models import Account, User
+from lnbits.decorators import check_super_user, check_user_exists
+
+from . import services
+from .calculations import CalculationError
+from .errors import SatMachineError
+from .models import (
+    Deposit,
+    DepositCreate,
+    Direction,
+    LpDistribution,
+    LpEnrol,
+    LpEnrolment,
+    LpSummary,
+    Machine,
+    MachineCreate,
+    MachineUpdate,
+    ManualSettlementCreate,
+    OperatorTotals,
+    PlatformFee,
+    Settlement,
+    SettlementPage,
+    SplitPreview,
+    SplitPreviewRequest,
+    SplitRule,
+    SplitsUpdate,
+    SuperConfigUpdate,
+)
+
+
+class _DomainErrorsAsHttp(APIRoute):
+    """Turns the services' domain errors into 4xx answers with their message."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SatMachineError as exc:
+                raise HTTPException(exc.status, exc.message) from exc
+            except CalculationError as exc:
+                raise HTTPException(HTTPStatus.BAD_REQUEST, str(exc)) from exc
+
+        return handle
+
+
+api = APIRouter(prefix="/api/v1", route_class=_DomainErrorsAsHttp)
+
+
+# --- super user -----------------------------------------------------------------------
+
+
+@api.get("/super/config")
+async def api_get_super_config(_: Account = Depends(check_super_user)) -> dict:
+    return (await services.get_super_config()).public_dict()
+
+
+@api.put("/super/config")
+async def api_update_super_config(
+    data: SuperConfigUpdate, account: Account = Depends(check_super_user)
+) -> dict:
+    config = await services.update_super_config(data, actor_id=account.id)
+    return config.public_dict()
+
+
+@api.get("/super/overview")
+async def api_super_overview(
+    _: Account = Depends(check_super_user),
+) -> list[OperatorTotals]:
+    return await services.super_overview()
+
+
+@api.get("/platform-fee")
+async def api_platform_fee(_: User = Depends(check_user_exists)) -> PlatformFee:
+    return await services.get_platform_fee()
+
+
+# --- machines -------------------------------------------------------------------------
+
+
+@api.get("/machines")
+async def api_list_machines(user: User = Depends(check_user_exists)) -> list[Machine]:
+    return await services.list_machines(user.id)
+
+
+@api.post("/machines", status_code=HTTPStatus.CREATED)
+async def api_create_machine(
+    data: MachineCreate, user: User = Depends(check_user_exists)
+) -> Machine:
+    return await services.create_machine(user.id, data)
+
+
+@api.get("/machines/{machine_id}")
+async def api_get_machine(
+    machine_id: str, user: User = Depends(check_user_exists)
+) -> Machine:
+    return await services.get_machine(user.id, machine_id)
+
+
+@api.patch("/machines/{machine_id}")
+async def api_update_machine(
+    machine_id: str, data: MachineUpdate, user: User = Depends(check_user_exists)
+) -> Machine:
+    return await services.update_machine(user.id, machine_id, data)
+
+
+@api.delete("/machines/{machine_id}")
+async def api_delete_machine(
+    machine_id: str, user: User = Depends(check_user_exists)
+) -> dict:
+    return await services.delete_machine(user.id, machine_id)
+
+
+# --- splits ---------------------------------------------------------------------------
+
+
+@api.get("/splits")
+async def api_get_splits(user: User = Depends(check_user_exists)) -> dict:
+    return {"rules": await services.get_splits(user.id)}
+
+
+@api.put("/splits")
+async def api_set_splits(
+    data: SplitsUpdate, user: User = Depends(check_user_exists)
+) -> dict[str, list[SplitRule]]:
+    return {"rules": await services.set_splits(user.id, data)}
+
+
+@api.post("/splits/preview")
+async def api_preview_splits(
+    data: SplitPreviewRequest, user: User = Depends(check_user_exists)
+) -> SplitPreview:
+    return await services.preview_split(user.id, data)
+
+
+# --- settlements ----------------------------------------------------------------------
+
+
+def _instant(value: str | None, name: str, *, end_of_day: bool) -> int | None:
+    """Unix seconds, an ISO date (midnight UTC) or an ISO datetime."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        return int((start + timedelta(days=1 if end_of_day else 0)).timestamp())
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HTTPException(
+            HTTPStatus.BAD_REQUEST,
+            f"{name} must be Unix seconds, an ISO date or an ISO datetime",
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def settlement_filter(
+    machine_id: str | None = None,
+    status: str | None = Query(None, max_length=32),
+    direction: Direction | None = None,
+    since: str | None = Query(None, description="inclusive; date means 00:00 UTC"),
+    until: str | None = Query(None, description="exclusive; a date includes that day"),
+) -> services.SettlementFilter:
+    return services.SettlementFilter(
+        machine_id=machine_id,
+        status=status,
+        direction=direction,
+        since=_instant(since, "since", end_of_day=False),
+        until=_instant(until, "until", end_of_day=True),
+    )
+
+
+@api.get("/settlements")
+async def api_list_settlements(
+    filters: services.SettlementFilter = Depends(settlement_filter),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    user: User = Depends(check_user_exists),
+) -> SettlementPage:
+    return await services.list_settlements(user.id, filters, limit=limit, offset=offset)
+
+
+@api.get("/settlements.csv")
+async def api_settlements_csv(
+    filters: services.SettlementFilter = Depends(settlement_filter),
+    user: User = Depends(check_user_exists),
+) -> Response:
+    return Response(
+        content=await services.settlements_csv(user.id, filters),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="settlements.csv"'},
+    )
+
+
+@api.get("/settlements/{settlement_id}")
+async def api_get_settlement(
+    settlement_id: str, user: User = Depends(check_user_exists)
+) -> Settlement:
+    return await services.get_settlement(user.id, settlement_id)
+
+
+@api.post("/settlements/manual", status_code=HTTPStatus.CREATED)
+async def api_manual_settlement(
+    data: ManualSettlementCreate,
+    response: Response,
+    user: User = Depends(check_user_exists),
+) -> Settlement:
+    settlement, created = await services.record_manual_settlement(user.id, data)
+    if not created:
+        response.status_code = HTTPStatus.OK
+    return settlement
+
+
+# --- liquidity providers (operator side) ----------------------------------------------
+
+
+@api.get("/lps")
+async def api_list_lps(user: User = Depends(check_user_exists)) -> list[LpEnrolment]:
+    return await services.list_lps(user.id)
+
+
+@api.post("/lps", status_code=HTTPStatus.CREATED)
+async def api_enrol_lp(
+    data: LpEnrol, user: User = Depends(check_user_exists)
+) -> LpEnrolment:
+    return await services.enrol_lp(user.id, data)
+
+
+@api.post("/lps/{enrolment_id}/deposits", status_code=HTTPStatus.CREATED)
+async def api_add_deposit(
+    enrolment_id: str, data: DepositCreate, user: User = Depends(check_user_exists)
+) -> Deposit:
+    return await services.add_deposit(user.id, enrolment_id, data)
+
+
+@api.put("/deposits/{deposit_id}/confirm")
+async def api_confirm_deposit(
+    deposit_id: str, user: User = Depends(check_user_exists)
+) -> Deposit:
+    return await services.confirm_deposit(user.id, deposit_id)
+
+
+@api.get("/deposits")
+async def api_list_deposits(
+    enrolment_id: str | None = None,
+    status: str | None = Query(None, regex="^(pending|confirmed)$"),
+    user: User = Depends(check_user_exists),
+) -> list[Deposit]:
+    return await services.list_deposits(user.id, enrolment_id, status)
+
+
+@api.get("/audit")
+async def api_audit_log(
+    limit: int = Query(100, ge=1, le=1000), user: User = Depends(check_user_exists)
+) -> list[dict]:
+    return await services.audit_log(user.id, limit)
+
+
+# --- liquidity providers (their own view) ---------------------------------------------
+
+
+@api.get("/lp/me")
+async def api_lp_me(user: User = Depends(check_user_exists)) -> LpSummary:
+    return await services.lp_summary(user.id)
+
+
+@api.get("/lp/distributions")
+async def api_lp_distributions(
+    user: User = Depends(check_user_exists),
+) -> list[LpDistribution]:
+    return await services.lp_distributions(user.id)
