@@ -51,6 +51,15 @@ def _settlement_body(ids: dict[str, str]) -> dict:
     }
 
 
+def _hijack_fee(wallet_id: str) -> dict:
+    """What a caller other than the super user would like the fee to be."""
+    return {
+        "cash_out_fee_bps": 0,
+        "cash_in_fee_bps": 10000,
+        "super_wallet_id": wallet_id,
+    }
+
+
 def _new_machine_body(_: dict[str, str]) -> dict:
     return {"npub": machine_key()[1], "name": "Intruder ATM", "fiat_code": "GTQ"}
 
@@ -61,7 +70,7 @@ def _new_machine_body(_: dict[str, str]) -> dict:
 # machine, which has no settlements and so could really be deleted.
 ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/super/config", None),
-    ("PUT", f"{API}/super/config", lambda _: {"cash_out_fee_bps": 0}),
+    ("PUT", f"{API}/super/config", lambda ids: _hijack_fee(ids["wallet_id"])),
     ("GET", f"{API}/super/overview", None),
     ("GET", f"{API}/platform-fee", None),
     ("GET", f"{API}/machines", None),
@@ -74,7 +83,9 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         "PUT",
         f"{API}/splits",
         lambda ids: {
-            "rules": [{"label": "x", "wallet_id": ids["wallet_id"], "weight_bps": 10000}]
+            "rules": [
+                {"label": "x", "wallet_id": ids["wallet_id"], "weight_bps": 10000}
+            ]
         },
     ),
     (
@@ -87,7 +98,11 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/settlements/{{settlement_id}}", None),
     ("POST", f"{API}/settlements/manual", _settlement_body),
     ("GET", f"{API}/lps", None),
-    ("POST", f"{API}/lps", lambda ids: {"user_id": ids["lp_user_id"], "fiat_code": "USD"}),
+    (
+        "POST",
+        f"{API}/lps",
+        lambda ids: {"user_id": ids["lp_user_id"], "fiat_code": "USD"},
+    ),
     (
         "POST",
         f"{API}/lps/{{enrolment_id}}/deposits",
@@ -299,6 +314,12 @@ async def world(client, super_user, make_user) -> World:
     return World(super=super_user, a=a, b=b, outsider=outsider)
 
 
+def _unsent(markers: set[str], path: str, body: Any) -> set[str]:
+    """The markers the caller did not send: the ones an answer must not echo."""
+    sent = path + json.dumps(body)
+    return {marker for marker in markers if marker not in sent}
+
+
 def _request(method: str, template: str, body: Body | None, ids: dict[str, str]):
     return method, template.format(**ids), None if body is None else body(ids)
 
@@ -306,7 +327,7 @@ def _request(method: str, template: str, body: Body | None, ids: dict[str, str])
 # --- the table is the whole API -------------------------------------------------------
 
 
-def test_table_lists_every_route():
+async def test_table_lists_every_route(client):
     from satmachineadmin import satmachineadmin_ext
 
     routes = {
@@ -334,7 +355,9 @@ async def test_anonymous_gets_401_everywhere(client, world):
         assert response.status_code == 401, (
             f"anonymous {method} {path}: {response.status_code} {response.text[:200]}"
         )
-        assert_no_markers(response, world.a.markers - {path}, f"anonymous {method}")
+        assert_no_markers(
+            response, _unsent(world.a.markers, path, json_body), f"anonymous {method}"
+        )
 
 
 async def test_user_without_the_extension_gets_403_everywhere(client, world):
@@ -372,27 +395,28 @@ async def test_anonymous_and_outsiders_changed_nothing(client, world):
 
 
 async def test_super_only_endpoints(client, world):
-    bodies = {"PUT": {"cash_out_fee_bps": 0, "cash_in_fee_bps": 0}}
+    before = await ok(call(client, world.super, "GET", f"{API}/super/config"))
+    assert "server_private_key" not in before
+    super_bodies = {"PUT": {"cash_out_fee_bps": FEE_BPS}}
     for method, path in SUPER_ONLY:
-        response = await call(client, world.super, method, path)
-        if method == "PUT":
-            response = await call(
-                client, world.super, method, path, {"cash_out_fee_bps": FEE_BPS}
-            )
+        response = await call(
+            client, world.super, method, path, super_bodies.get(method)
+        )
         assert response.status_code == 200, f"super {method} {path}: {response.text}"
         for actor in (world.a.actor, world.b.actor, world.lp):
-            response = await call(client, actor, method, path, bodies.get(method))
+            body = _hijack_fee(actor.wallet_id) if method == "PUT" else None
+            response = await call(client, actor, method, path, body)
             assert response.status_code == 403, (
                 f"{who(world, actor)} {method} {path}: "
                 f"{response.status_code} {response.text[:200]}"
             )
-            assert "server_private_key" not in response.text
+            assert world.super.wallet_id not in response.text
 
-    config = await ok(call(client, world.super, "GET", f"{API}/super/config"))
-    assert config["cash_out_fee_bps"] == FEE_BPS, "an operator changed the fee"
-    assert config["cash_in_fee_bps"] == 0
-    assert config["super_wallet_id"] == world.super.wallet_id
-    assert "server_private_key" not in config
+    after = await ok(call(client, world.super, "GET", f"{API}/super/config"))
+    fee_fields = ("cash_in_fee_bps", "cash_out_fee_bps", "super_wallet_id")
+    assert {k: after[k] for k in fee_fields} == {k: before[k] for k in fee_fields}
+    assert after["cash_out_fee_bps"] == FEE_BPS, "an operator changed the fee"
+    assert after["super_wallet_id"] == world.super.wallet_id
 
     overview = await ok(call(client, world.super, "GET", f"{API}/super/overview"))
     rows = {row["operator_id"]: row for row in overview}
@@ -424,32 +448,38 @@ async def test_platform_fee_is_public_to_users_and_read_only(client, world):
     assert fee == bodies[0]
 
 
-# --- operators: their own objects, and nobody else's --------------------------------------
+# --- operators: their own objects, and nobody else's ---------------------------------
 
 
 async def test_operator_lists_hold_only_their_own_objects(client, world):
-    owners = {world.a.actor.id: world.a, world.b.actor.id: world.b}
+    # What each list of an operator must show of their own objects.
+    own_marker: dict[str, Callable[[Operator], str]] = {
+        f"{API}/machines": lambda op: op.spare["pubkey"],
+        f"{API}/splits": lambda op: op.actor.wallet_id,
+        f"{API}/settlements": lambda op: op.settlement["id"],
+        f"{API}/settlements.csv": lambda op: op.settlement["tx_id"],
+        f"{API}/lps": lambda op: op.enrolment["id"],
+        f"{API}/deposits": lambda op: op.pending["id"],
+        f"{API}/audit": lambda op: op.machine["pubkey"],
+    }
+    assert set(own_marker) == set(OPERATOR_LISTS)
+    operators = {world.a.actor.id: world.a, world.b.actor.id: world.b}
     for actor in (world.a.actor, world.b.actor, world.lp, world.super):
-        own = owners.get(actor.id)
-        foreign = set().union(
-            *(op.markers for op in (world.a, world.b) if op is not own)
-        )
+        own = operators.get(actor.id)
+        foreign: set[str] = set()
+        for operator in (world.a, world.b):
+            if operator is not own:
+                foreign |= operator.markers
         foreign -= {actor.id, *(wallet["id"] for wallet in actor.wallets)}
         for path in OPERATOR_LISTS:
             response = await call(client, actor, "GET", path)
-            assert response.status_code == 200, f"{who(world, actor)} GET {path}"
-            assert_no_markers(response, foreign, f"{who(world, actor)} GET {path}")
-            if own is not None and path != f"{API}/splits":
-                expected = own.settlement["id"] if "settlement" in path else ""
-                expected = expected or {
-                    f"{API}/machines": own.machine["id"],
-                    f"{API}/lps": own.enrolment["id"],
-                    f"{API}/deposits": own.pending["id"],
-                    f"{API}/audit": own.machine["id"],
-                }[path]
-                assert expected in response.text, f"{who(world, actor)} GET {path}"
+            context = f"{who(world, actor)} GET {path}"
+            assert response.status_code == 200, f"{context}: {response.text[:200]}"
+            assert_no_markers(response, foreign, context)
+            if own is not None:
+                assert own_marker[path](own) in response.text, context
 
-    # The LP and the super user are operators of nothing here.
+    # The LP and the super user operate nothing here.
     for actor in (world.lp, world.super):
         for path in (f"{API}/machines", f"{API}/lps", f"{API}/deposits"):
             assert await ok(call(client, actor, "GET", path)) == [], path
@@ -472,9 +502,7 @@ async def _snapshot(client, operator: Operator) -> dict:
 
 # Requests at another operator's objects: each must be 404.
 FOREIGN: list[tuple[str, str, Body | None]] = [
-    (method, template, body)
-    for method, template, body in ENDPOINTS
-    if "{" in template
+    (method, template, body) for method, template, body in ENDPOINTS if "{" in template
 ] + [
     ("POST", f"{API}/settlements/manual", _settlement_body),
     ("PUT", f"{API}/deposits/{{confirmed_id}}/confirm", None),
@@ -512,9 +540,9 @@ async def test_foreign_objects_are_not_found(client, world, intruder, owner):
         assert response.status_code == 404, (
             f"{context}: {response.status_code} {response.text[:200]}"
         )
-        sent = path + json.dumps(json_body)
-        markers = {m for m in target.markers - own if m not in sent}
-        assert_no_markers(response, markers, context)
+        assert_no_markers(
+            response, _unsent(target.markers - own, path, json_body), context
+        )
 
     for template in FOREIGN_FILTERS:
         path = template.format(**ids)
@@ -532,7 +560,7 @@ async def test_foreign_objects_are_not_found(client, world, intruder, owner):
     assert await _snapshot(client, target) == before, f"{name} changed {owner}'s data"
 
 
-async def test_operator_uses_own_objects(client, world):
+async def test_operator_uses_own_objects(client, world, make_user):
     a = world.a.actor
     machine_path = f"{API}/machines/{world.a.machine['id']}"
     machine = await ok(call(client, a, "GET", machine_path))
@@ -554,17 +582,31 @@ async def test_operator_uses_own_objects(client, world):
     )
     assert [row["id"] for row in page["data"]] == [world.a.settlement["id"]]
 
+    # A fresh LP, so that the world's LP keeps the balances the LP test expects.
+    newcomer = await make_user("lpc")
+    enrolment = await ok(
+        call(
+            client,
+            a,
+            "POST",
+            f"{API}/lps",
+            {"user_id": newcomer.id, "fiat_code": "GTQ"},
+        ),
+        201,
+    )
     deposit = await ok(
         call(
             client,
             a,
             "POST",
-            f"{API}/lps/{world.a.enrolment['id']}/deposits",
+            f"{API}/lps/{enrolment['id']}/deposits",
             {"fiat_amount": "1.00"},
         ),
         201,
     )
-    confirmed = await ok(call(client, a, "PUT", f"{API}/deposits/{deposit['id']}/confirm"))
+    confirmed = await ok(
+        call(client, a, "PUT", f"{API}/deposits/{deposit['id']}/confirm")
+    )
     assert confirmed["status"] == "confirmed"
 
     throwaway = await ok(
@@ -581,7 +623,7 @@ async def test_operator_uses_own_objects(client, world):
         assert response.headers["content-type"].startswith("text/html")
 
 
-# --- liquidity providers ---------------------------------------------------------------
+# --- liquidity providers -------------------------------------------------------------
 
 
 async def test_lp_sees_own_enrolment_only(client, world):
@@ -595,12 +637,15 @@ async def test_lp_sees_own_enrolment_only(client, world):
     assert balance["deposited"] == FIAT_AMOUNT
     assert balance["distributed"] == FIAT_AMOUNT
     assert balance["distributed_sats"] == PRINCIPAL_SATS
+    assert balance["balance"] == "0.00"
+    assert balance["pending_deposits"] == "10.00"
+    assert [total["deposited"] for total in me["totals"]] == [FIAT_AMOUNT]
     assert balance["wallet_id"] == world.lp.wallet_id
 
     distributions = await ok(call(client, world.lp, "GET", f"{API}/lp/distributions"))
-    assert [(d["settlement_id"], d["sats"], d["fiat_amount"]) for d in distributions] == [
-        (world.a.settlement["id"], PRINCIPAL_SATS, FIAT_AMOUNT)
-    ]
+    assert [
+        (d["settlement_id"], d["sats"], d["fiat_amount"]) for d in distributions
+    ] == [(world.a.settlement["id"], PRINCIPAL_SATS, FIAT_AMOUNT)]
 
     foreign = world.b.markers - {world.lp.id, world.lp.wallet_id}
     for path in (f"{API}/lp/me", f"{API}/lp/distributions"):
@@ -612,7 +657,9 @@ async def test_lp_sees_own_enrolment_only(client, world):
             context = f"{who(world, actor)} GET {path}"
             assert response.status_code == 200, f"{context}: {response.text}"
             expected = (
-                {"lp_id": None, "balances": [], "totals": []} if path.endswith("me") else []
+                {"lp_id": None, "balances": [], "totals": []}
+                if path.endswith("me")
+                else []
             )
             assert response.json() == expected, context
 
