@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-postgres lint format
+.PHONY: run test test-postgres lint format relay-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) tools/dev_server.py
 
-test: $(VENV)/.installed
+test: relay-venv $(VENV)/.installed
 	$(PY) -m pytest
 
-test-postgres: $(VENV)/.installed
+test-postgres: relay-venv $(VENV)/.installed
 	bash tools/postgres.sh $(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -28,3 +28,21 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# nostr-relay (PyPI), a second relay implementation for the integration tests. It gets
+# a venv of its own because its dependencies clash with LNbits'. If it cannot be
+# installed, this only warns: the tests that need it are skipped.
+RELAY_VENV ?= .venv-relay
+NOSTR_RELAY_PIN ?= nostr-relay==1.14 uvicorn<0.55
+
+relay-venv: $(RELAY_VENV)/.installed
+
+$(RELAY_VENV)/.installed:
+	@if { test -x $(RELAY_VENV)/bin/python || $(PYTHON) -m venv $(RELAY_VENV); } \
+		&& $(RELAY_VENV)/bin/python -m pip install --quiet --retries 2 \
+			$(foreach req,$(NOSTR_RELAY_PIN),'$(req)'); then \
+		touch $@; \
+	else \
+		echo "WARNING: could not install $(NOSTR_RELAY_PIN) into $(RELAY_VENV);" \
+			"the nostr-relay tests will be skipped" >&2; \
+	fi

@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 
+from . import tasks
 from .database import db
 from .views import pages
 from .views_api import api
@@ -14,4 +15,19 @@ satmachineadmin_static_files = [
     {"path": "/satmachineadmin/static", "name": "satmachineadmin_static"}
 ]
 
-__all__ = ["db", "satmachineadmin_ext", "satmachineadmin_static_files"]
+
+def satmachineadmin_start() -> None:
+    tasks.start()
+
+
+async def satmachineadmin_stop() -> None:
+    await tasks.stop()
+
+
+__all__ = [
+    "db",
+    "satmachineadmin_ext",
+    "satmachineadmin_start",
+    "satmachineadmin_static_files",
+    "satmachineadmin_stop",
+]

@@ -586,3 +586,337 @@ async def list_audit(
         {"operator_id": operator_id, "limit": limit},
         conn,
     )
+
+
+# --- ATM transactions (RPC) ------------------------------------------------------
+
+
+async def insert_atm_transaction(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "atm_transactions", row)
+
+
+async def get_atm_transaction(
+    *,
+    machine_id: str,
+    tx_id: str | None = None,
+    payment_hash: str | None = None,
+    conn: Connection | None = None,
+) -> dict | None:
+    column, value = (
+        ("tx_id", tx_id) if tx_id is not None else ("payment_hash", payment_hash)
+    )
+    return await _fetchone(
+        f"SELECT * FROM {S}.atm_transactions WHERE machine_id = :machine_id "
+        f"AND {column} = :value",
+        {"machine_id": machine_id, "value": value},
+        conn,
+    )
+
+
+async def get_atm_transaction_by_hash(
+    *, payment_hash: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.atm_transactions WHERE payment_hash = :payment_hash",
+        {"payment_hash": payment_hash},
+        conn,
+    )
+
+
+async def update_atm_transaction(
+    *,
+    transaction_id: str,
+    fields: dict[str, Any],
+    only_if_status: Sequence[str] | None = None,
+    conn: Connection | None = None,
+) -> int:
+    """Updates one transaction; with ``only_if_status`` only from those states,
+    which makes each state change happen once however many callers race."""
+    assignments = ", ".join(f"{key} = :{key}" for key in fields)
+    values: dict[str, Any] = {**fields, "transaction_id": transaction_id}
+    guard = ""
+    if only_if_status:
+        names = {f"st{i}": status for i, status in enumerate(only_if_status)}
+        guard = f" AND status IN ({', '.join(f':{n}' for n in names)})"
+        values.update(names)
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"UPDATE {S}.atm_transactions SET {assignments} "
+            f"WHERE id = :transaction_id{guard}",
+            values,
+        )
+
+
+# --- idempotent RPC requests ---------------------------------------------------------
+
+
+async def claim_rpc_request(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    """Raises IntegrityError when (machine, method, tx_id) was claimed before."""
+    async with _tx(conn) as c:
+        await _insert(c, "rpc_requests", row)
+
+
+async def get_rpc_request(
+    *, machine_id: str, method: str, tx_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.rpc_requests WHERE machine_id = :machine_id "
+        "AND method = :method AND tx_id = :tx_id",
+        {"machine_id": machine_id, "method": method, "tx_id": tx_id},
+        conn,
+    )
+
+
+async def finish_rpc_request(
+    *, request_id: str, response: str, now: int, conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.rpc_requests SET status = 'done', response = :response, "
+            "updated_at = :now WHERE id = :id",
+            {"id": request_id, "response": response, "now": now},
+        )
+
+
+async def take_over_rpc_request(
+    *, request_id: str, stale_before: int, now: int, conn: Connection | None = None
+) -> bool:
+    """Lets one caller resume a claim whose worker died (still processing, old)."""
+    async with _tx(conn) as c:
+        return (
+            await execute(
+                c,
+                f"UPDATE {S}.rpc_requests SET updated_at = :now WHERE id = :id "
+                "AND status = 'processing' AND updated_at < :stale_before",
+                {"id": request_id, "now": now, "stale_before": stale_before},
+            )
+            == 1
+        )
+
+
+async def release_rpc_request(
+    *, request_id: str, conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"DELETE FROM {S}.rpc_requests WHERE id = :id AND status = 'processing'",
+            {"id": request_id},
+        )
+
+
+async def insert_rpc_log(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "rpc_log", row)
+
+
+async def list_rpc_log(
+    *,
+    operator_id: str,
+    machine_id: str | None = None,
+    limit: int = 100,
+    conn: Connection | None = None,
+) -> list[dict]:
+    clauses = ["operator_id = :operator_id"]
+    values: dict[str, Any] = {"operator_id": operator_id, "limit": limit}
+    if machine_id is not None:
+        clauses.append("machine_id = :machine_id")
+        values["machine_id"] = machine_id
+    return await _fetchall(
+        f"SELECT * FROM {S}.rpc_log WHERE {' AND '.join(clauses)} "
+        "ORDER BY created_at DESC, id LIMIT :limit",
+        values,
+        conn,
+    )
+
+
+async def rpc_error_counts(
+    *, operator_id: str, since: int, conn: Connection | None = None
+) -> list[dict]:
+    rows = await _fetchall(
+        f"""
+        SELECT COALESCE(error_code, 'ok') AS code, COUNT(*) AS count,
+               MAX(created_at) AS last_at
+        FROM {S}.rpc_log WHERE operator_id = :operator_id AND created_at >= :since
+        GROUP BY COALESCE(error_code, 'ok') ORDER BY code
+        """,
+        {"operator_id": operator_id, "since": since},
+        conn,
+    )
+    return [
+        {
+            "code": r["code"],
+            "count": _as_int(r["count"]),
+            "last_at": _as_int(r["last_at"]),
+        }
+        for r in rows
+    ]
+
+
+# --- beacons and telemetry ------------------------------------------------------------
+
+
+async def list_machine_pubkeys(*, conn: Connection | None = None) -> list[dict]:
+    return await _fetchall(
+        f"SELECT id, pubkey, operator_id, status FROM {S}.machines ORDER BY pubkey",
+        {},
+        conn,
+    )
+
+
+async def get_machine_by_pubkey(
+    *, pubkey: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.machines WHERE pubkey = :pubkey", {"pubkey": pubkey}, conn
+    )
+
+
+async def upsert_beacon(*, row: dict[str, Any], conn: Connection | None = None) -> int:
+    """Keeps the newest beacon per (machine, d): a later created_at wins, a tie goes
+    to the lower event id; returns 1 if this one is now the stored one."""
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            INSERT INTO {S}.beacons
+                (machine_id, d_tag, event_id, created_at, content, received_at)
+            VALUES (:machine_id, :d_tag, :event_id, :created_at, :content, :received_at)
+            ON CONFLICT (machine_id, d_tag) DO UPDATE SET
+                event_id = excluded.event_id,
+                created_at = excluded.created_at,
+                content = excluded.content,
+                received_at = excluded.received_at
+            WHERE excluded.created_at > {S}.beacons.created_at
+               OR (excluded.created_at = {S}.beacons.created_at
+                   AND excluded.event_id < {S}.beacons.event_id)
+            """,
+            row,
+        )
+
+
+async def latest_beacons(
+    *, machine_ids: Sequence[str], conn: Connection | None = None
+) -> list[dict]:
+    if not machine_ids:
+        return []
+    names = {f"m{i}": mid for i, mid in enumerate(machine_ids)}
+    placeholders = ", ".join(f":{name}" for name in names)
+    return await _fetchall(
+        f"SELECT * FROM {S}.beacons WHERE machine_id IN ({placeholders}) "
+        "ORDER BY machine_id, created_at DESC",
+        names,
+        conn,
+    )
+
+
+async def insert_telemetry(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> int:
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            INSERT INTO {S}.telemetry
+                (event_id, machine_id, d_tag, created_at, content, received_at)
+            VALUES (:event_id, :machine_id, :d_tag, :created_at, :content, :received_at)
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            row,
+        )
+
+
+async def list_telemetry(
+    *, machine_id: str, limit: int = 100, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.telemetry WHERE machine_id = :machine_id "
+        "ORDER BY created_at DESC, event_id LIMIT :limit",
+        {"machine_id": machine_id, "limit": limit},
+        conn,
+    )
+
+
+async def delete_telemetry_before(
+    *, before: int, conn: Connection | None = None
+) -> int:
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"DELETE FROM {S}.telemetry WHERE created_at < :before",
+            {"before": before},
+        )
+
+
+# --- pairing --------------------------------------------------------------------------
+
+
+async def insert_pairing(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await _insert(c, "pairings", row)
+
+
+async def get_pairing_by_token_hash(
+    *, token_hash: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.pairings WHERE token_hash = :token_hash",
+        {"token_hash": token_hash},
+        conn,
+    )
+
+
+async def use_pairing(
+    *, pairing_id: str, pubkey: str, now: int, conn: Connection | None = None
+) -> bool:
+    """Single use: only the first caller before expiry gets True."""
+    async with _tx(conn) as c:
+        return (
+            await execute(
+                c,
+                f"UPDATE {S}.pairings SET used_at = :now, pubkey = :pubkey "
+                "WHERE id = :id AND used_at IS NULL AND expires_at > :now",
+                {"id": pairing_id, "pubkey": pubkey, "now": now},
+            )
+            == 1
+        )
+
+
+async def set_pairing_machine(
+    *, pairing_id: str, machine_id: str, conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.pairings SET machine_id = :machine_id WHERE id = :id",
+            {"id": pairing_id, "machine_id": machine_id},
+        )
+
+
+async def list_pairings(
+    *, operator_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.pairings WHERE operator_id = :operator_id "
+        "ORDER BY created_at DESC, id",
+        {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def get_server_private_key(*, conn: Connection | None = None) -> str | None:
+    row = await _fetchone(
+        f"SELECT server_private_key FROM {S}.super_config WHERE id = 'global'", {}, conn
+    )
+    return row["server_private_key"] if row else None

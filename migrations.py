@@ -213,3 +213,122 @@ async def m001_initial(db):
     await _create_index(
         db, "audit_log_operator_time", "audit_log", "operator_id, created_at"
     )
+
+
+async def m002_nostr_transport(db):
+    """What the Nostr RPC needs: ATM transactions across methods, idempotent
+    requests, the request log, beacons, telemetry and pairing tokens."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.atm_transactions (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            status TEXT NOT NULL,
+            payment_hash TEXT UNIQUE,
+            bolt11 TEXT,
+            amount_sats {big} NOT NULL,
+            principal_sats {big} NOT NULL,
+            fee_sats {big} NOT NULL,
+            fiat_amount_minor {big} NOT NULL,
+            fiat_code TEXT NOT NULL,
+            exchange_rate TEXT NOT NULL,
+            expires_at {big},
+            paid_at {big},
+            settlement_id TEXT,
+            note TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            UNIQUE (machine_id, tx_id)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.rpc_requests (
+            id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            method TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            params_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            response TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            UNIQUE (machine_id, method, tx_id)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.rpc_log (
+            id TEXT PRIMARY KEY,
+            created_at {big} NOT NULL,
+            operator_id TEXT,
+            machine_id TEXT,
+            pubkey TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            relay TEXT,
+            request_id TEXT,
+            method TEXT,
+            tx_id TEXT,
+            latency_ms INTEGER NOT NULL,
+            error_code TEXT
+        );
+        """
+    )
+    await _create_index(
+        db, "rpc_log_operator_time", "rpc_log", "operator_id, created_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.beacons (
+            machine_id TEXT NOT NULL,
+            d_tag TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            content TEXT NOT NULL,
+            received_at {big} NOT NULL,
+            PRIMARY KEY (machine_id, d_tag)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.telemetry (
+            event_id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            d_tag TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            content TEXT NOT NULL,
+            received_at {big} NOT NULL
+        );
+        """
+    )
+    await _create_index(
+        db, "telemetry_machine_time", "telemetry", "machine_id, created_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.pairings (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            fiat_code TEXT,
+            location TEXT,
+            expires_at {big} NOT NULL,
+            used_at {big},
+            pubkey TEXT,
+            machine_id TEXT,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"ALTER TABLE satmachineadmin.settlements "
+        f"ADD COLUMN undispensed_sats {big} NOT NULL DEFAULT 0"
+    )

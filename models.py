@@ -221,6 +221,35 @@ class Machine(BaseModel):
     dispense_confirmation: DispenseConfirmation
     created_at: int
     updated_at: int
+    online: bool = False
+    last_seen: int | None = None
+    beacon: dict | None = None
+
+
+class PairingCreate(BaseModel):
+    name: str = Field(..., min_length=1, max_length=64)
+    fiat_code: str | None = None
+    location: str | None = Field(None, max_length=200)
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
+
+
+class Pairing(BaseModel):
+    id: str
+    name: str
+    fiat_code: str | None
+    location: str | None
+    expires_at: int
+    created_at: int
+    used_at: int | None
+    machine_id: str | None
+    seed_url: str | None = Field(
+        None, description="Only in the response that creates it."
+    )
+    qr_svg: str | None = Field(None, description="The seed URL as a QR code (SVG).")
 
 
 # --- splits ----------------------------------------------------------------------
@@ -382,6 +411,7 @@ class Settlement(BaseModel):
     discount_sats: int
     lp_allocated_sats: int
     unallocated_sats: int
+    undispensed_sats: int
     fiat_amount: str
     fiat_code: str
     exchange_rate: str

@@ -7,12 +7,14 @@ and write its results atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import time
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from lnbits.core.crud import delete_wallet, get_user, get_wallet
@@ -21,7 +23,7 @@ from lnbits.db import Connection
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from . import calculations, crud, fiat
+from . import beacons, calculations, crud, fiat
 from .database import transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
@@ -178,6 +180,32 @@ async def update_super_config(
     return await get_super_config()
 
 
+async def rotate_server_key(*, actor_id: str) -> SuperConfig:
+    """A new Nostr identity for the server; machines must be told the new npub."""
+    old = await get_super_config()
+    keys = KeyPair.generate()
+    async with transaction() as conn:
+        await crud.update_super_config(
+            fields={
+                "server_private_key": keys.private_key_hex,
+                "server_pubkey": keys.public_key_hex,
+            },
+            updated_by=actor_id,
+            now=now(),
+            conn=conn,
+        )
+        await _audit(
+            conn,
+            actor=actor_id,
+            operator_id=None,
+            action="super_config.rotate_key",
+            object_type="super_config",
+            object_id="global",
+            detail={"from": old.server_pubkey, "to": keys.public_key_hex},
+        )
+    return await get_super_config()
+
+
 async def get_platform_fee() -> PlatformFee:
     config = await get_super_config()
     return PlatformFee(**config.public_dict())
@@ -248,12 +276,34 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
     return _machine(row)
 
 
+async def _with_beacons(rows: list[dict]) -> list[Machine]:
+    config = await get_super_config()
+    stored = await crud.latest_beacons(machine_ids=[row["id"] for row in rows])
+    by_machine: dict[str, list[dict]] = {}
+    for beacon in stored:
+        by_machine.setdefault(beacon["machine_id"], []).append(beacon)
+    timestamp = now()
+    return [
+        _model(
+            Machine,
+            row,
+            npub=npub_encode(row["pubkey"]),
+            **beacons.beacon_status(
+                by_machine.get(row["id"], []),
+                offline_after_s=config.beacon_offline_s,
+                now=timestamp,
+            ),
+        )
+        for row in rows
+    ]
+
+
 async def list_machines(operator_id: str) -> list[Machine]:
-    return [_machine(row) for row in await crud.list_machines(operator_id=operator_id)]
+    return await _with_beacons(await crud.list_machines(operator_id=operator_id))
 
 
 async def get_machine(operator_id: str, machine_id: str) -> Machine:
-    return _machine(await _operator_machine(machine_id, operator_id))
+    return (await _with_beacons([await _operator_machine(machine_id, operator_id)]))[0]
 
 
 async def update_machine(
@@ -324,6 +374,17 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
         "wallet_id": current["wallet_id"],
         "message": "the machine's wallet, and any balance in it, stays in your account",
     }
+
+
+async def machine_telemetry(
+    operator_id: str, machine_id: str, limit: int
+) -> list[dict]:
+    await _operator_machine(machine_id, operator_id)
+    rows = await crud.list_telemetry(machine_id=machine_id, limit=limit)
+    for row in rows:
+        with contextlib.suppress(ValueError):  # unparseable content is shown raw
+            row["content"] = json.loads(row["content"])
+    return rows
 
 
 # --- splits ---------------------------------------------------------------------------
@@ -501,11 +562,14 @@ class NewSettlement:
     actor: str
     payment_hash: str | None = None
     note: str | None = None
+    # Sats the customer paid for cash the machine did not dispense (partial
+    # dispense): they stay in the machine wallet for the operator to refund.
+    undispensed_sats: int = 0
 
     @property
     def gross_sats(self) -> int:
         if self.direction == Direction.cash_out:
-            return self.principal_sats + self.fee_sats
+            return self.principal_sats + self.fee_sats + self.undispensed_sats
         return self.principal_sats
 
     def same_transaction_as(self, row: dict) -> bool:
@@ -601,6 +665,7 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                     "discount_sats": 0,
                     "lp_allocated_sats": allocated,
                     "unallocated_sats": unallocated,
+                    "undispensed_sats": new.undispensed_sats,
                     "fiat_amount_minor": new.fiat_minor,
                     "fiat_code": new.fiat_code,
                     "exchange_rate": new.exchange_rate,
@@ -680,6 +745,25 @@ def _initial_leg_status(leg: LegDraft, machine_wallet_id: str) -> str:
     return "retained" if leg.wallet_id == machine_wallet_id else "pending"
 
 
+def principal_agrees_with_fiat(
+    *,
+    principal_sats: int,
+    fiat_minor: int,
+    fiat_code: str,
+    rate: Decimal,
+    tolerance_bps: int,
+) -> bool:
+    numerator, denominator = rate.as_integer_ratio()
+    return calculations.principal_matches_fiat(
+        principal_sats=principal_sats,
+        fiat_minor=fiat_minor,
+        fiat_exponent=fiat.exponent(fiat_code),
+        rate_numerator=numerator,
+        rate_denominator=denominator,
+        tolerance_bps=tolerance_bps,
+    )
+
+
 def _check_amounts(
     data: ManualSettlementCreate, machine: dict, config: SuperConfig
 ) -> tuple[int, str]:
@@ -705,13 +789,11 @@ def _check_amounts(
         raise InvalidInput(str(exc)) from exc
     if data.principal_sats + data.fee_sats < 1:
         raise InvalidInput("a transaction moves at least 1 sat")
-    numerator, denominator = rate.as_integer_ratio()
-    if not calculations.principal_matches_fiat(
+    if not principal_agrees_with_fiat(
         principal_sats=data.principal_sats,
         fiat_minor=fiat_minor,
-        fiat_exponent=fiat.exponent(data.fiat_code),
-        rate_numerator=numerator,
-        rate_denominator=denominator,
+        fiat_code=data.fiat_code,
+        rate=rate,
         tolerance_bps=config.amount_tolerance_bps,
     ):
         raise InvalidInput(

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
 
-from . import services
+from . import crud, pairing, services
 from .calculations import CalculationError
 from .errors import SatMachineError
 from .models import (
@@ -33,6 +33,8 @@ from .models import (
     MachineUpdate,
     ManualSettlementCreate,
     OperatorTotals,
+    Pairing,
+    PairingCreate,
     PlatformFee,
     Settlement,
     SettlementPage,
@@ -42,6 +44,7 @@ from .models import (
     SplitsUpdate,
     SuperConfigUpdate,
 )
+from .nostr_rpc import rpc_server
 
 
 class _DomainErrorsAsHttp(APIRoute):
@@ -87,6 +90,17 @@ async def api_super_overview(
     return await services.super_overview()
 
 
+@api.post("/super/rotate-key")
+async def api_rotate_server_key(account: Account = Depends(check_super_user)) -> dict:
+    config = await services.rotate_server_key(actor_id=account.id)
+    return config.public_dict()
+
+
+@api.get("/super/relays")
+async def api_relay_status(_: Account = Depends(check_super_user)) -> dict:
+    return rpc_server.status()
+
+
 @api.get("/platform-fee")
 async def api_platform_fee(_: User = Depends(check_user_exists)) -> PlatformFee:
     return await services.get_platform_fee()
@@ -126,6 +140,51 @@ async def api_delete_machine(
     machine_id: str, user: User = Depends(check_user_exists)
 ) -> dict:
     return await services.delete_machine(user.id, machine_id)
+
+
+@api.get("/machines/{machine_id}/telemetry")
+async def api_machine_telemetry(
+    machine_id: str,
+    limit: int = Query(100, ge=1, le=1000),
+    user: User = Depends(check_user_exists),
+) -> list[dict]:
+    return await services.machine_telemetry(user.id, machine_id, limit)
+
+
+@api.post("/pairings", status_code=HTTPStatus.CREATED)
+async def api_create_pairing(
+    data: PairingCreate, user: User = Depends(check_user_exists)
+) -> Pairing:
+    return await pairing.create_pairing(user.id, data)
+
+
+@api.get("/pairings")
+async def api_list_pairings(user: User = Depends(check_user_exists)) -> list[Pairing]:
+    return await pairing.list_pairings(user.id)
+
+
+@api.get("/rpc/log")
+async def api_rpc_log(
+    machine_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    user: User = Depends(check_user_exists),
+) -> list[dict]:
+    return await crud.list_rpc_log(
+        operator_id=user.id, machine_id=machine_id, limit=limit
+    )
+
+
+@api.get("/rpc/health")
+async def api_rpc_health(user: User = Depends(check_user_exists)) -> dict:
+    """What an operator needs to see that their machines can reach the server."""
+    status = rpc_server.status()
+    day_ago = services.now() - 86400
+    return {
+        "server_pubkey": status["server_pubkey"],
+        "relays_connected": sum(1 for relay in status["relays"] if relay["connected"]),
+        "relays_total": len(status["relays"]),
+        "last_24h": await crud.rpc_error_counts(operator_id=user.id, since=day_ago),
+    }
 
 
 # --- splits ---------------------------------------------------------------------------

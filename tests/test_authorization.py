@@ -72,12 +72,19 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/super/config", None),
     ("PUT", f"{API}/super/config", lambda ids: _hijack_fee(ids["wallet_id"])),
     ("GET", f"{API}/super/overview", None),
+    ("POST", f"{API}/super/rotate-key", None),
+    ("GET", f"{API}/super/relays", None),
     ("GET", f"{API}/platform-fee", None),
     ("GET", f"{API}/machines", None),
     ("POST", f"{API}/machines", _new_machine_body),
     ("GET", f"{API}/machines/{{machine_id}}", None),
     ("PATCH", f"{API}/machines/{{machine_id}}", lambda _: {"name": "Hijacked"}),
     ("DELETE", f"{API}/machines/{{spare_id}}", None),
+    ("GET", f"{API}/machines/{{machine_id}}/telemetry", None),
+    ("POST", f"{API}/pairings", lambda _: {"name": "Intruder ATM"}),
+    ("GET", f"{API}/pairings", None),
+    ("GET", f"{API}/rpc/log", None),
+    ("GET", f"{API}/rpc/health", None),
     ("GET", f"{API}/splits", None),
     (
         "PUT",
@@ -120,6 +127,8 @@ SUPER_ONLY = [
     ("GET", f"{API}/super/config"),
     ("PUT", f"{API}/super/config"),
     ("GET", f"{API}/super/overview"),
+    ("POST", f"{API}/super/rotate-key"),
+    ("GET", f"{API}/super/relays"),
 ]
 
 # An operator's lists: none may show another operator's objects.

@@ -1,0 +1,246 @@
+"""The Nostr side of the bitSpire RPC server (contract §1, §2, §6, §7).
+
+One ``RpcServer`` per LNbits process: it keeps a relay pool subscribed to requests
+addressed to the server's key and to the machines' beacons and telemetry, follows
+the super user's relay list and key, and for every request runs the contract's
+steps in order — dedupe and signature (in the pool), p tag, clock, decryption,
+parsing, then ``rpc_methods.dispatch`` — and publishes the encrypted answer to
+every connected relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from typing import Any
+
+from loguru import logger
+
+from . import beacons, crud, services
+from .nostr import nip44
+from .nostr.events import Event, sign_event
+from .nostr.keys import KeyPair
+from .nostr.relay_pool import RelayPool
+from .rpc_methods import DuplicateInFlight, RpcError, dispatch, parse_request
+
+RPC_KIND = 21000
+BEACON_KIND = 30078
+TELEMETRY_KIND = 30079
+REFRESH_EVERY_S = 1.0
+
+
+def _tag_values(event: Event, name: str) -> list[str]:
+    return [tag[1] for tag in event.tags if len(tag) >= 2 and tag[0] == name]
+
+
+def _request_id_of(plaintext: str) -> str:
+    """The id to answer a malformed request with, if it carried a usable one."""
+    try:
+        data = json.loads(plaintext)
+    except ValueError:
+        return ""
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else ""
+
+
+class RpcServer:
+    def __init__(self) -> None:
+        self.keys: KeyPair | None = None
+        self.pool: RelayPool | None = None
+        self.conversation_keys = nip44.ConversationKeyCache()
+        self.dropped: Counter[str] = Counter()
+        self.handled = 0
+        self.last_request_at: int | None = None
+        self._clock_tolerance_s = 300
+        self._relays: tuple[str, ...] = ()
+        self._authors: tuple[str, ...] = ()
+        self._subscribed_key: str | None = None
+        self._stopping = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Runs until ``stop``; the pool reconnects by itself, this follows config."""
+        self._stopping.clear()
+        self.pool = RelayPool(on_event=self.handle_event)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.refresh()
+                except Exception:
+                    logger.exception(
+                        "satmachineadmin: refreshing the RPC server failed"
+                    )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), REFRESH_EVERY_S)
+        finally:
+            await self.pool.stop()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.pool is not None:
+            await self.pool.stop()
+
+    async def refresh(self) -> None:
+        """Follows the super user's relays and key, and the set of machines."""
+        assert self.pool is not None
+        config = await services.get_super_config()
+        self._clock_tolerance_s = config.clock_tolerance_s
+        private_key = await crud.get_server_private_key()
+        assert private_key is not None
+        if self.keys is None or self.keys.private_key_hex != private_key:
+            self.keys = KeyPair.from_private_key(private_key)
+        relays = tuple(config.relays)
+        if relays != self._relays:
+            if self._relays:
+                await self.pool.set_relays(relays)
+            else:
+                await self.pool.start(relays)
+            self._relays = relays
+        authors = tuple(row["pubkey"] for row in await crud.list_machine_pubkeys())
+        if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
+            await self.pool.set_subscriptions(self._subscriptions(authors))
+            self._authors = authors
+            self._subscribed_key = self.keys.public_key_hex
+
+    def _subscriptions(self, authors: tuple[str, ...]) -> dict[str, list[dict]]:
+        assert self.keys is not None
+        since = int(time.time()) - self._clock_tolerance_s
+        subscriptions = {
+            "bitspire-rpc": [
+                {"kinds": [RPC_KIND], "#p": [self.keys.public_key_hex], "since": since}
+            ]
+        }
+        if authors:  # an empty authors list means "everyone" to some relays
+            subscriptions["bitspire-machines"] = [
+                {"kinds": [BEACON_KIND, TELEMETRY_KIND], "authors": list(authors)}
+            ]
+        return subscriptions
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "server_pubkey": self.keys.public_key_hex if self.keys else None,
+            "relays": [vars(s) for s in self.pool.status()] if self.pool else [],
+            "requests_handled": self.handled,
+            "last_request_at": self.last_request_at,
+            "dropped": dict(self.dropped),
+        }
+
+    # --- events ----------------------------------------------------------------------
+
+    async def handle_event(self, event: Event, relay: str) -> None:
+        """Called by the pool once per verified, not yet seen event."""
+        if event.kind == RPC_KIND:
+            await self._handle_request(event, relay)
+        elif event.kind in (BEACON_KIND, TELEMETRY_KIND):
+            await self._handle_announcement(event)
+
+    async def _handle_announcement(self, event: Event) -> None:
+        machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        if machine is None:
+            self.dropped["announcement_from_unknown"] += 1
+            return
+        d_tags = _tag_values(event, "d")
+        record = (
+            beacons.record_beacon
+            if event.kind == BEACON_KIND
+            else beacons.record_telemetry
+        )
+        await record(
+            machine_id=machine["id"],
+            d_tag=d_tags[0] if d_tags else "",
+            event_id=event.id,
+            created_at=event.created_at,
+            content=event.content,
+        )
+
+    async def _handle_request(self, event: Event, relay: str) -> None:
+        started = time.perf_counter()
+        keys = self.keys
+        if keys is None:
+            return
+        if keys.public_key_hex not in _tag_values(event, "p"):
+            self.dropped["not_for_us"] += 1
+            return
+        if abs(time.time() - event.created_at) > self._clock_tolerance_s:
+            self.dropped["stale"] += 1
+            return
+        conversation_key = self.conversation_keys.get(
+            keys.private_key_hex, event.pubkey
+        )
+        try:
+            plaintext = nip44.decrypt(event.content, conversation_key)
+        except nip44.Nip44Error:
+            self.dropped["undecryptable"] += 1
+            return
+
+        request_id, method, tx_id, machine = "", None, None, None
+        try:
+            request = parse_request(plaintext)
+            request_id, method = request.id, request.method
+            raw_tx = request.params.get("tx_id")
+            tx_id = raw_tx if isinstance(raw_tx, str) else None
+            result, machine = await dispatch(request, pubkey=event.pubkey)
+            response: dict[str, Any] = {"id": request_id, "result": result}
+            error_code = None
+        except DuplicateInFlight:
+            self.dropped["in_flight"] += 1
+            return
+        except RpcError as err:
+            request_id = request_id or _request_id_of(plaintext)
+            response = {
+                "id": request_id,
+                "error": {"code": err.code, "message": err.message},
+            }
+            error_code = err.code
+        except Exception:
+            logger.exception(f"satmachineadmin: RPC {method} from {event.pubkey}")
+            response = {
+                "id": request_id,
+                "error": {"code": "internal", "message": "internal server error"},
+            }
+            error_code = "internal"
+
+        await self._respond(event, response, conversation_key)
+        self.handled += 1
+        self.last_request_at = int(time.time())
+        if machine is None:
+            machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        await crud.insert_rpc_log(
+            row={
+                "id": services.new_id(),
+                "created_at": int(time.time()),
+                "operator_id": machine["operator_id"] if machine else None,
+                "machine_id": machine["id"] if machine else None,
+                "pubkey": event.pubkey,
+                "event_id": event.id,
+                "relay": relay,
+                "request_id": request_id or None,
+                "method": method,
+                "tx_id": tx_id,
+                "latency_ms": round((time.perf_counter() - started) * 1000),
+                "error_code": error_code,
+            }
+        )
+
+    async def _respond(
+        self, request: Event, response: dict[str, Any], conversation_key: bytes
+    ) -> None:
+        assert self.keys is not None and self.pool is not None
+        answer = sign_event(
+            private_key_hex=self.keys.private_key_hex,
+            kind=RPC_KIND,
+            content=nip44.encrypt(
+                json.dumps(response, separators=(",", ":")), conversation_key
+            ),
+            tags=[["p", request.pubkey], ["e", request.id]],
+        )
+        sent = await self.pool.publish(answer)
+        if not sent:
+            self.dropped["no_relay_for_response"] += 1
+
+
+rpc_server = RpcServer()

@@ -1,0 +1,602 @@
+"""The RPC server's handling of requests, in process, without a relay.
+
+Events are built and signed the way an ATM would, handed to the server as the
+relay pool would hand them over (deduplicated and signature-checked), and the
+responses it publishes are captured and decrypted. The relay-facing behaviour is
+in test_rpc_relays.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import pytest_asyncio
+from helpers import API
+
+from satmachineadmin import crud
+from satmachineadmin.nostr import nip44
+from satmachineadmin.nostr.events import Event, sign_event
+from satmachineadmin.nostr.keys import KeyPair
+from satmachineadmin.nostr_rpc import RpcServer
+
+
+class CapturingPool:
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+
+    async def publish(self, event: Event) -> int:
+        self.published.append(event)
+        return 1
+
+    def status(self) -> list:
+        return []
+
+
+class Atm:
+    """One machine's side of the wire, built on the project's Nostr code."""
+
+    def __init__(self, server: RpcServer, keys: KeyPair | None = None) -> None:
+        self.server = server
+        self.keys = keys or KeyPair.generate()
+        assert server.keys is not None
+        self.conversation_key = nip44.get_conversation_key(
+            self.keys.private_key_hex, server.keys.public_key_hex
+        )
+
+    def event(self, plaintext: str, *, p: str | None = None, age: int = 0) -> Event:
+        assert self.server.keys is not None
+        return sign_event(
+            private_key_hex=self.keys.private_key_hex,
+            kind=21000,
+            content=nip44.encrypt(plaintext, self.conversation_key),
+            tags=[["p", p or self.server.keys.public_key_hex]],
+            created_at=int(time.time()) - age,
+        )
+
+    async def send(self, event: Event) -> dict | None:
+        pool = self.server.pool
+        assert isinstance(pool, CapturingPool)
+        before = len(pool.published)
+        await self.server.handle_event(event, "test-relay")
+        if len(pool.published) == before:
+            return None
+        answer = pool.published[-1]
+        assert answer.pubkey == self.server.keys.public_key_hex
+        assert ["p", self.keys.public_key_hex] in answer.tags
+        assert ["e", event.id] in answer.tags
+        return json.loads(nip44.decrypt(answer.content, self.conversation_key))
+
+    async def call(self, method: str, params: dict | None = None) -> dict:
+        request = {
+            "id": uuid.uuid4().hex[:12],
+            "method": method,
+            "params": params or {},
+        }
+        response = await self.send(self.event(json.dumps(request)))
+        assert response is not None
+        assert response["id"] == request["id"]
+        return response
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(app) -> RpcServer:
+    rpc = RpcServer()
+    rpc.pool = CapturingPool()  # type: ignore[assignment]
+    private_key = await crud.get_server_private_key()
+    if private_key is None:
+        from satmachineadmin import services
+
+        await services.get_super_config()
+        private_key = await crud.get_server_private_key()
+    rpc.keys = KeyPair.from_private_key(private_key)
+    return rpc
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def operator(client, super_user, make_user):
+    response = await client.put(
+        f"{API}/super/config",
+        json={
+            "cash_out_fee_bps": 3000,
+            "cash_in_fee_bps": 3000,
+            "fee_basis": "commission",
+            "super_wallet_id": super_user.wallet_id,
+            "amount_tolerance_bps": 200,
+        },
+        headers=super_user.headers,
+    )
+    assert response.status_code == 200, response.text
+    return await make_user("op")
+
+
+async def register(client, operator, atm: Atm, **fields) -> dict:
+    response = await client.post(
+        f"{API}/machines",
+        json={"npub": atm.keys.npub, "name": "Lobby", "fiat_code": "GTQ", **fields},
+        headers=operator.headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def cash_out_params(**overrides) -> dict:
+    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
+    params = {
+        "tx_id": uuid.uuid4().hex,
+        "amount_sats": 210_000,
+        "principal_sats": 200_000,
+        "fee_sats": 10_000,
+        "fiat_amount": "1000.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+    }
+    return {**params, **overrides}
+
+
+async def pay_from_customer(make_user, bolt11: str) -> None:
+    from lnbits.core.crud import get_wallet
+    from lnbits.core.services import pay_invoice, update_wallet_balance
+
+    customer = await make_user("cust")
+    wallet = await get_wallet(customer.wallet_id)
+    assert wallet is not None
+    await update_wallet_balance(wallet, 1_000_000)
+    await pay_invoice(wallet_id=customer.wallet_id, payment_request=bolt11)
+
+
+async def settlements_of(client, operator) -> list[dict]:
+    page = await client.get(f"{API}/settlements?limit=500", headers=operator.headers)
+    return page.json()["data"]
+
+
+# --- the contract's checks, in order -----------------------------------------------
+
+
+async def test_requests_not_for_us_stale_or_undecryptable_are_dropped(
+    server, client, operator
+):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    other = KeyPair.generate().public_key_hex
+    request = json.dumps({"id": "1", "method": "get_info", "params": {}})
+    dropped_before = dict(server.dropped)
+
+    assert await atm.send(atm.event(request, p=other)) is None
+    assert await atm.send(atm.event(request, age=301)) is None
+    garbled = atm.event(request)
+    tampered = sign_event(
+        private_key_hex=atm.keys.private_key_hex,
+        kind=21000,
+        content=garbled.content[:-8] + "AAAAAAA=",
+        tags=garbled.tags,
+    )
+    assert await atm.send(tampered) is None
+    assert (
+        await atm.send(
+            sign_event(
+                private_key_hex=atm.keys.private_key_hex,
+                kind=21000,
+                content="not nip44 at all",
+                tags=garbled.tags,
+            )
+        )
+        is None
+    )
+
+    def grew(key: str) -> int:
+        return server.dropped[key] - dropped_before.get(key, 0)
+
+    assert (grew("not_for_us"), grew("stale"), grew("undecryptable")) == (1, 1, 2)
+    log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    assert log == []
+    # Within the clock tolerance the same request is answered.
+    answer = await atm.send(atm.event(request, age=250))
+    assert answer is not None and answer["result"]["name"] == "Lobby"
+
+
+async def test_malformed_requests_get_bad_request(server, client, operator):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    for plaintext, expected_id in (
+        ("this is not json", ""),
+        (json.dumps([1, 2, 3]), ""),
+        (json.dumps({"id": "abc", "params": {}}), "abc"),
+        (json.dumps({"id": "x" * 65, "method": "get_info"}), ""),
+        (json.dumps({"id": 7, "method": "get_info"}), ""),
+        (json.dumps({"id": "p1", "method": "get_info", "params": "no"}), "p1"),
+    ):
+        response = await atm.send(atm.event(plaintext))
+        assert response is not None, plaintext
+        assert response["id"] == expected_id
+        assert response["error"]["code"] == "bad_request", (plaintext, response)
+
+
+async def test_unknown_machine_unknown_method_and_disabled(server, client, operator):
+    stranger = Atm(server)
+    response = await stranger.call("get_info")
+    assert response["error"]["code"] == "unknown_machine"
+    response = await stranger.call("make_invoice", cash_out_params())
+    assert response["error"]["code"] == "unknown_machine"
+
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    assert (await atm.call("steal_everything"))["error"]["code"] == "unknown_method"
+    info = (await atm.call("get_info"))["result"]
+    assert info["machine_id"] == machine["id"]
+    assert info["operator"] == operator.username
+    assert info["protocol_version"] == 1
+    assert info["dispense_confirmation"] == "report"
+    assert abs(info["server_time"] - time.time()) < 5
+
+    await client.patch(
+        f"{API}/machines/{machine['id']}",
+        json={"status": "disabled"},
+        headers=operator.headers,
+    )
+    assert (await atm.call("get_info"))["error"]["code"] == "unknown_machine"
+
+
+async def test_amount_rules_refuse_and_store_nothing(server, client, operator):
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    cases = [
+        (cash_out_params(amount_sats=210_001), "inconsistent_amounts"),
+        (cash_out_params(fee_sats=-1, amount_sats=199_999), "inconsistent_amounts"),
+        (
+            cash_out_params(amount_sats=0, principal_sats=0, fee_sats=0),
+            "inconsistent_amounts",
+        ),
+        (cash_out_params(fiat_code="USD"), "inconsistent_amounts"),
+        # 204_001 sats for 1000.00 GTQ is 2.0005 % above the rate: beyond 2 %.
+        (
+            cash_out_params(principal_sats=204_001, amount_sats=214_001),
+            "inconsistent_amounts",
+        ),
+        (cash_out_params(amount_sats=210_000.0), "bad_request"),
+        (cash_out_params(fiat_amount=1000), "bad_request"),
+        (cash_out_params(fiat_amount="10.001"), "bad_request"),
+        (cash_out_params(exchange_rate="-1"), "bad_request"),
+        (cash_out_params(fiat_code="ZZZ"), "bad_request"),
+        ({"amount_sats": 1}, "bad_request"),
+    ]
+    for params, code in cases:
+        response = await atm.call("make_invoice", params)
+        assert response.get("error", {}).get("code") == code, (params, response)
+    # 204_000 is within 2 %: accepted.
+    accepted = await atm.call(
+        "make_invoice", cash_out_params(principal_sats=204_000, amount_sats=214_000)
+    )
+    assert "result" in accepted, accepted
+
+    from lnbits.core.crud import get_payments
+
+    payments = await get_payments(wallet_id=machine["wallet_id"])
+    assert len(payments) == 1  # only the accepted request made an invoice
+    assert await settlements_of(client, operator) == []
+
+
+# --- cash-out -------------------------------------------------------------------------
+
+
+async def test_cash_out_end_to_end_and_replays(server, client, operator, make_user):
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    params = cash_out_params()
+    invoice = (await atm.call("make_invoice", params))["result"]
+    again = (await atm.call("make_invoice", params))["result"]
+    assert again == invoice  # a retry gets the same invoice, not a second one
+    conflict = await atm.call("make_invoice", {**params, "memo": "different"})
+    assert conflict["error"]["code"] == "conflict"
+
+    lookup = (await atm.call("lookup_invoice", {"tx_id": params["tx_id"]}))["result"]
+    assert lookup["status"] == "pending" and lookup["amount_sats"] == 210_000
+    early = await atm.call(
+        "report_dispense", {"tx_id": params["tx_id"], "dispensed_fiat": "1000.00"}
+    )
+    assert early["error"]["code"] == "bad_request"
+
+    await pay_from_customer(make_user, invoice["bolt11"])
+    by_hash = await atm.call(
+        "lookup_invoice", {"payment_hash": invoice["payment_hash"]}
+    )
+    assert by_hash["result"]["status"] == "paid"
+    assert by_hash["result"]["paid_at"] is not None
+
+    report = {"tx_id": params["tx_id"], "dispensed_fiat": "1000.00"}
+    dispensed = (await atm.call("report_dispense", report))["result"]
+    repeated = (await atm.call("report_dispense", report))["result"]
+    assert repeated == dispensed
+    settlements = await settlements_of(client, operator)
+    assert [s["id"] for s in settlements] == [dispensed["settlement_id"]]
+    settlement = (
+        await client.get(
+            f"{API}/settlements/{dispensed['settlement_id']}", headers=operator.headers
+        )
+    ).json()
+    assert settlement["source"] == "rpc"
+    assert settlement["machine_id"] == machine["id"]
+    assert settlement["payment_hash"] == invoice["payment_hash"]
+    assert (settlement["gross_sats"], settlement["principal_sats"]) == (
+        210_000,
+        200_000,
+    )
+    assert settlement["platform_fee_sats"] == 3_000
+    assert settlement["operator_fee_sats"] == 7_000
+    assert settlement["undispensed_sats"] == 0
+
+    balance = (await atm.call("get_balance"))["result"]["balance_sats"]
+    assert balance == 210_000
+    log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    methods = [entry["method"] for entry in log if entry["machine_id"] == machine["id"]]
+    assert methods.count("make_invoice") == 3
+    assert all(entry["latency_ms"] >= 0 for entry in log)
+    assert {e["error_code"] for e in log if e["method"] == "make_invoice"} == {
+        None,
+        "conflict",
+    }
+
+
+async def test_partial_dispense_scales_the_settlement(
+    server, client, operator, make_user
+):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    params = cash_out_params()
+    invoice = (await atm.call("make_invoice", params))["result"]
+    await pay_from_customer(make_user, invoice["bolt11"])
+    too_much = await atm.call(
+        "report_dispense", {"tx_id": params["tx_id"], "dispensed_fiat": "1000.01"}
+    )
+    assert too_much["error"]["code"] == "inconsistent_amounts"
+    result = await atm.call(
+        "report_dispense",
+        {
+            "tx_id": params["tx_id"],
+            "dispensed_fiat": "250.00",
+            "bills": [{"denomination": "50", "count": 5}],
+        },
+    )
+    settlement = (
+        await client.get(
+            f"{API}/settlements/{result['result']['settlement_id']}",
+            headers=operator.headers,
+        )
+    ).json()
+    assert settlement["fiat_amount"] == "250.00"
+    assert settlement["principal_sats"] == 50_000
+    assert settlement["commission_sats"] == 2_500
+    assert settlement["undispensed_sats"] == 157_500
+    assert settlement["gross_sats"] == 210_000
+
+
+async def test_on_payment_machines_land_when_paid(server, client, operator, make_user):
+    atm = Atm(server)
+    await register(client, operator, atm, dispense_confirmation="on_payment")
+    params = cash_out_params()
+    invoice = (await atm.call("make_invoice", params))["result"]
+    await pay_from_customer(make_user, invoice["bolt11"])
+    # The payment listener lands it; lookup also catches up if it ran first.
+    await atm.call("lookup_invoice", {"tx_id": params["tx_id"]})
+    settlements = await settlements_of(client, operator)
+    mine = [s for s in settlements if s["tx_id"] == params["tx_id"]]
+    assert len(mine) == 1 and mine[0]["principal_sats"] == 200_000
+    report = await atm.call(
+        "report_dispense", {"tx_id": params["tx_id"], "dispensed_fiat": "1000.00"}
+    )
+    assert report["result"]["settlement_id"] == mine[0]["id"]
+
+
+async def test_cancel_before_and_after_payment(server, client, operator, make_user):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    unpaid = cash_out_params()
+    await atm.call("make_invoice", unpaid)
+    cancelled = await atm.call(
+        "cancel_transaction", {"tx_id": unpaid["tx_id"], "reason": "customer left"}
+    )
+    assert cancelled["result"]["status"] == "cancelled"
+    paid = cash_out_params()
+    invoice = (await atm.call("make_invoice", paid))["result"]
+    await pay_from_customer(make_user, invoice["bolt11"])
+    after = await atm.call(
+        "cancel_transaction", {"tx_id": paid["tx_id"], "reason": "jam"}
+    )
+    assert after["result"]["status"] == "cancelled_after_payment"
+    missing = await atm.call("cancel_transaction", {"tx_id": "nope", "reason": ""})
+    assert missing["error"]["code"] == "not_found"
+    assert await settlements_of(client, operator) == []
+
+
+# --- cash-in --------------------------------------------------------------------------
+
+
+async def test_cash_in_pays_the_customer_once(server, client, operator, make_user):
+    from lnbits.core.crud import get_wallet
+    from lnbits.core.services import create_invoice, update_wallet_balance
+
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    customer = await make_user("cust")
+    invoice = await create_invoice(
+        wallet_id=customer.wallet_id, amount=190_000, memo="cash-in"
+    )
+    params = {
+        "tx_id": uuid.uuid4().hex,
+        "bolt11": invoice.bolt11,
+        "principal_sats": 200_000,
+        "fee_sats": 10_000,
+        "fiat_amount": "1000.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+    }
+    broke = await atm.call("pay_invoice", params)
+    assert broke["error"]["code"] == "insufficient_balance"
+
+    wallet = await get_wallet(machine["wallet_id"])
+    assert wallet is not None
+    await update_wallet_balance(wallet, 500_000)
+    retry = {**params, "tx_id": uuid.uuid4().hex}
+    wrong = await atm.call("pay_invoice", {**retry, "fee_sats": 9_000})
+    assert wrong["error"]["code"] == "inconsistent_amounts"
+    paid = (await atm.call("pay_invoice", retry))["result"]
+    assert paid == {
+        "payment_hash": invoice.payment_hash,
+        "status": "paid",
+        "fee_paid_sats": 0,
+    }
+    replay = (await atm.call("pay_invoice", retry))["result"]
+    assert replay == paid
+    customer_wallet = await get_wallet(customer.wallet_id)
+    assert customer_wallet is not None and customer_wallet.balance == 190_000
+    settlements = [
+        s
+        for s in await settlements_of(client, operator)
+        if s["tx_id"] == retry["tx_id"]
+    ]
+    assert len(settlements) == 1
+    assert settlements[0]["direction"] == "cash_in"
+    assert settlements[0]["commission_sats"] == 10_000
+    assert settlements[0]["platform_fee_sats"] == 3_000
+
+
+# --- pairing --------------------------------------------------------------------------
+
+
+async def test_pairing_is_single_use_and_expires(server, client, operator):
+    created = await client.post(
+        f"{API}/pairings",
+        json={"name": "Airport", "fiat_code": "GTQ"},
+        headers=operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    pairing = created.json()
+    assert pairing["seed_url"].startswith("bitspire://pair?v=1&server=npub1")
+    assert "<svg" in pairing["qr_svg"]
+    token = pairing["seed_url"].split("token=")[1].split("&")[0]
+    assert pairing["expires_at"] - time.time() == pytest.approx(3600, abs=5)
+
+    atm = Atm(server)
+    paired = (await atm.call("pair", {"token": token}))["result"]
+    assert paired["name"] == "Airport" and paired["fiat_code"] == "GTQ"
+    again = (await atm.call("pair", {"token": token}))["result"]
+    assert again == paired  # a lost response is safe to retry
+    machines = (await client.get(f"{API}/machines", headers=operator.headers)).json()
+    assert paired["machine_id"] in {m["id"] for m in machines}
+    assert (await atm.call("get_info"))["result"]["machine_id"] == paired["machine_id"]
+
+    other = Atm(server)
+    reused = await other.call("pair", {"token": token})
+    assert reused["error"]["code"] == "conflict"
+    unknown = await other.call("pair", {"token": "nope"})
+    assert unknown["error"]["code"] == "not_found"
+
+    stale = await client.post(
+        f"{API}/pairings", json={"name": "Old"}, headers=operator.headers
+    )
+    stale_token = stale.json()["seed_url"].split("token=")[1].split("&")[0]
+    from satmachineadmin.database import db
+
+    await db.execute(
+        "UPDATE satmachineadmin.pairings SET expires_at = 1 WHERE id = :id",
+        {"id": stale.json()["id"]},
+    )
+    expired = await other.call("pair", {"token": stale_token})
+    assert expired["error"]["code"] == "bad_request"
+    assert "expired" in expired["error"]["message"]
+    listed = (await client.get(f"{API}/pairings", headers=operator.headers)).json()
+    assert {p["id"] for p in listed} >= {pairing["id"], stale.json()["id"]}
+    assert all(p["seed_url"] is None for p in listed)  # the token is shown once
+
+
+async def test_rpc_log_and_pairings_are_per_operator(
+    server, client, operator, make_user
+):
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    await atm.call("get_info")
+    await client.post(f"{API}/pairings", json={"name": "A"}, headers=operator.headers)
+    other = await make_user("op")
+    mine = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    assert machine["id"] in {entry["machine_id"] for entry in mine}
+    theirs = await client.get(f"{API}/rpc/log", headers=other.headers)
+    assert theirs.json() == []
+    assert (await client.get(f"{API}/pairings", headers=other.headers)).json() == []
+    foreign = await client.get(
+        f"{API}/rpc/log?machine_id={machine['id']}", headers=other.headers
+    )
+    assert foreign.json() == []
+    health = (await client.get(f"{API}/rpc/health", headers=operator.headers)).json()
+    assert any(row["code"] == "ok" and row["count"] >= 1 for row in health["last_24h"])
+
+
+# --- beacons and telemetry ------------------------------------------------------------
+
+
+async def test_beacons_newest_wins_whatever_the_order(server, client, operator):
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    now = int(time.time())
+
+    def beacon(created_at: int, level: str) -> Event:
+        return sign_event(
+            private_key_hex=atm.keys.private_key_hex,
+            kind=30078,
+            content=json.dumps(
+                {
+                    "cash_in": True,
+                    "cash_out": False,
+                    "cash_level": level,
+                    "fiat": 7,
+                    "model": "bitSpire K1",
+                    "firmware": "2.1",
+                }
+            ),
+            tags=[["d", "bitspire-beacon"]],
+            created_at=created_at,
+        )
+
+    for event in (
+        beacon(now - 10, "newest"),
+        beacon(now - 60, "old"),
+        beacon(now - 30, "mid"),
+    ):
+        await server.handle_event(event, "test-relay")
+    shown = (
+        await client.get(f"{API}/machines/{machine['id']}", headers=operator.headers)
+    ).json()
+    assert shown["online"] is True
+    assert shown["last_seen"] == now - 10
+    assert shown["beacon"]["cash_level"] == "newest"
+    assert shown["beacon"]["cash_out"] is False
+    assert "fiat" not in shown["beacon"]  # wrong type: ignored, not fatal
+    assert shown["beacon"]["raw"]["firmware"] == "2.1"  # unknown: kept raw
+
+    telemetry = sign_event(
+        private_key_hex=atm.keys.private_key_hex,
+        kind=30079,
+        content=json.dumps({"temperature_c": 41}),
+        tags=[["d", "health"]],
+    )
+    await server.handle_event(telemetry, "relay-a")
+    await server.handle_event(telemetry, "relay-b")
+    stored = (
+        await client.get(
+            f"{API}/machines/{machine['id']}/telemetry", headers=operator.headers
+        )
+    ).json()
+    assert [row["content"] for row in stored] == [{"temperature_c": 41}]
+
+    stranger = KeyPair.generate()
+    await server.handle_event(
+        sign_event(
+            private_key_hex=stranger.private_key_hex,
+            kind=30078,
+            content="{}",
+            tags=[["d", "bitspire-beacon"]],
+        ),
+        "test-relay",
+    )
+    assert server.dropped["announcement_from_unknown"] >= 1

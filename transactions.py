@@ -1,0 +1,122 @@
+"""The life of one ATM transaction, whatever asked for it (RPC or payment listener).
+
+A cash-out is ``invoiced`` → ``paid`` → ``dispensed`` (its settlement landed) or
+``cancelled``; a cash-in is ``paying`` → ``paid`` (settlement landed) or ``failed``.
+Every state change is a guarded UPDATE (``only_if_status``), so it happens once
+however many relays, retries or processes race for it.
+"""
+
+from __future__ import annotations
+
+from lnbits.core.crud import get_standalone_payment
+
+from . import calculations, crud, services
+from .models import Direction, DispenseConfirmation
+
+CASH_OUT_UNPAID = "invoiced"
+PAID = "paid"
+DISPENSED = "dispensed"
+CANCELLED = "cancelled"
+CANCELLED_AFTER_PAYMENT = "cancelled_after_payment"
+
+
+async def incoming_payment_succeeded(tx: dict, wallet_id: str) -> bool:
+    payment = await get_standalone_payment(
+        tx["payment_hash"], incoming=True, wallet_id=wallet_id
+    )
+    return payment is not None and payment.success
+
+
+async def refresh_cash_out(tx: dict, machine: dict) -> dict:
+    """Brings an unpaid cash-out up to date with its invoice (a missed listener
+    event must not strand a paid transaction)."""
+    if tx["status"] == CASH_OUT_UNPAID and await incoming_payment_succeeded(
+        tx, machine["wallet_id"]
+    ):
+        return await cash_out_paid(tx, machine)
+    return tx
+
+
+async def cash_out_paid(tx: dict, machine: dict) -> dict:
+    """The customer paid the cash-out invoice."""
+    now = services.now()
+    await crud.update_atm_transaction(
+        transaction_id=tx["id"],
+        fields={"status": PAID, "paid_at": now, "updated_at": now},
+        only_if_status=[CASH_OUT_UNPAID],
+    )
+    tx = await _reload(tx)
+    if machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value:
+        tx = await land_cash_out(tx, machine, dispensed_minor=tx["fiat_amount_minor"])
+    return tx
+
+
+async def land_cash_out(tx: dict, machine: dict, *, dispensed_minor: int) -> dict:
+    """Lands the settlement of a paid cash-out for the fiat actually dispensed."""
+    scaled = calculations.scale_for_partial_dispense(
+        principal_sats=tx["principal_sats"],
+        fee_sats=tx["fee_sats"],
+        fiat_minor=tx["fiat_amount_minor"],
+        dispensed_fiat_minor=dispensed_minor,
+    )
+    settlement, _ = await services.land_settlement(
+        services.NewSettlement(
+            operator_id=tx["operator_id"],
+            machine=machine,
+            direction=Direction.cash_out,
+            source="rpc",
+            tx_id=tx["tx_id"],
+            payment_hash=tx["payment_hash"],
+            principal_sats=scaled.principal_sats,
+            fee_sats=scaled.fee_sats,
+            fiat_minor=scaled.fiat_minor,
+            fiat_code=tx["fiat_code"],
+            exchange_rate=tx["exchange_rate"],
+            actor=f"machine:{machine['id']}",
+            undispensed_sats=tx["amount_sats"]
+            - scaled.principal_sats
+            - scaled.fee_sats,
+        )
+    )
+    await crud.update_atm_transaction(
+        transaction_id=tx["id"],
+        fields={
+            "status": DISPENSED,
+            "settlement_id": settlement.id,
+            "updated_at": services.now(),
+        },
+        only_if_status=[PAID],
+    )
+    return await _reload(tx)
+
+
+async def land_cash_in(tx: dict, machine: dict) -> dict:
+    settlement, _ = await services.land_settlement(
+        services.NewSettlement(
+            operator_id=tx["operator_id"],
+            machine=machine,
+            direction=Direction.cash_in,
+            source="rpc",
+            tx_id=tx["tx_id"],
+            payment_hash=tx["payment_hash"],
+            principal_sats=tx["principal_sats"],
+            fee_sats=tx["fee_sats"],
+            fiat_minor=tx["fiat_amount_minor"],
+            fiat_code=tx["fiat_code"],
+            exchange_rate=tx["exchange_rate"],
+            actor=f"machine:{machine['id']}",
+        )
+    )
+    await crud.update_atm_transaction(
+        transaction_id=tx["id"],
+        fields={"settlement_id": settlement.id, "updated_at": services.now()},
+    )
+    return await _reload(tx)
+
+
+async def _reload(tx: dict) -> dict:
+    fresh = await crud.get_atm_transaction(
+        machine_id=tx["machine_id"], tx_id=tx["tx_id"]
+    )
+    assert fresh is not None
+    return fresh
