@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-postgres lint format relay-venv
+.PHONY: run demo test test-postgres lint format relay-venv
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: $(VENV)/.installed
 	$(PY) tools/dev_server.py
+
+demo: $(VENV)/.installed
+	$(PY) tools/dev_server.py --demo
 
 test: relay-venv $(VENV)/.installed
 	$(PY) -m pytest

@@ -19,6 +19,7 @@ from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_account, get_standalone_payment, get_wallet
 from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.exceptions import InvoiceError, PaymentError
+from lnbits.settings import settings
 from loguru import logger
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr
 from sqlalchemy.exc import IntegrityError
@@ -203,6 +204,8 @@ async def _once(
     tx_id: str,
     params: dict,
     effect: Callable[[], Awaitable[dict]],
+    *,
+    is_final: Callable[[dict], bool] = lambda result: True,
 ) -> dict:
     """Runs ``effect`` once per (machine, method, tx_id) and stores its response.
 
@@ -251,6 +254,11 @@ async def _once(
         # again (a top-up or a payment arriving in between can change the answer).
         await crud.release_rpc_request(request_id=claim["id"])
         raise
+    if not is_final(result):
+        # Not settled yet (a payment in flight): the retry asks again, and the
+        # effect finds the payment it already started instead of starting another.
+        await crud.release_rpc_request(request_id=claim["id"])
+        return result
     await crud.finish_rpc_request(
         request_id=claim["id"],
         response=json.dumps({"result": result}),
@@ -304,6 +312,12 @@ async def make_invoice(machine: dict, params: dict) -> dict:
     expiry = p.expiry_s or DEFAULT_INVOICE_EXPIRY_S
     if not 60 <= expiry <= 86400:
         raise RpcError("bad_request", "expiry_s must be 60..86400")
+    if p.amount_sats > settings.lnbits_max_incoming_payment_amount_sats:
+        raise RpcError(
+            "limit_exceeded",
+            f"amount_sats is above this server's invoice limit of "
+            f"{settings.lnbits_max_incoming_payment_amount_sats} sats",
+        )
     machine, fiat_minor, rate = await _fiat_and_rate(
         machine,
         principal_sats=p.principal_sats,
@@ -426,7 +440,14 @@ async def pay_invoice_method(machine: dict, params: dict) -> dict:
     async def effect() -> dict:
         return await _pay_cash_in(machine, p, invoice.payment_hash, fiat_minor, rate)
 
-    return await _once(machine, "pay_invoice", p.tx_id, params, effect)
+    return await _once(
+        machine,
+        "pay_invoice",
+        p.tx_id,
+        params,
+        effect,
+        is_final=lambda result: result["status"] != "pending",
+    )
 
 
 async def _pay_cash_in(

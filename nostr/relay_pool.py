@@ -2,8 +2,10 @@
 
 The pool runs inside LNbits' event loop, so nothing here blocks it: all I/O is
 asyncio, every network wait has a timeout, and incoming events are handed on
-through a fixed number of handler slots (the reader waits for a free slot, which
-pushes back on the relay instead of queueing without bound).
+through a fixed number of handler slots. When every slot is busy the reader waits
+(with a warning every few seconds) instead of queueing without bound; websockets
+then stops reading the socket, and if that lasts past the keepalive timeout the
+connection is dropped and made again (the dedupe set absorbs the replay).
 
 Incoming events, in this order:
 
@@ -140,20 +142,26 @@ class _Relay:
         # Subscription id -> serialized filters as last sent on this connection.
         self.sent: dict[str, str] = {}
         self.sync_lock = asyncio.Lock()
-        # CLOSED by the relay: sub id -> how often in a row; and the re-REQ timers.
+        # Subscription id -> when its REQ was last sent (monotonic clock).
+        self.req_sent_at: dict[str, float] = {}
+        # Subscriptions the relay CLOSED: how often in a row, and which of them wait
+        # for their re-REQ (sent by a task in ``tasks``).
         self.closed_counts: dict[str, int] = {}
-        self.retry_tasks: dict[str, asyncio.Task[None]] = {}
+        self.retry_pending: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.removed = False
         self.bad_url: str | None = None
 
     def connection_lost(self) -> None:
         self.ws = None
         self.sent.clear()
+        self.req_sent_at.clear()
+        self.closed_counts.clear()
+        self.retry_pending.clear()
         self.status.connected = False
         self.status.connected_since = None
-        for task in self.retry_tasks.values():
+        for task in self.tasks:
             task.cancel()
-        self.retry_tasks.clear()
 
 
 class RelayPool:
@@ -292,7 +300,10 @@ class RelayPool:
             task.cancel()
             # The task closes its websocket on the way out (bounded by CLOSE_TIMEOUT).
             await asyncio.wait({task}, timeout=CLOSE_TIMEOUT + 3)
-        relay.connection_lost()
+        leftovers = set(relay.tasks)
+        relay.connection_lost()  # cancels the re-REQ timers
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=CLOSE_TIMEOUT)
 
     async def _supervise(self, relay: _Relay) -> None:
         attempt = 0
@@ -314,12 +325,12 @@ class RelayPool:
                 relay.status.last_error = f"invalid relay URL: {exc}"
                 logger.warning(f"nostr relay {relay.url}: {exc}")
                 return
-            except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
-                relay.status.last_error = f"connect failed: {_describe(exc)}"
-                logger.debug(f"nostr relay {relay.url}: {relay.status.last_error}")
-            except Exception as exc:  # anything else must not end the supervisor
-                relay.status.last_error = f"connect failed: {_describe(exc)}"
-                logger.warning(f"nostr relay {relay.url}: {relay.status.last_error}")
+            except Exception as exc:  # nothing may end the supervisor
+                error = f"connect failed: {_describe(exc)}"
+                # The first failure of a kind is a warning, its repetitions debug.
+                level = "DEBUG" if error == relay.status.last_error else "WARNING"
+                relay.status.last_error = error
+                logger.log(level, f"nostr relay {relay.url}: {error}")
             else:
                 up_since = time.monotonic()
                 if ever_connected:
@@ -345,7 +356,6 @@ class RelayPool:
         relay.status.connected = True
         relay.status.connected_since = time.time()
         relay.status.last_error = None
-        relay.closed_counts.clear()
         logger.info(f"nostr relay {relay.url}: connected")
         try:
             await self._sync_subscriptions(relay)
@@ -374,34 +384,41 @@ class RelayPool:
             for sub_id in [s for s in relay.sent if s not in wanted]:
                 del relay.sent[sub_id]
                 relay.closed_counts.pop(sub_id, None)
-                retry = relay.retry_tasks.pop(sub_id, None)
-                if retry is not None:
-                    retry.cancel()
                 await self._send(relay, json.dumps(["CLOSE", sub_id]))
+            for sub_id in relay.retry_pending - wanted.keys():
+                relay.retry_pending.discard(sub_id)
+                relay.closed_counts.pop(sub_id, None)
             for sub_id, filters in wanted.items():
-                if relay.sent.get(sub_id) == filters or sub_id in relay.retry_tasks:
+                if relay.sent.get(sub_id) == filters or sub_id in relay.retry_pending:
                     continue
                 relay.sent[sub_id] = filters
+                relay.req_sent_at[sub_id] = time.monotonic()
                 message = f'["REQ",{json.dumps(sub_id)},{filters[1:-1]}]'
                 if not await self._send(relay, message):
                     return
 
     def _schedule_resubscribe(self, relay: _Relay, sub_id: str) -> None:
+        """Send the REQ of a subscription the relay CLOSED again, after a backoff."""
+        if sub_id in relay.retry_pending:
+            return
+        sent_at = relay.req_sent_at.get(sub_id, 0.0)
+        if time.monotonic() - sent_at > STABLE_AFTER:
+            relay.closed_counts.pop(sub_id, None)  # it had been open for a while
         count = relay.closed_counts.get(sub_id, 0)
         relay.closed_counts[sub_id] = count + 1
         delay = _backoff(count, self._backoff_initial, self._backoff_max)
         delay = max(delay, self._backoff_initial / 2)
+        relay.retry_pending.add(sub_id)
 
         async def resubscribe() -> None:
             await asyncio.sleep(delay)
-            relay.retry_tasks.pop(sub_id, None)
+            relay.retry_pending.discard(sub_id)
             if relay.ws is not None and not relay.removed:
                 await self._sync_subscriptions(relay)
 
-        old = relay.retry_tasks.pop(sub_id, None)
-        if old is not None:
-            old.cancel()
-        relay.retry_tasks[sub_id] = asyncio.create_task(resubscribe())
+        task = asyncio.create_task(resubscribe())
+        relay.tasks.add(task)
+        task.add_done_callback(relay.tasks.discard)
 
     # -- messages ----------------------------------------------------------------------
 
@@ -434,8 +451,6 @@ class RelayPool:
         elif kind == "OK":
             self._handle_ok(relay, message)
         elif kind == "EOSE":
-            if len(message) > 1 and isinstance(message[1], str):
-                relay.closed_counts.pop(message[1], None)
             logger.debug(f"nostr relay {relay.url}: EOSE {message[1:2]}")
         elif kind == "CLOSED":
             sub_id = message[1] if len(message) > 1 else None

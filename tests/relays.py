@@ -148,7 +148,7 @@ class RelayProcess:
             return self
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
         with self._log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own command line
+            self._process = subprocess.Popen(
                 self._command(),
                 cwd=self._workdir,
                 env=env,

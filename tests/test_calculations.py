@@ -1071,7 +1071,7 @@ def test_invariant_checks_survive_python_optimise_flag() -> None:
         "except c.CalculationError:\n"
         "    print('refused')\n"
     )
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-O", "-c", code],
         cwd=REPO_ROOT,
         capture_output=True,

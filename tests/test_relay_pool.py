@@ -440,6 +440,49 @@ async def test_a_subscription_closed_by_the_relay_is_requested_again(pools):
         assert relay.connects == 1
 
 
+async def test_handlers_run_at_most_max_concurrency_at_once(pools):
+    author = Author()
+    events = [author.event(content=str(n)) for n in range(6)]
+    release = asyncio.Event()
+    running = peak = done = 0
+
+    async def slow(event: Event, url: str) -> None:
+        nonlocal running, peak, done
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+        done += 1
+
+    async with ScriptedRelay() as relay:
+        relay.on_req = lambda req: [["EVENT", req[1], e.to_dict()] for e in events]
+        pool = pools(slow, max_concurrency=2)
+        await pool.set_subscriptions({"s": author.filters()})
+        await pool.start([relay.url])
+        await wait_until(lambda: running == 2)
+        await asyncio.sleep(0.1)
+        assert peak == 2
+        release.set()
+        await wait_until(lambda: done == 6)
+        assert peak == 2
+
+
+async def test_the_dedupe_set_is_a_bounded_lru(pools):
+    author, inbox = Author(), Inbox()
+    a, b, c = (author.event(content=n) for n in "abc")
+    async with ScriptedRelay() as relay:
+        pool = pools(inbox, dedupe_size=2)
+        await pool.set_subscriptions({"s": author.filters()})
+        await pool.start([relay.url])
+        await wait_until(lambda: relay.commands("REQ") != [])
+        for event in (a, b, a, c, b):  # a is refreshed by its duplicate, b evicted
+            await relay.broadcast(["EVENT", "s", event.to_dict()])
+        await wait_until(lambda: pool.status()[0].events_in == 5)
+        await wait_until(lambda: len(inbox.events) == 4)
+        assert inbox.ids() == [a.id, b.id, c.id, b.id]
+        assert pool.status()[0].duplicates == 1
+
+
 async def test_removing_a_relay_closes_its_connection(relay_pair, pools):
     async with ScriptedRelay() as scripted:
         pool = pools()

@@ -261,6 +261,16 @@ async def test_amount_rules_refuse_and_store_nothing(server, client, operator):
         (cash_out_params(exchange_rate="-1"), "bad_request"),
         (cash_out_params(fiat_code="ZZZ"), "bad_request"),
         ({"amount_sats": 1}, "bad_request"),
+        # Above LNbits' invoice limit (10M sats by default), however consistent.
+        (
+            cash_out_params(
+                amount_sats=12_000_000,
+                principal_sats=12_000_000,
+                fee_sats=0,
+                fiat_amount="60000.00",
+            ),
+            "limit_exceeded",
+        ),
     ]
     for params, code in cases:
         response = await atm.call("make_invoice", params)

@@ -1,11 +1,18 @@
 """Runs LNbits 1.6.2 with this extension on embedded defaults, for local use.
 
 SQLite and FakeWallet in ./.data, http://127.0.0.1:5000, the extension enabled for
-every new account, and a super user ready to log in: on the first start it is
-created with a generated password, which is printed at every start.
+every new account, a super user ready to log in (created on the first start with a
+generated password, which is printed at every start), and nostr-sdk's embedded
+relay on ws://127.0.0.1:7777, the extension's default relay.
+
+    python tools/dev_server.py [--demo]
+
+``--demo`` also runs tools/demo.py once LNbits is up: a demo operator and a
+simulated ATM whose transactions appear on the dashboard.
 
 Environment overrides: SATMACHINEADMIN_HOST, SATMACHINEADMIN_PORT,
-SATMACHINEADMIN_DATA (folder), and any LNBITS_* setting.
+SATMACHINEADMIN_DATA (folder), SATMACHINEADMIN_RELAY_PORT (0: start no relay, for
+when the super user points the extension at real relays), and any LNBITS_* setting.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import importlib.util
 import json
 import os
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +33,7 @@ HOST = os.environ.get("SATMACHINEADMIN_HOST", "127.0.0.1")
 PORT = int(os.environ.get("SATMACHINEADMIN_PORT", "5000"))
 HOME = Path(os.environ.get("SATMACHINEADMIN_DATA", REPO_ROOT / ".data")).resolve()
 CREDENTIALS = HOME / "super-user.json"
+RELAY_PORT = int(os.environ.get("SATMACHINEADMIN_RELAY_PORT", "7777"))
 
 
 def prepare_home() -> None:
@@ -107,17 +116,61 @@ async def prepare_super_user(base_url: str) -> None:
     )
 
 
-async def main() -> None:
+def start_relay() -> subprocess.Popen | None:
+    """The embedded relay in its own process, so LNbits restarts do not drop it."""
+    if RELAY_PORT == 0:
+        return None
+    relay = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO_ROOT / "tools" / "local_relay.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(RELAY_PORT),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert relay.stdout is not None
+    line = relay.stdout.readline().strip()
+    if not line.startswith("relay listening"):
+        relay.kill()
+        sys.exit(f"the embedded relay did not start on port {RELAY_PORT}: {line!r}")
+    print(f"  Embedded Nostr {line}", flush=True)
+    return relay
+
+
+async def main(demo: bool) -> None:
     prepare_home()
     import uvicorn
 
+    relay = start_relay()
     config = uvicorn.Config("lnbits.__main__:app", host=HOST, port=PORT)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
-    await prepare_super_user(f"http://{HOST}:{PORT}")
-    await serving
+    try:
+        await prepare_super_user(f"http://{HOST}:{PORT}")
+        if demo:
+            demo_run = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(REPO_ROOT / "tools" / "demo.py"),
+                "--lnbits-url",
+                f"http://{HOST}:{PORT}",
+                "--credentials",
+                str(CREDENTIALS),
+            )
+            await asyncio.wait(
+                [serving, asyncio.create_task(demo_run.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        await serving
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(timeout=10)
 
 
 if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(main(demo="--demo" in sys.argv[1:]))

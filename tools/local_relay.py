@@ -7,9 +7,10 @@ SIGTERM or SIGINT. The relay keeps events in memory only: a restart forgets them
 
 nostr-sdk 0.44 builds the relay as ``LocalRelay(RelayBuilder().addr(ip).port(n))``;
 ``await relay.run()`` binds the socket and returns at once, the relay then serves from
-nostr-sdk's own threads until ``relay.shutdown()``. The builder's default rate limit
-(60 events a minute and 20 open subscriptions per connection) is too tight for a
-server that answers every ATM request over one connection, so it is raised here.
+nostr-sdk's own threads until ``relay.shutdown()``. The host must be an IP address.
+The builder's default rate limit answers the 61st event a minute on one connection
+with ``OK false "rate-limited: slow down"``, too tight for a server that answers
+every ATM request over one connection, so it is raised here.
 """
 
 from __future__ import annotations
