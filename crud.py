@@ -920,3 +920,216 @@ async def get_server_private_key(*, conn: Connection | None = None) -> str | Non
         f"SELECT server_private_key FROM {S}.super_config WHERE id = 'global'", {}, conn
     )
     return row["server_private_key"] if row else None
+
+
+# --- payouts ---------------------------------------------------------------------
+
+
+async def get_leg(*, leg_id: str, conn: Connection | None = None) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.payout_legs WHERE id = :id", {"id": leg_id}, conn
+    )
+
+
+async def claim_leg(
+    *, leg_id: str, now: int, stale_before: int, conn: Connection | None = None
+) -> bool:
+    """Takes a leg for payment: one claimant wins, whatever the number of workers
+    or processes. A failed leg is taken only once its retry is due; a claim older
+    than ``stale_before`` belonged to a dead worker."""
+    async with _tx(conn) as c:
+        return (
+            await execute(
+                c,
+                f"""
+                UPDATE {S}.payout_legs
+                SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
+                    updated_at = :now
+                WHERE id = :id AND (
+                    status = 'pending'
+                    OR (status = 'failed' AND next_attempt_at <= :now)
+                    OR (status = 'paying' AND claimed_at < :stale_before)
+                )
+                """,
+                {"id": leg_id, "now": now, "stale_before": stale_before},
+            )
+            == 1
+        )
+
+
+async def set_leg_invoice(
+    *,
+    leg_id: str,
+    payment_hash: str,
+    payment_request: str,
+    conn: Connection | None = None,
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.payout_legs SET payment_hash = :payment_hash, "
+            "payment_request = :payment_request "
+            "WHERE id = :id AND payment_hash IS NULL",
+            {
+                "id": leg_id,
+                "payment_hash": payment_hash,
+                "payment_request": payment_request,
+            },
+        )
+
+
+async def finish_leg(
+    *,
+    leg_id: str,
+    status: str,
+    now: int,
+    error: str | None = None,
+    next_attempt_at: int | None = None,
+    conn: Connection | None = None,
+) -> int:
+    """paying → paid or failed; only the claimant's transition counts."""
+    paid_at = ", paid_at = :now" if status == "paid" else ""
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            UPDATE {S}.payout_legs
+            SET status = :status, last_error = :error, updated_at = :now,
+                next_attempt_at = :next_attempt_at{paid_at}
+            WHERE id = :id AND status = 'paying'
+            """,
+            {
+                "id": leg_id,
+                "status": status,
+                "error": error,
+                "now": now,
+                "next_attempt_at": next_attempt_at,
+            },
+        )
+
+
+async def legs_of(*, settlement_id: str, conn: Connection | None = None) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.payout_legs WHERE settlement_id = :id ORDER BY position",
+        {"id": settlement_id},
+        conn,
+    )
+
+
+async def settlements_to_process(
+    *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
+) -> list[str]:
+    """Settlements with a leg to pay now: new, due for a retry, or left mid-payment
+    by a worker that died."""
+    rows = await _fetchall(
+        f"""
+        SELECT DISTINCT settlement_id FROM {S}.payout_legs
+        WHERE status = 'pending'
+           OR (status = 'failed' AND next_attempt_at IS NOT NULL
+               AND next_attempt_at <= :now)
+           OR (status = 'paying' AND claimed_at < :stale_before)
+        LIMIT :limit
+        """,
+        {"now": now, "stale_before": stale_before, "limit": limit},
+        conn,
+    )
+    return [row["settlement_id"] for row in rows]
+
+
+async def set_settlement_status(
+    *, settlement_id: str, status: str, now: int, conn: Connection | None = None
+) -> int:
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"UPDATE {S}.settlements SET status = :status, updated_at = :now "
+            "WHERE id = :id AND status <> :status",
+            {"id": settlement_id, "status": status, "now": now},
+        )
+
+
+async def make_failed_legs_due(
+    *, settlement_id: str, now: int, conn: Connection | None = None
+) -> int:
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"UPDATE {S}.payout_legs SET next_attempt_at = :now "
+            "WHERE settlement_id = :id AND status = 'failed'",
+            {"id": settlement_id, "now": now},
+        )
+
+
+async def list_settlements_with_failed_legs(
+    *, operator_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"""
+        SELECT * FROM {S}.settlements s
+        WHERE s.operator_id = :operator_id AND EXISTS (
+            SELECT 1 FROM {S}.payout_legs g
+            WHERE g.settlement_id = s.id AND g.status = 'failed'
+        )
+        ORDER BY s.created_at DESC, s.id
+        """,
+        {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def abandon_overdue_cash_outs(
+    *, paid_before: int, now: int, conn: Connection | None = None
+) -> list[dict]:
+    """Paid cash-outs whose machine never reported the dispense: abandoned."""
+    async with _tx(conn) as c:
+        overdue = await _fetchall(
+            f"""
+            SELECT t.* FROM {S}.atm_transactions t
+            JOIN {S}.machines m ON m.id = t.machine_id
+            WHERE t.status = 'paid' AND t.direction = 'cash_out'
+              AND m.dispense_confirmation = 'report' AND t.paid_at < :paid_before
+            """,
+            {"paid_before": paid_before},
+            c,
+        )
+        abandoned = []
+        for tx in overdue:
+            changed = await execute(
+                c,
+                f"UPDATE {S}.atm_transactions SET status = 'abandoned', "
+                "note = 'no dispense report before the timeout', updated_at = :now "
+                "WHERE id = :id AND status = 'paid'",
+                {"id": tx["id"], "now": now},
+            )
+            if changed:
+                abandoned.append(tx)
+    return abandoned
+
+
+ABANDONED_STATES = ("abandoned", "cancelled_after_payment", "failed")
+
+
+async def list_abandoned(
+    *, operator_id: str, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"""
+        SELECT * FROM {S}.atm_transactions
+        WHERE operator_id = :operator_id
+          AND status IN ('abandoned', 'cancelled_after_payment', 'failed')
+        ORDER BY updated_at DESC, id
+        """,
+        {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def get_atm_transaction_for_operator(
+    *, transaction_id: str, operator_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.atm_transactions WHERE id = :id "
+        "AND operator_id = :operator_id",
+        {"id": transaction_id, "operator_id": operator_id},
+        conn,
+    )

@@ -332,3 +332,77 @@ async def m002_nostr_transport(db):
         f"ALTER TABLE satmachineadmin.settlements "
         f"ADD COLUMN undispensed_sats {big} NOT NULL DEFAULT 0"
     )
+
+
+async def m003_payouts(db):
+    """Paying the legs: which wallet pays, the invoice fixed before the payment
+    (so a resumed payment finds it instead of paying twice), retry timing; LP
+    balance settlements and auto-forwarding."""
+    big = db.big_int
+    for column, kind in (
+        ("source_wallet_id", "TEXT"),
+        ("payment_request", "TEXT"),
+        ("claimed_at", big),
+        ("next_attempt_at", big),
+    ):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.payout_legs ADD COLUMN {column} {kind}"
+        )
+    await db.execute(
+        """
+        UPDATE satmachineadmin.payout_legs SET source_wallet_id = (
+            SELECT m.wallet_id FROM satmachineadmin.settlements s
+            JOIN satmachineadmin.machines m ON m.id = s.machine_id
+            WHERE s.id = satmachineadmin.payout_legs.settlement_id
+        )
+        """
+    )
+    await _create_index(
+        db, "payout_legs_status", "payout_legs", "status, next_attempt_at"
+    )
+    await _create_index(db, "settlements_status", "settlements", "status")
+    await _create_index(
+        db, "atm_transactions_status", "atm_transactions", "status, paid_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.balance_settlements (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            enrolment_id TEXT NOT NULL,
+            fiat_minor {big} NOT NULL,
+            fiat_code TEXT NOT NULL,
+            exchange_rate TEXT NOT NULL,
+            rate_source TEXT NOT NULL,
+            sats {big} NOT NULL,
+            source_wallet_id TEXT NOT NULL,
+            note TEXT,
+            created_by TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute("ALTER TABLE satmachineadmin.lps ADD COLUMN ln_address TEXT")
+    await db.execute(
+        "ALTER TABLE satmachineadmin.lps ADD COLUMN forward_fee_reserve_bps INTEGER "
+        "NOT NULL DEFAULT 100"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.forwards (
+            id TEXT PRIMARY KEY,
+            leg_id TEXT NOT NULL UNIQUE,
+            lp_id TEXT NOT NULL,
+            wallet_id TEXT NOT NULL,
+            ln_address TEXT NOT NULL,
+            sats {big} NOT NULL,
+            status TEXT NOT NULL,
+            payment_hash TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at {big},
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL
+        );
+        """
+    )

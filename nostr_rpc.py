@@ -204,7 +204,7 @@ class RpcServer:
             }
             error_code = "internal"
 
-        await self._respond(event, response, conversation_key)
+        await self._respond(keys, event, response, conversation_key)
         self.handled += 1
         self.last_request_at = int(time.time())
         if machine is None:
@@ -227,11 +227,17 @@ class RpcServer:
         )
 
     async def _respond(
-        self, request: Event, response: dict[str, Any], conversation_key: bytes
+        self,
+        keys: KeyPair,
+        request: Event,
+        response: dict[str, Any],
+        conversation_key: bytes,
     ) -> None:
-        assert self.keys is not None and self.pool is not None
+        """Answers with the key the request was decrypted with, even if the
+        server's key was rotated meanwhile."""
+        assert self.pool is not None
         answer = sign_event(
-            private_key_hex=self.keys.private_key_hex,
+            private_key_hex=keys.private_key_hex,
             kind=RPC_KIND,
             content=nip44.encrypt(
                 json.dumps(response, separators=(",", ":")), conversation_key

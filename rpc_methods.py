@@ -309,7 +309,7 @@ async def make_invoice(machine: dict, params: dict) -> dict:
             "inconsistent_amounts",
             "amount_sats must equal principal_sats + fee_sats and be at least 1",
         )
-    expiry = p.expiry_s or DEFAULT_INVOICE_EXPIRY_S
+    expiry = DEFAULT_INVOICE_EXPIRY_S if p.expiry_s is None else p.expiry_s
     if not 60 <= expiry <= 86400:
         raise RpcError("bad_request", "expiry_s must be 60..86400")
     if p.amount_sats > settings.lnbits_max_incoming_payment_amount_sats:
@@ -396,8 +396,8 @@ async def lookup_invoice(machine: dict, params: dict) -> dict:
     if (p.payment_hash is None) == (p.tx_id is None):
         raise RpcError("bad_request", "give exactly one of payment_hash or tx_id")
     tx = await _own_transaction(machine, tx_id=p.tx_id, payment_hash=p.payment_hash)
-    if tx["direction"] != Direction.cash_out.value:
-        raise RpcError("not_found", "no invoice for that transaction")
+    if tx["direction"] == Direction.cash_in.value:
+        return await _lookup_cash_in(tx, machine)
     tx = await transactions.refresh_cash_out(tx, machine)
     if tx["paid_at"] is not None:
         status = "paid"
@@ -405,6 +405,22 @@ async def lookup_invoice(machine: dict, params: dict) -> dict:
         status = "expired"
     else:
         status = "pending"
+    return {
+        "status": status,
+        "amount_sats": tx["amount_sats"],
+        "paid_at": tx["paid_at"],
+    }
+
+
+async def _lookup_cash_in(tx: dict, machine: dict) -> dict:
+    """A cash-in's payment to the customer: ``paid``, ``pending`` or ``failed``."""
+    status = {"paid": "paid", "paying": "pending"}.get(tx["status"], "failed")
+    if status == "pending":
+        payment = await get_standalone_payment(
+            tx["payment_hash"], incoming=False, wallet_id=machine["wallet_id"]
+        )
+        if payment is not None and payment.failed:
+            status = "failed"
     return {
         "status": status,
         "amount_sats": tx["amount_sats"],
@@ -495,7 +511,10 @@ async def _pay_cash_in(
                 "status": "failed",
                 "fee_paid_sats": 0,
             }
-    assert tx is not None
+    if tx is None:
+        raise RpcError(
+            "conflict", "that invoice was already paid by another transaction"
+        )
     fee_paid = abs(payment.fee) // 1000
     if payment.success:
         await crud.update_atm_transaction(
@@ -642,6 +661,8 @@ METHODS: dict[str, MachineMethod] = {
 async def dispatch(request: RpcRequest, *, pubkey: str) -> tuple[dict, dict | None]:
     """Runs one request from ``pubkey``; returns its result and the machine."""
     machine = await crud.get_machine_by_pubkey(pubkey=pubkey)
+    if machine is not None and machine["status"] != MachineStatus.active.value:
+        raise RpcError("unknown_machine", "this machine is disabled by its operator")
     if request.method == "pair":
         p = _params(PairParams, request.params)
         try:
@@ -650,8 +671,6 @@ async def dispatch(request: RpcRequest, *, pubkey: str) -> tuple[dict, dict | No
             raise RpcError(exc.code, exc.message) from exc
     if machine is None:
         raise RpcError("unknown_machine", "this key is not a machine of this server")
-    if machine["status"] != MachineStatus.active.value:
-        raise RpcError("unknown_machine", "this machine is disabled by its operator")
     method = METHODS.get(request.method)
     if method is None:
         raise RpcError("unknown_method", f"no method '{request.method}'")

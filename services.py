@@ -23,11 +23,12 @@ from lnbits.db import Connection
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from . import beacons, calculations, crud, fiat
+from . import beacons, calculations, crud, fiat, payouts
 from .database import transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     BPS_MAX,
+    AtmTransaction,
     Deposit,
     DepositCreate,
     Direction,
@@ -647,13 +648,37 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 allocated = distribution.allocated_sats
                 unallocated = distribution.unallocated_sats
             fee_bps, basis = config.fee_for(new.direction)
+            leg_rows = [
+                {
+                    "id": new_id(),
+                    "settlement_id": settlement_id,
+                    "operator_id": new.operator_id,
+                    "position": position,
+                    "kind": leg.kind.value,
+                    "label": leg.label,
+                    "target": leg.target,
+                    "wallet_id": leg.wallet_id,
+                    "ln_address": leg.ln_address,
+                    "lp_enrolment_id": leg.lp_enrolment_id,
+                    "sats": leg.sats,
+                    "fiat_minor": leg.fiat_minor,
+                    "status": _initial_leg_status(leg, new.machine["wallet_id"]),
+                    "source_wallet_id": new.machine["wallet_id"],
+                    "created_at": timestamp,
+                    "updated_at": timestamp,
+                }
+                for position, leg in enumerate(legs)
+                if leg.sats > 0 or leg.fiat_minor
+            ]
             await crud.insert_settlement(
                 row={
                     "id": settlement_id,
                     "operator_id": new.operator_id,
                     "machine_id": new.machine["id"],
                     "direction": new.direction.value,
-                    "status": "pending",
+                    "status": "settled"
+                    if all(row["status"] in payouts.DONE for row in leg_rows)
+                    else "pending",
                     "source": new.source,
                     "tx_id": new.tx_id,
                     "payment_hash": new.payment_hash,
@@ -688,30 +713,7 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 },
                 conn=conn,
             )
-            await crud.insert_legs(
-                rows=[
-                    {
-                        "id": new_id(),
-                        "settlement_id": settlement_id,
-                        "operator_id": new.operator_id,
-                        "position": position,
-                        "kind": leg.kind.value,
-                        "label": leg.label,
-                        "target": leg.target,
-                        "wallet_id": leg.wallet_id,
-                        "ln_address": leg.ln_address,
-                        "lp_enrolment_id": leg.lp_enrolment_id,
-                        "sats": leg.sats,
-                        "fiat_minor": leg.fiat_minor,
-                        "status": _initial_leg_status(leg, new.machine["wallet_id"]),
-                        "created_at": timestamp,
-                        "updated_at": timestamp,
-                    }
-                    for position, leg in enumerate(legs)
-                    if leg.sats > 0 or leg.fiat_minor
-                ],
-                conn=conn,
-            )
+            await crud.insert_legs(rows=leg_rows, conn=conn)
             await _audit(
                 conn,
                 actor=new.actor,
@@ -737,6 +739,7 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 "different amounts"
             ) from exc
         return await get_settlement(new.operator_id, existing["id"]), False
+    payouts.wake()
     return await get_settlement(new.operator_id, settlement_id), True
 
 
@@ -1152,3 +1155,48 @@ async def audit_log(operator_id: str, limit: int) -> list[dict]:
     for row in rows:
         row["detail"] = json.loads(row["detail"])
     return rows
+
+
+# --- payouts: worklist and abandoned transactions ------------------------------
+
+
+async def worklist(operator_id: str) -> list[Settlement]:
+    rows = await crud.list_settlements_with_failed_legs(operator_id=operator_id)
+    legs = await crud.get_legs(settlement_ids=[row["id"] for row in rows])
+    by_settlement: dict[str, list[dict]] = {}
+    for leg in legs:
+        by_settlement.setdefault(leg["settlement_id"], []).append(leg)
+    return [_settlement(row, by_settlement.get(row["id"], [])) for row in rows]
+
+
+async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:
+    """Pays the failed legs again, now; legs already paid are never touched."""
+    settlement = await get_settlement(operator_id, settlement_id)
+    await crud.make_failed_legs_due(settlement_id=settlement_id, now=now())
+    await payouts.process_settlement(settlement_id)
+    async with transaction() as conn:
+        await _audit(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="settlement.retry",
+            object_type="settlement",
+            object_id=settlement.id,
+            detail={},
+        )
+    return await get_settlement(operator_id, settlement_id)
+
+
+def atm_transaction(row: dict) -> AtmTransaction:
+    return _model(
+        AtmTransaction,
+        row,
+        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+    )
+
+
+async def list_abandoned(operator_id: str) -> list[AtmTransaction]:
+    return [
+        atm_transaction(row)
+        for row in await crud.list_abandoned(operator_id=operator_id)
+    ]

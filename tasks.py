@@ -8,7 +8,7 @@ from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import beacons, crud, services, transactions
+from . import beacons, crud, payouts, services, transactions
 from .nostr_rpc import rpc_server
 from .rpc_methods import EXT_TAG
 
@@ -22,7 +22,10 @@ async def on_invoice_paid(payment: Payment) -> None:
     if extra.get("tag") != EXT_TAG or extra.get("source") != "bitspire":
         return
     tx = await crud.get_atm_transaction_by_hash(payment_hash=payment.payment_hash)
-    if tx is None or tx["status"] != transactions.CASH_OUT_UNPAID:
+    if tx is None or tx["status"] not in (
+        transactions.CASH_OUT_UNPAID,
+        transactions.CANCELLED,
+    ):
         return
     machine = await crud.get_machine(machine_id=tx["machine_id"])
     if machine is not None:
@@ -42,6 +45,7 @@ async def maintenance() -> None:
 def start() -> None:
     task_manager.register_invoice_listener(on_invoice_paid, name=EXT_TAG)
     task_manager.create_permanent_task(rpc_server.run, name=f"{EXT_TAG}_rpc")
+    task_manager.create_permanent_task(payouts.run_worker, name=f"{EXT_TAG}_payouts")
     task_manager.create_permanent_task(maintenance, name=f"{EXT_TAG}_maintenance")
 
 

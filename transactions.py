@@ -8,10 +8,15 @@ however many relays, retries or processes race for it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from lnbits.core.crud import get_standalone_payment
 
-from . import calculations, crud, services
-from .models import Direction, DispenseConfirmation
+from . import calculations, crud, fiat, services
+from .database import transaction
+from .errors import Conflict, InvalidInput, NotFound
+from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
 
 CASH_OUT_UNPAID = "invoiced"
 PAID = "paid"
@@ -30,28 +35,44 @@ async def incoming_payment_succeeded(tx: dict, wallet_id: str) -> bool:
 async def refresh_cash_out(tx: dict, machine: dict) -> dict:
     """Brings an unpaid cash-out up to date with its invoice (a missed listener
     event must not strand a paid transaction)."""
-    if tx["status"] == CASH_OUT_UNPAID and await incoming_payment_succeeded(
-        tx, machine["wallet_id"]
-    ):
+    if tx["status"] in (
+        CASH_OUT_UNPAID,
+        CANCELLED,
+    ) and await incoming_payment_succeeded(tx, machine["wallet_id"]):
         return await cash_out_paid(tx, machine)
     return tx
 
 
 async def cash_out_paid(tx: dict, machine: dict) -> dict:
-    """The customer paid the cash-out invoice."""
+    """The customer paid the cash-out invoice. Paid after the machine cancelled,
+    it goes to the operator's abandoned queue: the sats are in, no cash came out."""
     now = services.now()
     await crud.update_atm_transaction(
         transaction_id=tx["id"],
         fields={"status": PAID, "paid_at": now, "updated_at": now},
         only_if_status=[CASH_OUT_UNPAID],
     )
+    await crud.update_atm_transaction(
+        transaction_id=tx["id"],
+        fields={"status": CANCELLED_AFTER_PAYMENT, "paid_at": now, "updated_at": now},
+        only_if_status=[CANCELLED],
+    )
     tx = await _reload(tx)
-    if machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value:
+    if (
+        tx["status"] == PAID
+        and machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value
+    ):
         tx = await land_cash_out(tx, machine, dispensed_minor=tx["fiat_amount_minor"])
     return tx
 
 
-async def land_cash_out(tx: dict, machine: dict, *, dispensed_minor: int) -> dict:
+async def land_cash_out(
+    tx: dict,
+    machine: dict,
+    *,
+    dispensed_minor: int,
+    from_statuses: Sequence[str] = (PAID,),
+) -> dict:
     """Lands the settlement of a paid cash-out for the fiat actually dispensed."""
     scaled = calculations.scale_for_partial_dispense(
         principal_sats=tx["principal_sats"],
@@ -85,7 +106,7 @@ async def land_cash_out(tx: dict, machine: dict, *, dispensed_minor: int) -> dic
             "settlement_id": settlement.id,
             "updated_at": services.now(),
         },
-        only_if_status=[PAID],
+        only_if_status=list(from_statuses),
     )
     return await _reload(tx)
 
@@ -120,3 +141,77 @@ async def _reload(tx: dict) -> dict:
     )
     assert fresh is not None
     return fresh
+
+
+VOID = "void"
+
+
+async def resolve_abandoned(
+    operator_id: str, transaction_id: str, data: AbandonedResolve
+) -> dict:
+    """The operator's decision on a transaction that paid nothing out by itself."""
+    tx = await crud.get_atm_transaction_for_operator(
+        transaction_id=transaction_id, operator_id=operator_id
+    )
+    if tx is None:
+        raise NotFound(f"no transaction '{transaction_id}' in your account")
+    if tx["status"] not in crud.ABANDONED_STATES:
+        raise Conflict(f"the transaction is {tx['status']}, not waiting for a decision")
+    if data.resolution == Resolution.void:
+        await crud.update_atm_transaction(
+            transaction_id=tx["id"],
+            fields={"status": VOID, "note": data.note, "updated_at": services.now()},
+            only_if_status=[tx["status"]],
+        )
+    else:
+        if tx["direction"] != Direction.cash_out.value or tx["paid_at"] is None:
+            raise Conflict(
+                "only a paid cash-out can be settled as dispensed; a failed cash-in "
+                "can only be voided (refund the customer's cash)"
+            )
+        dispensed = tx["fiat_amount_minor"]
+        if data.resolution == Resolution.partial:
+            assert data.dispensed_fiat is not None
+            try:
+                dispensed = fiat.to_minor(data.dispensed_fiat, tx["fiat_code"])
+            except ValueError as exc:
+                raise InvalidInput(f"dispensed_fiat: {exc}") from exc
+            if dispensed > tx["fiat_amount_minor"]:
+                raise InvalidInput(
+                    "dispensed_fiat is more than the transaction's fiat amount"
+                )
+        machine = await crud.get_machine(machine_id=tx["machine_id"])
+        assert machine is not None
+        landed = await land_cash_out(
+            tx,
+            machine,
+            dispensed_minor=dispensed,
+            from_statuses=crud.ABANDONED_STATES,
+        )
+        if landed["status"] != DISPENSED:
+            raise Conflict("the transaction changed meanwhile; reload and retry")
+        if data.note:
+            await crud.update_atm_transaction(
+                transaction_id=tx["id"], fields={"note": data.note}
+            )
+    async with transaction() as conn:
+        await crud.insert_audit(
+            row={
+                "id": services.new_id(),
+                "created_at": services.now(),
+                "actor": operator_id,
+                "operator_id": operator_id,
+                "action": "abandoned.resolve",
+                "object_type": "atm_transaction",
+                "object_id": tx["id"],
+                "detail": json.dumps(
+                    {
+                        "resolution": data.resolution.value,
+                        "dispensed_fiat": data.dispensed_fiat,
+                        "note": data.note,
+                    }
+                ),
+            },
+            conn=conn,
+        )
+    return await _reload(tx)

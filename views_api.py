@@ -17,10 +17,12 @@ from fastapi.routing import APIRoute
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
 
-from . import crud, pairing, services
+from . import crud, pairing, services, transactions
 from .calculations import CalculationError
 from .errors import SatMachineError
 from .models import (
+    AbandonedResolve,
+    AtmTransaction,
     Deposit,
     DepositCreate,
     Direction,
@@ -293,6 +295,36 @@ async def api_manual_settlement(
     if not created:
         response.status_code = HTTPStatus.OK
     return settlement
+
+
+@api.get("/worklist")
+async def api_worklist(user: User = Depends(check_user_exists)) -> list[Settlement]:
+    """Settlements with legs that failed to pay, with attempts and last errors."""
+    return await services.worklist(user.id)
+
+
+@api.post("/settlements/{settlement_id}/retry")
+async def api_retry_settlement(
+    settlement_id: str, user: User = Depends(check_user_exists)
+) -> Settlement:
+    return await services.retry_settlement(user.id, settlement_id)
+
+
+@api.get("/abandoned")
+async def api_abandoned(
+    user: User = Depends(check_user_exists),
+) -> list[AtmTransaction]:
+    return await services.list_abandoned(user.id)
+
+
+@api.post("/abandoned/{transaction_id}/resolve")
+async def api_resolve_abandoned(
+    transaction_id: str,
+    data: AbandonedResolve,
+    user: User = Depends(check_user_exists),
+) -> AtmTransaction:
+    row = await transactions.resolve_abandoned(user.id, transaction_id, data)
+    return services.atm_transaction(row)
 
 
 # --- liquidity providers (operator side) ----------------------------------------------

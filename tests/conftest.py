@@ -73,9 +73,21 @@ class Actor:
         return self.wallets[0]["id"]
 
 
+# Fixed market prices (fiat per BTC): the tests run offline, and LNbits prices
+# every payment in the wallet's currency.
+BTC_PRICES = {"USD": 100_000.0, "GTQ": 500_000.0}
+
+
+async def _fixed_btc_price(currency: str) -> float:
+    return BTC_PRICES.get(currency.upper(), 100_000.0)
+
+
 @pytest.fixture(scope="session")
 async def app():
     from lnbits.app import create_app
+    from lnbits.utils import exchange_rates
+
+    exchange_rates.btc_price = _fixed_btc_price
 
     # Chdir only now: pytest resolves its test paths against the cwd at start-up.
     os.chdir(_workdir)

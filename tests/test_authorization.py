@@ -104,6 +104,15 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/settlements.csv", None),
     ("GET", f"{API}/settlements/{{settlement_id}}", None),
     ("POST", f"{API}/settlements/manual", _settlement_body),
+    ("GET", f"{API}/worklist", None),
+    ("POST", f"{API}/settlements/{{settlement_id}}/retry", None),
+    ("GET", f"{API}/abandoned", None),
+    # No transaction of this world is abandoned: any id stands for "someone's".
+    (
+        "POST",
+        f"{API}/abandoned/{{settlement_id}}/resolve",
+        lambda _: {"resolution": "full"},
+    ),
     ("GET", f"{API}/lps", None),
     (
         "POST",

@@ -1,0 +1,199 @@
+"""Paying a settlement's legs: each exactly once, in order, across crashes.
+
+A leg is paid as an internal LNbits payment from its source wallet (the machine's)
+to its target wallet. Exactly-once rests on three things, in this order:
+
+1. a claim: a guarded UPDATE (pending/failed → paying) that one worker wins, in
+   this process or another one on the same database;
+2. the leg's invoice is created and *recorded on the leg before it is paid*, so
+   the payment's identity (its hash) is fixed before any sat moves;
+3. a claim left in ``paying`` by a worker that died is taken over only after
+   STALE_PAYING_S, and the new worker first asks LNbits whether that invoice was
+   already paid from the source wallet; if so it records the payment instead of
+   making it again (and LNbits refuses to pay an internal invoice twice anyway).
+
+Failures are recorded on the leg with the error; the automatic retries back off
+exponentially and stop after MAX_AUTO_ATTEMPTS, leaving the settlement in the
+operator's worklist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from lnbits.core.crud import get_standalone_payment, get_wallet
+from lnbits.core.services import create_invoice, pay_invoice
+from lnbits.exceptions import InvoiceError, PaymentError
+from loguru import logger
+
+from . import crud
+
+EXT_TAG = "satmachineadmin"
+STALE_PAYING_S = 60
+MAX_AUTO_ATTEMPTS = 5
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+POLL_EVERY_S = 5.0
+
+DONE = ("paid", "retained", "void")
+
+_wakeup = asyncio.Event()
+
+
+def wake() -> None:
+    """New work: the worker looks now instead of at its next poll."""
+    _wakeup.set()
+
+
+class LegFailure(Exception):
+    """A leg that cannot be paid as it stands (the message says why)."""
+
+
+def backoff_s(attempts: int) -> int:
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+
+
+def settlement_status(legs: list[dict]) -> str:
+    statuses = {leg["status"] for leg in legs}
+    if statuses <= set(DONE):
+        return "settled"
+    if "failed" in statuses:
+        return "failed"
+    return "processing"
+
+
+async def process_settlement(settlement_id: str) -> str:
+    """Pays every leg that is due, in order, and returns the settlement's status."""
+    for leg in await crud.legs_of(settlement_id=settlement_id):
+        if leg["status"] not in DONE:
+            await pay_leg(leg)
+    status = settlement_status(await crud.legs_of(settlement_id=settlement_id))
+    await crud.set_settlement_status(
+        settlement_id=settlement_id, status=status, now=int(time.time())
+    )
+    return status
+
+
+async def pay_leg(leg: dict) -> None:
+    now = int(time.time())
+    if not await crud.claim_leg(
+        leg_id=leg["id"], now=now, stale_before=now - STALE_PAYING_S
+    ):
+        return  # paid, retained, in another worker's hands, or not due
+    leg = await crud.get_leg(leg_id=leg["id"]) or leg
+    try:
+        if await _already_paid(leg):
+            status, error = "paid", None
+        else:
+            await pay_invoice(
+                wallet_id=leg["source_wallet_id"],
+                payment_request=await _leg_invoice(leg),
+                extra=_extra(leg),
+                tag=EXT_TAG,
+                description=f"{leg['label']} (settlement {leg['settlement_id'][:8]})",
+            )
+            status, error = "paid", None
+    except (LegFailure, PaymentError, InvoiceError) as exc:
+        status, error = "failed", getattr(exc, "message", None) or str(exc)
+    except Exception as exc:  # an unknown failure is still a failed attempt
+        logger.exception(f"satmachineadmin: paying leg {leg['id']}")
+        status, error = "failed", f"unexpected error: {exc}"
+    retry_at = None
+    if status == "failed" and leg["attempts"] < MAX_AUTO_ATTEMPTS:
+        retry_at = int(time.time()) + backoff_s(leg["attempts"])
+    await crud.finish_leg(
+        leg_id=leg["id"],
+        status=status,
+        now=int(time.time()),
+        error=error[:500] if error else None,
+        next_attempt_at=retry_at,
+    )
+    if status == "failed":
+        logger.warning(f"satmachineadmin: leg {leg['id']} failed: {error}")
+
+
+async def _already_paid(leg: dict) -> bool:
+    if not leg["payment_hash"]:
+        return False
+    payment = await get_standalone_payment(
+        leg["payment_hash"], incoming=False, wallet_id=leg["source_wallet_id"]
+    )
+    return payment is not None and payment.success
+
+
+async def _leg_invoice(leg: dict) -> str:
+    """The invoice this leg pays: made once, recorded before any payment."""
+    if leg["payment_request"]:
+        return leg["payment_request"]
+    if not leg["wallet_id"]:
+        raise LegFailure(
+            "this leg pays a Lightning address; only LNbits wallets can be paid "
+            "by this version"
+        )
+    target = await get_wallet(leg["wallet_id"])
+    if target is None or target.deleted:
+        raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
+    invoice = await create_invoice(
+        wallet_id=leg["wallet_id"],
+        amount=leg["sats"],
+        memo=f"{leg['label']} (settlement {leg['settlement_id'][:8]})",
+        extra=_extra(leg),
+        internal=True,
+    )
+    await crud.set_leg_invoice(
+        leg_id=leg["id"],
+        payment_hash=invoice.payment_hash,
+        payment_request=invoice.bolt11,
+    )
+    return invoice.bolt11
+
+
+def _extra(leg: dict) -> dict:
+    return {
+        "tag": EXT_TAG,
+        "settlement_id": leg["settlement_id"],
+        "leg_id": leg["id"],
+        "leg_kind": leg["kind"],
+    }
+
+
+async def process_due() -> int:
+    """One pass over everything payable now; returns how many settlements."""
+    now = int(time.time())
+    ids = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
+    for settlement_id in ids:
+        await process_settlement(settlement_id)
+    return len(ids)
+
+
+async def run_worker() -> None:
+    """The payout loop: wakes on new settlements, polls for retries and takeovers."""
+    while True:
+        _wakeup.clear()
+        try:
+            await abandon_overdue()
+            for _ in range(100):  # bounded: what is left waits for the next wake-up
+                if not await process_due():
+                    break
+        except Exception:
+            logger.exception("satmachineadmin: payout pass failed")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(_wakeup.wait(), POLL_EVERY_S)
+
+
+async def abandon_overdue() -> None:
+    """A paid cash-out whose machine reported no dispense in time pays nothing
+    until the operator resolves it."""
+    config = await crud.get_super_config()
+    if config is None:
+        return
+    now = int(time.time())
+    for tx in await crud.abandon_overdue_cash_outs(
+        paid_before=now - config["dispense_timeout_s"], now=now
+    ):
+        logger.warning(
+            f"satmachineadmin: cash-out {tx['tx_id']} on machine {tx['machine_id']} "
+            "abandoned: no dispense report"
+        )

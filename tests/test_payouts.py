@@ -1,0 +1,296 @@
+"""Paying settlement legs: amounts as previewed, exactly once, failures and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest_asyncio
+from helpers import API, machine_key
+
+from satmachineadmin import crud, payouts
+
+
+async def balance(wallet_id: str) -> int:
+    from lnbits.core.crud import get_wallet
+
+    wallet = await get_wallet(wallet_id)
+    assert wallet is not None
+    return wallet.balance
+
+
+async def fund(wallet_id: str, sats: int) -> None:
+    from lnbits.core.crud import get_wallet
+    from lnbits.core.services import update_wallet_balance
+
+    wallet = await get_wallet(wallet_id)
+    assert wallet is not None
+    await update_wallet_balance(wallet, sats)
+
+
+async def wait_for_status(client, operator, settlement_id, wanted, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        await payouts.process_due()
+        response = await client.get(
+            f"{API}/settlements/{settlement_id}", headers=operator.headers
+        )
+        body = response.json()
+        if body["status"] == wanted or time.monotonic() > deadline:
+            return body
+        await asyncio.sleep(0.1)
+
+
+class Business:
+    """An operator with a machine, three split wallets and two funded LPs."""
+
+    def __init__(self, client, super_user, make_user):
+        self.client, self.super_user, self.make_user = client, super_user, make_user
+
+    async def build(self) -> Business:
+        client = self.client
+        response = await client.put(
+            f"{API}/super/config",
+            json={
+                "cash_out_fee_bps": 3000,
+                "cash_in_fee_bps": 3000,
+                "fee_basis": "commission",
+                "super_wallet_id": self.super_user.wallet_id,
+            },
+            headers=self.super_user.headers,
+        )
+        assert response.status_code == 200, response.text
+        self.operator = op = await self.make_user("op")
+        self.self_wallet = op.wallet_id
+        self.employee = await self.make_user("emp")
+        self.maintenance = await self.make_user("mnt")
+        rules = [
+            {"label": "self", "wallet_id": op.wallet_id, "weight_bps": 5000},
+            {
+                "label": "employee",
+                "wallet_id": self.employee.wallet_id,
+                "weight_bps": 3000,
+            },
+            {
+                "label": "maintenance",
+                "wallet_id": self.maintenance.wallet_id,
+                "weight_bps": 2000,
+            },
+        ]
+        response = await client.put(
+            f"{API}/splits", json={"rules": rules}, headers=op.headers
+        )
+        assert response.status_code == 200, response.text
+        _, npub = machine_key()
+        response = await client.post(
+            f"{API}/machines",
+            json={"npub": npub, "name": "Pay ATM", "fiat_code": "GTQ"},
+            headers=op.headers,
+        )
+        self.machine = response.json()
+        self.lps = [await self.make_user("lp"), await self.make_user("lp")]
+        for lp, amount in zip(self.lps, ("600.00", "400.00"), strict=True):
+            enrolment = await client.post(
+                f"{API}/lps",
+                json={"user_id": lp.id, "fiat_code": "GTQ"},
+                headers=op.headers,
+            )
+            deposit = await client.post(
+                f"{API}/lps/{enrolment.json()['id']}/deposits",
+                json={"fiat_amount": amount},
+                headers=op.headers,
+            )
+            await client.put(
+                f"{API}/deposits/{deposit.json()['id']}/confirm", headers=op.headers
+            )
+        return self
+
+    async def cash_out(self, *, tx_id=None, fee_sats=100, principal=100_000) -> dict:
+        # 500.00 GTQ at 500000.00 GTQ/BTC is exactly 100_000 sats.
+        response = await self.client.post(
+            f"{API}/settlements/manual",
+            json={
+                "machine_id": self.machine["id"],
+                "direction": "cash_out",
+                "principal_sats": principal,
+                "fee_sats": fee_sats,
+                "fiat_amount": f"{principal * 5 // 1000}.00",
+                "fiat_code": "GTQ",
+                "exchange_rate": "500000.00",
+                "tx_id": tx_id or uuid.uuid4().hex,
+            },
+            headers=self.operator.headers,
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def wallets(self) -> list[str]:
+        return [
+            self.super_user.wallet_id,
+            self.self_wallet,
+            self.employee.wallet_id,
+            self.maintenance.wallet_id,
+            *(lp.wallet_id for lp in self.lps),
+            self.machine["wallet_id"],
+        ]
+
+    async def balances(self) -> dict[str, int]:
+        return {wallet: await balance(wallet) for wallet in self.wallets()}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def business(client, super_user, make_user) -> Business:
+    return await Business(client, super_user, make_user).build()
+
+
+async def test_legs_are_paid_as_the_preview_predicts(client, business):
+    preview = await client.post(
+        f"{API}/splits/preview",
+        json={"commission_sats": 100, "direction": "cash_out"},
+        headers=business.operator.headers,
+    )
+    predicted = [leg["sats"] for leg in preview.json()["legs"]]
+    assert predicted == [30, 35, 21, 14]
+
+    await fund(business.machine["wallet_id"], 100_100)  # the customer's payment
+    before = await business.balances()
+    settlement = await business.cash_out()
+    done = await wait_for_status(client, business.operator, settlement["id"], "settled")
+    assert done["status"] == "settled", done
+    after = await business.balances()
+    gained = {wallet: after[wallet] - before[wallet] for wallet in after}
+    assert gained[business.super_user.wallet_id] == 30
+    assert gained[business.self_wallet] == 35
+    assert gained[business.employee.wallet_id] == 21
+    assert gained[business.maintenance.wallet_id] == 14
+    # 500.00 GTQ over balances of 600 and 400: 300 and 200, i.e. 60 % and 40 %.
+    assert gained[business.lps[0].wallet_id] == 60_000
+    assert gained[business.lps[1].wallet_id] == 40_000
+    assert gained[business.machine["wallet_id"]] == -100_100
+    assert sum(gained.values()) == 0  # no sat lost or invented
+    assert all(leg["status"] == "paid" for leg in done["legs"])
+    assert all(leg["payment_hash"] and leg["attempts"] == 1 for leg in done["legs"])
+
+
+async def test_a_replayed_landing_pays_once(client, business):
+    await fund(business.machine["wallet_id"], 100_100)
+    before = await business.balances()
+    tx_id = uuid.uuid4().hex
+    landed = [await business.cash_out(tx_id=tx_id) for _ in range(3)]
+    assert len({settlement["id"] for settlement in landed}) == 1
+    await wait_for_status(client, business.operator, landed[0]["id"], "settled")
+    for _ in range(3):
+        await payouts.process_settlement(landed[0]["id"])
+    after = await business.balances()
+    assert (
+        after[business.super_user.wallet_id] - before[business.super_user.wallet_id]
+        == 30
+    )
+    assert (
+        after[business.machine["wallet_id"]] - before[business.machine["wallet_id"]]
+        == -100_100
+    )
+    legs = await crud.legs_of(settlement_id=landed[0]["id"])
+    assert len(legs) == 6
+
+
+async def test_concurrent_workers_pay_each_leg_once(client, business):
+    await fund(business.machine["wallet_id"], 100_100)
+    before = await business.balances()
+    settlement = await business.cash_out()
+    await asyncio.gather(
+        *(payouts.process_settlement(settlement["id"]) for _ in range(4))
+    )
+    done = await wait_for_status(client, business.operator, settlement["id"], "settled")
+    after = await business.balances()
+    assert (
+        after[business.machine["wallet_id"]] - before[business.machine["wallet_id"]]
+        == -100_100
+    )
+    assert all(leg["attempts"] == 1 for leg in done["legs"])
+
+
+async def test_a_crash_between_paying_and_recording_is_reconciled(client, business):
+    """The worker paid the leg's invoice and died before writing "paid": the next
+    worker finds the payment by its hash and records it, paying nothing again."""
+    from lnbits.core.services import pay_invoice
+
+    await fund(business.machine["wallet_id"], 100_100)
+    settlement = await business.cash_out()
+    legs = await crud.legs_of(settlement_id=settlement["id"])
+    first = legs[0]
+    now = int(time.time())
+    assert await crud.claim_leg(leg_id=first["id"], now=now, stale_before=now)
+    invoice = await payouts._leg_invoice(first)
+    await pay_invoice(
+        wallet_id=first["source_wallet_id"],
+        payment_request=invoice,
+        tag=payouts.EXT_TAG,
+    )
+    super_after_crash = await balance(business.super_user.wallet_id)
+    # The dead worker's claim is stale: make it look old.
+    from satmachineadmin.database import db
+
+    await db.execute(
+        "UPDATE satmachineadmin.payout_legs SET claimed_at = 0 WHERE id = :id",
+        {"id": first["id"]},
+    )
+    done = await wait_for_status(client, business.operator, settlement["id"], "settled")
+    assert done["status"] == "settled"
+    assert await balance(business.super_user.wallet_id) == super_after_crash
+    paid_first = next(leg for leg in done["legs"] if leg["id"] == first["id"])
+    assert paid_first["status"] == "paid" and paid_first["attempts"] == 2
+
+
+async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, business):
+    from lnbits.core.crud import delete_wallet
+
+    await fund(business.machine["wallet_id"], 100_100)
+    before = await business.balances()
+    await delete_wallet(
+        user_id=business.employee.id, wallet_id=business.employee.wallet_id
+    )
+    settlement = await business.cash_out()
+    done = await wait_for_status(client, business.operator, settlement["id"], "failed")
+    failed = [leg for leg in done["legs"] if leg["status"] == "failed"]
+    assert [leg["label"] for leg in failed] == ["employee"]
+    assert "no longer exists" in failed[0]["last_error"]
+    assert failed[0]["attempts"] == 1
+    assert all(leg["status"] == "paid" for leg in done["legs"] if leg not in failed)
+
+    worklist = await client.get(f"{API}/worklist", headers=business.operator.headers)
+    assert [s["id"] for s in worklist.json()] == [settlement["id"]]
+
+    await delete_wallet(
+        user_id=business.employee.id,
+        wallet_id=business.employee.wallet_id,
+        deleted=False,
+    )
+    retried = await client.post(
+        f"{API}/settlements/{settlement['id']}/retry",
+        headers=business.operator.headers,
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "settled"
+    after = await business.balances()
+    gained = {wallet: after[wallet] - before[wallet] for wallet in after}
+    assert gained[business.employee.wallet_id] == 21
+    assert gained[business.super_user.wallet_id] == 30  # paid once, not again
+    assert gained[business.machine["wallet_id"]] == -100_100
+    employee_leg = next(
+        leg for leg in retried.json()["legs"] if leg["label"] == "employee"
+    )
+    assert employee_leg["attempts"] == 2
+    empty = await client.get(f"{API}/worklist", headers=business.operator.headers)
+    assert empty.json() == []
+
+
+async def test_an_unfunded_machine_fails_and_backs_off(client, business):
+    settlement = await business.cash_out(principal=10_000, fee_sats=10)
+    done = await wait_for_status(client, business.operator, settlement["id"], "failed")
+    assert done["status"] == "failed"
+    legs = await crud.legs_of(settlement_id=settlement["id"])
+    unpaid = [leg for leg in legs if leg["status"] == "failed"]
+    assert unpaid and all(leg["next_attempt_at"] > time.time() for leg in unpaid)
+    assert payouts.backoff_s(1) == 30 and payouts.backoff_s(20) == 3600
