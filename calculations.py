@@ -35,6 +35,7 @@ __all__ = [
     "check_cash_in_amounts",
     "check_cash_out_amounts",
     "distribute_principal",
+    "fiat_to_sats",
     "largest_remainder",
     "platform_fee",
     "principal_matches_fiat",
@@ -576,3 +577,25 @@ def principal_matches_fiat(
     principal_scaled = principal * 10**exponent * numerator
     difference = abs(principal_scaled - expected_scaled)
     return difference * BPS_DENOMINATOR <= tolerance * expected_scaled
+
+
+def fiat_to_sats(
+    *,
+    fiat_minor: int,
+    fiat_exponent: int,
+    rate_numerator: int,
+    rate_denominator: int,
+) -> int:
+    """Sats for ``fiat_minor`` at a rate of fiat per BTC, rounded half up.
+
+    sats = fiat_minor / 10^exp * 10^8 / (numerator / denominator).
+    """
+    fiat = _check_non_negative("fiat_minor", fiat_minor)
+    exponent = _check_non_negative("fiat_exponent", fiat_exponent)
+    numerator = _check_int("rate_numerator", rate_numerator)
+    denominator = _check_int("rate_denominator", rate_denominator)
+    _ensure(
+        numerator > 0 and denominator > 0,
+        f"the exchange rate must be positive, got {numerator}/{denominator}",
+    )
+    return round_half_up(fiat * SATS_PER_BTC * denominator, 10**exponent * numerator)

@@ -1133,3 +1133,39 @@ async def get_atm_transaction_for_operator(
         {"id": transaction_id, "operator_id": operator_id},
         conn,
     )
+
+
+# --- LP balance settlements --------------------------------------------------------
+
+
+async def insert_balance_settlement(*, row: dict[str, Any], conn: Connection) -> None:
+    await _insert(conn, "balance_settlements", row)
+
+
+async def list_balance_settlements(
+    *,
+    operator_id: str | None = None,
+    enrolment_ids: Sequence[str] | None = None,
+    conn: Connection | None = None,
+) -> list[dict]:
+    clauses, values = [], {}
+    if operator_id is not None:
+        clauses.append("b.operator_id = :operator_id")
+        values["operator_id"] = operator_id
+    if enrolment_ids is not None:
+        if not enrolment_ids:
+            return []
+        names = {f"e{i}": eid for i, eid in enumerate(enrolment_ids)}
+        clauses.append(f"b.enrolment_id IN ({', '.join(f':{n}' for n in names)})")
+        values.update(names)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return await _fetchall(
+        f"""
+        SELECT b.*, g.status, g.last_error FROM {S}.balance_settlements b
+        JOIN {S}.payout_legs g ON g.settlement_id = b.id
+        {where}
+        ORDER BY b.created_at DESC, b.id
+        """,
+        values,
+        conn,
+    )

@@ -57,6 +57,7 @@ class LegKind(str, Enum):
     platform_fee = "platform_fee"
     operator_split = "operator_split"
     lp_distribution = "lp_distribution"
+    lp_balance_settlement = "lp_balance_settlement"
 
 
 def _fiat_code(value: str | None) -> str | None:
@@ -580,3 +581,38 @@ class AbandonedResolve(BaseModel):
         if resolution == Resolution.void and not (values.get("note") or "").strip():
             raise ValueError("a refund or void needs a note saying what happened")
         return values
+
+
+class BalanceSettle(BaseModel):
+    """Settle (part of) an LP's remaining fiat balance in sats."""
+
+    wallet_id: str = Field(..., description="The operator's wallet that pays.")
+    fiat_amount: str | None = Field(
+        None, description="How much of the balance; all of it when left out."
+    )
+    exchange_rate: str | None = Field(
+        None, description="Fiat per BTC; LNbits' current rate when left out."
+    )
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _decimals = validator("fiat_amount", "exchange_rate", pre=True, allow_reuse=True)(
+        lambda value: None if value is None else _decimal_string(value)
+    )
+
+
+class BalanceSettlement(BaseModel):
+    id: str
+    enrolment_id: str
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    rate_source: str
+    sats: int
+    source_wallet_id: str
+    note: str | None
+    created_at: int
+    status: str
+    last_error: str | None

@@ -59,9 +59,9 @@ def settlement_status(legs: list[dict]) -> str:
     statuses = {leg["status"] for leg in legs}
     if statuses <= set(DONE):
         return "settled"
-    if "failed" in statuses:
-        return "failed"
-    return "processing"
+    if statuses & {"pending", "paying"}:
+        return "processing"
+    return "failed"  # nothing in flight, and not everything paid
 
 
 async def process_settlement(settlement_id: str) -> str:
@@ -70,6 +70,7 @@ async def process_settlement(settlement_id: str) -> str:
         if leg["status"] not in DONE:
             await pay_leg(leg)
     status = settlement_status(await crud.legs_of(settlement_id=settlement_id))
+    # (A balance settlement has no settlement row: the update then touches nothing.)
     await crud.set_settlement_status(
         settlement_id=settlement_id, status=status, now=int(time.time())
     )

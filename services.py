@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from lnbits.core.crud import delete_wallet, get_user, get_wallet
 from lnbits.core.crud.wallets import create_wallet
 from lnbits.db import Connection
+from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +30,8 @@ from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     BPS_MAX,
     AtmTransaction,
+    BalanceSettle,
+    BalanceSettlement,
     Deposit,
     DepositCreate,
     Direction,
@@ -1200,3 +1203,153 @@ async def list_abandoned(operator_id: str) -> list[AtmTransaction]:
         atm_transaction(row)
         for row in await crud.list_abandoned(operator_id=operator_id)
     ]
+
+
+# --- LP balance settlements ------------------------------------------------------
+
+
+def _balance_settlement(row: dict) -> BalanceSettlement:
+    return _model(
+        BalanceSettlement,
+        row,
+        fiat_amount=fiat.to_decimal_string(row["fiat_minor"], row["fiat_code"]),
+    )
+
+
+async def _market_rate(fiat_code: str) -> Decimal:
+    _, price = await get_fiat_rate_and_price_satoshis(fiat_code)
+    if not price or price <= 0:
+        raise InvalidInput(
+            f"LNbits has no exchange rate for {fiat_code} right now: give one"
+        )
+    # LNbits prices are floats; keep what a person would read: two decimals.
+    return Decimal(repr(price)).quantize(Decimal("0.01"))
+
+
+async def settle_lp_balance(
+    operator_id: str, enrolment_id: str, data: BalanceSettle, *, user_wallet_ids: set
+) -> BalanceSettlement:
+    """Pays (part of) an LP's remaining fiat balance in sats at a rate, from one of
+    the operator's wallets; the leg debits the balance like a distribution does,
+    so settling all of it leaves the balance at exactly zero."""
+    enrolment = await _operator_enrolment(operator_id, enrolment_id)
+    if data.wallet_id not in user_wallet_ids:
+        raise InvalidInput("pay from one of your own wallets")
+    code = enrolment["fiat_code"]
+    try:
+        rate = (
+            fiat.parse_exchange_rate(data.exchange_rate)
+            if data.exchange_rate
+            else await _market_rate(code)
+        )
+        requested = (
+            None if data.fiat_amount is None else fiat.to_minor(data.fiat_amount, code)
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    settlement_id = new_id()
+    timestamp = now()
+    async with transaction() as conn:
+        await crud.lock_operator_allocations(operator_id=operator_id, conn=conn)
+        current = await crud.get_enrolment(
+            enrolment_id=enrolment_id, operator_id=operator_id, conn=conn
+        )
+        assert current is not None
+        balance = current["balance_minor"]
+        fiat_minor = balance if requested is None else requested
+        if balance <= 0:
+            raise InvalidInput("this liquidity provider has no balance to settle")
+        if not 0 < fiat_minor <= balance:
+            raise InvalidInput(
+                f"settle between 0 and the remaining balance "
+                f"({fiat.to_decimal_string(balance, code)} {code})"
+            )
+        numerator, denominator = rate.as_integer_ratio()
+        sats = calculations.fiat_to_sats(
+            fiat_minor=fiat_minor,
+            fiat_exponent=fiat.exponent(code),
+            rate_numerator=numerator,
+            rate_denominator=denominator,
+        )
+        if sats < 1:
+            raise InvalidInput("that amount is worth less than one sat")
+        await crud.insert_balance_settlement(
+            row={
+                "id": settlement_id,
+                "operator_id": operator_id,
+                "enrolment_id": enrolment_id,
+                "fiat_minor": fiat_minor,
+                "fiat_code": code,
+                "exchange_rate": str(rate),
+                "rate_source": "operator" if data.exchange_rate else "lnbits",
+                "sats": sats,
+                "source_wallet_id": data.wallet_id,
+                "note": data.note,
+                "created_by": operator_id,
+                "created_at": timestamp,
+            },
+            conn=conn,
+        )
+        await crud.insert_legs(
+            rows=[
+                {
+                    "id": new_id(),
+                    "settlement_id": settlement_id,
+                    "operator_id": operator_id,
+                    "position": 0,
+                    "kind": LegKind.lp_balance_settlement.value,
+                    "label": "Balance settlement",
+                    "target": enrolment_id,
+                    "wallet_id": enrolment["wallet_id"],
+                    "lp_enrolment_id": enrolment_id,
+                    "sats": sats,
+                    "fiat_minor": fiat_minor,
+                    "status": "pending",
+                    "source_wallet_id": data.wallet_id,
+                    "created_at": timestamp,
+                    "updated_at": timestamp,
+                }
+            ],
+            conn=conn,
+        )
+        await _audit(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="lp.settle_balance",
+            object_type="balance_settlement",
+            object_id=settlement_id,
+            detail={
+                "enrolment_id": enrolment_id,
+                "fiat_minor": fiat_minor,
+                "rate": str(rate),
+                "sats": sats,
+            },
+        )
+    await payouts.process_settlement(settlement_id)
+    return await _get_balance_settlement(operator_id, settlement_id)
+
+
+async def _get_balance_settlement(
+    operator_id: str, settlement_id: str
+) -> BalanceSettlement:
+    for row in await crud.list_balance_settlements(operator_id=operator_id):
+        if row["id"] == settlement_id:
+            return _balance_settlement(row)
+    raise NotFound(f"no balance settlement '{settlement_id}'")
+
+
+async def list_balance_settlements(operator_id: str) -> list[BalanceSettlement]:
+    return [
+        _balance_settlement(row)
+        for row in await crud.list_balance_settlements(operator_id=operator_id)
+    ]
+
+
+async def retry_balance_settlement(
+    operator_id: str, settlement_id: str
+) -> BalanceSettlement:
+    await _get_balance_settlement(operator_id, settlement_id)
+    await crud.make_failed_legs_due(settlement_id=settlement_id, now=now())
+    await payouts.process_settlement(settlement_id)
+    return await _get_balance_settlement(operator_id, settlement_id)

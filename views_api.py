@@ -23,6 +23,8 @@ from .errors import SatMachineError
 from .models import (
     AbandonedResolve,
     AtmTransaction,
+    BalanceSettle,
+    BalanceSettlement,
     Deposit,
     DepositCreate,
     Direction,
@@ -347,6 +349,32 @@ async def api_add_deposit(
     enrolment_id: str, data: DepositCreate, user: User = Depends(check_user_exists)
 ) -> Deposit:
     return await services.add_deposit(user.id, enrolment_id, data)
+
+
+@api.post("/lps/{enrolment_id}/settle", status_code=HTTPStatus.CREATED)
+async def api_settle_lp_balance(
+    enrolment_id: str, data: BalanceSettle, user: User = Depends(check_user_exists)
+) -> BalanceSettlement:
+    return await services.settle_lp_balance(
+        user.id,
+        enrolment_id,
+        data,
+        user_wallet_ids={wallet.id for wallet in user.wallets},
+    )
+
+
+@api.get("/balance-settlements")
+async def api_balance_settlements(
+    user: User = Depends(check_user_exists),
+) -> list[BalanceSettlement]:
+    return await services.list_balance_settlements(user.id)
+
+
+@api.post("/balance-settlements/{settlement_id}/retry")
+async def api_retry_balance_settlement(
+    settlement_id: str, user: User = Depends(check_user_exists)
+) -> BalanceSettlement:
+    return await services.retry_balance_settlement(user.id, settlement_id)
 
 
 @api.put("/deposits/{deposit_id}/confirm")

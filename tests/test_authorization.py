@@ -124,6 +124,14 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         f"{API}/lps/{{enrolment_id}}/deposits",
         lambda _: {"fiat_amount": "5.00"},
     ),
+    (
+        "POST",
+        f"{API}/lps/{{enrolment_id}}/settle",
+        lambda ids: {"wallet_id": ids["wallet_id"], "exchange_rate": "500000.00"},
+    ),
+    ("GET", f"{API}/balance-settlements", None),
+    # No balance settlement exists in this world: any id stands for "someone's".
+    ("POST", f"{API}/balance-settlements/{{settlement_id}}/retry", None),
     ("PUT", f"{API}/deposits/{{deposit_id}}/confirm", None),
     ("GET", f"{API}/deposits", None),
     ("GET", f"{API}/audit", None),

@@ -33,6 +33,7 @@ from satmachineadmin.calculations import (
     check_cash_in_amounts,
     check_cash_out_amounts,
     distribute_principal,
+    fiat_to_sats,
     largest_remainder,
     platform_fee,
     principal_matches_fiat,
@@ -1125,4 +1126,45 @@ def test_principal_matches_fiat_rejects_bad_rates():
             rate_numerator=0,
             rate_denominator=1,
             tolerance_bps=200,
+        )
+
+
+def test_fiat_to_sats_rounds_half_up():
+    # 10.00 at 500000.00 per BTC is exactly 2000 sats.
+    assert (
+        fiat_to_sats(
+            fiat_minor=1000, fiat_exponent=2, rate_numerator=500000, rate_denominator=1
+        )
+        == 2000
+    )
+    # 0.01 at 666666.67 is 1.4999999925 sats: rounds to 1; 0.03 is 4.49999...: 4.
+    numerator, denominator = 66666667, 100
+    assert (
+        fiat_to_sats(
+            fiat_minor=1,
+            fiat_exponent=2,
+            rate_numerator=numerator,
+            rate_denominator=denominator,
+        )
+        == 1
+    )
+    assert (
+        fiat_to_sats(
+            fiat_minor=3,
+            fiat_exponent=2,
+            rate_numerator=numerator,
+            rate_denominator=denominator,
+        )
+        == 4
+    )
+    # 1 JPY at 20_000_000 JPY/BTC is 5 sats exactly (no minor unit).
+    assert (
+        fiat_to_sats(
+            fiat_minor=1, fiat_exponent=0, rate_numerator=20_000_000, rate_denominator=1
+        )
+        == 5
+    )
+    with pytest.raises(CalculationError, match="must be positive"):
+        fiat_to_sats(
+            fiat_minor=1, fiat_exponent=2, rate_numerator=1, rate_denominator=0
         )

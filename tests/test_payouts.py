@@ -294,3 +294,78 @@ async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     unpaid = [leg for leg in legs if leg["status"] == "failed"]
     assert unpaid and all(leg["next_attempt_at"] > time.time() for leg in unpaid)
     assert payouts.backoff_s(1) == 30 and payouts.backoff_s(20) == 3600
+
+
+async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business):
+    op = business.operator
+    lps = (await client.get(f"{API}/lps", headers=op.headers)).json()
+    first = next(e for e in lps if e["user_id"] == business.lps[0].id)
+    assert first["balance"] == "600.00"
+    await fund(op.wallet_id, 1_000_000)
+    lp_before = await balance(business.lps[0].wallet_id)
+
+    refused = [
+        ({"wallet_id": business.employee.wallet_id}, 400, "your own wallets"),
+        ({"wallet_id": op.wallet_id, "fiat_amount": "600.01"}, 400, "remaining"),
+        ({"wallet_id": op.wallet_id, "fiat_amount": "0"}, 400, "remaining"),
+        ({"wallet_id": op.wallet_id, "exchange_rate": "0"}, 400, "greater than zero"),
+        ({"wallet_id": op.wallet_id, "fiat_amount": 10.5}, 400, "decimal"),
+    ]
+    for body, status, message in refused:
+        response = await client.post(
+            f"{API}/lps/{first['id']}/settle", json=body, headers=op.headers
+        )
+        assert response.status_code == status, (body, response.text)
+        assert message in response.text, (body, response.text)
+
+    part = await client.post(
+        f"{API}/lps/{first['id']}/settle",
+        json={
+            "wallet_id": op.wallet_id,
+            "fiat_amount": "100.00",
+            "exchange_rate": "400000.00",
+            "note": "cash back",
+        },
+        headers=op.headers,
+    )
+    assert part.status_code == 201, part.text
+    assert part.json()["sats"] == 25_000  # 100.00 at 400000.00 per BTC
+    assert part.json()["rate_source"] == "operator"
+    assert part.json()["status"] == "paid"
+    # The rest at LNbits' rate (the tests pin GTQ at 500000 per BTC).
+    rest = await client.post(
+        f"{API}/lps/{first['id']}/settle",
+        json={"wallet_id": op.wallet_id},
+        headers=op.headers,
+    )
+    assert rest.status_code == 201, rest.text
+    assert rest.json()["fiat_amount"] == "500.00"
+    assert rest.json()["exchange_rate"] == "500000.00"
+    assert rest.json()["rate_source"] == "lnbits"
+    assert rest.json()["sats"] == 100_000
+
+    lps = (await client.get(f"{API}/lps", headers=op.headers)).json()
+    settled = next(e for e in lps if e["id"] == first["id"])
+    assert settled["balance"] == "0.00"
+    assert await balance(business.lps[0].wallet_id) - lp_before == 125_000
+    nothing_left = await client.post(
+        f"{API}/lps/{first['id']}/settle",
+        json={"wallet_id": op.wallet_id},
+        headers=op.headers,
+    )
+    assert nothing_left.status_code == 400
+    listed = await client.get(f"{API}/balance-settlements", headers=op.headers)
+    assert {row["id"] for row in listed.json()} == {
+        part.json()["id"],
+        rest.json()["id"],
+    }
+    other = await business.make_user("op")
+    foreign = await client.post(
+        f"{API}/lps/{first['id']}/settle",
+        json={"wallet_id": other.wallet_id},
+        headers=other.headers,
+    )
+    assert foreign.status_code == 404
+    assert (
+        await client.get(f"{API}/balance-settlements", headers=other.headers)
+    ).json() == []

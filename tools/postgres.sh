@@ -32,9 +32,11 @@ done
 as_postgres "psql -q -p $PORT -v ON_ERROR_STOP=1" <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
-    CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASS';
+    CREATE ROLE $DB_USER LOGIN CREATEDB PASSWORD '$DB_PASS';
   END IF;
 END \$\$;
+-- The crash tests create databases of their own for the LNbits they start.
+ALTER ROLE $DB_USER CREATEDB;
 DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE);
 CREATE DATABASE $DB_NAME OWNER $DB_USER;
 SQL
