@@ -1169,3 +1169,107 @@ async def list_balance_settlements(
         values,
         conn,
     )
+
+
+# --- LP auto-forwarding --------------------------------------------------------------
+
+
+async def update_lp_forwarding(
+    *,
+    lp_id: str,
+    ln_address: str | None,
+    fee_reserve_bps: int,
+    conn: Connection | None = None,
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.lps SET ln_address = :ln_address, "
+            "forward_fee_reserve_bps = :bps WHERE id = :id",
+            {"id": lp_id, "ln_address": ln_address, "bps": fee_reserve_bps},
+        )
+
+
+async def get_lp_of_enrolment(
+    *, enrolment_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT l.* FROM {S}.lps l JOIN {S}.lp_enrolments e ON e.lp_id = l.id "
+        "WHERE e.id = :id",
+        {"id": enrolment_id},
+        conn,
+    )
+
+
+async def insert_forward_once(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> int:
+    """One forward per distribution leg, however often it is scheduled."""
+    columns = ", ".join(row)
+    params = ", ".join(f":{key}" for key in row)
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"INSERT INTO {S}.forwards ({columns}) VALUES ({params}) "
+            "ON CONFLICT (leg_id) DO NOTHING",
+            row,
+        )
+
+
+async def forwards_due(
+    *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
+) -> list[dict]:
+    return await _fetchall(
+        f"""
+        SELECT * FROM {S}.forwards
+        WHERE status = 'pending'
+           OR (status = 'failed' AND next_attempt_at <= :now)
+           OR (status = 'sending' AND updated_at < :stale_before)
+        ORDER BY created_at LIMIT :limit
+        """,
+        {"now": now, "stale_before": stale_before, "limit": limit},
+        conn,
+    )
+
+
+async def claim_forward(
+    *, forward_id: str, now: int, stale_before: int, conn: Connection | None = None
+) -> bool:
+    async with _tx(conn) as c:
+        return (
+            await execute(
+                c,
+                f"""
+                UPDATE {S}.forwards
+                SET status = 'sending', attempts = attempts + 1, updated_at = :now
+                WHERE id = :id AND (
+                    status = 'pending'
+                    OR (status = 'failed' AND next_attempt_at <= :now)
+                    OR (status = 'sending' AND updated_at < :stale_before)
+                )
+                """,
+                {"id": forward_id, "now": now, "stale_before": stale_before},
+            )
+            == 1
+        )
+
+
+async def update_forward(
+    *, forward_id: str, fields: dict[str, Any], conn: Connection | None = None
+) -> None:
+    assignments = ", ".join(f"{key} = :{key}" for key in fields)
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.forwards SET {assignments} WHERE id = :forward_id",
+            {**fields, "forward_id": forward_id},
+        )
+
+
+async def list_forwards(*, lp_id: str, conn: Connection | None = None) -> list[dict]:
+    return await _fetchall(
+        f"SELECT * FROM {S}.forwards WHERE lp_id = :lp_id "
+        "ORDER BY created_at DESC, id LIMIT 500",
+        {"lp_id": lp_id},
+        conn,
+    )

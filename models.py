@@ -616,3 +616,36 @@ class BalanceSettlement(BaseModel):
     created_at: int
     status: str
     last_error: str | None
+
+
+class ForwardingSettings(BaseModel):
+    ln_address: str | None = Field(
+        None, description="Where distributions are forwarded; null turns it off."
+    )
+    fee_reserve_bps: Bps = Field(
+        100, description="Kept back from each forward for routing fees (basis points)."
+    )
+
+    class Config:
+        extra = "forbid"
+
+    _address = validator("ln_address", allow_reuse=True)(_ln_address)
+
+    @validator("fee_reserve_bps")
+    def _reserve(cls, value: int) -> int:
+        if value > 1000:
+            raise ValueError("a fee reserve above 10 % is not a reserve")
+        return value
+
+
+class Forward(BaseModel):
+    id: str
+    leg_id: str
+    ln_address: str
+    sats: int
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: int | None
+    created_at: int
+    updated_at: int

@@ -28,7 +28,7 @@ from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
 
-from . import crud
+from . import crud, forwarding
 
 EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
@@ -113,6 +113,8 @@ async def pay_leg(leg: dict) -> None:
     )
     if status == "failed":
         logger.warning(f"satmachineadmin: leg {leg['id']} failed: {error}")
+    else:
+        await forwarding.schedule(leg)
 
 
 async def _already_paid(leg: dict) -> bool:
@@ -178,6 +180,7 @@ async def run_worker() -> None:
             for _ in range(100):  # bounded: what is left waits for the next wake-up
                 if not await process_due():
                     break
+            await forwarding.send_due()
         except Exception:
             logger.exception("satmachineadmin: payout pass failed")
         with contextlib.suppress(asyncio.TimeoutError):

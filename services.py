@@ -35,6 +35,8 @@ from .models import (
     Deposit,
     DepositCreate,
     Direction,
+    Forward,
+    ForwardingSettings,
     Leg,
     LegKind,
     LpBalance,
@@ -1353,3 +1355,48 @@ async def retry_balance_settlement(
     await crud.make_failed_legs_due(settlement_id=settlement_id, now=now())
     await payouts.process_settlement(settlement_id)
     return await _get_balance_settlement(operator_id, settlement_id)
+
+
+# --- LP auto-forwarding ----------------------------------------------------------
+
+
+async def _own_lp(user_id: str) -> dict:
+    lp = await crud.get_lp_by_user(user_id=user_id)
+    if lp is None:
+        raise NotFound("you are not a liquidity provider of any operator")
+    return lp
+
+
+async def get_forwarding(user_id: str) -> ForwardingSettings:
+    lp = await _own_lp(user_id)
+    return ForwardingSettings(
+        ln_address=lp["ln_address"], fee_reserve_bps=lp["forward_fee_reserve_bps"]
+    )
+
+
+async def set_forwarding(user_id: str, data: ForwardingSettings) -> ForwardingSettings:
+    lp = await _own_lp(user_id)
+    async with transaction() as conn:
+        await crud.update_lp_forwarding(
+            lp_id=lp["id"],
+            ln_address=data.ln_address,
+            fee_reserve_bps=data.fee_reserve_bps,
+            conn=conn,
+        )
+        await _audit(
+            conn,
+            actor=user_id,
+            operator_id=None,
+            action="lp.forwarding",
+            object_type="lp",
+            object_id=lp["id"],
+            detail=data.dict(),
+        )
+    return data
+
+
+async def list_forwards(user_id: str) -> list[Forward]:
+    lp = await crud.get_lp_by_user(user_id=user_id)
+    if lp is None:
+        return []
+    return [_model(Forward, row) for row in await crud.list_forwards(lp_id=lp["id"])]

@@ -28,6 +28,8 @@ from .models import (
     Deposit,
     DepositCreate,
     Direction,
+    Forward,
+    ForwardingSettings,
     LpDistribution,
     LpEnrol,
     LpEnrolment,
@@ -413,3 +415,22 @@ async def api_lp_distributions(
     user: User = Depends(check_user_exists),
 ) -> list[LpDistribution]:
     return await services.lp_distributions(user.id)
+
+
+@api.get("/lp/forwarding")
+async def api_get_forwarding(
+    user: User = Depends(check_user_exists),
+) -> ForwardingSettings:
+    return await services.get_forwarding(user.id)
+
+
+@api.put("/lp/forwarding")
+async def api_set_forwarding(
+    data: ForwardingSettings, user: User = Depends(check_user_exists)
+) -> ForwardingSettings:
+    return await services.set_forwarding(user.id, data)
+
+
+@api.get("/lp/forwards")
+async def api_list_forwards(user: User = Depends(check_user_exists)) -> list[Forward]:
+    return await services.list_forwards(user.id)

@@ -137,6 +137,13 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/audit", None),
     ("GET", f"{API}/lp/me", None),
     ("GET", f"{API}/lp/distributions", None),
+    ("GET", f"{API}/lp/forwarding", None),
+    (
+        "PUT",
+        f"{API}/lp/forwarding",
+        lambda _: {"ln_address": "thief@example.com", "fee_reserve_bps": 100},
+    ),
+    ("GET", f"{API}/lp/forwards", None),
     ("GET", PAGE, None),
 ]
 

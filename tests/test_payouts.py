@@ -211,11 +211,19 @@ async def test_concurrent_workers_pay_each_leg_once(client, business):
     assert all(leg["attempts"] == 1 for leg in done["legs"])
 
 
-async def test_a_crash_between_paying_and_recording_is_reconciled(client, business):
+async def test_a_crash_between_paying_and_recording_is_reconciled(
+    client, business, monkeypatch
+):
     """The worker paid the leg's invoice and died before writing "paid": the next
     worker finds the payment by its hash and records it, paying nothing again."""
     from lnbits.core.services import pay_invoice
 
+    async def paused() -> int:
+        return 0
+
+    # The app's own worker stays out of the way while the crash is staged.
+    resume = payouts.process_due
+    monkeypatch.setattr(payouts, "process_due", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     legs = await crud.legs_of(settlement_id=settlement["id"])
@@ -236,6 +244,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(client, busine
         "UPDATE satmachineadmin.payout_legs SET claimed_at = 0 WHERE id = :id",
         {"id": first["id"]},
     )
+    monkeypatch.setattr(payouts, "process_due", resume)
     done = await wait_for_status(client, business.operator, settlement["id"], "settled")
     assert done["status"] == "settled"
     assert await balance(business.super_user.wallet_id) == super_after_crash
@@ -369,3 +378,76 @@ async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business
     assert (
         await client.get(f"{API}/balance-settlements", headers=other.headers)
     ).json() == []
+
+
+async def test_lp_auto_forward_sends_once_and_survives_failures(
+    client, business, monkeypatch
+):
+    from lnbits.core.services import create_invoice
+
+    from satmachineadmin import forwarding
+
+    lp = business.lps[1]
+    cold = await business.make_user("cold")
+    refused = await client.put(
+        f"{API}/lp/forwarding",
+        json={"ln_address": "not-an-address", "fee_reserve_bps": 100},
+        headers=lp.headers,
+    )
+    assert refused.status_code == 400
+    nobody = await business.make_user("nolp")
+    assert (
+        await client.put(
+            f"{API}/lp/forwarding", json={"ln_address": None}, headers=nobody.headers
+        )
+    ).status_code == 404
+    saved = await client.put(
+        f"{API}/lp/forwarding",
+        json={"ln_address": "Cold@Example.com", "fee_reserve_bps": 100},
+        headers=lp.headers,
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["ln_address"] == "cold@example.com"
+
+    requested: list[tuple[str, int]] = []
+    outage = {"down": True}
+
+    async def lightning_address(address: str, amount_msat: int) -> str:
+        requested.append((address, amount_msat))
+        if outage["down"]:
+            raise RuntimeError("example.com did not answer")
+        invoice = await create_invoice(
+            wallet_id=cold.wallet_id, amount=amount_msat // 1000, memo="forward"
+        )
+        return invoice.bolt11
+
+    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    await fund(business.machine["wallet_id"], 100_100)
+    hot_before = await balance(lp.wallet_id)
+    settlement = await business.cash_out()
+    await wait_for_status(client, business.operator, settlement["id"], "settled")
+    await forwarding.send_due()
+
+    forwards = (await client.get(f"{API}/lp/forwards", headers=lp.headers)).json()
+    assert [(f["sats"], f["status"]) for f in forwards] == [(39_600, "failed")]
+    assert "did not answer" in forwards[0]["last_error"]
+    assert forwards[0]["next_attempt_at"] > time.time()
+    # Nothing lost: the distribution is still in the LP's own wallet.
+    assert await balance(lp.wallet_id) - hot_before == 40_000
+
+    outage["down"] = False
+    from satmachineadmin.database import db
+
+    await db.execute(
+        "UPDATE satmachineadmin.forwards SET next_attempt_at = 0 WHERE id = :id",
+        {"id": forwards[0]["id"]},
+    )
+    await asyncio.gather(forwarding.send_due(), forwarding.send_due())
+    await forwarding.send_due()
+    forwards = (await client.get(f"{API}/lp/forwards", headers=lp.headers)).json()
+    assert [(f["status"], f["attempts"]) for f in forwards] == [("sent", 2)]
+    assert await balance(cold.wallet_id) == 39_600
+    assert await balance(lp.wallet_id) - hot_before == 400  # the 1 % reserve
+    assert requested[-1] == ("cold@example.com", 39_600_000)
+    assert forwarding.forward_amount(40_000, 100) == 39_600
+    assert forwarding.forward_amount(1, 100) == 0
