@@ -962,14 +962,18 @@ async def set_leg_invoice(
     leg_id: str,
     payment_hash: str,
     payment_request: str,
+    replace: bool = False,
     conn: Connection | None = None,
 ) -> None:
+    """Records the invoice a leg pays; ``replace`` swaps a failed one (only for
+    invoices from a Lightning address, which may expire or be refused)."""
+    guard = "" if replace else " AND payment_hash IS NULL"
     async with _tx(conn) as c:
         await execute(
             c,
             f"UPDATE {S}.payout_legs SET payment_hash = :payment_hash, "
             "payment_request = :payment_request "
-            "WHERE id = :id AND payment_hash IS NULL",
+            f"WHERE id = :id AND status = 'paying'{guard}",
             {
                 "id": leg_id,
                 "payment_hash": payment_hash,

@@ -10,7 +10,11 @@ to its target wallet. Exactly-once rests on three things, in this order:
 3. a claim left in ``paying`` by a worker that died is taken over only after
    STALE_PAYING_S, and the new worker first asks LNbits whether that invoice was
    already paid from the source wallet; if so it records the payment instead of
-   making it again (and LNbits refuses to pay an internal invoice twice anyway).
+   making it again (and LNbits refuses to pay an internal invoice twice anyway),
+   and if it is still in flight it leaves it alone.
+
+Legs pay LNbits wallets with internal invoices, or Lightning addresses with an
+invoice fetched through LNbits' LNURL client (replaced only after a failure).
 
 Failures are recorded on the leg with the error; the automatic retries back off
 exponentially and stop after MAX_AUTO_ATTEMPTS, leaving the settlement in the
@@ -23,8 +27,11 @@ import asyncio
 import contextlib
 import time
 
+from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_standalone_payment, get_wallet
+from lnbits.core.models import Payment
 from lnbits.core.services import create_invoice, pay_invoice
+from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
 
@@ -85,7 +92,10 @@ async def pay_leg(leg: dict) -> None:
         return  # paid, retained, in another worker's hands, or not due
     leg = await crud.get_leg(leg_id=leg["id"]) or leg
     try:
-        if await _already_paid(leg):
+        previous = await _previous_payment(leg)
+        if previous is not None and previous.pending:
+            return  # still in flight: left "paying" until it settles or goes stale
+        if previous is not None and previous.success:
             status, error = "paid", None
         else:
             await pay_invoice(
@@ -117,24 +127,21 @@ async def pay_leg(leg: dict) -> None:
         await forwarding.schedule(leg)
 
 
-async def _already_paid(leg: dict) -> bool:
+async def _previous_payment(leg: dict) -> Payment | None:
+    """The payment of the leg's recorded invoice, if one was ever made."""
     if not leg["payment_hash"]:
-        return False
-    payment = await get_standalone_payment(
+        return None
+    return await get_standalone_payment(
         leg["payment_hash"], incoming=False, wallet_id=leg["source_wallet_id"]
     )
-    return payment is not None and payment.success
 
 
 async def _leg_invoice(leg: dict) -> str:
     """The invoice this leg pays: made once, recorded before any payment."""
-    if leg["payment_request"]:
+    if leg["payment_request"] and (leg["wallet_id"] or not await _invoice_failed(leg)):
         return leg["payment_request"]
     if not leg["wallet_id"]:
-        raise LegFailure(
-            "this leg pays a Lightning address; only LNbits wallets can be paid "
-            "by this version"
-        )
+        return await _lightning_address_invoice(leg)
     target = await get_wallet(leg["wallet_id"])
     if target is None or target.deleted:
         raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
@@ -151,6 +158,35 @@ async def _leg_invoice(leg: dict) -> str:
         payment_request=invoice.bolt11,
     )
     return invoice.bolt11
+
+
+async def _invoice_failed(leg: dict) -> bool:
+    """Whether the leg's recorded invoice was tried and failed (a Lightning
+    address's invoice is then replaced; an internal one is simply paid again)."""
+    payment = await _previous_payment(leg)
+    return payment is not None and payment.failed
+
+
+async def _lightning_address_invoice(leg: dict) -> str:
+    """An invoice from the rule's Lightning address, through LNbits' LNURL client,
+    checked for the exact amount and recorded before it is paid."""
+    try:
+        bolt11 = await get_pr_from_lnurl(leg["ln_address"], leg["sats"] * 1000)
+        invoice = decode_bolt11(bolt11)
+    except Exception as exc:
+        raise LegFailure(f"{leg['ln_address']}: {exc}") from exc
+    if invoice.amount_msat != leg["sats"] * 1000:
+        raise LegFailure(
+            f"{leg['ln_address']} returned an invoice for {invoice.amount_msat} msat "
+            f"instead of {leg['sats'] * 1000}"
+        )
+    await crud.set_leg_invoice(
+        leg_id=leg["id"],
+        payment_hash=invoice.payment_hash,
+        payment_request=bolt11,
+        replace=True,
+    )
+    return bolt11
 
 
 def _extra(leg: dict) -> dict:

@@ -7,6 +7,8 @@ is first imported, so everything below up to the fixtures runs before any import
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.util
 import os
 import shutil
@@ -92,8 +94,36 @@ async def app():
     # Chdir only now: pytest resolves its test paths against the cwd at start-up.
     os.chdir(_workdir)
     application = create_app()
-    async with application.router.lifespan_context(application):
-        yield application
+    with _one_copy_of_the_extension():
+        async with application.router.lifespan_context(application):
+            yield application
+
+
+@contextlib.contextmanager
+def _one_copy_of_the_extension():
+    """LNbits purges an extension's modules from sys.modules and imports them anew
+    when it registers the extension. The test modules imported it already, so the
+    app would run a second copy (its own db handle, worker and module globals) and
+    a test's monkeypatch would miss the code the app runs. This hands LNbits back
+    the modules the tests hold."""
+    loaded = {
+        name: module
+        for name, module in sys.modules.items()
+        if name == EXT_ID or name.startswith(f"{EXT_ID}.")
+    }
+    real_import_module = importlib.import_module
+
+    def import_module(name: str, package: str | None = None):
+        if name == EXT_ID or name.startswith(f"{EXT_ID}."):
+            for key, module in loaded.items():
+                sys.modules.setdefault(key, module)
+        return real_import_module(name, package)
+
+    importlib.import_module = import_module  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        importlib.import_module = real_import_module
 
 
 @pytest.fixture(scope="session")

@@ -451,3 +451,46 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
     assert requested[-1] == ("cold@example.com", 39_600_000)
     assert forwarding.forward_amount(40_000, 100) == 39_600
     assert forwarding.forward_amount(1, 100) == 0
+
+
+async def test_a_lightning_address_split_is_paid_through_lnurl(
+    client, business, monkeypatch
+):
+    from lnbits.core.services import create_invoice
+
+    op = business.operator
+    tech = await business.make_user("tech")
+    rules = [
+        {"label": "self", "wallet_id": op.wallet_id, "weight_bps": 8000},
+        {"label": "technician", "ln_address": "tech@example.com", "weight_bps": 2000},
+    ]
+    response = await client.put(
+        f"{API}/splits", json={"rules": rules}, headers=op.headers
+    )
+    assert response.status_code == 200, response.text
+    served = {"ok": False, "amounts": []}
+
+    async def lightning_address(address: str, amount_msat: int) -> str:
+        served["amounts"].append(amount_msat)
+        if not served["ok"]:
+            raise RuntimeError("no route to example.com")
+        invoice = await create_invoice(
+            wallet_id=tech.wallet_id, amount=amount_msat // 1000, memo="split"
+        )
+        return invoice.bolt11
+
+    monkeypatch.setattr(payouts, "get_pr_from_lnurl", lightning_address)
+    await fund(business.machine["wallet_id"], 100_100)
+    settlement = await business.cash_out()
+    failed = await wait_for_status(client, op, settlement["id"], "failed")
+    leg = next(leg for leg in failed["legs"] if leg["label"] == "technician")
+    assert leg["status"] == "failed" and "no route" in leg["last_error"]
+    assert leg["sats"] == 14  # 20 % of the operator's 70
+
+    served["ok"] = True
+    retried = await client.post(
+        f"{API}/settlements/{settlement['id']}/retry", headers=op.headers
+    )
+    assert retried.json()["status"] == "settled", retried.json()
+    assert await balance(tech.wallet_id) == 14
+    assert served["amounts"] == [14_000, 14_000]

@@ -337,8 +337,11 @@ async def test_cash_out_end_to_end_and_replays(server, client, operator, make_us
     assert settlement["operator_fee_sats"] == 7_000
     assert settlement["undispensed_sats"] == 0
 
+    from test_payouts import wait_for_status
+
+    await wait_for_status(client, operator, dispensed["settlement_id"], "settled")
     balance = (await atm.call("get_balance"))["result"]["balance_sats"]
-    assert balance == 210_000
+    assert balance == 210_000 - 3_000  # the platform fee left; the rest stays
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
     methods = [entry["method"] for entry in log if entry["machine_id"] == machine["id"]]
     assert methods.count("make_invoice") == 3
