@@ -468,7 +468,7 @@ async def test_a_lightning_address_split_is_paid_through_lnurl(
         f"{API}/splits", json={"rules": rules}, headers=op.headers
     )
     assert response.status_code == 200, response.text
-    served = {"ok": False, "amounts": []}
+    served: dict = {"ok": False, "amounts": []}
 
     async def lightning_address(address: str, amount_msat: int) -> str:
         served["amounts"].append(amount_msat)

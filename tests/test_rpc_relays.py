@@ -62,7 +62,7 @@ def _load_simulator() -> ModuleType:
 bs = _load_simulator()
 
 
-class Atm(bs.BitspireSimulator):
+class Atm(bs.BitspireSimulator):  # type: ignore[name-defined]
     """The simulator, recording every response the server sent it and every call."""
 
     def __init__(self, **kw: Any) -> None:
