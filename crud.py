@@ -1277,3 +1277,35 @@ async def list_forwards(*, lp_id: str, conn: Connection | None = None) -> list[d
         {"lp_id": lp_id},
         conn,
     )
+
+
+async def claim_event(
+    *, event_id: str, now: int, conn: Connection | None = None
+) -> None:
+    """Raises IntegrityError when the event was handled before."""
+    async with _tx(conn) as c:
+        await _insert(c, "handled_events", {"event_id": event_id, "received_at": now})
+
+
+async def forget_events_before(*, before: int, conn: Connection | None = None) -> int:
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"DELETE FROM {S}.handled_events WHERE received_at < :before",
+            {"before": before},
+        )
+
+
+async def get_machine_by_wallet(
+    *, wallet_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.machines WHERE wallet_id = :wallet_id",
+        {"wallet_id": wallet_id},
+        conn,
+    )
+
+
+async def list_machine_wallets(*, conn: Connection | None = None) -> list[str]:
+    rows = await _fetchall(f"SELECT wallet_id FROM {S}.machines", {}, conn)
+    return [row["wallet_id"] for row in rows]

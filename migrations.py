@@ -406,3 +406,17 @@ async def m003_payouts(db):
         );
         """
     )
+
+
+async def m004_handled_events(db):
+    """Request event ids already handled, so that a relay replaying stored
+    requests after a restart (or a second LNbits process on the same database)
+    does not handle one twice."""
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.handled_events (
+            event_id TEXT PRIMARY KEY,
+            received_at {db.big_int} NOT NULL
+        );
+        """
+    )

@@ -3,7 +3,8 @@
 One ``RpcServer`` per LNbits process: it keeps a relay pool subscribed to requests
 addressed to the server's key and to the machines' beacons and telemetry, follows
 the super user's relay list and key, and for every request runs the contract's
-steps in order — dedupe and signature (in the pool), p tag, clock, decryption,
+steps in order — dedupe and signature (in the pool; the dedupe again in the
+database, which survives restarts and is shared by processes), p tag, clock, decryption,
 parsing, then ``rpc_methods.dispatch`` — and publishes the encrypted answer to
 every connected relay.
 """
@@ -18,6 +19,7 @@ from collections import Counter
 from typing import Any
 
 from loguru import logger
+from sqlalchemy.exc import IntegrityError
 
 from . import beacons, crud, services
 from .nostr import nip44
@@ -167,6 +169,11 @@ class RpcServer:
             return
         if abs(time.time() - event.created_at) > self._clock_tolerance_s:
             self.dropped["stale"] += 1
+            return
+        try:
+            await crud.claim_event(event_id=event.id, now=int(time.time()))
+        except IntegrityError:
+            self.dropped["already_handled"] += 1
             return
         conversation_key = self.conversation_keys.get(
             keys.private_key_hex, event.pubkey

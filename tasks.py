@@ -17,12 +17,14 @@ MAINTENANCE_EVERY_S = 3600
 
 async def on_invoice_paid(payment: Payment) -> None:
     """A cash-out invoice was paid: advance its transaction (and land it for
-    machines that pay out on payment)."""
-    extra = payment.extra or {}
-    if extra.get("tag") != EXT_TAG or extra.get("source") != "bitspire":
+    machines that pay out on payment); one made by another LNbits lands as is."""
+    if (payment.extra or {}).get("source") != "bitspire":
         return
     tx = await crud.get_atm_transaction_by_hash(payment_hash=payment.payment_hash)
-    if tx is None or tx["status"] not in (
+    if tx is None:
+        await transactions.land_bitspire_payment(payment)
+        return
+    if tx["status"] not in (
         transactions.CASH_OUT_UNPAID,
         transactions.CANCELLED,
     ):
@@ -32,6 +34,14 @@ async def on_invoice_paid(payment: Payment) -> None:
         await transactions.cash_out_paid(tx, machine)
 
 
+OUTGOING_SCAN_EVERY_S = 30
+
+
+async def scan_outgoing() -> None:
+    await transactions.land_outgoing_bitspire_payments(since=services.now() - 86400)
+    await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
+
+
 async def maintenance() -> None:
     config = await services.get_super_config()
     purged = await beacons.purge_telemetry(
@@ -39,6 +49,10 @@ async def maintenance() -> None:
     )
     if purged:
         logger.info(f"satmachineadmin: purged {purged} telemetry events")
+    # Older requests are refused by the clock check anyway.
+    await crud.forget_events_before(
+        before=services.now() - 2 * config.clock_tolerance_s
+    )
     await asyncio.sleep(MAINTENANCE_EVERY_S)
 
 
@@ -47,6 +61,7 @@ def start() -> None:
     task_manager.create_permanent_task(rpc_server.run, name=f"{EXT_TAG}_rpc")
     task_manager.create_permanent_task(payouts.run_worker, name=f"{EXT_TAG}_payouts")
     task_manager.create_permanent_task(maintenance, name=f"{EXT_TAG}_maintenance")
+    task_manager.create_permanent_task(scan_outgoing, name=f"{EXT_TAG}_outgoing")
 
 
 async def stop() -> None:
@@ -55,6 +70,7 @@ async def stop() -> None:
         f"{EXT_TAG}_invoice_listener",
         f"{EXT_TAG}_rpc",
         f"{EXT_TAG}_maintenance",
+        f"{EXT_TAG}_outgoing",
     ):
         task = task_manager.get_task(name)
         if task is not None:

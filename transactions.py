@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from lnbits.core.crud import get_standalone_payment
+from lnbits.core.crud import get_payments, get_standalone_payment
+from lnbits.core.models import Payment
+from loguru import logger
 
 from . import calculations, crud, fiat, services
 from .database import transaction
@@ -215,3 +217,87 @@ async def resolve_abandoned(
             conn=conn,
         )
     return await _reload(tx)
+
+
+async def land_bitspire_payment(payment: Payment) -> bool:
+    """Contract §8: a payment into or out of a machine's wallet that carries
+    bitSpire metadata lands as a settlement, also when another LNbits speaking the
+    protocol made it. Returns whether it landed (now or before)."""
+    extra = payment.extra or {}
+    if extra.get("source") != "bitspire" or not payment.success:
+        return False
+    if await crud.get_atm_transaction_by_hash(payment_hash=payment.payment_hash):
+        return False  # made through this server's RPC: its own lifecycle lands it
+    if await crud.get_settlement_by_payment_hash(payment_hash=payment.payment_hash):
+        return True
+    machine = await crud.get_machine_by_wallet(wallet_id=payment.wallet_id)
+    if machine is None:
+        return False
+    try:
+        new = _settlement_from_metadata(payment, machine, extra)
+    except (ValueError, TypeError) as exc:
+        logger.warning(
+            f"satmachineadmin: payment {payment.payment_hash} on machine "
+            f"{machine['id']} has unusable bitSpire metadata: {exc}"
+        )
+        return False
+    await services.land_settlement(new)
+    return True
+
+
+def _settlement_from_metadata(
+    payment: Payment, machine: dict, extra: dict
+) -> services.NewSettlement:
+    def sats(name: str) -> int:
+        value = extra.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+        return value
+
+    principal, fee = sats("principal_sats"), sats("fee_sats")
+    code = fiat.normalize_fiat_code(str(extra.get("fiat_code", "")))
+    if machine["fiat_code"] and code != machine["fiat_code"]:
+        raise ValueError(
+            f"fiat_code {code} is not the machine's {machine['fiat_code']}"
+        )
+    fiat_minor = fiat.to_minor(str(extra.get("fiat_amount", "")), code)
+    rate = fiat.parse_exchange_rate(str(extra.get("exchange_rate", "")))
+    moved = abs(payment.amount) // 1000
+    if payment.amount > 0:
+        direction = Direction.cash_out
+        if moved != principal + fee:
+            raise ValueError("the amount paid is not principal_sats + fee_sats")
+    else:
+        direction = Direction.cash_in
+        if fee > principal or moved != principal - fee:
+            raise ValueError("the amount paid is not principal_sats - fee_sats")
+    tx_id = extra.get("tx_id")
+    if not isinstance(tx_id, str) or not 0 < len(tx_id) <= 64:
+        tx_id = payment.payment_hash
+    return services.NewSettlement(
+        operator_id=machine["operator_id"],
+        machine=machine,
+        direction=direction,
+        source="payment",
+        tx_id=tx_id,
+        payment_hash=payment.payment_hash,
+        principal_sats=principal,
+        fee_sats=fee,
+        fiat_minor=fiat_minor,
+        fiat_code=code,
+        exchange_rate=str(rate),
+        actor="payment",
+    )
+
+
+async def land_outgoing_bitspire_payments(*, since: int) -> int:
+    """Cash-ins another LNbits paid from a machine's wallet: LNbits notifies no
+    listener of outgoing payments, so they are looked for."""
+    landed = 0
+    for wallet_id in await crud.list_machine_wallets():
+        for payment in await get_payments(
+            wallet_id=wallet_id, outgoing=True, complete=True, since=since, limit=500
+        ):
+            if await land_bitspire_payment(payment):
+                landed += 1
+    return landed

@@ -613,3 +613,22 @@ async def test_beacons_newest_wins_whatever_the_order(server, client, operator):
         "test-relay",
     )
     assert server.dropped["announcement_from_unknown"] >= 1
+
+
+async def test_an_event_is_handled_once_even_by_two_servers(server, client, operator):
+    """A relay that replays stored requests after a restart, or a second LNbits
+    process on the same database: the event id is remembered in the database."""
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    event = atm.event(json.dumps({"id": "once", "method": "get_info", "params": {}}))
+    first = await atm.send(event)
+    assert first is not None and first["result"]["machine_id"] == machine["id"]
+
+    restarted = RpcServer()
+    restarted.pool = CapturingPool()  # type: ignore[assignment]
+    restarted.keys = server.keys
+    await restarted.handle_event(event, "another-relay")
+    assert restarted.pool.published == []  # type: ignore[attr-defined]
+    assert restarted.dropped["already_handled"] == 1
+    log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    assert [entry["event_id"] for entry in log].count(event.id) == 1

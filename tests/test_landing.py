@@ -1,0 +1,120 @@
+"""Landing payments made outside this extension's RPC (contract §8), and replays."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from helpers import API
+from test_payouts import Business, fund
+from test_rpc_server import pay_from_customer
+
+from satmachineadmin import tasks, transactions
+
+
+def metadata(kind: str, tx_id: str, **overrides) -> dict:
+    # 500.00 GTQ at 500000.00 GTQ/BTC is exactly 100_000 sats.
+    return {
+        "source": "bitspire",
+        "type": kind,
+        "tx_id": tx_id,
+        "principal_sats": 100_000,
+        "fee_sats": 1_000,
+        "fiat_amount": "500.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+        **overrides,
+    }
+
+
+async def settlements(client, operator, tx_id: str) -> list[dict]:
+    page = await client.get(f"{API}/settlements?limit=500", headers=operator.headers)
+    return [s for s in page.json()["data"] if s["tx_id"] == tx_id]
+
+
+async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
+    client, super_user, make_user
+):
+    from lnbits.core.crud import get_standalone_payment
+    from lnbits.core.services import create_invoice
+
+    business = await Business(client, super_user, make_user).build()
+    tx_id = uuid.uuid4().hex
+    invoice = await create_invoice(
+        wallet_id=business.machine["wallet_id"],
+        amount=101_000,
+        memo="cash-out by another LNbits",
+        extra=metadata("cash_out", tx_id),
+    )
+    await pay_from_customer(make_user, invoice.bolt11)
+    payment = await get_standalone_payment(invoice.payment_hash, incoming=True)
+    assert payment is not None
+    for _ in range(3):  # the listener, then replays of the same payment
+        await tasks.on_invoice_paid(payment)
+        await transactions.land_bitspire_payment(payment)
+    landed = await settlements(client, business.operator, tx_id)
+    assert len(landed) == 1
+    detail = (
+        await client.get(
+            f"{API}/settlements/{landed[0]['id']}", headers=business.operator.headers
+        )
+    ).json()
+    assert detail["source"] == "payment"
+    assert detail["payment_hash"] == invoice.payment_hash
+    assert (detail["principal_sats"], detail["commission_sats"]) == (100_000, 1_000)
+    assert detail["platform_fee_sats"] == 300
+    assert len({(leg["kind"], leg["label"]) for leg in detail["legs"]}) == len(
+        detail["legs"]
+    )
+
+
+async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
+    client, super_user, make_user
+):
+    from lnbits.core.services import create_invoice, pay_invoice
+
+    business = await Business(client, super_user, make_user).build()
+    await fund(business.machine["wallet_id"], 200_000)
+    customer = await make_user("cust")
+    bolt11 = (
+        await create_invoice(wallet_id=customer.wallet_id, amount=99_000, memo="cash")
+    ).bolt11
+    tx_id = uuid.uuid4().hex
+    await pay_invoice(
+        wallet_id=business.machine["wallet_id"],
+        payment_request=bolt11,
+        extra=metadata("cash_in", tx_id),
+    )
+    since = int(time.time()) - 60
+    for _ in range(3):
+        await transactions.land_outgoing_bitspire_payments(since=since)
+    landed = await settlements(client, business.operator, tx_id)
+    assert len(landed) == 1
+    assert landed[0]["direction"] == "cash_in"
+    assert landed[0]["commission_sats"] == 1_000
+
+
+async def test_unusable_metadata_lands_nothing(client, super_user, make_user):
+    from lnbits.core.crud import get_standalone_payment
+    from lnbits.core.services import create_invoice
+
+    business = await Business(client, super_user, make_user).build()
+    for bad in (
+        {"principal_sats": "100000"},
+        {"fee_sats": -1},
+        {"fiat_code": "USD"},
+        {"fiat_amount": "five hundred"},
+        {"principal_sats": 99_000},  # does not add up to the amount paid
+    ):
+        tx_id = uuid.uuid4().hex
+        invoice = await create_invoice(
+            wallet_id=business.machine["wallet_id"],
+            amount=101_000,
+            memo="odd",
+            extra=metadata("cash_out", tx_id, **bad),
+        )
+        await pay_from_customer(make_user, invoice.bolt11)
+        payment = await get_standalone_payment(invoice.payment_hash, incoming=True)
+        assert payment is not None
+        assert await transactions.land_bitspire_payment(payment) is False, bad
+        assert await settlements(client, business.operator, tx_id) == [], bad
