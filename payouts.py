@@ -35,7 +35,7 @@ from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
 
-from . import crud, forwarding
+from . import audit, crud, forwarding
 
 EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
@@ -114,13 +114,28 @@ async def pay_leg(leg: dict) -> None:
     retry_at = None
     if status == "failed" and leg["attempts"] < MAX_AUTO_ATTEMPTS:
         retry_at = int(time.time()) + backoff_s(leg["attempts"])
-    await crud.finish_leg(
+    finished = await crud.finish_leg(
         leg_id=leg["id"],
         status=status,
         now=int(time.time()),
         error=error[:500] if error else None,
         next_attempt_at=retry_at,
     )
+    if finished:
+        await audit.record(
+            None,
+            actor="system:payouts",
+            operator_id=leg["operator_id"],
+            action=f"leg.{status}",
+            object_type="payout_leg",
+            object_id=leg["id"],
+            detail={
+                "settlement_id": leg["settlement_id"],
+                "sats": leg["sats"],
+                "attempt": leg["attempts"],
+                "error": error,
+            },
+        )
     if status == "failed":
         logger.warning(f"satmachineadmin: leg {leg['id']} failed: {error}")
     else:
@@ -236,4 +251,13 @@ async def abandon_overdue() -> None:
         logger.warning(
             f"satmachineadmin: cash-out {tx['tx_id']} on machine {tx['machine_id']} "
             "abandoned: no dispense report"
+        )
+        await audit.record(
+            None,
+            actor="system:dispense-timeout",
+            operator_id=tx["operator_id"],
+            action="atm_transaction.abandoned",
+            object_type="atm_transaction",
+            object_id=tx["id"],
+            detail={"tx_id": tx["tx_id"], "timeout_s": config["dispense_timeout_s"]},
         )

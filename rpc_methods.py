@@ -24,7 +24,7 @@ from loguru import logger
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr
 from sqlalchemy.exc import IntegrityError
 
-from . import crud, fiat, pairing, services, transactions
+from . import audit, crud, fiat, pairing, services, transactions
 from .models import MAX_SATS, Direction, MachineStatus
 
 PROTOCOL_VERSION = 1
@@ -623,15 +623,23 @@ async def cancel_transaction(machine: dict, params: dict) -> dict:
             transactions.CASH_OUT_UNPAID: transactions.CANCELLED,
             transactions.PAID: transactions.CANCELLED_AFTER_PAYMENT,
         }.get(tx["status"])
-        if target is not None:
-            await crud.update_atm_transaction(
-                transaction_id=tx["id"],
-                fields={
-                    "status": target,
-                    "note": p.reason or None,
-                    "updated_at": services.now(),
-                },
-                only_if_status=[tx["status"]],
+        if target is not None and await crud.update_atm_transaction(
+            transaction_id=tx["id"],
+            fields={
+                "status": target,
+                "note": p.reason or None,
+                "updated_at": services.now(),
+            },
+            only_if_status=[tx["status"]],
+        ):
+            await audit.record(
+                None,
+                actor=f"machine:{machine['id']}",
+                operator_id=machine["operator_id"],
+                action=f"atm_transaction.{target}",
+                object_type="atm_transaction",
+                object_id=tx["id"],
+                detail={"tx_id": tx["tx_id"], "reason": p.reason},
             )
         tx = await _own_transaction(machine, tx_id=p.tx_id)
         return {"status": tx["status"]}

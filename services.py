@@ -24,7 +24,7 @@ from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from . import beacons, calculations, crud, fiat, payouts
+from . import audit, beacons, calculations, crud, fiat, payouts
 from .database import transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
@@ -83,29 +83,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-async def _audit(
-    conn: Connection | None,
-    *,
-    actor: str,
-    operator_id: str | None,
-    action: str,
-    object_type: str,
-    object_id: str,
-    detail: dict[str, Any],
-) -> None:
-    await crud.insert_audit(
-        row={
-            "id": new_id(),
-            "created_at": now(),
-            "actor": actor,
-            "operator_id": operator_id,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "detail": json.dumps(detail, sort_keys=True, default=str),
-        },
-        conn=conn,
-    )
+_audit = audit.record
 
 
 async def _existing_wallet(wallet_id: str, what: str):

@@ -8,15 +8,13 @@ however many relays, retries or processes race for it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from lnbits.core.crud import get_payments, get_standalone_payment
 from lnbits.core.models import Payment
 from loguru import logger
 
-from . import calculations, crud, fiat, services
-from .database import transaction
+from . import audit, calculations, crud, fiat, services
 from .errors import Conflict, InvalidInput, NotFound
 from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
 
@@ -37,12 +35,18 @@ async def incoming_payment_succeeded(tx: dict, wallet_id: str) -> bool:
 async def refresh_cash_out(tx: dict, machine: dict) -> dict:
     """Brings an unpaid cash-out up to date with its invoice (a missed listener
     event must not strand a paid transaction)."""
-    if tx["status"] in (
-        CASH_OUT_UNPAID,
-        CANCELLED,
-    ) and await incoming_payment_succeeded(tx, machine["wallet_id"]):
+    unpaid = tx["status"] in (CASH_OUT_UNPAID, CANCELLED)
+    if unpaid and await incoming_payment_succeeded(tx, machine["wallet_id"]):
         return await cash_out_paid(tx, machine)
+    if tx["status"] == PAID and _pays_out_on_payment(machine):
+        # Paid, and the landing (by whoever saw the payment first) not done yet:
+        # landing is idempotent, so this caller may finish it.
+        return await land_cash_out(tx, machine, dispensed_minor=tx["fiat_amount_minor"])
     return tx
+
+
+def _pays_out_on_payment(machine: dict) -> bool:
+    return machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value
 
 
 async def cash_out_paid(tx: dict, machine: dict) -> dict:
@@ -59,11 +63,19 @@ async def cash_out_paid(tx: dict, machine: dict) -> dict:
         fields={"status": CANCELLED_AFTER_PAYMENT, "paid_at": now, "updated_at": now},
         only_if_status=[CANCELLED],
     )
+    before = tx["status"]
     tx = await _reload(tx)
-    if (
-        tx["status"] == PAID
-        and machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value
-    ):
+    if tx["status"] != before:
+        await audit.record(
+            None,
+            actor=f"machine:{machine['id']}",
+            operator_id=tx["operator_id"],
+            action=f"atm_transaction.{tx['status']}",
+            object_type="atm_transaction",
+            object_id=tx["id"],
+            detail={"tx_id": tx["tx_id"], "payment_hash": tx["payment_hash"]},
+        )
+    if tx["status"] == PAID and _pays_out_on_payment(machine):
         tx = await land_cash_out(tx, machine, dispensed_minor=tx["fiat_amount_minor"])
     return tx
 
@@ -196,26 +208,19 @@ async def resolve_abandoned(
             await crud.update_atm_transaction(
                 transaction_id=tx["id"], fields={"note": data.note}
             )
-    async with transaction() as conn:
-        await crud.insert_audit(
-            row={
-                "id": services.new_id(),
-                "created_at": services.now(),
-                "actor": operator_id,
-                "operator_id": operator_id,
-                "action": "abandoned.resolve",
-                "object_type": "atm_transaction",
-                "object_id": tx["id"],
-                "detail": json.dumps(
-                    {
-                        "resolution": data.resolution.value,
-                        "dispensed_fiat": data.dispensed_fiat,
-                        "note": data.note,
-                    }
-                ),
-            },
-            conn=conn,
-        )
+    await audit.record(
+        None,
+        actor=operator_id,
+        operator_id=operator_id,
+        action="abandoned.resolve",
+        object_type="atm_transaction",
+        object_id=tx["id"],
+        detail={
+            "resolution": data.resolution.value,
+            "dispensed_fiat": data.dispensed_fiat,
+            "note": data.note,
+        },
+    )
     return await _reload(tx)
 
 
