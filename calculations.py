@@ -545,6 +545,14 @@ def check_cash_in_amounts(*, principal_sats: int, fee_sats: int) -> None:
 SATS_PER_BTC = 100_000_000
 
 
+def _check_rate(numerator: object, denominator: object) -> tuple[int, int]:
+    """An exchange rate given as the exact fraction numerator / denominator > 0."""
+    num = _check_int("rate_numerator", numerator)
+    den = _check_int("rate_denominator", denominator)
+    _ensure(num > 0 and den > 0, f"the exchange rate must be positive, got {num}/{den}")
+    return num, den
+
+
 def principal_matches_fiat(
     *,
     principal_sats: int,
@@ -565,12 +573,7 @@ def principal_matches_fiat(
     principal = _check_non_negative("principal_sats", principal_sats)
     fiat = _check_non_negative("fiat_minor", fiat_minor)
     exponent = _check_non_negative("fiat_exponent", fiat_exponent)
-    numerator = _check_int("rate_numerator", rate_numerator)
-    denominator = _check_int("rate_denominator", rate_denominator)
-    _ensure(
-        numerator > 0 and denominator > 0,
-        f"the exchange rate must be positive, got {numerator}/{denominator}",
-    )
+    numerator, denominator = _check_rate(rate_numerator, rate_denominator)
     tolerance = _check_bps("tolerance_bps", tolerance_bps)
     # expected = fiat * 10^8 * den / (10^exp * num): compare over that denominator.
     expected_scaled = fiat * SATS_PER_BTC * denominator
@@ -592,10 +595,5 @@ def fiat_to_sats(
     """
     fiat = _check_non_negative("fiat_minor", fiat_minor)
     exponent = _check_non_negative("fiat_exponent", fiat_exponent)
-    numerator = _check_int("rate_numerator", rate_numerator)
-    denominator = _check_int("rate_denominator", rate_denominator)
-    _ensure(
-        numerator > 0 and denominator > 0,
-        f"the exchange rate must be positive, got {numerator}/{denominator}",
-    )
+    numerator, denominator = _check_rate(rate_numerator, rate_denominator)
     return round_half_up(fiat * SATS_PER_BTC * denominator, 10**exponent * numerator)
