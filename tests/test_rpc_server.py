@@ -8,7 +8,9 @@ in test_rpc_relays.py.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 import uuid
 
@@ -186,10 +188,24 @@ async def test_requests_not_for_us_stale_or_undecryptable_are_dropped(
         is None
     )
 
+    # A payload bigger than NIP-44's 65535-byte plaintext limit allows.
+    oversized = base64.b64encode(b"\x02" + os.urandom(32 + 65_600 + 32)).decode()
+    assert (
+        await atm.send(
+            sign_event(
+                private_key_hex=atm.keys.private_key_hex,
+                kind=21000,
+                content=oversized,
+                tags=garbled.tags,
+            )
+        )
+        is None
+    )
+
     def grew(key: str) -> int:
         return server.dropped[key] - dropped_before.get(key, 0)
 
-    assert (grew("not_for_us"), grew("stale"), grew("undecryptable")) == (1, 1, 2)
+    assert (grew("not_for_us"), grew("stale"), grew("undecryptable")) == (1, 1, 3)
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
     assert log == []
     # Within the clock tolerance the same request is answered.
