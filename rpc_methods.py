@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_account, get_standalone_payment, get_wallet
+from lnbits.core.models import Payment
 from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.exceptions import InvoiceError, PaymentError
 from lnbits.settings import settings
@@ -419,8 +420,9 @@ async def _lookup_cash_in(tx: dict, machine: dict) -> dict:
         payment = await get_standalone_payment(
             tx["payment_hash"], incoming=False, wallet_id=machine["wallet_id"]
         )
-        if payment is not None and payment.failed:
-            status = "failed"
+        if payment is not None:
+            status = await _sync_cash_in(tx, machine, payment)
+            tx = await _own_transaction(machine, tx_id=tx["tx_id"])
     return {
         "status": status,
         "amount_sats": tx["amount_sats"],
@@ -474,8 +476,15 @@ async def _pay_cash_in(
     rate: Decimal,
 ) -> dict:
     tx = await crud.get_atm_transaction(machine_id=machine["id"], tx_id=p.tx_id)
-    if tx is not None and tx["direction"] != Direction.cash_in.value:
-        raise RpcError("conflict", f"tx_id {p.tx_id} is a {tx['direction']}")
+    if tx is not None and (
+        tx["direction"] != Direction.cash_in.value
+        or tx["payment_hash"] != payment_hash
+        or (tx["principal_sats"], tx["fee_sats"], tx["fiat_amount_minor"])
+        != (p.principal_sats, p.fee_sats, fiat_minor)
+    ):
+        # The claim of a payment still in flight is released (so that the retry
+        # can look again): the transaction row is what pins its parameters.
+        raise RpcError("conflict", f"tx_id {p.tx_id} was used with other parameters")
     # Resuming after a crash: a payment already made is looked up, never repeated.
     payment = await get_standalone_payment(
         payment_hash, incoming=False, wallet_id=machine["wallet_id"]
@@ -515,7 +524,14 @@ async def _pay_cash_in(
         raise RpcError(
             "conflict", "that invoice was already paid by another transaction"
         )
+    status = await _sync_cash_in(tx, machine, payment)
     fee_paid = abs(payment.fee) // 1000
+    return {"payment_hash": payment_hash, "status": status, "fee_paid_sats": fee_paid}
+
+
+async def _sync_cash_in(tx: dict, machine: dict, payment: Payment) -> str:
+    """Moves a cash-in on with its payment: paid (and landed), failed (to the
+    abandoned queue), or still pending."""
     if payment.success:
         await crud.update_atm_transaction(
             transaction_id=tx["id"],
@@ -523,12 +539,17 @@ async def _pay_cash_in(
             only_if_status=["paying"],
         )
         await transactions.land_cash_in(
-            await _own_transaction(machine, tx_id=p.tx_id), machine
+            await _own_transaction(machine, tx_id=tx["tx_id"]), machine
         )
-        status = "paid"
-    else:
-        status = "failed" if payment.failed else "pending"
-    return {"payment_hash": payment_hash, "status": status, "fee_paid_sats": fee_paid}
+        return "paid"
+    if payment.failed:
+        await crud.update_atm_transaction(
+            transaction_id=tx["id"],
+            fields={"status": "failed", "updated_at": services.now()},
+            only_if_status=["paying"],
+        )
+        return "failed"
+    return "pending"
 
 
 async def _start_cash_in(
@@ -616,9 +637,12 @@ async def cancel_transaction(machine: dict, params: dict) -> dict:
     await _own_transaction(machine, tx_id=p.tx_id)
 
     async def effect() -> dict:
-        tx = await transactions.refresh_cash_out(
-            await _own_transaction(machine, tx_id=p.tx_id), machine
-        )
+        tx = await _own_transaction(machine, tx_id=p.tx_id)
+        if tx["direction"] != Direction.cash_out.value:
+            # A cash-in is decided by its payment, not by the machine: nothing
+            # to cancel (a failed one is already in the operator's queue).
+            return {"status": tx["status"]}
+        tx = await transactions.refresh_cash_out(tx, machine)
         target = {
             transactions.CASH_OUT_UNPAID: transactions.CANCELLED,
             transactions.PAID: transactions.CANCELLED_AFTER_PAYMENT,

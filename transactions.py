@@ -15,7 +15,7 @@ from lnbits.core.models import Payment
 from loguru import logger
 
 from . import audit, calculations, crud, fiat, services
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, SatMachineError
 from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
 
 CASH_OUT_UNPAID = "invoiced"
@@ -35,6 +35,8 @@ async def incoming_payment_succeeded(tx: dict, wallet_id: str) -> bool:
 async def refresh_cash_out(tx: dict, machine: dict) -> dict:
     """Brings an unpaid cash-out up to date with its invoice (a missed listener
     event must not strand a paid transaction)."""
+    if tx["direction"] != Direction.cash_out.value:
+        return tx
     unpaid = tx["status"] in (CASH_OUT_UNPAID, CANCELLED)
     if unpaid and await incoming_payment_succeeded(tx, machine["wallet_id"]):
         return await cash_out_paid(tx, machine)
@@ -246,7 +248,14 @@ async def land_bitspire_payment(payment: Payment) -> bool:
             f"{machine['id']} has unusable bitSpire metadata: {exc}"
         )
         return False
-    await services.land_settlement(new)
+    try:
+        await services.land_settlement(new)
+    except SatMachineError as exc:
+        # e.g. its tx_id already landed with other amounts: it needs a person.
+        logger.warning(
+            f"satmachineadmin: payment {payment.payment_hash} not landed: {exc.message}"
+        )
+        return False
     return True
 
 
@@ -268,6 +277,10 @@ def _settlement_from_metadata(
     fiat_minor = fiat.to_minor(str(extra.get("fiat_amount", "")), code)
     rate = fiat.parse_exchange_rate(str(extra.get("exchange_rate", "")))
     moved = abs(payment.amount) // 1000
+    stated = extra.get("type")
+    actual = "cash_out" if payment.amount > 0 else "cash_in"
+    if stated is not None and stated != actual:
+        raise ValueError(f"type {stated!r} does not match a payment {actual}")
     if payment.amount > 0:
         direction = Direction.cash_out
         if moved != principal + fee:

@@ -648,3 +648,50 @@ async def test_an_event_is_handled_once_even_by_two_servers(server, client, oper
     assert restarted.dropped["already_handled"] == 1
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
     assert [entry["event_id"] for entry in log].count(event.id) == 1
+
+
+async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
+    server, client, operator, make_user
+):
+    from lnbits.core.crud import get_wallet
+    from lnbits.core.services import create_invoice, update_wallet_balance
+
+    atm = Atm(server)
+    machine = await register(client, operator, atm, dispense_confirmation="on_payment")
+    wallet = await get_wallet(machine["wallet_id"])
+    assert wallet is not None
+    await update_wallet_balance(wallet, 1_000_000)
+    customer, second = await make_user("cust"), await make_user("cust")
+
+    async def bolt11(user) -> str:
+        invoice = await create_invoice(
+            wallet_id=user.wallet_id, amount=190_000, memo="in"
+        )
+        return invoice.bolt11
+
+    params = {
+        "tx_id": uuid.uuid4().hex,
+        "bolt11": await bolt11(customer),
+        "principal_sats": 200_000,
+        "fee_sats": 10_000,
+        "fiat_amount": "1000.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+    }
+    assert (await atm.call("pay_invoice", params))["result"]["status"] == "paid"
+    other_invoice = await atm.call(
+        "pay_invoice", {**params, "bolt11": await bolt11(second)}
+    )
+    assert other_invoice["error"]["code"] == "conflict"
+    lookup = await atm.call("lookup_invoice", {"tx_id": params["tx_id"]})
+    assert lookup["result"]["status"] == "paid"
+    cancel = await atm.call("cancel_transaction", {"tx_id": params["tx_id"]})
+    assert (
+        cancel["result"]["status"] == "paid"
+    )  # the customer was paid: nothing to undo
+    queue = (await client.get(f"{API}/abandoned", headers=operator.headers)).json()
+    assert params["tx_id"] not in {tx["tx_id"] for tx in queue}
+    customer_wallet = await get_wallet(customer.wallet_id)
+    second_wallet = await get_wallet(second.wallet_id)
+    assert customer_wallet is not None and second_wallet is not None
+    assert (customer_wallet.balance, second_wallet.balance) == (190_000, 0)
