@@ -1040,15 +1040,29 @@ async def settlements_to_process(
     return [row["settlement_id"] for row in rows]
 
 
-async def set_settlement_status(
-    *, settlement_id: str, status: str, now: int, conn: Connection | None = None
-) -> int:
+async def refresh_settlement_status(
+    *, settlement_id: str, now: int, conn: Connection | None = None
+) -> None:
+    """Derives the status from the legs in one statement, so that whichever
+    worker writes last writes what the legs say at that moment."""
     async with _tx(conn) as c:
-        return await execute(
+        await execute(
             c,
-            f"UPDATE {S}.settlements SET status = :status, updated_at = :now "
-            "WHERE id = :id AND status <> :status",
-            {"id": settlement_id, "status": status, "now": now},
+            f"""
+            UPDATE {S}.settlements SET updated_at = :now, status = CASE
+                WHEN NOT EXISTS (
+                    SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id
+                    AND g.status NOT IN ('paid', 'retained', 'void')
+                ) THEN 'settled'
+                WHEN EXISTS (
+                    SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id
+                    AND g.status IN ('pending', 'paying')
+                ) THEN 'processing'
+                ELSE 'failed'
+            END
+            WHERE id = :id
+            """,
+            {"id": settlement_id, "now": now},
         )
 
 

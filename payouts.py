@@ -76,12 +76,11 @@ async def process_settlement(settlement_id: str) -> str:
     for leg in await crud.legs_of(settlement_id=settlement_id):
         if leg["status"] not in DONE:
             await pay_leg(leg)
-    status = settlement_status(await crud.legs_of(settlement_id=settlement_id))
     # (A balance settlement has no settlement row: the update then touches nothing.)
-    await crud.set_settlement_status(
-        settlement_id=settlement_id, status=status, now=int(time.time())
+    await crud.refresh_settlement_status(
+        settlement_id=settlement_id, now=int(time.time())
     )
-    return status
+    return settlement_status(await crud.legs_of(settlement_id=settlement_id))
 
 
 async def pay_leg(leg: dict) -> None:
@@ -153,13 +152,17 @@ async def _previous_payment(leg: dict) -> Payment | None:
 
 async def _leg_invoice(leg: dict) -> str:
     """The invoice this leg pays: made once, recorded before any payment."""
-    if leg["payment_request"] and (leg["wallet_id"] or not await _invoice_failed(leg)):
-        return leg["payment_request"]
     if not leg["wallet_id"]:
+        if leg["payment_request"] and not await _invoice_failed(leg):
+            return leg["payment_request"]
         return await _lightning_address_invoice(leg)
+    # Checked before every attempt: a recorded invoice of a wallet deleted since
+    # must not be paid into it.
     target = await get_wallet(leg["wallet_id"])
     if target is None or target.deleted:
         raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
+    if leg["payment_request"]:
+        return leg["payment_request"]
     invoice = await create_invoice(
         wallet_id=leg["wallet_id"],
         amount=leg["sats"],

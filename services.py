@@ -727,8 +727,11 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
 
 
 def _initial_leg_status(leg: LegDraft, machine_wallet_id: str) -> str:
-    # Sats the machine wallet would pay to itself never move: nothing to pay.
-    return "retained" if leg.wallet_id == machine_wallet_id else "pending"
+    # Sats the machine wallet would pay to itself never move, and a leg of 0 sats
+    # (an LP's fiat share too small to be worth a sat) moves none: nothing to pay.
+    if leg.sats == 0 or leg.wallet_id == machine_wallet_id:
+        return "retained"
+    return "pending"
 
 
 def principal_agrees_with_fiat(
