@@ -1023,8 +1023,9 @@ async def legs_of(*, settlement_id: str, conn: Connection | None = None) -> list
 async def settlements_to_process(
     *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
 ) -> list[str]:
-    """Settlements with a leg to pay now: new, due for a retry, or left mid-payment
-    by a worker that died."""
+    """Settlements with a leg to pay now (new, due for a retry, or left mid-payment
+    by a worker that died), and settlements whose legs are all done but whose
+    status was not written (a crash between the last leg and the status)."""
     rows = await _fetchall(
         f"""
         SELECT DISTINCT settlement_id FROM {S}.payout_legs
@@ -1032,6 +1033,12 @@ async def settlements_to_process(
            OR (status = 'failed' AND next_attempt_at IS NOT NULL
                AND next_attempt_at <= :now)
            OR (status = 'paying' AND claimed_at < :stale_before)
+        UNION
+        SELECT s.id FROM {S}.settlements s
+        WHERE s.status IN ('pending', 'processing') AND NOT EXISTS (
+            SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = s.id
+            AND g.status IN ('pending', 'paying', 'failed')
+        )
         LIMIT :limit
         """,
         {"now": now, "stale_before": stale_before, "limit": limit},

@@ -28,8 +28,8 @@ import contextlib
 import time
 
 from lnbits.bolt11 import decode as decode_bolt11
-from lnbits.core.crud import get_standalone_payment, get_wallet
-from lnbits.core.models import Payment
+from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
+from lnbits.core.models import Payment, PaymentState
 from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
@@ -95,6 +95,11 @@ async def pay_leg(leg: dict) -> None:
         if previous is not None and previous.pending:
             return  # still in flight: left "paying" until it settles or goes stale
         if previous is not None and previous.success:
+            if not await _received(leg):
+                raise LegFailure(
+                    "LNbits shows this leg's payment sent but not the invoice it "
+                    "paid: check the target wallet before retrying"
+                )
             status, error = "paid", None
         else:
             await pay_invoice(
@@ -141,6 +146,31 @@ async def pay_leg(leg: dict) -> None:
         await forwarding.schedule(leg)
 
 
+async def _received(leg: dict) -> bool:
+    """Whether the target wallet was credited for the leg's recorded invoice.
+
+    LNbits commits an internal payment in two steps (the payer's side, then the
+    payee's invoice); a crash in between leaves the payer debited and the payee
+    not credited. This finishes that step, exactly as LNbits would have: the sats
+    already left the payer, so crediting the payee invents nothing.
+    """
+    if not leg["wallet_id"]:
+        return True  # a Lightning address: the payer's side is all there is
+    invoice = await get_standalone_payment(
+        leg["payment_hash"], incoming=True, wallet_id=leg["wallet_id"]
+    )
+    if invoice is None:
+        return False
+    if not invoice.success:
+        logger.warning(
+            f"satmachineadmin: completing LNbits' interrupted internal payment "
+            f"{leg['payment_hash']} of leg {leg['id']}"
+        )
+        invoice.status = PaymentState.SUCCESS
+        await update_payment(invoice)
+    return True
+
+
 async def _previous_payment(leg: dict) -> Payment | None:
     """The payment of the leg's recorded invoice, if one was ever made."""
     if not leg["payment_hash"]:
@@ -161,7 +191,7 @@ async def _leg_invoice(leg: dict) -> str:
     target = await get_wallet(leg["wallet_id"])
     if target is None or target.deleted:
         raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
-    if leg["payment_request"]:
+    if leg["payment_request"] and await _still_payable(leg):
         return leg["payment_request"]
     invoice = await create_invoice(
         wallet_id=leg["wallet_id"],
@@ -174,8 +204,19 @@ async def _leg_invoice(leg: dict) -> str:
         leg_id=leg["id"],
         payment_hash=invoice.payment_hash,
         payment_request=invoice.bolt11,
+        replace=True,
     )
     return invoice.bolt11
+
+
+async def _still_payable(leg: dict) -> bool:
+    """A recorded internal invoice that LNbits has given up on (it expired, or the
+    funding source forgot it across a restart) is replaced by a new one; it was
+    never paid (the payer's side was checked first), so nothing is paid twice."""
+    invoice = await get_standalone_payment(
+        leg["payment_hash"], incoming=True, wallet_id=leg["wallet_id"]
+    )
+    return invoice is not None and invoice.pending and not invoice.is_expired
 
 
 async def _invoice_failed(leg: dict) -> bool:
