@@ -45,7 +45,7 @@ from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.nostr_rpc import RpcServer
 
 # A longer soak: SATMACHINEADMIN_STATE_EXAMPLES=500 .venv/bin/pytest tests/...
-MAX_EXAMPLES = int(os.environ.get("SATMACHINEADMIN_STATE_EXAMPLES", "30"))
+MAX_EXAMPLES = int(os.environ.get("SATMACHINEADMIN_STATE_EXAMPLES", "25"))
 MAX_STEPS = 16
 N_LPS = 2
 LNBITS_RATE_MINOR = 500_000_00  # conftest pins GTQ at 500000.00 per BTC
