@@ -49,3 +49,18 @@ $(RELAY_VENV)/.installed:
 		echo "WARNING: could not install $(NOSTR_RELAY_PIN) into $(RELAY_VENV);" \
 			"the nostr-relay tests will be skipped" >&2; \
 	fi
+
+# Benchmarks (bench/README.md): goals reported as PASS/FAIL, exit code 0 regardless.
+# SQLite, and PostgreSQL on databases of the benchmark's own when tools/postgres.sh
+# can provide a server; otherwise those rows say why they were skipped.
+.PHONY: bench
+bench: $(VENV)/.installed relay-venv
+	@mkdir -p bench/results
+	@if SATMACHINEADMIN_PG_DB=satmachineadmin_bench bash tools/postgres.sh true \
+			> bench/results/postgres.log 2>&1; then \
+		SATMACHINEADMIN_PG_DB=satmachineadmin_bench bash tools/postgres.sh \
+			$(PY) bench/run.py; \
+	else \
+		$(PY) bench/run.py --no-postgres \
+			"tools/postgres.sh could not provide PostgreSQL (bench/results/postgres.log)"; \
+	fi

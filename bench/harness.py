@@ -1,0 +1,418 @@
+"""Processes and helpers the benchmark runs against: LNbits (uvicorn, FakeWallet,
+this extension), the embedded Nostr relay, a local price source and a fresh
+PostgreSQL database. Every process runs in its own process group on a free port
+(never 5000 or 7777), is bounded in time and is killed at exit.
+
+Importing this module does not import lnbits: the benchmark's own process stays
+free of it, and every LNbits runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import http.server
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+EXT_ID = "satmachineadmin"
+API = f"/{EXT_ID}/api/v1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+RESERVED_PORTS = {5000, 7777}  # a developer's `make run` may be using them
+
+_alive: set[subprocess.Popen] = set()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_alive):
+        _kill_group(proc)
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in RESERVED_PORTS:
+            return port
+
+
+def lnbits_package() -> Path:
+    spec = importlib.util.find_spec("lnbits")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("lnbits is not installed in this interpreter")
+    return Path(spec.origin).parent
+
+
+def lnbits_version() -> str:
+    from importlib.metadata import version
+
+    return version("lnbits")
+
+
+# --- a price source ---------------------------------------------------------------
+
+BTC_PRICES = {"USD": 100_000.0, "GTQ": 500_000.0}
+
+
+class _PriceHandler(http.server.BaseHTTPRequestHandler):
+    """LNbits' price aggregator API: GET /rate/<CURRENCY> → {"rates": {"median"}}."""
+
+    def do_GET(self) -> None:
+        currency = self.path.rstrip("/").rsplit("/", 1)[-1].upper()
+        body = json.dumps(
+            {"rates": {"median": BTC_PRICES.get(currency, 100_000.0)}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+_price_server: http.server.ThreadingHTTPServer | None = None
+
+
+def price_aggregator_url() -> str:
+    """Offline, LNbits would price each payment after DNS failures of eight
+    exchanges; every LNbits here asks this fixed local source instead."""
+    global _price_server
+    if _price_server is None:
+        _price_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PriceHandler)
+        _price_server.daemon_threads = True
+        threading.Thread(
+            target=_price_server.serve_forever, name="price-source", daemon=True
+        ).start()
+    return f"http://127.0.0.1:{_price_server.server_address[1]}"
+
+
+# --- LNbits' environment ----------------------------------------------------------
+
+
+def lnbits_home(work_dir: Path, name: str, *, with_extension: bool = True) -> Path:
+    """``home/data``, ``home/extensions/<id>`` → the repo, ``home/lnbits`` → the
+    package (LNbits serves its static files relative to the cwd)."""
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_dir))
+    (home / "data").mkdir()
+    (home / "extensions").mkdir()
+    if with_extension:
+        (home / "extensions" / EXT_ID).symlink_to(REPO_ROOT, target_is_directory=True)
+    (home / "lnbits").symlink_to(lnbits_package(), target_is_directory=True)
+    return home
+
+
+def lnbits_env(home: Path, *, port: int, database_url: str | None) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LNBITS_", "AUTH_", "SUPER_USER", "FIRST_INSTALL"))
+        and key not in ("HOST", "PORT", "DEBUG", "PYTHONPATH")
+    }
+    env.update(
+        {
+            "LNBITS_DATA_FOLDER": str(home / "data"),
+            "LNBITS_EXTENSIONS_PATH": str(home),
+            "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
+            "LNBITS_ADMIN_UI": "true",
+            "LNBITS_USER_DEFAULT_EXTENSIONS": json.dumps([EXT_ID]),
+            "LNBITS_RATE_LIMIT_NO": "1000000",
+            "LNBITS_PRICE_AGGREGATOR_ENABLED": "true",
+            "LNBITS_PRICE_AGGREGATOR_URL": price_aggregator_url(),
+            "AUTH_HTTPS_ONLY": "false",
+            "AUTH_SECRET_KEY": uuid.uuid4().hex,
+            "ENABLE_LOG_TO_FILE": "false",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "DEBUG": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if database_url:
+        env["LNBITS_DATABASE_URL"] = database_url
+    return env
+
+
+class ProcessError(RuntimeError):
+    pass
+
+
+class LnbitsServer:
+    """One LNbits under uvicorn with the extension, FakeWallet, its own port."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        database_url: str | None,
+        relay_url: str,
+        name: str = "lnbits",
+    ) -> None:
+        self.relay_url = relay_url
+        self.port = free_port()
+        self.home = lnbits_home(work_dir, name)
+        self.database_url = database_url
+        self.log_path = self.home / "lnbits.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def sqlite_folder(self) -> Path:
+        return self.home / "data"
+
+    async def seed(self, timeout_s: float = 120.0) -> None:
+        """Migrations and the extension's relay set before LNbits starts
+        (bench/seed.py says why)."""
+        env = lnbits_env(self.home, port=self.port, database_url=self.database_url)
+        with open(self.log_path, "ab") as log:
+            seeding = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(BENCH_DIR / "seed.py"),
+                self.relay_url,
+                cwd=self.home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                code = await asyncio.wait_for(seeding.wait(), timeout_s)
+            except asyncio.TimeoutError:
+                seeding.kill()
+                await seeding.wait()
+                raise
+        if code:
+            raise ProcessError(f"seeding the database failed:\n{self.tail()}")
+
+    async def start(self, timeout_s: float = 90.0) -> None:
+        await self.seed()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "lnbits.__main__:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=self.home,
+                env=lnbits_env(
+                    self.home, port=self.port, database_url=self.database_url
+                ),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _alive.add(self.proc)
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(base_url=self.url, timeout=2.0) as http:
+            while True:
+                if self.proc.poll() is not None:
+                    raise ProcessError(f"LNbits exited while starting:\n{self.tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    answer = await http.get("/api/v1/health")
+                    if answer.status_code in (200, 307):
+                        return
+                if time.monotonic() > deadline:
+                    raise ProcessError(f"LNbits did not start in time:\n{self.tail()}")
+                await asyncio.sleep(0.2)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self, timeout_s: float = 15.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        _kill_group(proc)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        _alive.discard(proc)
+
+
+class RelayProcess:
+    """nostr-sdk's embedded relay (tools/local_relay.py) on a free port."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 20.0) -> None:
+        for _ in range(5):  # a free port can be taken between probe and bind
+            self.port = free_port()
+            proc = subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    str(REPO_ROOT / "tools" / "local_relay.py"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+            _alive.add(proc)
+            line = _readline_within(proc, timeout_s)
+            if line.startswith("relay listening"):
+                self.proc = proc
+                return
+            _kill_group(proc)
+            _alive.discard(proc)
+        raise ProcessError("the embedded relay did not start")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.wait(timeout=10)
+        _alive.discard(proc)
+
+
+def _readline_within(proc: subprocess.Popen, timeout_s: float) -> str:
+    result: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    reader = threading.Thread(
+        target=lambda: result.append(stdout.readline()), daemon=True
+    )
+    reader.start()
+    reader.join(timeout_s)
+    return result[0].strip() if result else ""
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@contextlib.asynccontextmanager
+async def fresh_postgres_database(server_url: str, purpose: str) -> AsyncIterator[str]:
+    """A new database on the server of ``server_url`` (its role needs CREATEDB),
+    dropped at the end; yields its ``postgres://`` URL."""
+    import asyncpg
+
+    name = f"{EXT_ID}_bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(server_url, name)
+    finally:
+        admin = await asyncpg.connect(server_url, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def postgres_version(server_url: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url, timeout=10)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+# --- the HTTP API -------------------------------------------------------------------
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+async def call(
+    http: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    key: str | None = None,
+    body: Any = None,
+    expect: tuple[int, ...] = (200, 201),
+) -> Any:
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if key:
+        headers["X-Api-Key"] = key
+    response = await http.request(method, path, json=body, headers=headers)
+    http.cookies.clear()  # auth answers set a cookie; every call says who it is
+    if response.status_code not in expect:
+        raise ApiError(
+            f"{method} {path} → {response.status_code}: {response.text[:300]}"
+        )
+    return response.json() if response.content else None
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

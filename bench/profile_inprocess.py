@@ -1,0 +1,379 @@
+"""Where the time goes, measured in-process (not part of `make bench`; the
+README's explanations come from it). Two questions:
+
+``payouts``: a payout leg against a bare LNbits payment.
+
+Boots LNbits in this process with the extension (SQLite, or PostgreSQL with
+``--postgres URL``), stops the extension's payout worker, lands cash-out
+settlements through the API and pays them by calling ``payouts.process_settlement``
+itself under pyinstrument (async mode: time awaiting the database is charged to
+the awaiting line). Then it makes as many bare internal payments
+(``create_invoice`` + ``pay_invoice``) the same way. For both it counts the
+database connections opened (``lnbits.db.Database.connect``) per leg/payment.
+
+``list``: ``GET /settlements`` (machine + direction filter, 50 a page) over
+``--stored`` settlements inserted with direct SQL, as bench/run.py does, profiled
+the same way over ``--requests`` random offsets.
+
+    .venv/bin/python bench/profile_inprocess.py payouts [--lps 20] [--settlements 4]
+    .venv/bin/python bench/profile_inprocess.py list [--stored 100000]
+        (either with [--postgres URL-of-an-empty-database] [--out DIR])
+
+pyinstrument is installed with LNbits (an LNbits dependency), not by this project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness import API, call
+
+EXT_ID = harness.EXT_ID
+
+
+def prepare(database_url: str | None) -> Path:
+    work = Path(tempfile.mkdtemp(prefix=f"{EXT_ID}-profile-"))
+    home = harness.lnbits_home(work, "inprocess")
+    os.environ.update(
+        harness.lnbits_env(home, port=harness.free_port(), database_url=database_url)
+    )
+    if not database_url:
+        os.environ.pop("LNBITS_DATABASE_URL", None)
+    os.chdir(home)
+    sys.path.insert(0, str(home / "extensions"))
+    return work
+
+
+class ConnectCounter:
+    """Counts ``Database.connect()`` per database while ``active``."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.active = False
+
+    def install(self) -> None:
+        from lnbits.db import Database
+
+        real = Database.connect
+        counter = self
+
+        @contextlib.asynccontextmanager
+        async def connect(self: Any):  # type: ignore[no-untyped-def]
+            if counter.active:
+                counter.counts[self.name] += 1
+            async with real(self) as conn:
+                yield conn
+
+        Database.connect = connect  # type: ignore[method-assign]
+
+
+async def profile(args: argparse.Namespace) -> None:
+    import httpx
+    from lnbits.app import create_app
+    from lnbits.task_manager import task_manager
+    from pyinstrument import Profiler
+    from seed import seed
+
+    relay = f"ws://127.0.0.1:{harness.free_port()}"  # nothing listens: no relay
+    await seed(relay, Path.cwd() / "extensions")
+    counter = ConnectCounter()
+    counter.install()
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        for name in (f"{EXT_ID}_payouts", f"{EXT_ID}_rpc", f"{EXT_ID}_outgoing"):
+            task = task_manager.get_task(name)
+            if task is not None:
+                task_manager.cancel_task(task)
+        payouts = sys.modules[f"{EXT_ID}.payouts"]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as http:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            if args.what == "list":
+                await profile_list(http, args, out)
+                return
+            ids, machine_wallet = await business(http, args)
+
+            counter.counts.clear()
+            counter.active = True
+            profiler = Profiler(async_mode="enabled", interval=0.0005)
+            started = time.perf_counter()
+            with profiler:
+                for settlement_id in ids:
+                    status = await payouts.process_settlement(settlement_id)
+                    assert status == "settled", status
+            pipeline_s = time.perf_counter() - started
+            counter.active = False
+            legs = await count_paid_legs(http, args, ids)
+            pipeline_counts = dict(counter.counts)
+            (out / "pipeline.txt").write_text(
+                profiler.output_text(unicode=True, color=False, show_all=False)
+            )
+
+            bare_s, bare_counts, bare_profile = await bare(legs, counter)
+            (out / "bare.txt").write_text(bare_profile)
+
+    print(f"pipeline: {len(ids)} settlements, {legs} legs in {pipeline_s:.2f} s")
+    print(f"  {pipeline_s / legs * 1000:.1f} ms/leg, {legs / pipeline_s:.1f} legs/s")
+    for name, n in sorted(pipeline_counts.items()):
+        print(f"  {n / legs:.2f} connections/leg to {name}")
+    print(f"bare: {legs} payments in {bare_s:.2f} s")
+    print(f"  {bare_s / legs * 1000:.1f} ms/payment, {legs / bare_s:.1f} payments/s")
+    for name, n in sorted(bare_counts.items()):
+        print(f"  {n / legs:.2f} connections/payment to {name}")
+    print(f"ratio {(legs / pipeline_s) / (legs / bare_s):.2f}")
+    print(f"profiles: {out / 'pipeline.txt'}, {out / 'bare.txt'}")
+    del machine_wallet
+
+
+async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
+    import random
+
+    import run
+    from pyinstrument import Profiler
+
+    password = "bench-super-password"  # noqa: S105
+    await call(
+        http,
+        "PUT",
+        "/api/v1/auth/first_install",
+        body={"username": "su", "password": password, "password_repeat": password},
+    )
+    body = {
+        "username": f"op{uuid.uuid4().hex[:10]}",
+        "password": "bench-password",
+        "password_repeat": "bench-password",
+    }
+    token = (await call(http, "POST", "/api/v1/auth/register", body=body))[
+        "access_token"
+    ]
+    me = await call(http, "GET", "/api/v1/auth", token=token)
+    from nostr_sdk import Keys
+
+    machines = []
+    for n in range(5):
+        machine = await call(
+            http,
+            "POST",
+            f"{API}/machines",
+            token=token,
+            body={
+                "npub": Keys.generate().public_key().to_bech32(),
+                "name": f"Stored {n}",
+                "fiat_code": "GTQ",
+            },
+        )
+        machines.append(machine["id"])
+    rows = run._settlement_rows(me["id"], machines, args.stored)
+    if args.postgres:
+        await run._insert_postgres(args.postgres, rows)
+    else:
+        run._insert_sqlite(Path(os.environ["LNBITS_DATA_FOLDER"]), rows)
+    base = f"{API}/settlements?machine_id={machines[0]}&direction=cash_out&limit=50"
+    total = (await call(http, "GET", base, token=token))["total"]
+    rng = random.Random(60)  # noqa: S311 (benchmark data)
+    offsets = [rng.randrange(0, max(1, total - 50)) for _ in range(args.requests)]
+    profiler = Profiler(async_mode="enabled", interval=0.0002)
+    started = time.perf_counter()
+    with profiler:
+        for offset in offsets:
+            await call(http, "GET", f"{base}&offset={offset}", token=token)
+    elapsed = time.perf_counter() - started
+    (out / "list.txt").write_text(
+        profiler.output_text(unicode=True, color=False, show_all=False)
+    )
+    (out / "list-all.txt").write_text(
+        profiler.output_text(unicode=True, color=False, show_all=True)
+    )
+    print(
+        f"list: {args.requests} pages of {total} matching in {elapsed:.2f} s, "
+        f"{elapsed / args.requests * 1000:.1f} ms each; profile: {out / 'list.txt'}"
+    )
+
+
+async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]:
+    password = "bench-super-password"  # noqa: S105
+    answer = await call(
+        http,
+        "PUT",
+        "/api/v1/auth/first_install",
+        body={"username": "su", "password": password, "password_repeat": password},
+    )
+    su = answer["access_token"]
+    await call(http, "PUT", f"/api/v1/extension/{EXT_ID}/enable", token=su)
+    me = await call(http, "GET", "/api/v1/auth", token=su)
+    await call(
+        http,
+        "PUT",
+        f"{API}/super/config",
+        token=su,
+        body={
+            "cash_out_fee_bps": 3000,
+            "fee_basis": "commission",
+            "super_wallet_id": me["wallets"][0]["id"],
+        },
+    )
+
+    async def register(prefix: str) -> dict:
+        body = {
+            "username": f"{prefix}{uuid.uuid4().hex[:10]}",
+            "password": "bench-password",
+            "password_repeat": "bench-password",
+        }
+        token = (await call(http, "POST", "/api/v1/auth/register", body=body))[
+            "access_token"
+        ]
+        return {"token": token, **await call(http, "GET", "/api/v1/auth", token=token)}
+
+    op = await register("op")
+    wallets = [op["wallets"][0]["id"]]
+    for name in ("employee", "maintenance"):
+        created = await call(
+            http, "POST", "/api/v1/wallet", token=op["token"], body={"name": name}
+        )
+        wallets.append(created["id"])
+    rules = [
+        {"label": label, "wallet_id": wallet, "weight_bps": weight}
+        for label, wallet, weight in zip(
+            ("self", "employee", "maintenance"),
+            wallets,
+            (5000, 3000, 2000),
+            strict=True,
+        )
+    ]
+    await call(http, "PUT", f"{API}/splits", token=op["token"], body={"rules": rules})
+    from nostr_sdk import Keys
+
+    machine = await call(
+        http,
+        "POST",
+        f"{API}/machines",
+        token=op["token"],
+        body={
+            "npub": Keys.generate().public_key().to_bech32(),
+            "name": "Profiled ATM",
+            "fiat_code": "GTQ",
+        },
+    )
+    for n in range(args.lps):
+        lp = await call(http, "POST", "/api/v1/account", body={"name": f"LP {n}"})
+        enrolment = await call(
+            http,
+            "POST",
+            f"{API}/lps",
+            token=op["token"],
+            body={"wallet_id": lp["id"], "fiat_code": "GTQ"},
+        )
+        deposit = await call(
+            http,
+            "POST",
+            f"{API}/lps/{enrolment['id']}/deposits",
+            token=op["token"],
+            body={"fiat_amount": f"{1000 + 37 * n}.00"},
+        )
+        await call(
+            http, "PUT", f"{API}/deposits/{deposit['id']}/confirm", token=op["token"]
+        )
+    await call(
+        http,
+        "PUT",
+        "/users/api/v1/balance",
+        token=su,
+        body={"id": machine["wallet_id"], "amount": 50_000 * args.settlements},
+    )
+    ids = []
+    for _ in range(args.settlements):
+        landed = await call(
+            http,
+            "POST",
+            f"{API}/settlements/manual",
+            token=op["token"],
+            body={
+                "machine_id": machine["id"],
+                "direction": "cash_out",
+                "principal_sats": 40_000,
+                "fee_sats": 2_000,
+                "fiat_amount": "200.00",
+                "fiat_code": "GTQ",
+                "exchange_rate": "500000.00",
+                "tx_id": uuid.uuid4().hex,
+            },
+        )
+        ids.append(landed["id"])
+    args.operator_token = op["token"]
+    return ids, machine["wallet_id"]
+
+
+async def count_paid_legs(http: Any, args: argparse.Namespace, ids: list[str]) -> int:
+    paid = 0
+    for settlement_id in ids:
+        detail = await call(
+            http, "GET", f"{API}/settlements/{settlement_id}", token=args.operator_token
+        )
+        paid += sum(1 for leg in detail["legs"] if leg["status"] == "paid")
+    return paid
+
+
+async def bare(count: int, counter: ConnectCounter) -> tuple[float, dict, str]:
+    from lnbits.core.crud import create_account, create_wallet
+    from lnbits.core.services import create_invoice, pay_invoice, update_wallet_balance
+    from pyinstrument import Profiler
+
+    owner = await create_account()
+    source = await create_wallet(user_id=owner.id, wallet_name="source")
+    targets = [
+        await create_wallet(user_id=(await create_account()).id, wallet_name=f"t{n}")
+        for n in range(6)
+    ]
+    await update_wallet_balance(source, count * 1_000 + 1_000)
+    counter.counts.clear()
+    counter.active = True
+    profiler = Profiler(async_mode="enabled", interval=0.0005)
+    started = time.perf_counter()
+    with profiler:
+        for n in range(count):
+            invoice = await create_invoice(
+                wallet_id=targets[n % 6].id, amount=1, memo=f"bare {n}", internal=True
+            )
+            await pay_invoice(wallet_id=source.id, payment_request=invoice.bolt11)
+    elapsed = time.perf_counter() - started
+    counter.active = False
+    return (
+        elapsed,
+        dict(counter.counts),
+        profiler.output_text(unicode=True, color=False, show_all=False),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["payouts", "list"])
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--lps", type=int, default=20)
+    parser.add_argument("--settlements", type=int, default=4)
+    parser.add_argument("--postgres", metavar="URL", help="a fresh database's URL")
+    parser.add_argument("--out", default="bench/results/profile")
+    args = parser.parse_args()
+    args.out = str(Path(args.out).resolve())
+    work = prepare(args.postgres)
+    try:
+        asyncio.run(profile(args))
+    finally:
+        harness.remove_tree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
