@@ -1171,12 +1171,16 @@ async def list_balance_settlements(
     *,
     operator_id: str | None = None,
     enrolment_ids: Sequence[str] | None = None,
+    settlement_id: str | None = None,
     conn: Connection | None = None,
 ) -> list[dict]:
     clauses, values = [], {}
     if operator_id is not None:
         clauses.append("b.operator_id = :operator_id")
         values["operator_id"] = operator_id
+    if settlement_id is not None:
+        clauses.append("b.id = :settlement_id")
+        values["settlement_id"] = settlement_id
     if enrolment_ids is not None:
         if not enrolment_ids:
             return []

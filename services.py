@@ -1316,9 +1316,11 @@ async def settle_lp_balance(
 async def _get_balance_settlement(
     operator_id: str, settlement_id: str
 ) -> BalanceSettlement:
-    for row in await crud.list_balance_settlements(operator_id=operator_id):
-        if row["id"] == settlement_id:
-            return _balance_settlement(row)
+    rows = await crud.list_balance_settlements(
+        operator_id=operator_id, settlement_id=settlement_id
+    )
+    if rows:
+        return _balance_settlement(rows[0])
     raise NotFound(f"no balance settlement '{settlement_id}'")
 
 
