@@ -49,6 +49,13 @@ def _as_int(value: Any) -> int:
     return int(value or 0)
 
 
+def _ints_except(row: dict, *text_columns: str) -> dict:
+    return {
+        key: value if key in text_columns else _as_int(value)
+        for key, value in row.items()
+    }
+
+
 # --- super config ------------------------------------------------------------------
 
 
@@ -342,6 +349,64 @@ async def list_settlements(
         f"SELECT COUNT(*) AS total FROM {S}.settlements WHERE {where}", values, conn
     )
     return rows, _as_int(counted["total"] if counted else 0)
+
+
+async def settlement_totals(
+    *,
+    operator_id: str,
+    machine_id: str | None = None,
+    status: str | None = None,
+    direction: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    conn: Connection | None = None,
+) -> list[dict]:
+    """Sums of the filtered settlements, one row per fiat currency."""
+    where, values = _settlement_filters(
+        operator_id=operator_id,
+        machine_id=machine_id,
+        status=status,
+        direction=direction,
+        since=since,
+        until=until,
+    )
+    rows = await _fetchall(
+        f"""
+        SELECT fiat_code, COUNT(*) AS settlements,
+            SUM(fiat_amount_minor) AS fiat_amount_minor,
+            SUM(gross_sats) AS gross_sats,
+            SUM(commission_sats) AS commission_sats,
+            SUM(platform_fee_sats) AS platform_fee_sats,
+            SUM(operator_fee_sats) AS operator_fee_sats,
+            SUM(lp_allocated_sats) AS lp_allocated_sats
+        FROM {S}.settlements WHERE {where}
+        GROUP BY fiat_code ORDER BY fiat_code
+        """,
+        values,
+        conn,
+    )
+    return [_ints_except(row, "fiat_code") for row in rows]
+
+
+async def daily_settlement_stats(
+    *, operator_id: str, since: int, until: int, conn: Connection | None = None
+) -> list[dict]:
+    """Per UTC day and machine; created_at is integer seconds, so the division
+    truncates to the day on SQLite and PostgreSQL alike."""
+    rows = await _fetchall(
+        f"""
+        SELECT created_at / 86400 AS day, machine_id, COUNT(*) AS settlements,
+            SUM(gross_sats) AS gross_sats, SUM(commission_sats) AS commission_sats
+        FROM {S}.settlements
+        WHERE operator_id = :operator_id
+          AND created_at >= :since AND created_at < :until
+        GROUP BY created_at / 86400, machine_id
+        ORDER BY day, machine_id
+        """,
+        {"operator_id": operator_id, "since": since, "until": until},
+        conn,
+    )
+    return [_ints_except(row, "machine_id") for row in rows]
 
 
 async def get_legs(

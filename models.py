@@ -525,6 +525,37 @@ class LpDistribution(BaseModel):
     created_at: int
 
 
+class CurrencyTotals(BaseModel):
+    fiat_code: str
+    settlements: int
+    fiat_amount: str
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    lp_allocated_sats: int
+
+
+class SettlementTotals(BaseModel):
+    """Sums over a filtered period: sats across currencies, fiat per currency."""
+
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    lp_allocated_sats: int
+    by_currency: list[CurrencyTotals]
+
+
+class DailyMachineStats(BaseModel):
+    day: str = Field(description="UTC date, YYYY-MM-DD")
+    machine_id: str
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+
+
 class OperatorTotals(BaseModel):
     operator_id: str
     machines: int

@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -32,6 +33,8 @@ from .models import (
     AtmTransaction,
     BalanceSettle,
     BalanceSettlement,
+    CurrencyTotals,
+    DailyMachineStats,
     Deposit,
     DepositCreate,
     Direction,
@@ -53,6 +56,7 @@ from .models import (
     Settlement,
     SettlementLeg,
     SettlementPage,
+    SettlementTotals,
     SplitPreview,
     SplitPreviewRequest,
     SplitRule,
@@ -881,6 +885,62 @@ async def list_settlements(
     return SettlementPage(
         data=[_settlement(row) for row in rows], total=total, limit=limit, offset=offset
     )
+
+
+_SAT_TOTALS = (
+    "settlements",
+    "gross_sats",
+    "commission_sats",
+    "platform_fee_sats",
+    "operator_fee_sats",
+    "lp_allocated_sats",
+)
+
+
+async def settlement_totals(
+    operator_id: str, filters: SettlementFilter
+) -> SettlementTotals:
+    rows = await crud.settlement_totals(
+        operator_id=operator_id,
+        machine_id=filters.machine_id,
+        status=filters.status,
+        direction=filters.direction.value if filters.direction else None,
+        since=filters.since,
+        until=filters.until,
+    )
+    by_currency = [
+        CurrencyTotals(
+            fiat_amount=fiat.to_decimal_string(
+                row["fiat_amount_minor"], row["fiat_code"]
+            ),
+            **{key: row[key] for key in ("fiat_code", *_SAT_TOTALS)},
+        )
+        for row in rows
+    ]
+    return SettlementTotals(
+        by_currency=by_currency,
+        **{key: sum(row[key] for row in rows) for key in _SAT_TOTALS},
+    )
+
+
+async def daily_stats(operator_id: str, *, days: int) -> list[DailyMachineStats]:
+    """The last ``days`` UTC days, today included."""
+    until = (now() // 86400 + 1) * 86400
+    rows = await crud.daily_settlement_stats(
+        operator_id=operator_id, since=until - days * 86400, until=until
+    )
+    return [
+        DailyMachineStats(
+            day=datetime.fromtimestamp(row["day"] * 86400, tz=timezone.utc)
+            .date()
+            .isoformat(),
+            machine_id=row["machine_id"],
+            settlements=row["settlements"],
+            gross_sats=row["gross_sats"],
+            commission_sats=row["commission_sats"],
+        )
+        for row in rows
+    ]
 
 
 CSV_COLUMNS = (

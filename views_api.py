@@ -25,6 +25,7 @@ from .models import (
     AtmTransaction,
     BalanceSettle,
     BalanceSettlement,
+    DailyMachineStats,
     Deposit,
     DepositCreate,
     Direction,
@@ -44,6 +45,7 @@ from .models import (
     PlatformFee,
     Settlement,
     SettlementPage,
+    SettlementTotals,
     SplitPreview,
     SplitPreviewRequest,
     SplitRule,
@@ -280,6 +282,22 @@ async def api_settlements_csv(
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="settlements.csv"'},
     )
+
+
+@api.get("/settlements/totals")
+async def api_settlement_totals(
+    filters: services.SettlementFilter = Depends(settlement_filter),
+    user: User = Depends(check_user_exists),
+) -> SettlementTotals:
+    return await services.settlement_totals(user.id, filters)
+
+
+@api.get("/stats/daily")
+async def api_daily_stats(
+    days: int = Query(30, ge=1, le=366),
+    user: User = Depends(check_user_exists),
+) -> list[DailyMachineStats]:
+    return await services.daily_stats(user.id, days=days)
 
 
 @api.get("/settlements/{settlement_id}")

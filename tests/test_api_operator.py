@@ -8,6 +8,7 @@ the platform fee is global, so tests that depend on it set it first.
 
 import csv
 import io
+from datetime import datetime, timezone
 
 import pytest
 from helpers import API, machine_key
@@ -656,6 +657,86 @@ async def test_settlement_filters_pagination_and_csv(client, make_user, fee_30):
     assert {row["tx_id"] for row in rows} == {"one-0", "one-1", "one-2"}
     assert all(row["fiat_amount"] == "1000.00" for row in rows)
     assert all(row["note"] == "'=HYPERLINK(1)" for row in rows)
+
+
+async def test_period_totals_follow_the_filters_and_split_by_currency(
+    client, make_user, fee_30
+):
+    operator = await make_user("op")
+    gtq = await add_machine(client, operator)
+    usd = await add_machine(client, operator, fiat_code="USD")
+    for index in range(2):
+        response = await client.post(
+            f"{API}/settlements/manual",
+            json=cash_out(gtq["id"], tx_id=f"gtq-{index}"),
+            headers=operator.headers,
+        )
+        assert response.status_code == 201, response.text
+    # 100.00 USD at 100000.00 USD/BTC is exactly 100_000 sats; cash-in fee 10 %.
+    response = await client.post(
+        f"{API}/settlements/manual",
+        json=cash_out(
+            usd["id"],
+            direction="cash_in",
+            principal_sats=100_000,
+            fee_sats=5_000,
+            fiat_amount="100.00",
+            fiat_code="USD",
+            exchange_rate="100000.00",
+        ),
+        headers=operator.headers,
+    )
+    assert response.status_code == 201, response.text
+
+    everything = await client.get(f"{API}/settlements/totals", headers=operator.headers)
+    assert everything.status_code == 200, everything.text
+    totals = everything.json()
+    assert totals["settlements"] == 3
+    # A cash-in's gross is what the customer bought: the principal.
+    assert totals["gross_sats"] == 2 * 210_000 + 100_000
+    assert totals["commission_sats"] == 2 * 10_000 + 5_000
+    assert totals["platform_fee_sats"] == 2 * 3_000 + 500
+    assert totals["operator_fee_sats"] == 2 * 7_000 + 4_500
+    assert {row["fiat_code"]: row["fiat_amount"] for row in totals["by_currency"]} == {
+        "GTQ": "2000.00",
+        "USD": "100.00",
+    }
+
+    cash_outs = await client.get(
+        f"{API}/settlements/totals?direction=cash_out&machine_id={gtq['id']}",
+        headers=operator.headers,
+    )
+    assert cash_outs.json()["settlements"] == 2
+    assert [row["fiat_code"] for row in cash_outs.json()["by_currency"]] == ["GTQ"]
+    empty = await client.get(
+        f"{API}/settlements/totals?since=2999-01-01", headers=operator.headers
+    )
+    assert empty.json() == {
+        "settlements": 0,
+        "gross_sats": 0,
+        "commission_sats": 0,
+        "platform_fee_sats": 0,
+        "operator_fee_sats": 0,
+        "lp_allocated_sats": 0,
+        "by_currency": [],
+    }
+    bad = await client.get(
+        f"{API}/settlements/totals?until=tomorrow", headers=operator.headers
+    )
+    assert bad.status_code == 400
+
+    daily = await client.get(f"{API}/stats/daily?days=7", headers=operator.headers)
+    assert daily.status_code == 200, daily.text
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert sorted(
+        (row["day"], row["machine_id"], row["settlements"], row["commission_sats"])
+        for row in daily.json()
+    ) == sorted([(today, gtq["id"], 2, 20_000), (today, usd["id"], 1, 5_000)])
+    for days in (0, 367):
+        refused = await client.get(
+            f"{API}/stats/daily?days={days}", headers=operator.headers
+        )
+        assert refused.status_code == 400
 
 
 async def test_super_overview_totals_per_operator(

@@ -102,6 +102,8 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ),
     ("GET", f"{API}/settlements", None),
     ("GET", f"{API}/settlements.csv", None),
+    ("GET", f"{API}/settlements/totals", None),
+    ("GET", f"{API}/stats/daily", None),
     ("GET", f"{API}/settlements/{{settlement_id}}", None),
     ("POST", f"{API}/settlements/manual", _settlement_body),
     ("GET", f"{API}/worklist", None),
