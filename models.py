@@ -225,6 +225,9 @@ class Machine(BaseModel):
     online: bool = False
     last_seen: int | None = None
     beacon: dict | None = None
+    balance_sats: int | None = Field(
+        None, description="The machine wallet's balance; null if the wallet is gone."
+    )
 
 
 class PairingCreate(BaseModel):

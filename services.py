@@ -271,11 +271,13 @@ async def _with_beacons(rows: list[dict]) -> list[Machine]:
     for beacon in stored:
         by_machine.setdefault(beacon["machine_id"], []).append(beacon)
     timestamp = now()
+    wallets = {row["id"]: await get_wallet(row["wallet_id"]) for row in rows}
     return [
         _model(
             Machine,
             row,
             npub=npub_encode(row["pubkey"]),
+            balance_sats=wallets[row["id"]].balance if wallets[row["id"]] else None,
             **beacons.beacon_status(
                 by_machine.get(row["id"], []),
                 offline_after_s=config.beacon_offline_s,

@@ -11,7 +11,7 @@ import io
 from datetime import datetime, timezone
 
 import pytest
-from helpers import API, machine_key
+from helpers import API, fund, machine_key
 
 
 @pytest.fixture
@@ -175,6 +175,13 @@ async def test_machine_lifecycle(client, make_user, fee_30):
     wallets = (await client.get("/api/v1/wallets", headers=operator.headers)).json()
     wallet = next(w for w in wallets if w["id"] == machine["wallet_id"])
     assert "Mall" in wallet["name"] and npub in wallet["name"]
+    listed = (await client.get(f"{API}/machines", headers=operator.headers)).json()
+    assert [(m["id"], m["balance_sats"]) for m in listed] == [(machine["id"], 0)]
+    await fund(machine["wallet_id"], 1234)
+    shown = await client.get(
+        f"{API}/machines/{machine['id']}", headers=operator.headers
+    )
+    assert shown.json()["balance_sats"] == 1234
 
     renamed = await client.patch(
         f"{API}/machines/{machine['id']}",

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest_asyncio
 from conftest import EXT_ID, Actor
-from helpers import API
+from helpers import API, fund
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rpc_server import Atm, CapturingPool
@@ -274,15 +274,6 @@ async def other_wallets(count: int) -> list[Actor]:
         Actor(id=user.id, username=username, token="", wallets=[{"id": wallet_id}])
         for wallet_id in wallet_ids
     ]
-
-
-async def fund(wallet_id: str, sats: int) -> None:
-    from lnbits.core.crud import get_wallet
-    from lnbits.core.services import update_wallet_balance
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    await update_wallet_balance(wallet, sats)
 
 
 def principal_for(fiat_minor: int, rate_minor: int, deviation_bps: int) -> int:

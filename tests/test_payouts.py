@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest_asyncio
-from helpers import API, machine_key
+from helpers import API, fund, machine_key
 
 from satmachineadmin import crud, payouts
 
@@ -18,15 +18,6 @@ async def balance(wallet_id: str) -> int:
     wallet = await get_wallet(wallet_id)
     assert wallet is not None
     return wallet.balance
-
-
-async def fund(wallet_id: str, sats: int) -> None:
-    from lnbits.core.crud import get_wallet
-    from lnbits.core.services import update_wallet_balance
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    await update_wallet_balance(wallet, sats)
 
 
 async def wait_for_status(client, operator, settlement_id, wanted, timeout=15.0):
