@@ -526,6 +526,14 @@ class LpDistribution(BaseModel):
     exchange_rate: str
     status: str
     created_at: int
+    cost_basis: str | None = Field(
+        None,
+        description="What the LP paid per BTC (fiat_amount / sats), in fiat_code; "
+        "null for a 0-sat distribution.",
+    )
+    sats_per_fiat_unit: str | None = Field(
+        None, description="sats / fiat_amount; null when fiat_amount is 0."
+    )
 
 
 class CurrencyTotals(BaseModel):

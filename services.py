@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 from lnbits.core.crud import delete_wallet, get_user, get_wallet
@@ -1182,20 +1182,74 @@ async def lp_summary(user_id: str) -> LpSummary:
     )
 
 
+def cost_basis(
+    fiat_minor: int, sats: int, fiat_code: str
+) -> tuple[str | None, str | None]:
+    """An LP distribution's price: (fiat per BTC, sats per fiat unit), rounded half
+    up to the currency's minor unit and to 0.01 sat; None where it divides by 0."""
+    amount = Decimal(fiat_minor).scaleb(-fiat.exponent(fiat_code))
+    per_btc = per_unit = None
+    if sats > 0:
+        per_btc = str(
+            (amount * fiat.SATS_PER_BTC / sats).quantize(
+                Decimal(1).scaleb(-fiat.exponent(fiat_code)), rounding=ROUND_HALF_UP
+            )
+        )
+    if amount > 0:
+        per_unit = str((sats / amount).quantize(Decimal("0.01"), ROUND_HALF_UP))
+    return per_btc, per_unit
+
+
+def _distribution(row: dict) -> LpDistribution:
+    code = row["fiat_code"]
+    minor = row["fiat_minor"] or 0
+    per_btc, per_unit = cost_basis(minor, row["sats"], code)
+    return _model(
+        LpDistribution,
+        row,
+        fiat_amount=fiat.to_decimal_string(minor, code),
+        cost_basis=per_btc,
+        sats_per_fiat_unit=per_unit,
+    )
+
+
 async def lp_distributions(user_id: str) -> list[LpDistribution]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
     return [
-        _model(
-            LpDistribution,
-            row,
-            fiat_amount=fiat.to_decimal_string(
-                row["fiat_minor"] or 0, row["fiat_code"]
-            ),
-        )
-        for row in await crud.list_lp_distributions(lp_id=lp["id"])
+        _distribution(row) for row in await crud.list_lp_distributions(lp_id=lp["id"])
     ]
+
+
+LP_CSV_COLUMNS = (
+    "created_at",
+    "settlement_id",
+    "leg_id",
+    "operator_id",
+    "enrolment_id",
+    "fiat_code",
+    "fiat_amount",
+    "sats",
+    "exchange_rate",
+    "cost_basis",
+    "sats_per_fiat_unit",
+    "status",
+)
+
+
+async def lp_distributions_csv(user_id: str) -> str:
+    """The LP's distributions, newest first; created_at as ISO 8601 UTC."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LP_CSV_COLUMNS)
+    for distribution in await lp_distributions(user_id):
+        row = distribution.dict()
+        row["created_at"] = datetime.fromtimestamp(
+            distribution.created_at, timezone.utc
+        ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        writer.writerow(_csv_cell(row[column]) for column in LP_CSV_COLUMNS)
+    return out.getvalue()
 
 
 async def audit_log(operator_id: str, limit: int) -> list[dict]:

@@ -435,6 +435,15 @@ async def api_lp_distributions(
     return await services.lp_distributions(user.id)
 
 
+@api.get("/lp/distributions.csv")
+async def api_lp_distributions_csv(user: User = Depends(check_user_exists)) -> Response:
+    return Response(
+        content=await services.lp_distributions_csv(user.id),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="distributions.csv"'},
+    )
+
+
 @api.get("/lp/forwarding")
 async def api_get_forwarding(
     user: User = Depends(check_user_exists),

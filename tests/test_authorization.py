@@ -13,11 +13,14 @@ found" without a trace of its data; an LP sees their own enrolments.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -27,6 +30,8 @@ from conftest import Actor
 from helpers import API, machine_key
 
 PAGE = "/satmachineadmin/"
+SUPER_PAGE = "/satmachineadmin/super"
+LP_PAGE = "/satmachineadmin/lp"
 FEE_BPS = 3000
 
 # A cash-out of 150 000 sats for 1000.00 GTQ at 666 666.67 GTQ/BTC: it uses up the
@@ -139,6 +144,7 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/audit", None),
     ("GET", f"{API}/lp/me", None),
     ("GET", f"{API}/lp/distributions", None),
+    ("GET", f"{API}/lp/distributions.csv", None),
     ("GET", f"{API}/lp/forwarding", None),
     (
         "PUT",
@@ -147,6 +153,8 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ),
     ("GET", f"{API}/lp/forwards", None),
     ("GET", PAGE, None),
+    ("GET", SUPER_PAGE, None),
+    ("GET", LP_PAGE, None),
 ]
 
 SUPER_ONLY = [
@@ -155,6 +163,7 @@ SUPER_ONLY = [
     ("GET", f"{API}/super/overview"),
     ("POST", f"{API}/super/rotate-key"),
     ("GET", f"{API}/super/relays"),
+    ("GET", SUPER_PAGE),
 ]
 
 # An operator's lists: none may show another operator's objects.
@@ -653,9 +662,10 @@ async def test_operator_uses_own_objects(client, world, make_user):
     assert with_settlements.status_code == 409, with_settlements.text
 
     for actor in (world.super, a, world.b.actor, world.lp):
-        response = await call(client, actor, "GET", PAGE)
-        assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
-        assert response.headers["content-type"].startswith("text/html")
+        for page in (PAGE, LP_PAGE):
+            response = await call(client, actor, "GET", page)
+            assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
+            assert response.headers["content-type"].startswith("text/html")
 
 
 # --- liquidity providers -------------------------------------------------------------
@@ -700,3 +710,61 @@ async def test_lp_sees_own_enrolment_only(client, world):
 
         response = await call(client, None, "GET", path)
         assert response.status_code == 401, f"anonymous GET {path}"
+
+
+async def test_lp_distributions_csv(client, world):
+    path = f"{API}/lp/distributions.csv"
+    response = await call(client, world.lp, "GET", path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    distributions = await ok(call(client, world.lp, "GET", f"{API}/lp/distributions"))
+    assert len(rows) == len(distributions) == 1, response.text
+    row, distribution = rows[0], distributions[0]
+    # 1000.00 GTQ for 150 000 sats: 666 666.67 GTQ per BTC, 150 sats per GTQ.
+    assert {key: value for key, value in row.items() if key != "status"} == {
+        "created_at": datetime.fromtimestamp(
+            distribution["created_at"], timezone.utc
+        ).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "settlement_id": world.a.settlement["id"],
+        "leg_id": distribution["leg_id"],
+        "operator_id": world.a.actor.id,
+        "enrolment_id": world.a.enrolment["id"],
+        "fiat_code": "GTQ",
+        "fiat_amount": FIAT_AMOUNT,
+        "sats": str(PRINCIPAL_SATS),
+        "exchange_rate": RATE,
+        "cost_basis": "666666.67",
+        "sats_per_fiat_unit": "150.00",
+    }
+    assert row["status"] == distribution["status"]
+    assert (distribution["cost_basis"], distribution["sats_per_fiat_unit"]) == (
+        "666666.67",
+        "150.00",
+    )
+    assert_no_markers(
+        response, world.b.markers - {world.lp.id, world.lp.wallet_id}, "LP CSV"
+    )
+
+    # Nobody else is that LP: a header and no rows.
+    for actor in (world.super, world.a.actor, world.b.actor):
+        response = await call(client, actor, "GET", path)
+        assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
+        assert response.text.strip().count("\n") == 0, who(world, actor)
+        assert_no_markers(response, world.a.markers, f"{who(world, actor)} LP CSV")
+
+
+def test_cost_basis_rounding():
+    from satmachineadmin.services import cost_basis
+
+    # 2 decimals: 10.00 GTQ for 2001 sats = 499750.12... GTQ/BTC, 200.1 sats/GTQ.
+    assert cost_basis(1000, 2001, "GTQ") == ("499750.12", "200.10")
+    # Half up at the minor unit: 0.01 GTQ for 8 sats = 125000.00 exactly; 1 JPY
+    # (no decimals) for 3 sats = 33333333.33... → 33333333.
+    assert cost_basis(1, 8, "GTQ") == ("125000.00", "800.00")
+    assert cost_basis(1, 3, "JPY") == ("33333333", "3.00")
+    # 1 sat for 0.15 GTQ: 15 000 000 GTQ/BTC; 6.666... sats/GTQ → 6.67.
+    assert cost_basis(15, 1, "GTQ") == ("15000000.00", "6.67")
+    assert cost_basis(1000, 0, "GTQ") == (None, "0.00")
+    assert cost_basis(0, 5, "GTQ") == ("0.00", None)

@@ -1,0 +1,271 @@
+// A liquidity provider's own view: balances, distributions, auto-forwarding.
+const API = '/satmachineadmin/api/v1'
+// models._LN_ADDRESS, applied after trimming and lower-casing as the API does.
+const LN_ADDRESS = /^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$/
+const RESERVE_MAX_BPS = 1000
+
+// Chart.js keeps its own state: outside Vue's reactivity.
+let satsChart = null
+
+window.app = Vue.createApp({
+  el: '#vue',
+  mixins: [windowMixin],
+  delimiters: ['${', '}'],
+  data() {
+    return {
+      loaded: false,
+      me: {lp_id: null, balances: [], totals: []},
+      distributions: [],
+      forwards: [],
+      forwardingForm: {ln_address: '', fee_reserve_bps: 100},
+      savingForwarding: false,
+      csvUrl: `${API}/lp/distributions.csv`,
+      balanceColumns: [
+        {
+          name: 'operator',
+          label: 'Operator',
+          field: 'operator_id',
+          align: 'left'
+        },
+        {name: 'fiat', label: 'Currency', field: 'fiat_code', align: 'left'},
+        {
+          name: 'wallet',
+          label: 'Paid into',
+          field: row => this.walletName(row.wallet_id),
+          align: 'left'
+        },
+        {name: 'deposited', label: 'Deposited', field: 'deposited'},
+        {name: 'pending', label: 'Pending deposits', field: 'pending_deposits'},
+        {name: 'distributed', label: 'Distributed', field: 'distributed'},
+        {name: 'balance', label: 'Balance', field: 'balance'},
+        {
+          name: 'sats',
+          label: 'Sats received',
+          field: 'distributed_sats',
+          format: value => this.sats(value)
+        }
+      ],
+      distributionColumns: [
+        {
+          name: 'when',
+          label: 'When',
+          field: 'created_at',
+          format: value => this.when(value),
+          align: 'left',
+          sortable: true
+        },
+        {
+          name: 'operator',
+          label: 'Operator',
+          field: 'operator_id',
+          align: 'left'
+        },
+        {
+          name: 'fiat',
+          label: 'Fiat',
+          field: row => `${row.fiat_amount} ${row.fiat_code}`
+        },
+        {
+          name: 'sats',
+          label: 'Sats',
+          field: 'sats',
+          format: value => this.sats(value),
+          sortable: true
+        },
+        {
+          name: 'rate',
+          label: 'Machine rate (fiat/BTC)',
+          field: 'exchange_rate'
+        },
+        {
+          name: 'cost_basis',
+          label: 'Cost basis (fiat/BTC)',
+          field: row => row.cost_basis ?? '–'
+        },
+        {
+          name: 'per_unit',
+          label: 'Sats per fiat unit',
+          field: row => row.sats_per_fiat_unit ?? '–'
+        },
+        {name: 'status', label: 'Status', field: 'status'}
+      ],
+      forwardColumns: [
+        {
+          name: 'when',
+          label: 'When',
+          field: 'created_at',
+          format: value => this.when(value),
+          align: 'left'
+        },
+        {name: 'address', label: 'To', field: 'ln_address', align: 'left'},
+        {
+          name: 'sats',
+          label: 'Sats',
+          field: 'sats',
+          format: value => this.sats(value)
+        },
+        {name: 'status', label: 'Status', field: 'status'},
+        {name: 'attempts', label: 'Attempts', field: 'attempts'},
+        {
+          name: 'error',
+          label: 'Last error',
+          field: row => row.last_error || '',
+          align: 'left'
+        }
+      ]
+    }
+  },
+  computed: {
+    reserveHint() {
+      const bps = this.forwardingForm.fee_reserve_bps
+      return Number.isInteger(bps)
+        ? `= ${(bps / 100).toFixed(2)} % of each distribution stays in your wallet`
+        : ''
+    }
+  },
+  methods: {
+    sats(value) {
+      return value === undefined || value === null
+        ? ''
+        : LNbits.utils.formatSat(value)
+    },
+    when(seconds) {
+      return new Date(seconds * 1000).toLocaleString()
+    },
+    walletName(walletId) {
+      const wallet = (this.g.user ? this.g.user.wallets : []).find(
+        wallet => wallet.id === walletId
+      )
+      return wallet ? wallet.name : walletId
+    },
+    copy(text) {
+      LNbits.utils.copyText(text)
+    },
+    addressRule(value) {
+      const address = (value || '').trim().toLowerCase()
+      return (
+        !address ||
+        LN_ADDRESS.test(address) ||
+        'Not a Lightning address (name@domain.com)'
+      )
+    },
+    reserveRule(value) {
+      return (
+        (Number.isInteger(value) && value >= 0 && value <= RESERVE_MAX_BPS) ||
+        'A whole number of basis points from 0 to 1000 (10 %)'
+      )
+    },
+    invalid() {
+      Quasar.Notify.create({
+        type: 'warning',
+        message: 'Not saved: correct the highlighted fields first.'
+      })
+    },
+    cumulative() {
+      const paid = this.distributions
+        .filter(row => row.status === 'paid')
+        .sort((a, b) => a.created_at - b.created_at)
+      let total = 0
+      return paid.map(row => {
+        total += row.sats
+        return {x: this.when(row.created_at), y: total}
+      })
+    },
+    drawChart() {
+      const canvas = this.$refs.chart
+      if (!canvas) return
+      const points = this.cumulative()
+      if (satsChart) satsChart.destroy()
+      satsChart = new Chart(canvas, {
+        type: 'line',
+        data: {
+          labels: points.map(point => point.x),
+          datasets: [
+            {
+              label: 'Sats received',
+              data: points.map(point => point.y),
+              stepped: true,
+              borderColor: Quasar.getCssVar('primary'),
+              backgroundColor: Quasar.getCssVar('primary'),
+              fill: false
+            }
+          ]
+        },
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          animation: false,
+          plugins: {legend: {display: false}},
+          scales: {y: {beginAtZero: true, title: {display: true, text: 'sats'}}}
+        }
+      })
+    },
+    async load() {
+      try {
+        const [me, distributions, forwards] = await Promise.all([
+          LNbits.api.request('GET', `${API}/lp/me`),
+          LNbits.api.request('GET', `${API}/lp/distributions`),
+          LNbits.api.request('GET', `${API}/lp/forwards`)
+        ])
+        this.me = me.data
+        this.distributions = distributions.data
+        this.forwards = forwards.data
+        // Only an LP has forwarding settings (anyone else gets a 404).
+        if (this.me.lp_id) {
+          const {data} = await LNbits.api.request(
+            'GET',
+            `${API}/lp/forwarding`
+          )
+          this.forwardingForm = {
+            ln_address: data.ln_address || '',
+            fee_reserve_bps: data.fee_reserve_bps
+          }
+        }
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.loaded = true
+      }
+      await this.$nextTick()
+      this.drawChart()
+    },
+    async saveForwarding() {
+      const address = (this.forwardingForm.ln_address || '').trim().toLowerCase()
+      this.savingForwarding = true
+      try {
+        const {data} = await LNbits.api.request(
+          'PUT',
+          `${API}/lp/forwarding`,
+          undefined,
+          {
+            ln_address: address || null,
+            fee_reserve_bps: this.forwardingForm.fee_reserve_bps
+          }
+        )
+        this.forwardingForm = {
+          ln_address: data.ln_address || '',
+          fee_reserve_bps: data.fee_reserve_bps
+        }
+        Quasar.Notify.create({
+          type: 'positive',
+          message: data.ln_address
+            ? `Distributions will be forwarded to ${data.ln_address}`
+            : 'Auto-forward is off'
+        })
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      } finally {
+        this.savingForwarding = false
+      }
+    }
+  },
+  created() {
+    this.load()
+  },
+  unmounted() {
+    if (satsChart) {
+      satsChart.destroy()
+      satsChart = null
+    }
+  }
+})

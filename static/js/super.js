@@ -1,0 +1,325 @@
+// The super user's platform settings. Each form checks the bounds of
+// models.SuperConfigUpdate before it sends; the API's refusals are shown as they come.
+const API = '/satmachineadmin/api/v1'
+const BPS_MAX = 10000
+const MAX_RELAYS = 20
+// models._RELAY_URL
+const RELAY_URL = /^wss?:\/\/[^\s/$.?#][^\s]*$/i
+const RPC_FIELDS = [
+  {
+    key: 'clock_tolerance_s',
+    label: 'Clock tolerance',
+    unit: 's',
+    min: 10,
+    max: 3600,
+    hint: 'How far a request’s timestamp may be from the server’s clock'
+  },
+  {
+    key: 'amount_tolerance_bps',
+    label: 'Amount tolerance',
+    unit: 'bps',
+    min: 0,
+    max: 2000,
+    hint: 'How far a machine’s sats may be from its fiat at its rate'
+  },
+  {
+    key: 'beacon_offline_s',
+    label: 'Offline after',
+    unit: 's',
+    min: 30,
+    max: 86400,
+    hint: 'A machine without a beacon for this long shows as offline'
+  },
+  {
+    key: 'dispense_timeout_s',
+    label: 'Dispense timeout',
+    unit: 's',
+    min: 60,
+    max: 7 * 86400,
+    hint: 'A paid cash-out not confirmed as dispensed by then is abandoned'
+  },
+  {
+    key: 'telemetry_retention_days',
+    label: 'Telemetry retention',
+    unit: 'days',
+    min: 1,
+    max: 3650,
+    hint: 'Telemetry older than this is deleted'
+  }
+]
+
+window.app = Vue.createApp({
+  el: '#vue',
+  mixins: [windowMixin],
+  delimiters: ['${', '}'],
+  data() {
+    return {
+      config: {},
+      feeForm: {
+        cash_in_fee_bps: 0,
+        cash_out_fee_bps: 0,
+        cash_in_fee_basis: 'commission',
+        cash_out_fee_basis: 'commission',
+        super_wallet_id: null
+      },
+      relayForm: {relays: []},
+      rpcForm: {},
+      relayStatus: {relays: [], dropped: {}},
+      overview: [],
+      saving: {fees: false, rpc: false, relays: false, rotate: false},
+      statusTimer: null,
+      maxRelays: MAX_RELAYS,
+      rpcFields: RPC_FIELDS,
+      directions: [
+        {key: 'cash_out', label: 'Cash-out'},
+        {key: 'cash_in', label: 'Cash-in'}
+      ],
+      basisOptions: [
+        {label: 'of the commission', value: 'commission'},
+        {label: 'of the principal', value: 'principal'}
+      ],
+      relayColumns: [
+        {name: 'url', label: 'Relay', field: 'url', align: 'left'},
+        {name: 'connected', label: 'State', field: 'connected', align: 'left'},
+        {name: 'in', label: 'Events in', field: 'events_in'},
+        {name: 'out', label: 'Events out', field: 'events_out'},
+        {name: 'reconnects', label: 'Reconnects', field: 'reconnects'},
+        {
+          name: 'error',
+          label: 'Last error',
+          field: row => row.last_error || '',
+          align: 'left'
+        }
+      ],
+      overviewColumns: [
+        {
+          name: 'operator',
+          label: 'Operator',
+          field: 'operator_id',
+          align: 'left'
+        },
+        {name: 'machines', label: 'Machines', field: 'machines', sortable: true},
+        {
+          name: 'settlements',
+          label: 'Settlements',
+          field: 'settlements',
+          sortable: true
+        },
+        {
+          name: 'gross',
+          label: 'Volume (sats)',
+          field: 'gross_sats',
+          format: value => this.sats(value),
+          sortable: true
+        },
+        {
+          name: 'commission',
+          label: 'Commission (sats)',
+          field: 'commission_sats',
+          format: value => this.sats(value),
+          sortable: true
+        },
+        {
+          name: 'platform',
+          label: 'Platform fees (sats)',
+          field: 'platform_fee_sats',
+          format: value => this.sats(value),
+          sortable: true
+        },
+        {
+          name: 'operator_fee',
+          label: 'Operator fees (sats)',
+          field: 'operator_fee_sats',
+          format: value => this.sats(value),
+          sortable: true
+        }
+      ]
+    }
+  },
+  computed: {
+    walletOptions() {
+      const options = [{label: 'No fee wallet', value: null}]
+      const own = this.g.user ? this.g.user.wallets : []
+      for (const wallet of own) {
+        options.push({label: wallet.name, value: wallet.id})
+      }
+      const current = this.config.super_wallet_id
+      if (current && !own.some(wallet => wallet.id === current)) {
+        options.push({label: `Wallet ${current} (not yours)`, value: current})
+      }
+      return options
+    },
+    walletLabel() {
+      const option = this.walletOptions.find(
+        option => option.value === this.feeForm.super_wallet_id
+      )
+      return option ? option.label : ''
+    },
+    totalPlatformFees() {
+      return this.overview.reduce((sum, row) => sum + row.platform_fee_sats, 0)
+    },
+    dropped() {
+      const entries = Object.entries(this.relayStatus.dropped || {})
+      if (!entries.length) return 'none'
+      return entries.map(([why, count]) => `${why}: ${count}`).join(', ')
+    }
+  },
+  methods: {
+    sats(value) {
+      return value === undefined || value === null
+        ? ''
+        : LNbits.utils.formatSat(value)
+    },
+    when(seconds) {
+      return seconds ? new Date(seconds * 1000).toLocaleString() : 'never'
+    },
+    feeHint(bps, basis) {
+      if (!Number.isInteger(bps)) return ''
+      return `= ${(bps / 100).toFixed(2)} % of the ${basis}`
+    },
+    bpsRule(value) {
+      return (
+        (Number.isInteger(value) && value >= 0 && value <= BPS_MAX) ||
+        'A whole number of basis points from 0 to 10000 (100 %)'
+      )
+    },
+    rangeRule(field) {
+      return value =>
+        (Number.isInteger(value) && value >= field.min && value <= field.max) ||
+        `A whole number from ${field.min} to ${field.max}`
+    },
+    relayRule(value) {
+      return (
+        RELAY_URL.test((value || '').trim()) ||
+        'A relay URL starting with ws:// or wss://'
+      )
+    },
+    invalid() {
+      Quasar.Notify.create({
+        type: 'warning',
+        message: 'Not saved: correct the highlighted fields first.'
+      })
+    },
+    copy(text) {
+      LNbits.utils.copyText(text)
+    },
+    apply(config) {
+      this.config = config
+      this.feeForm = {
+        cash_in_fee_bps: config.cash_in_fee_bps,
+        cash_out_fee_bps: config.cash_out_fee_bps,
+        cash_in_fee_basis: config.cash_in_fee_basis,
+        cash_out_fee_basis: config.cash_out_fee_basis,
+        super_wallet_id: config.super_wallet_id
+      }
+      this.relayForm = {relays: [...config.relays]}
+      this.rpcForm = Object.fromEntries(
+        RPC_FIELDS.map(field => [field.key, config[field.key]])
+      )
+    },
+    async update(what, body, message) {
+      this.saving[what] = true
+      try {
+        const {data} = await LNbits.api.request(
+          'PUT',
+          `${API}/super/config`,
+          undefined,
+          body
+        )
+        this.apply(data)
+        Quasar.Notify.create({type: 'positive', message})
+        return true
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+        return false
+      } finally {
+        this.saving[what] = false
+      }
+    },
+    saveFees() {
+      return this.update('fees', {...this.feeForm}, 'Platform fee saved')
+    },
+    saveRpc() {
+      return this.update('rpc', {...this.rpcForm}, 'Tolerances saved')
+    },
+    async saveRelays() {
+      const relays = this.relayForm.relays.map(relay => relay.trim())
+      if (relays.length > MAX_RELAYS) {
+        Quasar.Notify.create({
+          type: 'warning',
+          message: `At most ${MAX_RELAYS} relays`
+        })
+        return
+      }
+      if (await this.update('relays', {relays}, 'Relays saved')) {
+        // The server follows its relay list within a second.
+        setTimeout(this.loadRelayStatus, 1500)
+      }
+    },
+    rotateKey() {
+      LNbits.utils
+        .confirmDialog(
+          'Rotate the server key? Every machine must be told the new npub ' +
+            '(pair it again) before it can reach this server.'
+        )
+        .onOk(async () => {
+          this.saving.rotate = true
+          try {
+            const {data} = await LNbits.api.request(
+              'POST',
+              `${API}/super/rotate-key`
+            )
+            this.config = {...this.config, ...data}
+            Quasar.Notify.create({
+              type: 'positive',
+              message: 'New server key: pair the machines again'
+            })
+          } catch (error) {
+            LNbits.utils.notifyApiError(error)
+          } finally {
+            this.saving.rotate = false
+          }
+        })
+    },
+    async loadConfig() {
+      try {
+        const {data} = await LNbits.api.request('GET', `${API}/super/config`)
+        this.apply(data)
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async loadRelayStatus() {
+      try {
+        const {data} = await LNbits.api.request('GET', `${API}/super/relays`)
+        this.relayStatus = data
+      } catch (error) {
+        this.stopPolling()
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async loadOverview() {
+      try {
+        const {data} = await LNbits.api.request('GET', `${API}/super/overview`)
+        this.overview = data
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    stopPolling() {
+      if (this.statusTimer) {
+        clearInterval(this.statusTimer)
+        this.statusTimer = null
+      }
+    }
+  },
+  created() {
+    this.loadConfig()
+    this.loadRelayStatus()
+    this.loadOverview()
+    this.statusTimer = setInterval(this.loadRelayStatus, 5000)
+  },
+  unmounted() {
+    this.stopPolling()
+  }
+})
