@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test test-postgres lint format relay-venv
+.PHONY: run demo test test-postgres lint format relay-venv browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,12 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) tools/dev_server.py --demo
 
-test: relay-venv $(VENV)/.installed
+test: browser relay-venv $(VENV)/.installed
 	$(PY) -m pytest
 
+# The browser tests add nothing on PostgreSQL: the pages are the same.
 test-postgres: relay-venv $(VENV)/.installed
-	bash tools/postgres.sh $(PY) -m pytest
+	bash tools/postgres.sh $(PY) -m pytest -m "not browser"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -31,6 +32,27 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Debian's chromium for the browser tests (Playwright cannot download its own browsers
+# here). Installed with apt-get when running as root; otherwise, or if that fails, this
+# only warns: the browser tests are then skipped (CI sets SATMACHINEADMIN_REQUIRE_BROWSER=1
+# and fails them instead).
+CHROMIUM ?= /usr/bin/chromium
+
+browser:
+	@if test -x $(CHROMIUM); then \
+		:; \
+	elif test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium >/dev/null 2>&1 \
+			|| { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+			|| echo "WARNING: could not install chromium; the browser tests will be" \
+				"skipped" >&2; \
+	else \
+		echo "WARNING: no $(CHROMIUM), and installing it needs root and apt-get;" \
+			"the browser tests will be skipped" >&2; \
+	fi
 
 # nostr-relay (PyPI), a second relay implementation for the integration tests. It gets
 # a venv of its own because its dependencies clash with LNbits'. If it cannot be
