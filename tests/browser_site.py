@@ -14,9 +14,11 @@ super user (``site.super``, who has the extension enabled and whose relay list i
 the embedded relay), and launches Chromium. Test modules use the module-scoped
 ``site`` fixture:
 
-    from browser_site import site  # noqa: F401
+    from browser_site import site, skip_or_fail_without_browser  # noqa: F401
 
     pytestmark = pytest.mark.browser
+    skip_or_fail_without_browser(module=True)  # before importing playwright
+    from playwright.async_api import expect  # noqa: E402
 
 The browser is Debian's ``chromium`` (Playwright cannot download its own here). When
 it or Playwright is missing the tests are skipped, or fail when
@@ -97,13 +99,16 @@ def browser_unavailable() -> str | None:
     return None
 
 
-def skip_or_fail_without_browser() -> None:
+def skip_or_fail_without_browser(*, module: bool = False) -> None:
+    """Skip the test (the whole module when ``module``, for a call at import, before
+    the module imports Playwright) when the browser cannot run here; fail instead
+    when SATMACHINEADMIN_REQUIRE_BROWSER=1."""
     reason = browser_unavailable()
     if reason is None:
         return
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{REQUIRE_ENV}=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=module)
 
 
 class BrowserSite:
