@@ -14,7 +14,7 @@ from typing import Any
 
 from lnbits.db import Connection
 
-from .database import db, execute, transaction
+from .database import db, execute, fetch_returning, transaction
 
 S = "satmachineadmin"
 
@@ -998,27 +998,33 @@ async def get_leg(*, leg_id: str, conn: Connection | None = None) -> dict | None
 
 async def claim_leg(
     *, leg_id: str, now: int, stale_before: int, conn: Connection | None = None
-) -> bool:
+) -> dict | None:
     """Takes a leg for payment: one claimant wins, whatever the number of workers
     or processes. A failed leg is taken only once its retry is due; a claim older
-    than ``stale_before`` belonged to a dead worker."""
+    than ``stale_before`` belonged to a dead worker.
+
+    Returns the claimed leg as it now stands (None when the claim was lost), read
+    in the same statement, plus ``lp_ln_address``: the Lightning address its LP
+    forwards to, if any, so that paying the leg needs no further reads."""
     async with _tx(conn) as c:
-        return (
-            await execute(
-                c,
-                f"""
-                UPDATE {S}.payout_legs
-                SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
-                    updated_at = :now
-                WHERE id = :id AND (
-                    status = 'pending'
-                    OR (status = 'failed' AND next_attempt_at <= :now)
-                    OR (status = 'paying' AND claimed_at < :stale_before)
-                )
-                """,
-                {"id": leg_id, "now": now, "stale_before": stale_before},
+        return await fetch_returning(
+            c,
+            f"""
+            UPDATE {S}.payout_legs
+            SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
+                updated_at = :now
+            WHERE id = :id AND (
+                status = 'pending'
+                OR (status = 'failed' AND next_attempt_at <= :now)
+                OR (status = 'paying' AND claimed_at < :stale_before)
             )
-            == 1
+            RETURNING *, (
+                SELECT l.ln_address FROM {S}.lps l
+                JOIN {S}.lp_enrolments e ON e.lp_id = l.id
+                WHERE e.id = payout_legs.lp_enrolment_id
+            ) AS lp_ln_address
+            """,
+            {"id": leg_id, "now": now, "stale_before": stale_before},
         )
 
 
@@ -1114,11 +1120,12 @@ async def settlements_to_process(
 
 async def refresh_settlement_status(
     *, settlement_id: str, now: int, conn: Connection | None = None
-) -> None:
+) -> str | None:
     """Derives the status from the legs in one statement, so that whichever
-    worker writes last writes what the legs say at that moment."""
+    worker writes last writes what the legs say at that moment. Returns that
+    status, or None when there is no such settlement (a balance settlement)."""
     async with _tx(conn) as c:
-        await execute(
+        row = await fetch_returning(
             c,
             f"""
             UPDATE {S}.settlements SET updated_at = :now, status = CASE
@@ -1133,9 +1140,11 @@ async def refresh_settlement_status(
                 ELSE 'failed'
             END
             WHERE id = :id
+            RETURNING status
             """,
             {"id": settlement_id, "now": now},
         )
+    return row["status"] if row else None
 
 
 async def make_failed_legs_due(

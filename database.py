@@ -36,3 +36,16 @@ async def execute(conn: Connection, sql: str, values: dict[str, Any]) -> int:
         text(conn.rewrite_query(sql)), conn.rewrite_values(values)
     )
     return result.rowcount
+
+
+async def fetch_returning(
+    conn: Connection, sql: str, values: dict[str, Any]
+) -> dict | None:
+    """Runs one ``… RETURNING`` statement inside the caller's transaction; returns
+    the first row it returned, or None. (SQLite ≥ 3.35 and PostgreSQL both have
+    RETURNING; a write and the read of its result are then one round trip.)"""
+    result = await conn.conn.execute(
+        text(conn.rewrite_query(sql)), conn.rewrite_values(values)
+    )
+    rows = result.mappings().all()
+    return dict(rows[0]) if rows else None

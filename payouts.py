@@ -36,6 +36,7 @@ from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
 
 from . import audit, crud, forwarding
+from .database import transaction
 
 EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
@@ -76,20 +77,23 @@ async def process_settlement(settlement_id: str) -> str:
     for leg in await crud.legs_of(settlement_id=settlement_id):
         if leg["status"] not in DONE:
             await pay_leg(leg)
-    # (A balance settlement has no settlement row: the update then touches nothing.)
-    await crud.refresh_settlement_status(
+    status = await crud.refresh_settlement_status(
         settlement_id=settlement_id, now=int(time.time())
     )
+    if status is not None:
+        return status
+    # A balance settlement has no settlement row: its status is its leg's.
     return settlement_status(await crud.legs_of(settlement_id=settlement_id))
 
 
 async def pay_leg(leg: dict) -> None:
     now = int(time.time())
-    if not await crud.claim_leg(
+    claimed = await crud.claim_leg(
         leg_id=leg["id"], now=now, stale_before=now - STALE_PAYING_S
-    ):
+    )
+    if claimed is None:
         return  # paid, retained, in another worker's hands, or not due
-    leg = await crud.get_leg(leg_id=leg["id"]) or leg
+    leg = claimed
     try:
         previous = await _previous_payment(leg)
         if previous is not None and previous.pending:
@@ -118,31 +122,34 @@ async def pay_leg(leg: dict) -> None:
     retry_at = None
     if status == "failed" and leg["attempts"] < MAX_AUTO_ATTEMPTS:
         retry_at = int(time.time()) + backoff_s(leg["attempts"])
-    finished = await crud.finish_leg(
-        leg_id=leg["id"],
-        status=status,
-        now=int(time.time()),
-        error=error[:500] if error else None,
-        next_attempt_at=retry_at,
-    )
-    if finished:
-        await audit.record(
-            None,
-            actor="system:payouts",
-            operator_id=leg["operator_id"],
-            action=f"leg.{status}",
-            object_type="payout_leg",
-            object_id=leg["id"],
-            detail={
-                "settlement_id": leg["settlement_id"],
-                "sats": leg["sats"],
-                "attempt": leg["attempts"],
-                "error": error,
-            },
+    # The leg's new state and its audit row commit together (one round trip).
+    async with transaction() as conn:
+        finished = await crud.finish_leg(
+            leg_id=leg["id"],
+            status=status,
+            now=int(time.time()),
+            error=error[:500] if error else None,
+            next_attempt_at=retry_at,
+            conn=conn,
         )
+        if finished:
+            await audit.record(
+                conn,
+                actor="system:payouts",
+                operator_id=leg["operator_id"],
+                action=f"leg.{status}",
+                object_type="payout_leg",
+                object_id=leg["id"],
+                detail={
+                    "settlement_id": leg["settlement_id"],
+                    "sats": leg["sats"],
+                    "attempt": leg["attempts"],
+                    "error": error,
+                },
+            )
     if status == "failed":
         logger.warning(f"satmachineadmin: leg {leg['id']} failed: {error}")
-    else:
+    elif leg["lp_ln_address"]:  # read with the claim: most LPs forward nothing
         await forwarding.schedule(leg)
 
 
@@ -186,20 +193,24 @@ async def _leg_invoice(leg: dict) -> str:
         if leg["payment_request"] and not await _invoice_failed(leg):
             return leg["payment_request"]
         return await _lightning_address_invoice(leg)
-    # Checked before every attempt: a recorded invoice of a wallet deleted since
-    # must not be paid into it.
-    target = await get_wallet(leg["wallet_id"])
-    if target is None or target.deleted:
-        raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
-    if leg["payment_request"] and await _still_payable(leg):
-        return leg["payment_request"]
-    invoice = await create_invoice(
-        wallet_id=leg["wallet_id"],
-        amount=leg["sats"],
-        memo=f"{leg['label']} (settlement {leg['settlement_id'][:8]})",
-        extra=_extra(leg),
-        internal=True,
-    )
+    if leg["payment_request"]:
+        # A recorded invoice of a wallet deleted since must not be paid into it.
+        await _check_target(leg)
+        if await _still_payable(leg):
+            return leg["payment_request"]
+    try:
+        # create_invoice reads the target wallet itself and refuses a deleted one,
+        # so a new invoice needs no check of its own.
+        invoice = await create_invoice(
+            wallet_id=leg["wallet_id"],
+            amount=leg["sats"],
+            memo=f"{leg['label']} (settlement {leg['settlement_id'][:8]})",
+            extra=_extra(leg),
+            internal=True,
+        )
+    except InvoiceError:
+        await _check_target(leg)  # say why, when it is that
+        raise
     await crud.set_leg_invoice(
         leg_id=leg["id"],
         payment_hash=invoice.payment_hash,
@@ -207,6 +218,12 @@ async def _leg_invoice(leg: dict) -> str:
         replace=True,
     )
     return invoice.bolt11
+
+
+async def _check_target(leg: dict) -> None:
+    target = await get_wallet(leg["wallet_id"])
+    if target is None or target.deleted:
+        raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
 
 
 async def _still_payable(leg: dict) -> bool:
