@@ -335,19 +335,27 @@ async def list_settlements(
         since=since,
         until=until,
     )
-    page = ""
-    if limit is not None:
-        page = " LIMIT :limit OFFSET :offset"
-        values = {**values, "limit": limit, "offset": offset}
-    rows = await _fetchall(
-        f"SELECT * FROM {S}.settlements WHERE {where} "
-        f"ORDER BY created_at DESC, id DESC{page}",
-        values,
-        conn,
-    )
-    counted = await _fetchone(
-        f"SELECT COUNT(*) AS total FROM {S}.settlements WHERE {where}", values, conn
-    )
+    order = "ORDER BY created_at DESC, id DESC"
+    async with _tx(conn) as c:  # one connection for the page and its count
+        if limit is None:
+            rows = await _fetchall(
+                f"SELECT * FROM {S}.settlements WHERE {where} {order}", values, c
+            )
+            return rows, len(rows)
+        # The page's ids come from the index alone (settlements_list covers the
+        # usual filter, the order and the id), so a deep offset skips index
+        # entries, not whole rows; only the page's own rows are read.
+        rows = await _fetchall(
+            f"SELECT s.* FROM {S}.settlements s JOIN ("
+            f"SELECT id FROM {S}.settlements WHERE {where} {order} "
+            "LIMIT :limit OFFSET :offset"
+            ") page ON page.id = s.id ORDER BY s.created_at DESC, s.id DESC",
+            {**values, "limit": limit, "offset": offset},
+            c,
+        )
+        counted = await _fetchone(
+            f"SELECT COUNT(*) AS total FROM {S}.settlements WHERE {where}", values, c
+        )
     return rows, _as_int(counted["total"] if counted else 0)
 
 
