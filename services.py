@@ -206,10 +206,6 @@ async def super_overview() -> list[OperatorTotals]:
 # --- machines ------------------------------------------------------------------------
 
 
-def _machine(row: dict) -> Machine:
-    return _model(Machine, row, npub=npub_encode(row["pubkey"]))
-
-
 async def _operator_machine(
     machine_id: str, operator_id: str, conn: Connection | None = None
 ) -> dict:
@@ -261,7 +257,7 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
         # The wallet was made for a machine that cannot exist; it holds nothing.
         await delete_wallet(user_id=operator_id, wallet_id=wallet.id)
         raise Conflict(f"machine {npub} is already registered") from exc
-    return _machine(row)
+    return (await _with_beacons([row]))[0]
 
 
 async def _with_beacons(rows: list[dict]) -> list[Machine]:
@@ -271,13 +267,16 @@ async def _with_beacons(rows: list[dict]) -> list[Machine]:
     for beacon in stored:
         by_machine.setdefault(beacon["machine_id"], []).append(beacon)
     timestamp = now()
-    wallets = {row["id"]: await get_wallet(row["wallet_id"]) for row in rows}
+    balances: dict[str, int | None] = {}
+    for row in rows:
+        wallet = await get_wallet(row["wallet_id"])
+        balances[row["id"]] = wallet.balance if wallet else None
     return [
         _model(
             Machine,
             row,
             npub=npub_encode(row["pubkey"]),
-            balance_sats=wallets[row["id"]].balance if wallets[row["id"]] else None,
+            balance_sats=balances[row["id"]],
             **beacons.beacon_status(
                 by_machine.get(row["id"], []),
                 offline_after_s=config.beacon_offline_s,
@@ -321,7 +320,7 @@ async def update_machine(
         if key in changes and changes[key] is None:
             raise InvalidInput(f"{key} must not be null")
     if not changes:
-        return _machine(current)
+        return (await _with_beacons([current]))[0]
     changes["updated_at"] = now()
     async with transaction() as conn:
         await crud.update_machine(
@@ -336,7 +335,7 @@ async def update_machine(
             object_id=machine_id,
             detail={k: {"from": current.get(k), "to": v} for k, v in changes.items()},
         )
-    return _machine({**current, **changes})
+    return (await _with_beacons([{**current, **changes}]))[0]
 
 
 async def delete_machine(operator_id: str, machine_id: str) -> dict:

@@ -1,0 +1,333 @@
+"""The operator dashboard in Chromium, against a real LNbits: a new operator adds a
+machine, pairs another, sets splits with the live preview, records a manual
+transaction, sees it paid leg by leg, exports CSV and sees a new settlement arrive
+without reloading. Every page must render without console errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+import pytest_asyncio
+from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
+from helpers import machine_key
+from playwright.async_api import Page, expect
+
+if TYPE_CHECKING:
+    from browser_site import BrowserPage
+
+pytestmark = pytest.mark.browser
+
+DASHBOARD = f"/{EXT_ID}/"
+
+
+def field(page: Page, name: str):
+    """A Quasar input marked data-test=name (QInput puts the attribute on its
+    native input)."""
+    return page.locator(f'input[data-test="{name}"]')
+
+
+async def choose(page: Page, name: str, option: str) -> None:
+    await page.locator(f'[data-test="{name}"]').click()
+    await page.get_by_role("option", name=option, exact=True).click()
+
+
+async def notification(page: Page, pattern: str) -> None:
+    await expect(
+        page.locator(".q-notification").filter(has_text=re.compile(pattern))
+    ).to_be_visible()
+
+
+def assert_only_refusals(page: BrowserPage, statuses: list[str]) -> None:
+    """Chromium logs each refused request as a console error: exactly the
+    refusals the test provoked, and nothing else."""
+    refused = [
+        error
+        for error in page.console_errors
+        if error.startswith("console.error: Failed to load resource")
+    ]
+    assert [status for status in statuses if any(status in e for e in refused)] == (
+        statuses
+    )
+    assert len(refused) == len(statuses), refused
+    assert [e for e in page.console_errors if e not in refused] == []
+
+
+def cash_out_body(machine_id: str, tx_id: str) -> dict:
+    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
+    return {
+        "machine_id": machine_id,
+        "direction": "cash_out",
+        "principal_sats": 200_000,
+        "fee_sats": 10_000,
+        "fiat_amount": "1000.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+        "tx_id": tx_id,
+    }
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def platform_fee_30(site: BrowserSite) -> None:  # noqa: F811
+    await site.api(
+        "PUT",
+        f"{API}/super/config",
+        account=site.super,
+        body={
+            "cash_out_fee_bps": 3000,
+            "cash_in_fee_bps": 1000,
+            "fee_basis": "commission",
+            "super_wallet_id": site.super.wallet_id,
+        },
+    )
+
+
+async def test_operator_runs_the_business_from_the_dashboard(
+    site: BrowserSite,  # noqa: F811
+    platform_fee_30: None,
+):
+    operator = await site.new_account("operator")
+    for name in ("Employee", "Maintenance"):
+        await site.api("POST", "/api/v1/wallet", account=operator, body={"name": name})
+    await site.refresh(operator)
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    await expect(page.locator('[data-test="fee-cash-out"]')).to_have_text(
+        "30.00 % of the commission"
+    )
+    await expect(page.locator('[data-test="server-npub"]')).to_have_text(
+        re.compile(r"^npub1")
+    )
+    await site.screenshot(page, "operator-overview-empty")
+
+    # --- a machine by npub: checked in the page, then refused by the API ----------
+    await page.get_by_role("tab", name="Machines").click()
+    await page.locator('[data-test="add-machine"]').click()
+    dialog = page.locator('[data-test="machine-dialog"]')
+    await field(page, "machine-npub").fill("npub1notakey")
+    await field(page, "machine-name").fill("Lobby ATM")
+    await field(page, "machine-fiat").fill("GTQ")
+    await page.locator('[data-test="machine-save"]').click()
+    await expect(dialog.get_by_text("Not a valid npub")).to_be_visible()
+    assert await site.api("GET", f"{API}/machines", account=operator) == []
+
+    _, npub = machine_key()
+    await field(page, "machine-npub").fill(npub)
+    await page.locator('[data-test="machine-save"]').click()
+    await expect(dialog).to_be_hidden()
+    table = page.locator('[data-test="machines-table"]')
+    await expect(table.get_by_text("Lobby ATM")).to_be_visible()
+    [machine] = await site.api("GET", f"{API}/machines", account=operator)
+    assert (machine["name"], machine["fiat_code"], machine["npub"]) == (
+        "Lobby ATM",
+        "GTQ",
+        npub,
+    )
+
+    await page.locator('[data-test="add-machine"]').click()
+    await field(page, "machine-npub").fill(npub)
+    await field(page, "machine-name").fill("Twin")
+    await page.locator('[data-test="machine-save"]').click()
+    await notification(page, "already registered")
+    await page.keyboard.press("Escape")
+
+    # --- pairing: seed URL, QR code and a countdown ---------------------------------
+    await page.locator('[data-test="pair-machine"]').click()
+    pair = page.locator('[data-test="pair-dialog"]')
+    await pair.get_by_label("Name").fill("Mall ATM")
+    await pair.get_by_role("button", name="Create pairing code").click()
+    await expect(pair.locator('[data-test="pair-qr"]')).to_be_visible()
+    seed_url = await field(page, "pair-seed-url").input_value()
+    assert "token=" in seed_url and "server=npub1" in seed_url
+    countdown = pair.locator('[data-test="pair-countdown"]')
+    await expect(countdown).to_have_text(re.compile(r"^(59|60):\d\d$"))
+    first = await countdown.inner_text()
+    await expect(countdown).not_to_have_text(first)
+    await site.screenshot(page, "operator-pairing")
+    await pair.get_by_role("button", name="Close").click()
+    [pending] = await site.api("GET", f"{API}/pairings", account=operator)
+    assert pending["name"] == "Mall ATM" and pending["used_at"] is None
+
+    # --- splits: weights must reach 100 %, the preview follows every keystroke ------
+    await page.get_by_role("tab", name="Splits").click()
+    wallets = {wallet["name"]: wallet["id"] for wallet in operator.wallets}
+    own_wallet = next(
+        name
+        for name in wallets
+        if name not in ("Employee", "Maintenance") and not name.startswith("Lobby ATM")
+    )
+    rules = page.locator('[data-test="split-rule"]')
+    for index, (label, wallet, percent) in enumerate(
+        [
+            ("Self", own_wallet, "50"),
+            ("Employee", "Employee", "30"),
+            ("Maintenance", "Maintenance", "10"),
+        ]
+    ):
+        await page.locator('[data-test="add-rule"]').click()
+        rule = rules.nth(index)
+        await rule.get_by_label("Label").fill(label)
+        await rule.get_by_label("Wallet", exact=True).click()
+        await page.get_by_role("option", name=wallet, exact=True).click()
+        await rule.get_by_label("Weight").fill(percent)
+    await expect(page.locator('[data-test="weights-sum"]')).to_have_text(
+        re.compile(r"90\.00 %")
+    )
+    await expect(page.locator('[data-test="rules-problem"]')).to_contain_text(
+        "not 100 %"
+    )
+    await expect(page.locator('[data-test="save-rules"]')).to_be_disabled()
+
+    await rules.nth(2).get_by_label("Weight").fill("20")
+    await expect(page.locator('[data-test="rules-problem"]')).to_be_hidden()
+    await field(page, "preview-commission").fill("100")
+    preview = page.locator('[data-test="split-preview"]')
+    await expect(preview.locator('[data-test="preview-platform"]')).to_have_text(
+        "30 sat"
+    )
+    await expect(preview.locator('[data-test="preview-leg"]')).to_have_text(
+        [
+            re.compile(r"Self\s*35 sat"),
+            re.compile(r"Employee\s*21 sat"),
+            re.compile(r"Maintenance\s*14 sat"),
+        ]
+    )
+    await site.screenshot(page, "operator-splits")
+    await page.locator('[data-test="save-rules"]').click()
+    await notification(page, "Split rules saved")
+    saved = await site.api("GET", f"{API}/splits", account=operator)
+    assert [(r["label"], r["wallet_id"], r["weight_bps"]) for r in saved["rules"]] == [
+        ("Self", wallets[own_wallet], 5000),
+        ("Employee", wallets["Employee"], 3000),
+        ("Maintenance", wallets["Maintenance"], 2000),
+    ]
+
+    # --- a manual transaction, paid from the machine's wallet ----------------------
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 210_000},
+    )
+    await page.get_by_role("tab", name="Settlements").click()
+    await page.locator('[data-test="manual-tx"]').click()
+    manual = page.locator('[data-test="manual-dialog"]')
+    await page.locator('[data-test="manual-save"]').click()
+    await expect(manual.get_by_text("A whole number of sats, 0 or more")).to_have_count(
+        2
+    )
+    await field(page, "manual-principal").fill("200000")
+    await field(page, "manual-fee").fill("10000")
+    await field(page, "manual-fiat").fill("900.00")
+    await field(page, "manual-rate").fill("500000.00")
+    await field(page, "manual-txid").fill("manual-1")
+    await page.locator('[data-test="manual-save"]').click()
+    await notification(page, "inconsistent amounts")
+    await field(page, "manual-fiat").fill("1000.00")
+    await page.locator('[data-test="manual-save"]').click()
+    await expect(manual).to_be_hidden()
+
+    settlements = page.locator('[data-test="settlements-table"]')
+    row = settlements.locator("tbody tr").filter(has_text="manual-1")
+    await expect(row).to_contain_text("settled", timeout=30_000)
+    await expect(page.locator('[data-test="period-totals"]')).to_contain_text(
+        "10,000 sat"
+    )
+    await row.click()
+    detail = page.locator('[data-test="settlement-detail"]')
+    legs = detail.locator('[data-test="legs-table"] tbody tr')
+    await expect(legs.filter(has_text="platform fee")).to_contain_text("3,000 sat")
+    for label, paid in (
+        ("Self", "3,500"),
+        ("Employee", "2,100"),
+        ("Maintenance", "1,400"),
+    ):
+        await expect(legs.filter(has_text=label)).to_contain_text(f"{paid} sat")
+        await expect(legs.filter(has_text=label)).to_contain_text("paid")
+    await site.screenshot(page, "operator-settlement-detail")
+    await detail.get_by_role("button", name="Close").click()
+
+    async with page.expect_download() as download_info:
+        await page.locator('[data-test="export-csv"]').click()
+    download = await download_info.value
+    exported = list(csv.DictReader(io.StringIO((await download.path()).read_text())))
+    assert [(r["tx_id"], r["commission_sats"], r["status"]) for r in exported] == [
+        ("manual-1", "10000", "settled")
+    ]
+
+    # --- live: a settlement recorded elsewhere shows up without a reload -----------
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 210_000},
+    )
+    await site.api(
+        "POST",
+        f"{API}/settlements/manual",
+        account=operator,
+        body=cash_out_body(machine["id"], "from-elsewhere"),
+    )
+    await expect(
+        settlements.locator("tbody tr").filter(has_text="from-elsewhere")
+    ).to_be_visible(timeout=15_000)
+
+    # --- the filters narrow the table, the totals and the export -------------------
+    await page.locator('[data-test="filter-machine"]').click()
+    await page.get_by_role("option", name="Lobby ATM", exact=True).click()
+    await expect(page.locator('[data-test="period-totals"]')).to_contain_text(
+        "20,000 sat"
+    )
+    await site.screenshot(page, "operator-settlements")
+
+    await page.get_by_role("tab", name="Overview").click()
+    await expect(page.locator('[data-test="daily-chart"]')).to_be_visible()
+    await site.screenshot(page, "operator-overview")
+    assert_only_refusals(page, ["409 (Conflict)", "400 (Bad Request)"])
+
+
+async def test_operator_enrols_an_lp_and_records_a_deposit(
+    site: BrowserSite,  # noqa: F811
+    platform_fee_30: None,
+):
+    operator = await site.new_account("operator")
+    lp = await site.new_account("lp")
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    await page.get_by_role("tab", name="Liquidity providers").click()
+
+    await page.locator('[data-test="enrol-lp"]').click()
+    await field(page, "enrol-fiat").fill("GTQ")
+    await page.locator('[data-test="enrol-save"]').click()
+    await expect(
+        page.locator('[data-test="enrol-dialog"]').get_by_text(
+            "Give a user id or a wallet id, not both"
+        )
+    ).to_be_visible()
+    await field(page, "enrol-user").fill(lp.id)
+    await page.locator('[data-test="enrol-save"]').click()
+    lps = page.locator('[data-test="lps-table"] tbody tr')
+    await expect(lps.filter(has_text=lp.id)).to_be_visible()
+
+    await lps.filter(has_text=lp.id).get_by_role("button", name="Deposit").click()
+    await field(page, "deposit-amount").fill("-5")
+    await page.locator('[data-test="deposit-save"]').click()
+    await expect(
+        page.locator('[data-test="deposit-dialog"]').get_by_text("An amount above 0")
+    ).to_be_visible()
+    await field(page, "deposit-amount").fill("1500.00")
+    await page.locator('[data-test="deposit-save"]').click()
+    await notification(page, "Deposit recorded and confirmed")
+    await expect(lps.filter(has_text=lp.id)).to_contain_text("1500.00")
+    await expect(
+        page.locator('[data-test="deposits-table"] tbody tr').filter(
+            has_text="1500.00 GTQ"
+        )
+    ).to_contain_text("confirmed")
+    [enrolment] = await site.api("GET", f"{API}/lps", account=operator)
+    assert (enrolment["user_id"], enrolment["balance"]) == (lp.id, "1500.00")
+    await site.screenshot(page, "operator-lps")
+    assert page.console_errors == []
