@@ -558,10 +558,12 @@ window.app = Vue.createApp({
         await Promise.all([
           this.refreshSettlements(),
           this.loadHealth(),
-          this.loadAttention()
+          this.loadAttention(),
+          this.loadMachines()
         ])
+        // The chart and the LP balances move with settlements, only slower.
         if (this.nowSeconds % 15 < POLL_MS / 1000) {
-          await Promise.all([this.loadMachines(), this.loadLps(), this.loadDaily()])
+          await Promise.all([this.loadLps(), this.loadDaily()])
         }
       } catch (error) {
         // A failed poll is retried at the next tick; the page keeps what it has.
