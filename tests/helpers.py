@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 API = "/satmachineadmin/api/v1"
+SIMULATOR_PATH = Path(__file__).resolve().parent.parent / "tools" / "bitspire_sim.py"
 
 
 def machine_key() -> tuple[str, str]:
@@ -21,3 +27,18 @@ async def fund(wallet_id: str, sats: int) -> None:
     wallet = await get_wallet(wallet_id)
     assert wallet is not None
     await update_wallet_balance(wallet, sats)
+
+
+def load_simulator() -> ModuleType:
+    """tools/bitspire_sim.py, the ATM simulator. tools/ is not a package, so the file
+    is loaded by path, once per session: the module must be in sys.modules while it
+    runs (for its dataclasses) and every test must see the same classes."""
+    loaded = sys.modules.get("bitspire_sim")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("bitspire_sim", SIMULATOR_PATH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

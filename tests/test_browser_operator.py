@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
-from helpers import machine_key
+from helpers import load_simulator, machine_key
 from playwright.async_api import Page, expect
 
 if TYPE_CHECKING:
@@ -147,9 +147,24 @@ async def test_operator_runs_the_business_from_the_dashboard(
     first = await countdown.inner_text()
     await expect(countdown).not_to_have_text(first)
     await site.screenshot(page, "operator-pairing")
-    await pair.get_by_role("button", name="Close").click()
     [pending] = await site.api("GET", f"{API}/pairings", account=operator)
     assert pending["name"] == "Mall ATM" and pending["used_at"] is None
+
+    # The machine scans it (the simulator speaks the RPC over the site's relay).
+    atm, token = load_simulator().BitspireSimulator.from_seed_url(
+        seed_url, log=lambda _: None
+    )
+    async with atm:
+        await atm.pair(token)
+        await expect(pair.get_by_text("Paired: Mall ATM")).to_be_visible(timeout=15_000)
+        await atm.publish_beacon(cash_level="80 %", model="bitspire-2", fiat="GTQ")
+        await pair.get_by_role("button", name="Close").click()
+        mall = table.locator("tbody tr").filter(has_text="Mall ATM")
+        await expect(mall).to_contain_text("online", timeout=15_000)
+        await expect(mall).to_contain_text("80 %")
+        await expect(mall).to_contain_text("bitspire-2")
+        await expect(mall).to_contain_text("0 sat")
+    await site.screenshot(page, "operator-machines")
 
     # --- splits: weights must reach 100 %, the preview follows every keystroke ------
     await page.get_by_role("tab", name="Splits").click()
@@ -215,6 +230,7 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await page.get_by_role("tab", name="Settlements").click()
     await page.locator('[data-test="manual-tx"]').click()
     manual = page.locator('[data-test="manual-dialog"]')
+    await choose(page, "manual-machine", "Lobby ATM")
     await page.locator('[data-test="manual-save"]').click()
     await expect(manual.get_by_text("A whole number of sats, 0 or more")).to_have_count(
         2

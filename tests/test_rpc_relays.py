@@ -11,20 +11,16 @@ In-process request handling without relays is in test_rpc_server.py.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import json
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API
+from helpers import API, load_simulator
 from nostr_sdk import (
     EventBuilder,
     Keys,
@@ -36,7 +32,6 @@ from nostr_sdk import (
 )
 from relays import RELAY_KINDS, RelayNotInstalled, RelayProcess
 
-SIM_PATH = Path(__file__).resolve().parent.parent / "tools" / "bitspire_sim.py"
 DEFAULT_RELAY = "ws://127.0.0.1:7777"
 NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
 CONNECT_TIMEOUT = 10.0
@@ -45,21 +40,7 @@ FIAT, RATE, FEE_BPS = "1000.00", "500000.00", 500
 PRINCIPAL, FEE = 200_000, 10_000
 
 
-def _load_simulator() -> ModuleType:
-    # tools/ is not a package: load the file by path (once per session; the module
-    # must be in sys.modules while it runs, for its dataclasses).
-    loaded = sys.modules.get("bitspire_sim")
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location("bitspire_sim", SIM_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bs = _load_simulator()
+bs = load_simulator()
 
 
 class Atm(bs.BitspireSimulator):  # type: ignore[name-defined]

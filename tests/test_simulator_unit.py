@@ -11,18 +11,16 @@ side on the ``websockets`` library and this repository's code.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from helpers import load_simulator
 from nostr_sdk import Event as SdkEvent
 
 from satmachineadmin.nostr.events import sign_event, verify_event
@@ -30,21 +28,7 @@ from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
 from satmachineadmin.nostr.nip19 import npub_encode, nsec_encode
 from satmachineadmin.nostr.nip44 import decrypt, encrypt, get_conversation_key
 
-SIM_PATH = Path(__file__).resolve().parent.parent / "tools" / "bitspire_sim.py"
-
-
-def _load_simulator() -> ModuleType:
-    # tools/ is not a package: load the file by path. The module must be in
-    # sys.modules while it runs, for its dataclasses.
-    spec = importlib.util.spec_from_file_location("bitspire_sim", SIM_PATH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bs = _load_simulator()
+bs = load_simulator()
 
 SERVER_SK = generate_private_key()
 SERVER_PK = public_key_hex(SERVER_SK)

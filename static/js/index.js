@@ -123,6 +123,7 @@ window.app = Vue.createApp({
         {name: 'balance', label: 'Wallet balance', field: row => sats(row.balance_sats)}
       ],
       machineColumns: [
+        {name: 'actions', label: '', field: 'id', align: 'left'},
         {name: 'name', label: 'Name', field: 'name', align: 'left', sortable: true},
         {name: 'location', label: 'Location', field: 'location', align: 'left'},
         {
@@ -140,8 +141,7 @@ window.app = Vue.createApp({
         {name: 'model', label: 'Model', field: row => (row.beacon || {}).model || ''},
         {name: 'seen', label: 'Last seen', field: row => when(row.last_seen)},
         {name: 'balance', label: 'Balance', field: row => sats(row.balance_sats)},
-        {name: 'npub', label: 'npub', field: 'npub', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
+        {name: 'npub', label: 'npub', field: 'npub', align: 'left'}
       ],
       settlementColumns: [
         {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
@@ -379,7 +379,7 @@ window.app = Vue.createApp({
       return `${this.percent(bps)} of the ${this.fee[`${direction}_fee_basis`]}`
     },
     short(npub) {
-      return npub ? `${npub.slice(0, 12)}…${npub.slice(-6)}` : ''
+      return npub ? `${npub.slice(0, 10)}…${npub.slice(-4)}` : ''
     },
     ago(seconds) {
       if (!seconds) return 'never'
