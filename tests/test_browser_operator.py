@@ -347,3 +347,81 @@ async def test_operator_enrols_an_lp_and_records_a_deposit(
     assert (enrolment["user_id"], enrolment["balance"]) == (lp.id, "1500.00")
     await site.screenshot(page, "operator-lps")
     assert page.console_errors == []
+
+
+async def test_failed_payout_shows_up_for_attention_and_is_retried(
+    site: BrowserSite,  # noqa: F811
+    platform_fee_30: None,
+):
+    operator = await site.new_account("operator")
+    _, npub = machine_key()
+    machine = await site.api(
+        "POST",
+        f"{API}/machines",
+        account=operator,
+        body={"npub": npub, "name": "Corner ATM", "fiat_code": "GTQ"},
+    )
+    # A Lightning address no resolver can find: its leg fails on every attempt.
+    await site.api(
+        "PUT",
+        f"{API}/splits",
+        account=operator,
+        body={
+            "rules": [
+                {
+                    "label": "Tips",
+                    "ln_address": "tips@unreachable.invalid",
+                    "weight_bps": 10_000,
+                }
+            ]
+        },
+    )
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 210_000},
+    )
+    settlement = await site.api(
+        "POST",
+        f"{API}/settlements/manual",
+        account=operator,
+        body=cash_out_body(machine["id"], "will-fail"),
+    )
+
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    attention = page.get_by_role("tab", name=re.compile("Needs attention"))
+    await expect(attention).to_contain_text("1", timeout=20_000)
+    await attention.click()
+    failed = page.locator('[data-test="worklist-table"] tbody tr').filter(
+        has_text="will-fail"
+    )
+    await expect(failed).to_be_visible()
+    await failed.get_by_role("button").first.click()
+    detail = page.locator('[data-test="settlement-detail"]')
+    tips = detail.locator('[data-test="legs-table"] tbody tr').filter(has_text="Tips")
+    await expect(tips).to_contain_text("failed")
+    await expect(tips).to_contain_text("7,000 sat")
+    await site.screenshot(page, "operator-attention")
+    await detail.get_by_role("button", name="Close").click()
+
+    attempts_before = await _tips_attempts(site, operator, settlement["id"])
+    await failed.get_by_role("button", name="Retry").click()
+    await notification(page, "Failed payouts queued again")
+    # Retried at once, well before its own backoff (30 s after the first failure).
+    for _ in range(20):
+        if await _tips_attempts(site, operator, settlement["id"]) > attempts_before:
+            break
+        await page.wait_for_timeout(500)
+    else:
+        raise AssertionError("the retried leg was not attempted again")
+    assert page.console_errors == []
+
+
+async def _tips_attempts(running: BrowserSite, operator, settlement_id: str) -> int:
+    detail = await running.api(
+        "GET", f"{API}/settlements/{settlement_id}", account=operator
+    )
+    [tips] = [leg for leg in detail["legs"] if leg["label"] == "Tips"]
+    return tips["attempts"]
