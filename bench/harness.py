@@ -4,16 +4,15 @@ PostgreSQL database. Every process runs in its own process group on a free port
 (never 5000 or 7777), is bounded in time and is killed at exit.
 
 Importing this module does not import lnbits: the benchmark's own process stays
-free of it, and every LNbits runs in a subprocess.
+free of it, and every LNbits runs in a subprocess. What the crash tests' harness
+(tests/lnbits_process.py) already has — the process registry killed at exit, the
+price source, fresh PostgreSQL databases — is taken from there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import http.server
-import importlib.util
 import json
 import os
 import shutil
@@ -28,28 +27,18 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-EXT_ID = "satmachineadmin"
-API = f"/{EXT_ID}/api/v1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+import lnbits_process  # noqa: E402 (found through the path set just above)
+from lnbits_process import EXT_ID, _alive, _kill_group, price_aggregator_url  # noqa: E402
+
+API = f"/{EXT_ID}/api/v1"
 RESERVED_PORTS = {5000, 7777}  # a developer's `make run` may be using them
-
-_alive: set[subprocess.Popen] = set()
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for proc in list(_alive):
-        _kill_group(proc)
 
 
 def free_port() -> int:
@@ -62,55 +51,13 @@ def free_port() -> int:
 
 
 def lnbits_package() -> Path:
-    spec = importlib.util.find_spec("lnbits")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("lnbits is not installed in this interpreter")
-    return Path(spec.origin).parent
+    return lnbits_process._lnbits_package()
 
 
 def lnbits_version() -> str:
     from importlib.metadata import version
 
     return version("lnbits")
-
-
-# --- a price source ---------------------------------------------------------------
-
-BTC_PRICES = {"USD": 100_000.0, "GTQ": 500_000.0}
-
-
-class _PriceHandler(http.server.BaseHTTPRequestHandler):
-    """LNbits' price aggregator API: GET /rate/<CURRENCY> → {"rates": {"median"}}."""
-
-    def do_GET(self) -> None:
-        currency = self.path.rstrip("/").rsplit("/", 1)[-1].upper()
-        body = json.dumps(
-            {"rates": {"median": BTC_PRICES.get(currency, 100_000.0)}}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-_price_server: http.server.ThreadingHTTPServer | None = None
-
-
-def price_aggregator_url() -> str:
-    """Offline, LNbits would price each payment after DNS failures of eight
-    exchanges; every LNbits here asks this fixed local source instead."""
-    global _price_server
-    if _price_server is None:
-        _price_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PriceHandler)
-        _price_server.daemon_threads = True
-        threading.Thread(
-            target=_price_server.serve_forever, name="price-source", daemon=True
-        ).start()
-    return f"http://127.0.0.1:{_price_server.server_address[1]}"
 
 
 # --- LNbits' environment ----------------------------------------------------------
@@ -346,31 +293,14 @@ def _readline_within(proc: subprocess.Popen, timeout_s: float) -> str:
 # --- PostgreSQL ---------------------------------------------------------------------
 
 
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
 @contextlib.asynccontextmanager
 async def fresh_postgres_database(server_url: str, purpose: str) -> AsyncIterator[str]:
     """A new database on the server of ``server_url`` (its role needs CREATEDB),
     dropped at the end; yields its ``postgres://`` URL."""
-    import asyncpg
-
-    name = f"{EXT_ID}_bench_{purpose}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url, timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield with_database(server_url, name)
-    finally:
-        admin = await asyncpg.connect(server_url, timeout=10)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with lnbits_process.fresh_postgres_database(
+        server_url, prefix=f"{EXT_ID}_bench_{purpose}"
+    ) as url:
+        yield url
 
 
 async def postgres_version(server_url: str) -> str:

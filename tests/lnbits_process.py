@@ -469,8 +469,22 @@ async def fresh_postgres_database(
     try:
         yield _with_database(server_url, name)
     finally:
+        await _drop_database(server_url, name)
+
+
+async def _drop_database(server_url: str, name: str, attempts: int = 60) -> None:
+    import asyncpg
+
+    for attempt in range(attempts):
         admin = await asyncpg.connect(server_url, timeout=10)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except asyncpg.InsufficientPrivilegeError:
+            # FORCE may not end an autovacuum worker (it runs as the superuser),
+            # which a bulk load sets off; it finishes on its own in a moment.
+            if attempt == attempts - 1:
+                raise
         finally:
             await admin.close()
+        await asyncio.sleep(0.5)
