@@ -869,17 +869,23 @@ class SettlementFilter:
     since: int | None = None
     until: int | None = None
 
+    def query(self, operator_id: str) -> dict[str, Any]:
+        """The keyword arguments of crud's settlement queries."""
+        return {
+            "operator_id": operator_id,
+            "machine_id": self.machine_id,
+            "status": self.status,
+            "direction": self.direction.value if self.direction else None,
+            "since": self.since,
+            "until": self.until,
+        }
+
 
 async def list_settlements(
     operator_id: str, filters: SettlementFilter, *, limit: int, offset: int
 ) -> SettlementPage:
     rows, total = await crud.list_settlements(
-        operator_id=operator_id,
-        machine_id=filters.machine_id,
-        status=filters.status,
-        direction=filters.direction.value if filters.direction else None,
-        since=filters.since,
-        until=filters.until,
+        **filters.query(operator_id),
         limit=limit,
         offset=offset,
     )
@@ -902,12 +908,7 @@ async def settlement_totals(
     operator_id: str, filters: SettlementFilter
 ) -> SettlementTotals:
     rows = await crud.settlement_totals(
-        operator_id=operator_id,
-        machine_id=filters.machine_id,
-        status=filters.status,
-        direction=filters.direction.value if filters.direction else None,
-        since=filters.since,
-        until=filters.until,
+        **filters.query(operator_id),
     )
     by_currency = [
         CurrencyTotals(
@@ -975,12 +976,7 @@ def _csv_cell(value: Any) -> str:
 
 async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
     rows, _ = await crud.list_settlements(
-        operator_id=operator_id,
-        machine_id=filters.machine_id,
-        status=filters.status,
-        direction=filters.direction.value if filters.direction else None,
-        since=filters.since,
-        until=filters.until,
+        **filters.query(operator_id),
     )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -42,3 +42,18 @@ def load_simulator() -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def cash_out_body(machine_id: str, **overrides) -> dict:
+    """A manual cash-out: 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats,
+    plus a 10_000-sat commission."""
+    body = {
+        "machine_id": machine_id,
+        "direction": "cash_out",
+        "principal_sats": 200_000,
+        "fee_sats": 10_000,
+        "fiat_amount": "1000.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+    }
+    return {**body, **overrides}

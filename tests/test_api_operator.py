@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 from helpers import API, fund, machine_key
+from helpers import cash_out_body as cash_out
 
 
 @pytest.fixture
@@ -38,20 +39,6 @@ async def add_machine(client, operator, fiat_code="GTQ", **extra):
     )
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def cash_out(machine_id, **overrides):
-    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
-    body = {
-        "machine_id": machine_id,
-        "direction": "cash_out",
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
-    return {**body, **overrides}
 
 
 def detail(response) -> str:

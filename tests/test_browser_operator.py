@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
-from helpers import load_simulator, machine_key
+from helpers import cash_out_body, load_simulator, machine_key
 from playwright.async_api import Page, expect
 
 if TYPE_CHECKING:
@@ -54,20 +54,6 @@ def assert_only_refusals(page: BrowserPage, statuses: list[str]) -> None:
     )
     assert len(refused) == len(statuses), refused
     assert [e for e in page.console_errors if e not in refused] == []
-
-
-def cash_out_body(machine_id: str, tx_id: str) -> dict:
-    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
-    return {
-        "machine_id": machine_id,
-        "direction": "cash_out",
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-        "tx_id": tx_id,
-    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -285,7 +271,7 @@ async def test_operator_runs_the_business_from_the_dashboard(
         "POST",
         f"{API}/settlements/manual",
         account=operator,
-        body=cash_out_body(machine["id"], "from-elsewhere"),
+        body=cash_out_body(machine["id"], tx_id="from-elsewhere"),
     )
     await expect(
         settlements.locator("tbody tr").filter(has_text="from-elsewhere")
@@ -386,7 +372,7 @@ async def test_failed_payout_shows_up_for_attention_and_is_retried(
         "POST",
         f"{API}/settlements/manual",
         account=operator,
-        body=cash_out_body(machine["id"], "will-fail"),
+        body=cash_out_body(machine["id"], tx_id="will-fail"),
     )
 
     page = await site.page_for(operator)
