@@ -609,6 +609,12 @@ async def test_settlement_filters_pagination_and_csv(client, make_user, fee_30):
         f"{API}/settlements?limit=2&offset=0", headers=operator.headers
     )
     assert page.json()["total"] == 4 and len(page.json()["data"]) == 2
+    first = page.json()["data"][0]
+    detail = await client.get(
+        f"{API}/settlements/{first['id']}", headers=operator.headers
+    )
+    assert first == {**detail.json(), "legs": None}
+    assert page.headers["content-type"] == "application/json"
     rest = await client.get(
         f"{API}/settlements?limit=2&offset=2", headers=operator.headers
     )
