@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
-from lnbits.core.crud import delete_wallet, get_user, get_wallet
+from lnbits.core.crud import delete_wallet, get_user, get_wallet, get_wallets
 from lnbits.core.crud.wallets import create_wallet
 from lnbits.db import Connection
 from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
@@ -267,16 +267,19 @@ async def _with_beacons(rows: list[dict]) -> list[Machine]:
     for beacon in stored:
         by_machine.setdefault(beacon["machine_id"], []).append(beacon)
     timestamp = now()
-    balances: dict[str, int | None] = {}
-    for row in rows:
-        wallet = await get_wallet(row["wallet_id"])
-        balances[row["id"]] = wallet.balance if wallet else None
+    # One query per operator (the page polls this), not one per machine; a deleted
+    # wallet is absent and shows as None.
+    balances = {
+        wallet.id: wallet.balance
+        for operator_id in {row["operator_id"] for row in rows}
+        for wallet in await get_wallets(operator_id)
+    }
     return [
         _model(
             Machine,
             row,
             npub=npub_encode(row["pubkey"]),
-            balance_sats=balances[row["id"]],
+            balance_sats=balances.get(row["wallet_id"]),
             **beacons.beacon_status(
                 by_machine.get(row["id"], []),
                 offline_after_s=config.beacon_offline_s,
