@@ -9,17 +9,16 @@ from lnbits.helpers import template_renderer
 pages = APIRouter()
 
 
-def _renderer():
-    return template_renderer(["satmachineadmin/templates"])
+def _page(request: Request, user: User, template: str) -> HTMLResponse:
+    return template_renderer(["satmachineadmin/templates"]).TemplateResponse(
+        request, f"satmachineadmin/{template}", {"user": user.json()}
+    )
 
 
 @pages.get("/", response_class=HTMLResponse)
 async def index(request: Request, user: User = Depends(check_user_exists)):
-    return _renderer().TemplateResponse(
-        request,
-        "satmachineadmin/index.html",
-        {"user": user.json()},
-    )
+    """The operator's dashboard."""
+    return _page(request, user, "index.html")
 
 
 @pages.get("/super", response_class=HTMLResponse)
@@ -29,18 +28,10 @@ async def super_page(
     _: Account = Depends(check_super_user),
 ):
     """The platform settings: the instance's super user only (403 for others)."""
-    return _renderer().TemplateResponse(
-        request,
-        "satmachineadmin/super.html",
-        {"user": user.json()},
-    )
+    return _page(request, user, "super.html")
 
 
 @pages.get("/lp", response_class=HTMLResponse)
 async def lp_page(request: Request, user: User = Depends(check_user_exists)):
     """A liquidity provider's balances, distributions and forwarding."""
-    return _renderer().TemplateResponse(
-        request,
-        "satmachineadmin/lp.html",
-        {"user": user.json()},
-    )
+    return _page(request, user, "lp.html")

@@ -275,16 +275,20 @@ async def api_list_settlements(
     return Response(page.json(), media_type="application/json")
 
 
+def _csv(content: str, filename: str) -> Response:
+    return Response(
+        content=content,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @api.get("/settlements.csv")
 async def api_settlements_csv(
     filters: services.SettlementFilter = Depends(settlement_filter),
     user: User = Depends(check_user_exists),
 ) -> Response:
-    return Response(
-        content=await services.settlements_csv(user.id, filters),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="settlements.csv"'},
-    )
+    return _csv(await services.settlements_csv(user.id, filters), "settlements.csv")
 
 
 @api.get("/settlements/totals")
@@ -440,11 +444,7 @@ async def api_lp_distributions(
 
 @api.get("/lp/distributions.csv")
 async def api_lp_distributions_csv(user: User = Depends(check_user_exists)) -> Response:
-    return Response(
-        content=await services.lp_distributions_csv(user.id),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="distributions.csv"'},
-    )
+    return _csv(await services.lp_distributions_csv(user.id), "distributions.csv")
 
 
 @api.get("/lp/forwarding")

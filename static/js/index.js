@@ -2,12 +2,14 @@
 // only checks input early so that the API's refusals are the exception.
 const API = '/satmachineadmin/api/v1'
 const POLL_MS = 5000
+const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every 15 s
 const FIAT_CODE = /^[A-Za-z]{3}$/
 const DECIMAL = /^\d+(\.\d+)?$/
 
-const fmt = new Intl.NumberFormat()
 const sats = value =>
-  value === null || value === undefined ? '' : `${fmt.format(value)} sat`
+  value === null || value === undefined
+    ? ''
+    : `${LNbits.utils.formatSat(value)} sat`
 const when = seconds => (seconds ? new Date(seconds * 1000).toLocaleString() : '')
 const dateParam = value => (value ? value : undefined)
 
@@ -361,7 +363,7 @@ window.app = Vue.createApp({
       this.drawChart()
     },
     chartDays() {
-      this.loadDaily()
+      this.loadOverview()
     },
     tab(value) {
       if (value === 'overview') this.$nextTick(() => this.drawChart())
@@ -405,7 +407,7 @@ window.app = Vue.createApp({
       if (!totals) return []
       const fiat = totals.by_currency.map(row => `${row.fiat_amount} ${row.fiat_code}`)
       return [
-        {label: 'Settlements', value: fmt.format(totals.settlements)},
+        {label: 'Settlements', value: LNbits.utils.formatSat(totals.settlements)},
         {label: 'Fiat volume', value: fiat.join(' + ') || '—'},
         {label: 'Volume', value: sats(totals.gross_sats)},
         {label: 'Commission', value: sats(totals.commission_sats)},
@@ -481,17 +483,16 @@ window.app = Vue.createApp({
       this.lps = lps
       this.deposits = deposits
     },
-    async loadDaily() {
-      this.daily = await this.call('GET', `/stats/daily?days=${this.chartDays}`)
-      this.drawChart()
-    },
-    async loadTotals() {
-      const [period, allTime] = await Promise.all([
-        this.call('GET', `/settlements/totals${query(this.filterQuery)}`),
+    async loadOverview() {
+      // Aggregates over all the operator's settlements: refreshed on the slow
+      // cadence, not with every poll of the settlements table.
+      const [daily, allTime] = await Promise.all([
+        this.call('GET', `/stats/daily?days=${this.chartDays}`),
         this.call('GET', '/settlements/totals')
       ])
-      this.totals = period
+      this.daily = daily
       this.allTimeTotals = allTime
+      this.drawChart()
     },
     onSettlementRequest(props) {
       this.settlementPagination = {...this.settlementPagination, ...props.pagination}
@@ -509,7 +510,10 @@ window.app = Vue.createApp({
         this.markFresh(answer.data)
         this.settlements = answer.data
         this.settlementPagination.rowsNumber = answer.total
-        await this.loadTotals()
+        this.totals = await this.call(
+          'GET',
+          `/settlements/totals${query(this.filterQuery)}`
+        )
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       } finally {
@@ -562,8 +566,9 @@ window.app = Vue.createApp({
           this.loadMachines()
         ])
         // The chart and the LP balances move with settlements, only slower.
-        if (this.nowSeconds % 15 < POLL_MS / 1000) {
-          await Promise.all([this.loadLps(), this.loadDaily()])
+        this.polls = (this.polls || 0) + 1
+        if (this.polls % SLOW_POLL_EVERY === 0) {
+          await Promise.all([this.loadLps(), this.loadOverview()])
         }
       } catch (error) {
         // A failed poll is retried at the next tick; the page keeps what it has.
@@ -767,7 +772,7 @@ window.app = Vue.createApp({
         })
         this.manualDialog.show = false
         this.notifyDone(`Recorded ${settlement.tx_id}`)
-        await Promise.all([this.refreshSettlements(), this.loadDaily()])
+        await Promise.all([this.refreshSettlements(), this.loadOverview()])
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
@@ -896,7 +901,7 @@ window.app = Vue.createApp({
         this.refreshSettlements(),
         this.loadAttention(),
         this.loadLps(),
-        this.loadDaily()
+        this.loadOverview()
       ])
     } catch (error) {
       LNbits.utils.notifyApiError(error)
