@@ -13,6 +13,7 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -977,17 +978,18 @@ def _csv_cell(value: Any) -> str:
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
-    rows, _ = await crud.list_settlements(
-        **filters.query(operator_id),
-    )
+def _csv_text(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        settlement = _settlement(row).dict()
-        writer.writerow(_csv_cell(settlement[column]) for column in CSV_COLUMNS)
+        writer.writerow(_csv_cell(row[column]) for column in columns)
     return out.getvalue()
+
+
+async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
+    rows, _ = await crud.list_settlements(**filters.query(operator_id))
+    return _csv_text(CSV_COLUMNS, (_settlement(row).dict() for row in rows))
 
 
 # --- liquidity providers --------------------------------------------------------------
@@ -1238,16 +1240,16 @@ LP_CSV_COLUMNS = (
 
 async def lp_distributions_csv(user_id: str) -> str:
     """The LP's distributions, newest first; created_at as ISO 8601 UTC."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(LP_CSV_COLUMNS)
-    for distribution in await lp_distributions(user_id):
-        row = distribution.dict()
-        row["created_at"] = datetime.fromtimestamp(
-            distribution.created_at, timezone.utc
-        ).strftime("%Y-%m-%dT%H:%M:%SZ")
-        writer.writerow(_csv_cell(row[column]) for column in LP_CSV_COLUMNS)
-    return out.getvalue()
+    rows = [
+        {
+            **distribution.dict(),
+            "created_at": datetime.fromtimestamp(
+                distribution.created_at, timezone.utc
+            ).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for distribution in await lp_distributions(user_id)
+    ]
+    return _csv_text(LP_CSV_COLUMNS, rows)
 
 
 async def audit_log(operator_id: str, limit: int) -> list[dict]:
