@@ -1039,38 +1039,43 @@ async def claim_leg(
 async def set_leg_invoice(
     *,
     leg_id: str,
+    claimed_at: int,
     payment_hash: str,
     payment_request: str,
-    replace: bool = False,
     conn: Connection | None = None,
-) -> None:
-    """Records the invoice a leg pays; ``replace`` swaps a failed one (only for
-    invoices from a Lightning address, which may expire or be refused)."""
-    guard = "" if replace else " AND payment_hash IS NULL"
+) -> bool:
+    """Records the invoice a leg pays, replacing one that was not paid; only the
+    current claim (``claimed_at`` fences it) may. False: the claim was taken over,
+    and the invoice must not be paid."""
     async with _tx(conn) as c:
-        await execute(
-            c,
-            f"UPDATE {S}.payout_legs SET payment_hash = :payment_hash, "
-            "payment_request = :payment_request "
-            f"WHERE id = :id AND status = 'paying'{guard}",
-            {
-                "id": leg_id,
-                "payment_hash": payment_hash,
-                "payment_request": payment_request,
-            },
+        return (
+            await execute(
+                c,
+                f"UPDATE {S}.payout_legs SET payment_hash = :payment_hash, "
+                "payment_request = :payment_request "
+                "WHERE id = :id AND status = 'paying' AND claimed_at = :claimed_at",
+                {
+                    "id": leg_id,
+                    "claimed_at": claimed_at,
+                    "payment_hash": payment_hash,
+                    "payment_request": payment_request,
+                },
+            )
+            == 1
         )
 
 
 async def finish_leg(
     *,
     leg_id: str,
+    claimed_at: int,
     status: str,
     now: int,
     error: str | None = None,
     next_attempt_at: int | None = None,
     conn: Connection | None = None,
 ) -> int:
-    """paying → paid or failed; only the claimant's transition counts."""
+    """paying → paid or failed; only the current claim's transition counts."""
     paid_at = ", paid_at = :now" if status == "paid" else ""
     async with _tx(conn) as c:
         return await execute(
@@ -1079,10 +1084,11 @@ async def finish_leg(
             UPDATE {S}.payout_legs
             SET status = :status, last_error = :error, updated_at = :now,
                 next_attempt_at = :next_attempt_at{paid_at}
-            WHERE id = :id AND status = 'paying'
+            WHERE id = :id AND status = 'paying' AND claimed_at = :claimed_at
             """,
             {
                 "id": leg_id,
+                "claimed_at": claimed_at,
                 "status": status,
                 "error": error,
                 "now": now,

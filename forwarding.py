@@ -15,6 +15,7 @@ from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_standalone_payment
 from lnbits.core.services import pay_invoice
 from lnbits.core.services.lnurl import get_pr_from_lnurl
+from lnbits.db import Connection
 from lnbits.exceptions import PaymentError
 from loguru import logger
 
@@ -31,11 +32,12 @@ def forward_amount(sats: int, reserve_bps: int) -> int:
     return sats - reserve
 
 
-async def schedule(leg: dict) -> None:
-    """Called once a distribution leg is paid into the LP's wallet."""
+async def schedule(leg: dict, *, conn: Connection | None = None) -> None:
+    """Called once a distribution leg is paid into the LP's wallet (in the
+    transaction that records it paid, so that no crash loses the forward)."""
     if leg["kind"] != "lp_distribution" or not leg["lp_enrolment_id"]:
         return
-    lp = await crud.get_lp_of_enrolment(enrolment_id=leg["lp_enrolment_id"])
+    lp = await crud.get_lp_of_enrolment(enrolment_id=leg["lp_enrolment_id"], conn=conn)
     if lp is None or not lp["ln_address"]:
         return
     sats = forward_amount(leg["sats"], lp["forward_fee_reserve_bps"])
@@ -53,7 +55,8 @@ async def schedule(leg: dict) -> None:
             "status": "pending",
             "created_at": now,
             "updated_at": now,
-        }
+        },
+        conn=conn,
     )
 
 

@@ -59,6 +59,10 @@ class LegFailure(Exception):
     """A leg that cannot be paid as it stands (the message says why)."""
 
 
+class ClaimLost(Exception):
+    """Another worker took the leg over: this one pays and records nothing."""
+
+
 def backoff_s(attempts: int) -> int:
     return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
 
@@ -114,6 +118,9 @@ async def pay_leg(leg: dict) -> None:
                 description=f"{leg['label']} (settlement {leg['settlement_id'][:8]})",
             )
             status, error = "paid", None
+    except ClaimLost:
+        logger.warning(f"satmachineadmin: leg {leg['id']} was taken over meanwhile")
+        return
     except (LegFailure, PaymentError, InvoiceError) as exc:
         status, error = "failed", getattr(exc, "message", None) or str(exc)
     except Exception as exc:  # an unknown failure is still a failed attempt
@@ -122,10 +129,11 @@ async def pay_leg(leg: dict) -> None:
     retry_at = None
     if status == "failed" and leg["attempts"] < MAX_AUTO_ATTEMPTS:
         retry_at = int(time.time()) + backoff_s(leg["attempts"])
-    # The leg's new state and its audit row commit together (one round trip).
+    # The leg's new state, its audit row and its forward commit together.
     async with transaction() as conn:
         finished = await crud.finish_leg(
             leg_id=leg["id"],
+            claimed_at=leg["claimed_at"],
             status=status,
             now=int(time.time()),
             error=error[:500] if error else None,
@@ -147,10 +155,11 @@ async def pay_leg(leg: dict) -> None:
                     "error": error,
                 },
             )
+        # lp_ln_address was read with the claim: most LPs forward nothing.
+        if finished and status == "paid" and leg["lp_ln_address"]:
+            await forwarding.schedule(leg, conn=conn)
     if status == "failed":
         logger.warning(f"satmachineadmin: leg {leg['id']} failed: {error}")
-    elif leg["lp_ln_address"]:  # read with the claim: most LPs forward nothing
-        await forwarding.schedule(leg)
 
 
 async def _received(leg: dict) -> bool:
@@ -211,13 +220,7 @@ async def _leg_invoice(leg: dict) -> str:
     except InvoiceError:
         await _check_target(leg)  # say why, when it is that
         raise
-    await crud.set_leg_invoice(
-        leg_id=leg["id"],
-        payment_hash=invoice.payment_hash,
-        payment_request=invoice.bolt11,
-        replace=True,
-    )
-    return invoice.bolt11
+    return await _record_invoice(leg, invoice.payment_hash, invoice.bolt11)
 
 
 async def _check_target(leg: dict) -> None:
@@ -256,12 +259,19 @@ async def _lightning_address_invoice(leg: dict) -> str:
             f"{leg['ln_address']} returned an invoice for {invoice.amount_msat} msat "
             f"instead of {leg['sats'] * 1000}"
         )
-    await crud.set_leg_invoice(
+    return await _record_invoice(leg, invoice.payment_hash, bolt11)
+
+
+async def _record_invoice(leg: dict, payment_hash: str, bolt11: str) -> str:
+    """Fixes the invoice on the leg before it is paid, under this worker's claim: a
+    worker whose claim was taken over meanwhile must pay no invoice of its own."""
+    if not await crud.set_leg_invoice(
         leg_id=leg["id"],
-        payment_hash=invoice.payment_hash,
+        claimed_at=leg["claimed_at"],
+        payment_hash=payment_hash,
         payment_request=bolt11,
-        replace=True,
-    )
+    ):
+        raise ClaimLost
     return bolt11
 
 

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 
+import pytest
 import pytest_asyncio
 from helpers import API, fund, machine_key
 
@@ -220,8 +221,9 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
     legs = await crud.legs_of(settlement_id=settlement["id"])
     first = legs[0]
     now = int(time.time())
-    assert await crud.claim_leg(leg_id=first["id"], now=now, stale_before=now)
-    invoice = await payouts._leg_invoice(first)
+    claimed = await crud.claim_leg(leg_id=first["id"], now=now, stale_before=now)
+    assert claimed
+    invoice = await payouts._leg_invoice(claimed)
     await pay_invoice(
         wallet_id=first["source_wallet_id"],
         payment_request=invoice,
@@ -241,6 +243,40 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
     assert await balance(business.super_user.wallet_id) == super_after_crash
     paid_first = next(leg for leg in done["legs"] if leg["id"] == first["id"])
     assert paid_first["status"] == "paid" and paid_first["attempts"] == 2
+
+
+async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
+    client, business, monkeypatch
+):
+    """A worker that stalled past STALE_PAYING_S lost its leg to another: it may
+    neither fix an invoice of its own on the leg (and pay it) nor write its
+    outcome over the new claimant's."""
+
+    async def paused() -> int:
+        return 0
+
+    monkeypatch.setattr(payouts, "process_due", paused)
+    await fund(business.machine["wallet_id"], 100_100)
+    settlement = await business.cash_out()
+    leg_id = (await crud.legs_of(settlement_id=settlement["id"]))[0]["id"]
+    now = int(time.time())
+    stalled = await crud.claim_leg(
+        leg_id=leg_id, now=now - payouts.STALE_PAYING_S - 1, stale_before=0
+    )
+    assert stalled
+    current = await crud.claim_leg(
+        leg_id=leg_id, now=now, stale_before=now - payouts.STALE_PAYING_S
+    )
+    assert current
+    with pytest.raises(payouts.ClaimLost):
+        await payouts._leg_invoice(stalled)
+    assert not await crud.finish_leg(
+        leg_id=leg_id, claimed_at=stalled["claimed_at"], status="failed", now=now
+    )
+    leg = await crud.get_leg(leg_id=leg_id)
+    assert leg is not None
+    assert leg["status"] == "paying" and leg["payment_hash"] is None
+    assert leg["claimed_at"] == current["claimed_at"]
 
 
 async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, business):
