@@ -6,14 +6,15 @@ PostgreSQL database. Every process runs in its own process group on a free port
 Importing this module does not import lnbits: the benchmark's own process stays
 free of it, and every LNbits runs in a subprocess. What the crash tests' harness
 (tests/lnbits_process.py) already has — the process registry killed at exit, the
-price source, fresh PostgreSQL databases — is taken from there.
+price source, fresh PostgreSQL databases, LNbits' home and environment — is taken
+from there. The benchmark drives LNbits' API with tests/lnbits_api.py, found through
+the same path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -26,7 +27,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -35,9 +35,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 import lnbits_process  # noqa: E402 (found through the path set just above)
-from lnbits_process import EXT_ID, _alive, _kill_group, price_aggregator_url  # noqa: E402
+from lnbits_process import EXT_ID, _alive, _kill_group  # noqa: E402
 
-API = f"/{EXT_ID}/api/v1"
 RESERVED_PORTS = {5000, 7777}  # a developer's `make run` may be using them
 
 
@@ -64,46 +63,16 @@ def lnbits_version() -> str:
 
 
 def lnbits_home(work_dir: Path, name: str, *, with_extension: bool = True) -> Path:
-    """``home/data``, ``home/extensions/<id>`` → the repo, ``home/lnbits`` → the
-    package (LNbits serves its static files relative to the cwd)."""
+    """A fresh home in ``work_dir`` laid out as lnbits_process.prepare_home says."""
     home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_dir))
-    (home / "data").mkdir()
-    (home / "extensions").mkdir()
-    if with_extension:
-        (home / "extensions" / EXT_ID).symlink_to(REPO_ROOT, target_is_directory=True)
-    (home / "lnbits").symlink_to(lnbits_package(), target_is_directory=True)
+    lnbits_process.prepare_home(home, with_extension=with_extension)
     return home
 
 
 def lnbits_env(home: Path, *, port: int, database_url: str | None) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("LNBITS_", "AUTH_", "SUPER_USER", "FIRST_INSTALL"))
-        and key not in ("HOST", "PORT", "DEBUG", "PYTHONPATH")
-    }
-    env.update(
-        {
-            "LNBITS_DATA_FOLDER": str(home / "data"),
-            "LNBITS_EXTENSIONS_PATH": str(home),
-            "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
-            "LNBITS_ADMIN_UI": "true",
-            "LNBITS_USER_DEFAULT_EXTENSIONS": json.dumps([EXT_ID]),
-            "LNBITS_RATE_LIMIT_NO": "1000000",
-            "LNBITS_PRICE_AGGREGATOR_ENABLED": "true",
-            "LNBITS_PRICE_AGGREGATOR_URL": price_aggregator_url(),
-            "AUTH_HTTPS_ONLY": "false",
-            "AUTH_SECRET_KEY": uuid.uuid4().hex,
-            "ENABLE_LOG_TO_FILE": "false",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "DEBUG": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
+    return lnbits_process.lnbits_environment(
+        home, port=port, database_url=database_url, auth_secret_key=uuid.uuid4().hex
     )
-    if database_url:
-        env["LNBITS_DATABASE_URL"] = database_url
-    return env
 
 
 class ProcessError(RuntimeError):
@@ -168,18 +137,7 @@ class LnbitsServer:
         await self.seed()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "lnbits.__main__:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
+                lnbits_process.uvicorn_command(self.port, "--log-level", "warning"),
                 cwd=self.home,
                 env=lnbits_env(
                     self.home, port=self.port, database_url=self.database_url
@@ -311,37 +269,6 @@ async def postgres_version(server_url: str) -> str:
         return str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
-
-
-# --- the HTTP API -------------------------------------------------------------------
-
-
-class ApiError(RuntimeError):
-    pass
-
-
-async def call(
-    http: httpx.AsyncClient,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    key: str | None = None,
-    body: Any = None,
-    expect: tuple[int, ...] = (200, 201),
-) -> Any:
-    headers = {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if key:
-        headers["X-Api-Key"] = key
-    response = await http.request(method, path, json=body, headers=headers)
-    http.cookies.clear()  # auth answers set a cookie; every call says who it is
-    if response.status_code not in expect:
-        raise ApiError(
-            f"{method} {path} → {response.status_code}: {response.text[:300]}"
-        )
-    return response.json() if response.content else None
 
 
 def remove_tree(path: Path) -> None:

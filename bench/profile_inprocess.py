@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness import API, call
+from lnbits_api import API, call, first_install, register, split_three_ways
 
 EXT_ID = harness.EXT_ID
+SUPER_PASSWORD = "bench-super-password"  # noqa: S105
+USER_PASSWORD = "bench-password"  # noqa: S105
 
 
 def prepare(database_url: str | None) -> Path:
@@ -143,22 +145,9 @@ async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
     import run
     from pyinstrument import Profiler
 
-    password = "bench-super-password"  # noqa: S105
-    await call(
-        http,
-        "PUT",
-        "/api/v1/auth/first_install",
-        body={"username": "su", "password": password, "password_repeat": password},
-    )
-    body = {
-        "username": f"op{uuid.uuid4().hex[:10]}",
-        "password": "bench-password",
-        "password_repeat": "bench-password",
-    }
-    token = (await call(http, "POST", "/api/v1/auth/register", body=body))[
-        "access_token"
-    ]
-    me = await call(http, "GET", "/api/v1/auth", token=token)
+    await first_install(http, username="su", password=SUPER_PASSWORD)
+    operator = await register(http, "op", password=USER_PASSWORD)
+    token = operator.token
     from nostr_sdk import Keys
 
     machines = []
@@ -175,7 +164,7 @@ async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
             },
         )
         machines.append(machine["id"])
-    rows = run._settlement_rows(me["id"], machines, args.stored)
+    rows = run._settlement_rows(operator.id, machines, args.stored)
     if args.postgres:
         await run._insert_postgres(args.postgres, rows)
     else:
@@ -203,63 +192,27 @@ async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
 
 
 async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]:
-    password = "bench-super-password"  # noqa: S105
-    answer = await call(
-        http,
-        "PUT",
-        "/api/v1/auth/first_install",
-        body={"username": "su", "password": password, "password_repeat": password},
-    )
-    su = answer["access_token"]
-    await call(http, "PUT", f"/api/v1/extension/{EXT_ID}/enable", token=su)
-    me = await call(http, "GET", "/api/v1/auth", token=su)
+    su = await first_install(http, username="su", password=SUPER_PASSWORD)
     await call(
         http,
         "PUT",
         f"{API}/super/config",
-        token=su,
+        token=su.token,
         body={
             "cash_out_fee_bps": 3000,
             "fee_basis": "commission",
-            "super_wallet_id": me["wallets"][0]["id"],
+            "super_wallet_id": su.wallet_id,
         },
     )
-
-    async def register(prefix: str) -> dict:
-        body = {
-            "username": f"{prefix}{uuid.uuid4().hex[:10]}",
-            "password": "bench-password",
-            "password_repeat": "bench-password",
-        }
-        token = (await call(http, "POST", "/api/v1/auth/register", body=body))[
-            "access_token"
-        ]
-        return {"token": token, **await call(http, "GET", "/api/v1/auth", token=token)}
-
-    op = await register("op")
-    wallets = [op["wallets"][0]["id"]]
-    for name in ("employee", "maintenance"):
-        created = await call(
-            http, "POST", "/api/v1/wallet", token=op["token"], body={"name": name}
-        )
-        wallets.append(created["id"])
-    rules = [
-        {"label": label, "wallet_id": wallet, "weight_bps": weight}
-        for label, wallet, weight in zip(
-            ("self", "employee", "maintenance"),
-            wallets,
-            (5000, 3000, 2000),
-            strict=True,
-        )
-    ]
-    await call(http, "PUT", f"{API}/splits", token=op["token"], body={"rules": rules})
+    op = await register(http, "op", password=USER_PASSWORD)
+    await split_three_ways(http, op)
     from nostr_sdk import Keys
 
     machine = await call(
         http,
         "POST",
         f"{API}/machines",
-        token=op["token"],
+        token=op.token,
         body={
             "npub": Keys.generate().public_key().to_bech32(),
             "name": "Profiled ATM",
@@ -272,24 +225,24 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
             http,
             "POST",
             f"{API}/lps",
-            token=op["token"],
+            token=op.token,
             body={"wallet_id": lp["id"], "fiat_code": "GTQ"},
         )
         deposit = await call(
             http,
             "POST",
             f"{API}/lps/{enrolment['id']}/deposits",
-            token=op["token"],
+            token=op.token,
             body={"fiat_amount": f"{1000 + 37 * n}.00"},
         )
         await call(
-            http, "PUT", f"{API}/deposits/{deposit['id']}/confirm", token=op["token"]
+            http, "PUT", f"{API}/deposits/{deposit['id']}/confirm", token=op.token
         )
     await call(
         http,
         "PUT",
         "/users/api/v1/balance",
-        token=su,
+        token=su.token,
         body={"id": machine["wallet_id"], "amount": 50_000 * args.settlements},
     )
     ids = []
@@ -298,7 +251,7 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
             http,
             "POST",
             f"{API}/settlements/manual",
-            token=op["token"],
+            token=op.token,
             body={
                 "machine_id": machine["id"],
                 "direction": "cash_out",
@@ -311,7 +264,7 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
             },
         )
         ids.append(landed["id"])
-    args.operator_token = op["token"]
+    args.operator_token = op.token
     return ids, machine["wallet_id"]
 
 

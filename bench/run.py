@@ -48,14 +48,23 @@ from typing import Any
 
 import harness
 import httpx
-from harness import API, call
+from lnbits_api import (
+    API,
+    SPLITS,
+    Account,
+    call,
+    first_install,
+    register,
+    split_three_ways,
+)
 from nostr_sdk import Keys
 from websockets.asyncio.client import connect as ws_connect
 
 RESULTS = harness.BENCH_DIR / "results"
 FIAT, RATE, ATM_FEE_BPS = "200.00", "500000.00", 500  # 40 000 + 2 000 sats
 PLATFORM_FEE_BPS = 3000
-SPLITS = (("self", 5000), ("employee", 3000), ("maintenance", 2000))
+SUPER_PASSWORD = "bench-super-password"  # noqa: S105
+USER_PASSWORD = "bench-password"  # noqa: S105
 
 
 # --- sizes ----------------------------------------------------------------------------
@@ -284,33 +293,6 @@ async def rpc(atm: Any, method: str, params: dict | None = None) -> dict:
 # --- LNbits accounts ------------------------------------------------------------------
 
 
-@dataclass
-class Account:
-    token: str
-    id: str = ""
-    wallets: list[dict] = field(default_factory=list)
-
-    async def refresh(self, http: httpx.AsyncClient) -> Account:
-        me = await call(http, "GET", "/api/v1/auth", token=self.token)
-        self.id, self.wallets = me["id"], me["wallets"]
-        return self
-
-    def wallet(self, wallet_id: str) -> dict:
-        return next(w for w in self.wallets if w["id"] == wallet_id)
-
-
-async def register(http: httpx.AsyncClient, prefix: str) -> Account:
-    username = f"{prefix}{uuid.uuid4().hex[:10]}"
-    password = "bench-password"  # noqa: S105
-    answer = await call(
-        http,
-        "POST",
-        "/api/v1/auth/register",
-        body={"username": username, "password": password, "password_repeat": password},
-    )
-    return await Account(answer["access_token"]).refresh(http)
-
-
 async def account_wallet(http: httpx.AsyncClient, name: str) -> dict:
     """A new LNbits account with one wallet and no password (``POST
     /api/v1/account``): an LP or a customer, who never log in here. Registering
@@ -351,22 +333,8 @@ async def start_instance(
     await server.start()
     http = httpx.AsyncClient(base_url=server.url, timeout=60.0)
     try:
-        password = "bench-super-password"  # noqa: S105
-        answer = await call(
-            http,
-            "PUT",
-            "/api/v1/auth/first_install",
-            body={
-                "username": "superuser",
-                "password": password,
-                "password_repeat": password,
-            },
-        )
-        token = answer["access_token"]
-        await call(
-            http, "PUT", f"/api/v1/extension/{harness.EXT_ID}/enable", token=token
-        )
-        super_user = await Account(token).refresh(http)
+        super_user = await first_install(http, password=SUPER_PASSWORD)
+        token = super_user.token
         await call(
             http,
             "PUT",
@@ -402,18 +370,8 @@ async def make_operator(instance: Instance, *, lps: int) -> Operator:
     """An operator splitting 50/30/20 over three wallets, with ``lps`` LPs whose
     deposits (1 000.00 GTQ and up) are confirmed."""
     http = instance.http
-    account = await register(http, "op")
-    wallets = [account.wallets[0]["id"]]
-    for name in ("employee", "maintenance"):
-        created = await call(
-            http, "POST", "/api/v1/wallet", token=account.token, body={"name": name}
-        )
-        wallets.append(created["id"])
-    rules = [
-        {"label": label, "wallet_id": wallet_id, "weight_bps": weight}
-        for (label, weight), wallet_id in zip(SPLITS, wallets, strict=True)
-    ]
-    await call(http, "PUT", f"{API}/splits", token=account.token, body={"rules": rules})
+    account = await register(http, "op", password=USER_PASSWORD)
+    await split_three_ways(http, account)
     for n in range(lps):
         lp_wallet = await account_wallet(http, f"LP {n}")
         enrolment = await call(
@@ -866,6 +824,17 @@ class Outcome:
     first_leg: list[float]  # report_dispense sent → its settlement's first leg paid
     leg_gaps: list[float]  # between consecutive legs of one settlement
 
+    def timings(self) -> dict[str, Any]:
+        """The run's clock figures and latency distributions, for a row's data."""
+        return {
+            "missing_clock": self.missing_clock,
+            "paid_at_skew_s": self.paid_at_skew_s,
+            "report_dispense_answer": latency_summary(self.answer_latencies),
+            "first_leg_paid": latency_summary(self.first_leg),
+            "between_legs": latency_summary(self.leg_gaps),
+            "latencies_ms": [round(x * 1000, 1) for x in self.latencies],
+        }
+
     @property
     def window(self) -> float:
         return self.last_leg - self.first_dispense
@@ -963,12 +932,7 @@ async def bench_latency(instance: Instance, sizes: Sizes, report: Report) -> Non
                 "offered_settlements_per_s": rate,
                 "legs_paid": result.legs_paid,
                 "not_settled": result.not_settled,
-                "missing_clock": result.missing_clock,
-                "paid_at_skew_s": result.paid_at_skew_s,
-                "report_dispense_answer": answers,
-                "first_leg_paid": latency_summary(result.first_leg),
-                "between_legs": latency_summary(result.leg_gaps),
-                "latencies_ms": [round(x * 1000, 1) for x in result.latencies],
+                **result.timings(),
             },
         )
     )
@@ -1040,12 +1004,7 @@ async def bench_throughput(
         "window_s": window,
         "settlements_per_s": settlements_per_s,
         "legs_per_s": legs_per_s,
-        "missing_clock": result.missing_clock,
-        "paid_at_skew_s": result.paid_at_skew_s,
-        "report_dispense_answer": latency_summary(result.answer_latencies),
-        "first_leg_paid": latency_summary(result.first_leg),
-        "between_legs": latency_summary(result.leg_gaps),
-        "latencies_ms": [round(x * 1000, 1) for x in result.latencies],
+        **result.timings(),
     }
     report.add(
         Row(

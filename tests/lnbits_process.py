@@ -117,6 +117,74 @@ def _lnbits_package() -> Path:
     return Path(spec.origin).parent
 
 
+def prepare_home(home: Path, *, with_extension: bool = True) -> None:
+    """The layout LNbits is run in: ``home/data``, ``home/extensions/<id>`` → the
+    repo (unless not ``with_extension``), ``home/lnbits`` → the package (LNbits
+    serves its static files relative to the cwd). Kept when already there."""
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    (home / "extensions").mkdir(exist_ok=True)
+    ext_link = home / "extensions" / EXT_ID
+    if with_extension and not ext_link.is_symlink():
+        ext_link.symlink_to(REPO_ROOT, target_is_directory=True)
+    lnbits_link = home / "lnbits"
+    if not lnbits_link.is_symlink():
+        lnbits_link.symlink_to(_lnbits_package(), target_is_directory=True)
+
+
+def lnbits_environment(
+    home: Path, *, port: int, database_url: str | None, auth_secret_key: str
+) -> dict[str, str]:
+    """The environment of an LNbits run in ``home`` (prepare_home): FakeWallet, the
+    extension on for new accounts, the local price source; SQLite in ``home/data``
+    unless ``database_url``."""
+    # Nothing of this process's own LNbits (conftest sets LNBITS_* for the
+    # in-process app) may leak into that one.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LNBITS_", "AUTH_", "SUPER_USER", "FIRST_INSTALL"))
+        and key not in ("HOST", "PORT", "DEBUG", "PYTHONPATH")
+    }
+    env.update(
+        {
+            "LNBITS_DATA_FOLDER": str(home / "data"),
+            "LNBITS_EXTENSIONS_PATH": str(home),
+            "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
+            "LNBITS_ADMIN_UI": "true",
+            "LNBITS_USER_DEFAULT_EXTENSIONS": json.dumps([EXT_ID]),
+            "LNBITS_RATE_LIMIT_NO": "1000000",
+            "LNBITS_PRICE_AGGREGATOR_ENABLED": "true",
+            "LNBITS_PRICE_AGGREGATOR_URL": price_aggregator_url(),
+            "AUTH_HTTPS_ONLY": "false",
+            "AUTH_SECRET_KEY": auth_secret_key,
+            "ENABLE_LOG_TO_FILE": "false",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "DEBUG": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if database_url:
+        env["LNBITS_DATABASE_URL"] = database_url
+    return env
+
+
+def uvicorn_command(port: int, *options: str) -> list[str]:
+    """LNbits under uvicorn directly, in the cwd of a home made by prepare_home
+    (the ``lnbits`` script would leave its uvicorn child behind when killed)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "lnbits.__main__:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *options,
+    ]
+
+
 def _scratch_dir() -> str | None:
     """RAM (/dev/shm) when there is one: a SIGKILL does not lose the page cache, so
     fsync buys these tests nothing, and SQLite commits several times per payment."""
@@ -189,45 +257,15 @@ class LnbitsProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def _prepare_home(self) -> None:
-        self.data_folder.mkdir(parents=True, exist_ok=True)
-        (self.home / "extensions").mkdir(exist_ok=True)
-        ext_link = self.home / "extensions" / EXT_ID
-        if not ext_link.is_symlink():
-            ext_link.symlink_to(REPO_ROOT, target_is_directory=True)
-        lnbits_link = self.home / "lnbits"
-        if not lnbits_link.is_symlink():
-            lnbits_link.symlink_to(_lnbits_package(), target_is_directory=True)
+        prepare_home(self.home)
 
     def environment(self) -> dict[str, str]:
-        # Nothing of the test process's own LNbits (conftest sets LNBITS_* for the
-        # in-process app) may leak into this one.
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("LNBITS_", "AUTH_", "SUPER_USER", "FIRST_INSTALL"))
-            and key not in ("HOST", "PORT", "DEBUG", "PYTHONPATH")
-        }
-        env.update(
-            {
-                "LNBITS_DATA_FOLDER": str(self.data_folder),
-                "LNBITS_EXTENSIONS_PATH": str(self.home),
-                "LNBITS_BACKEND_WALLET_CLASS": "FakeWallet",
-                "LNBITS_ADMIN_UI": "true",
-                "LNBITS_USER_DEFAULT_EXTENSIONS": json.dumps([EXT_ID]),
-                "LNBITS_RATE_LIMIT_NO": "1000000",
-                "LNBITS_PRICE_AGGREGATOR_ENABLED": "true",
-                "LNBITS_PRICE_AGGREGATOR_URL": price_aggregator_url(),
-                "AUTH_HTTPS_ONLY": "false",
-                "AUTH_SECRET_KEY": self.auth_secret_key,
-                "ENABLE_LOG_TO_FILE": "false",
-                "HOST": "127.0.0.1",
-                "PORT": str(self.port),
-                "DEBUG": "false",
-                "PYTHONUNBUFFERED": "1",
-            }
+        env = lnbits_environment(
+            self.home,
+            port=self.port,
+            database_url=self.database_url,
+            auth_secret_key=self.auth_secret_key,
         )
-        if self.database_url:
-            env["LNBITS_DATABASE_URL"] = self.database_url
         env.update(self.extra_env)
         return env
 
@@ -255,16 +293,7 @@ class LnbitsProcess:
             )
             log.flush()
             self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "lnbits.__main__:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
+                uvicorn_command(self.port),
                 cwd=self.home,
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,

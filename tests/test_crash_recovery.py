@@ -1,8 +1,8 @@
 """The payout pipeline against a real LNbits that crashes: each leg paid exactly once.
 
 These tests run LNbits in subprocesses (tests/lnbits_process.py), drive it over HTTP
-only, like an operator and a super user would, and read the LNbits database directly
-to count the payments.
+only, like an operator and a super user would (tests/lnbits_api.py), and read the
+LNbits database directly to count the payments.
 
 1. While 200 cash-out settlements are being paid, LNbits is SIGKILLed and started
    again; manual settlements whose POST died with it are sent again (same tx_id).
@@ -38,9 +38,9 @@ from typing import Any
 
 import httpx
 import pytest
+from lnbits_api import API, Account, call, first_install, register, split_three_ways
 from lnbits_process import DbBusy, DbReader, LnbitsProcess, fresh_postgres_database
 
-API = "/satmachineadmin/api/v1"
 PG_URL_ENV = "SATMACHINEADMIN_TEST_DATABASE_URL"
 
 # 10.00 GTQ at 500000.00 GTQ/BTC is exactly 2000 sats; the customer pays 100 more.
@@ -73,61 +73,7 @@ WINDOWS = {
 }
 
 
-# --- driving LNbits over HTTP ---------------------------------------------------------
-
-
-class ApiError(AssertionError):
-    pass
-
-
-async def call(
-    http: httpx.AsyncClient,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    key: str | None = None,
-    body: Any = None,
-    expect: tuple[int, ...] = (200, 201),
-) -> Any:
-    headers = {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if key:
-        headers["X-Api-Key"] = key
-    response = await http.request(method, path, json=body, headers=headers)
-    # Auth answers set a session cookie: drop it, every call says who makes it.
-    http.cookies.clear()
-    if response.status_code not in expect:
-        raise ApiError(
-            f"{method} {path} → {response.status_code}: {response.text[:500]}"
-        )
-    return response.json() if response.content else None
-
-
-@dataclass
-class Account:
-    username: str
-    token: str
-    id: str = ""
-    wallets: list[dict] = field(default_factory=list)
-
-    @property
-    def wallet_id(self) -> str:
-        return self.wallets[0]["id"]
-
-    async def refresh(self, http: httpx.AsyncClient) -> Account:
-        me = await call(http, "GET", "/api/v1/auth", token=self.token)
-        self.id, self.wallets = me["id"], me["wallets"]
-        return self
-
-
-async def register(http: httpx.AsyncClient, prefix: str) -> Account:
-    username = f"{prefix}{uuid.uuid4().hex[:8]}"
-    password = "user-password"
-    body = {"username": username, "password": password, "password_repeat": password}
-    answer = await call(http, "POST", "/api/v1/auth/register", body=body)
-    return await Account(username, answer["access_token"]).refresh(http)
+# --- the business, built over HTTP ----------------------------------------------------
 
 
 def machine_npub() -> str:
@@ -183,23 +129,6 @@ class Business:
         }
 
 
-async def first_install(http: httpx.AsyncClient) -> Account:
-    password = "secret-password"
-    answer = await call(
-        http,
-        "PUT",
-        "/api/v1/auth/first_install",
-        body={
-            "username": "superuser",
-            "password": password,
-            "password_repeat": password,
-        },
-    )
-    token = answer["access_token"]
-    await call(http, "PUT", "/api/v1/extension/satmachineadmin/enable", token=token)
-    return await Account("superuser", token).refresh(http)
-
-
 async def build_business(
     http: httpx.AsyncClient, super_user: Account, *, fund_sats: int
 ) -> Business:
@@ -217,22 +146,7 @@ async def build_business(
     )
     operator = await register(http, "op")  # the extension is on by default
     token = operator.token
-    wallets = [operator.wallet_id]
-    for name in ("employee", "maintenance"):
-        created = await call(
-            http, "POST", "/api/v1/wallet", token=token, body={"name": name}
-        )
-        wallets.append(created["id"])
-    rules = [
-        {"label": label, "wallet_id": wallet_id, "weight_bps": weight}
-        for label, wallet_id, weight in zip(
-            ("self", "employee", "maintenance"),
-            wallets,
-            (5000, 3000, 2000),
-            strict=True,
-        )
-    ]
-    await call(http, "PUT", f"{API}/splits", token=token, body={"rules": rules})
+    await split_three_ways(http, operator)
     machine = await call(
         http,
         "POST",
