@@ -276,18 +276,18 @@ def _settlement_from_metadata(
         )
     fiat_minor = fiat.to_minor(str(extra.get("fiat_amount", "")), code)
     rate = fiat.parse_exchange_rate(str(extra.get("exchange_rate", "")))
-    moved = abs(payment.amount) // 1000
+    moved_msat = abs(payment.amount)  # msat: a fraction of a sat must not pass
     stated = extra.get("type")
     actual = "cash_out" if payment.amount > 0 else "cash_in"
     if stated is not None and stated != actual:
         raise ValueError(f"type {stated!r} does not match a payment {actual}")
     if payment.amount > 0:
         direction = Direction.cash_out
-        if moved != principal + fee:
+        if moved_msat != (principal + fee) * 1000:
             raise ValueError("the amount paid is not principal_sats + fee_sats")
     else:
         direction = Direction.cash_in
-        if fee > principal or moved != principal - fee:
+        if fee > principal or moved_msat != (principal - fee) * 1000:
             raise ValueError("the amount paid is not principal_sats - fee_sats")
     tx_id = extra.get("tx_id")
     if not isinstance(tx_id, str) or not 0 < len(tx_id) <= 64:

@@ -118,3 +118,24 @@ async def test_unusable_metadata_lands_nothing(client, super_user, make_user):
         assert payment is not None
         assert await transactions.land_bitspire_payment(payment) is False, bad
         assert await settlements(client, business.operator, tx_id) == [], bad
+
+
+def test_metadata_amounts_are_compared_to_the_msat():
+    """A payment a fraction of a sat off principal ± fee does not land."""
+    from types import SimpleNamespace
+
+    machine = {"id": "m", "operator_id": "o", "fiat_code": "GTQ"}
+    extra = metadata("cash_out", "tx-msat")
+
+    def payment(amount_msat: int):
+        return SimpleNamespace(amount=amount_msat, payment_hash="00" * 32)
+
+    exact = transactions._settlement_from_metadata(payment(101_000_000), machine, extra)
+    assert exact.principal_sats == 100_000 and exact.fee_sats == 1_000
+    for off in (101_000_500, 101_000_999, 100_999_001):
+        try:
+            transactions._settlement_from_metadata(payment(off), machine, extra)
+        except ValueError as exc:
+            assert "principal_sats + fee_sats" in str(exc)
+        else:
+            raise AssertionError(f"{off} msat landed")
