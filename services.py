@@ -1316,13 +1316,19 @@ def _balance_settlement(row: dict) -> BalanceSettlement:
 
 
 async def _market_rate(fiat_code: str) -> Decimal:
+    """LNbits' price of a BTC, a float: read as the shortest decimal that is that
+    float, checked like an operator's rate, kept to what a person would read (two
+    decimals, rounded half up like every other amount here)."""
     _, price = await get_fiat_rate_and_price_satoshis(fiat_code)
-    if not price or price <= 0:
+    try:
+        exact = fiat.parse_exchange_rate(repr(price))  # finite, > 0, not absurd
+        return fiat.parse_exchange_rate(
+            exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        )
+    except ValueError as exc:
         raise InvalidInput(
             f"LNbits has no exchange rate for {fiat_code} right now: give one"
-        )
-    # LNbits prices are floats; keep what a person would read: two decimals.
-    return Decimal(repr(price)).quantize(Decimal("0.01"))
+        ) from exc
 
 
 async def settle_lp_balance(

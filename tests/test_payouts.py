@@ -521,3 +521,21 @@ async def test_a_lightning_address_split_is_paid_through_lnurl(
     assert retried.json()["status"] == "settled", retried.json()
     assert await balance(tech.wallet_id) == 14
     assert served["amounts"] == [14_000, 14_000]
+
+
+async def test_the_market_rate_is_the_float_rounded_half_up_to_cents(monkeypatch):
+    from satmachineadmin import services
+    from satmachineadmin.errors import InvalidInput
+
+    async def price_of(value):
+        async def fake(code):
+            return 0.0, value
+
+        monkeypatch.setattr(services, "get_fiat_rate_and_price_satoshis", fake)
+        return await services._market_rate("USD")
+
+    assert str(await price_of(65_432.125)) == "65432.13"  # half up, not to even
+    assert str(await price_of(65_432.0)) == "65432.00"
+    for unusable in (0.0, -1.0, 0.004, float("nan"), float("inf"), 1e20):
+        with pytest.raises(InvalidInput):
+            await price_of(unusable)
