@@ -1351,35 +1351,46 @@ async def forwards_due(
 
 async def claim_forward(
     *, forward_id: str, now: int, stale_before: int, conn: Connection | None = None
-) -> bool:
+) -> dict | None:
+    """Takes a forward for sending, as claim_leg takes a leg; returns it as it now
+    stands (None when the claim was lost). Its ``updated_at`` is the claim's token
+    for update_forward."""
     async with _tx(conn) as c:
-        return (
-            await execute(
-                c,
-                f"""
-                UPDATE {S}.forwards
-                SET status = 'sending', attempts = attempts + 1, updated_at = :now
-                WHERE id = :id AND (
-                    status = 'pending'
-                    OR (status = 'failed' AND next_attempt_at <= :now)
-                    OR (status = 'sending' AND updated_at < :stale_before)
-                )
-                """,
-                {"id": forward_id, "now": now, "stale_before": stale_before},
+        return await fetch_returning(
+            c,
+            f"""
+            UPDATE {S}.forwards
+            SET status = 'sending', attempts = attempts + 1, updated_at = :now
+            WHERE id = :id AND (
+                status = 'pending'
+                OR (status = 'failed' AND next_attempt_at <= :now)
+                OR (status = 'sending' AND updated_at < :stale_before)
             )
-            == 1
+            RETURNING *
+            """,
+            {"id": forward_id, "now": now, "stale_before": stale_before},
         )
 
 
 async def update_forward(
-    *, forward_id: str, fields: dict[str, Any], conn: Connection | None = None
-) -> None:
+    *,
+    forward_id: str,
+    claimed_at: int,
+    fields: dict[str, Any],
+    conn: Connection | None = None,
+) -> bool:
+    """Writes a claimed forward; False when the claim made at ``claimed_at`` was
+    taken over meanwhile (and nothing was written)."""
     assignments = ", ".join(f"{key} = :{key}" for key in fields)
     async with _tx(conn) as c:
-        await execute(
-            c,
-            f"UPDATE {S}.forwards SET {assignments} WHERE id = :forward_id",
-            {**fields, "forward_id": forward_id},
+        return (
+            await execute(
+                c,
+                f"UPDATE {S}.forwards SET {assignments} WHERE id = :forward_id "
+                "AND status = 'sending' AND updated_at = :claimed_at",
+                {**fields, "forward_id": forward_id, "claimed_at": claimed_at},
+            )
+            == 1
         )
 
 

@@ -68,13 +68,18 @@ async def send_due() -> int:
     return len(due)
 
 
+class ClaimLost(Exception):
+    """Another sender took the forward over: this one sends and records nothing."""
+
+
 async def send(forward: dict) -> None:
     now = int(time.time())
-    if not await crud.claim_forward(
+    claimed = await crud.claim_forward(
         forward_id=forward["id"], now=now, stale_before=now - STALE_SENDING_S
-    ):
+    )
+    if claimed is None:
         return
-    attempts = forward["attempts"] + 1
+    forward = claimed
     try:
         if not await _already_sent(forward):
             bolt11 = await _invoice(forward)
@@ -85,29 +90,26 @@ async def send(forward: dict) -> None:
                 tag=EXT_TAG,
                 description=f"auto-forward to {forward['ln_address']}",
             )
-        await crud.update_forward(
-            forward_id=forward["id"],
-            fields={
-                "status": "sent",
-                "last_error": None,
-                "updated_at": int(time.time()),
-            },
-        )
+        fields = {"status": "sent", "last_error": None}
+    except ClaimLost:
+        logger.warning(f"satmachineadmin: forward {forward['id']} was taken over")
+        return
     except Exception as exc:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         logger.warning(f"satmachineadmin: forward {forward['id']} failed: {message}")
         retry_at = None
-        if attempts < MAX_AUTO_ATTEMPTS:
-            retry_at = int(time.time()) + min(3600, 60 * 2 ** (attempts - 1))
-        await crud.update_forward(
-            forward_id=forward["id"],
-            fields={
-                "status": "failed",
-                "last_error": message[:500],
-                "next_attempt_at": retry_at,
-                "updated_at": int(time.time()),
-            },
-        )
+        if forward["attempts"] < MAX_AUTO_ATTEMPTS:
+            retry_at = int(time.time()) + min(3600, 60 * 2 ** (forward["attempts"] - 1))
+        fields = {
+            "status": "failed",
+            "last_error": message[:500],
+            "next_attempt_at": retry_at,
+        }
+    await crud.update_forward(
+        forward_id=forward["id"],
+        claimed_at=forward["updated_at"],
+        fields={**fields, "updated_at": int(time.time())},
+    )
 
 
 async def _already_sent(forward: dict) -> bool:
@@ -134,7 +136,10 @@ async def _invoice(forward: dict) -> str:
             f"{invoice.amount_msat} msat instead of {forward['sats'] * 1000}",
             status="failed",
         )
-    await crud.update_forward(
-        forward_id=forward["id"], fields={"payment_hash": invoice.payment_hash}
-    )
+    if not await crud.update_forward(
+        forward_id=forward["id"],
+        claimed_at=forward["updated_at"],
+        fields={"payment_hash": invoice.payment_hash},
+    ):
+        raise ClaimLost
     return bolt11

@@ -539,3 +539,55 @@ async def test_the_market_rate_is_the_float_rounded_half_up_to_cents(monkeypatch
     for unusable in (0.0, -1.0, 0.004, float("nan"), float("inf"), 1e20):
         with pytest.raises(InvalidInput):
             await price_of(unusable)
+
+
+async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
+    client, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from satmachineadmin import forwarding
+
+    forward_id = uuid.uuid4().hex
+    now = int(time.time())
+    await crud.insert_forward_once(
+        row={
+            "id": forward_id,
+            "leg_id": forward_id,
+            "lp_id": "lp",
+            "wallet_id": "wallet",
+            "ln_address": "cold@example.com",
+            "sats": 1_000,
+            "status": "pending",
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    stale = now - forwarding.STALE_SENDING_S - 1
+    stalled = await crud.claim_forward(forward_id=forward_id, now=stale, stale_before=0)
+    assert stalled
+    current = await crud.claim_forward(
+        forward_id=forward_id, now=now, stale_before=now - forwarding.STALE_SENDING_S
+    )
+    assert current
+
+    async def lightning_address(address: str, amount_msat: int) -> str:
+        return "lnbc-stalled"
+
+    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(
+        forwarding,
+        "decode_bolt11",
+        lambda _: SimpleNamespace(amount_msat=1_000_000, payment_hash="ab" * 32),
+    )
+    with pytest.raises(forwarding.ClaimLost):
+        await forwarding._invoice(stalled)
+    assert not await crud.update_forward(
+        forward_id=forward_id,
+        claimed_at=stalled["updated_at"],
+        fields={"status": "failed"},
+    )
+    rows = await crud.list_forwards(lp_id="lp")
+    mine = next(row for row in rows if row["id"] == forward_id)
+    assert mine["status"] == "sending" and mine["payment_hash"] is None
+    assert mine["updated_at"] == current["updated_at"]
