@@ -88,9 +88,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-_audit = audit.record
-
-
 async def _existing_wallet(wallet_id: str, what: str):
     wallet = await get_wallet(wallet_id)
     if wallet is None or wallet.deleted:
@@ -154,7 +151,7 @@ async def update_super_config(
         await crud.update_super_config(
             fields=stored, updated_by=actor_id, now=now(), conn=conn
         )
-        await _audit(
+        await audit.record(
             conn,
             actor=actor_id,
             operator_id=None,
@@ -183,7 +180,7 @@ async def rotate_server_key(*, actor_id: str) -> SuperConfig:
             now=now(),
             conn=conn,
         )
-        await _audit(
+        await audit.record(
             conn,
             actor=actor_id,
             operator_id=None,
@@ -245,7 +242,7 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
     try:
         async with transaction() as conn:
             await crud.insert_machine(row=row, conn=conn)
-            await _audit(
+            await audit.record(
                 conn,
                 actor=operator_id,
                 operator_id=operator_id,
@@ -330,7 +327,7 @@ async def update_machine(
         await crud.update_machine(
             machine_id=machine_id, operator_id=operator_id, fields=changes, conn=conn
         )
-        await _audit(
+        await audit.record(
             conn,
             actor=operator_id,
             operator_id=operator_id,
@@ -349,7 +346,7 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
             machine_id=machine_id, operator_id=operator_id, conn=conn
         )
         if deleted:
-            await _audit(
+            await audit.record(
                 conn,
                 actor=operator_id,
                 operator_id=operator_id,
@@ -413,7 +410,7 @@ async def set_splits(operator_id: str, data: SplitsUpdate) -> list[SplitRule]:
     await crud.ensure_operator(user_id=operator_id, now=now())
     async with transaction() as conn:
         await crud.replace_split_rules(operator_id=operator_id, rows=rows, conn=conn)
-        await _audit(
+        await audit.record(
             conn,
             actor=operator_id,
             operator_id=operator_id,
@@ -706,7 +703,7 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 conn=conn,
             )
             await crud.insert_legs(rows=leg_rows, conn=conn)
-            await _audit(
+            await audit.record(
                 conn,
                 actor=new.actor,
                 operator_id=new.operator_id,
@@ -1042,7 +1039,7 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
     try:
         async with transaction() as conn:
             await crud.insert_enrolment(row=row, conn=conn)
-            await _audit(
+            await audit.record(
                 conn,
                 actor=operator_id,
                 operator_id=operator_id,
@@ -1097,7 +1094,7 @@ async def add_deposit(
     }
     async with transaction() as conn:
         await crud.insert_deposit(row=row, conn=conn)
-        await _audit(
+        await audit.record(
             conn,
             actor=operator_id,
             operator_id=operator_id,
@@ -1119,7 +1116,7 @@ async def confirm_deposit(operator_id: str, deposit_id: str) -> Deposit:
             conn=conn,
         )
         if confirmed:
-            await _audit(
+            await audit.record(
                 conn,
                 actor=operator_id,
                 operator_id=operator_id,
@@ -1277,7 +1274,7 @@ async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:
     await crud.make_failed_legs_due(settlement_id=settlement_id, now=now())
     await payouts.process_settlement(settlement_id)
     async with transaction() as conn:
-        await _audit(
+        await audit.record(
             conn,
             actor=operator_id,
             operator_id=operator_id,
@@ -1417,7 +1414,7 @@ async def settle_lp_balance(
             ],
             conn=conn,
         )
-        await _audit(
+        await audit.record(
             conn,
             actor=operator_id,
             operator_id=operator_id,
@@ -1488,7 +1485,7 @@ async def set_forwarding(user_id: str, data: ForwardingSettings) -> ForwardingSe
             fee_reserve_bps=data.fee_reserve_bps,
             conn=conn,
         )
-        await _audit(
+        await audit.record(
             conn,
             actor=user_id,
             operator_id=None,
