@@ -1,14 +1,21 @@
 # Each target creates the virtual environment it needs when it is missing.
+# Every Python package is installed from a lock (requirements/*.lock): exact versions
+# and sha256 hashes, written by `make lock`. A venv is made anew whenever its lock
+# changes, so it holds exactly the locked set and nothing left over.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# --no-deps: the lock already lists every dependency, and pip's resolver would
+# otherwise refuse the unpinned extras (pydantic[email]) that some packages declare.
+INSTALL_LOCKED = -m pip install --quiet --no-deps --require-hashes -r
 
-.PHONY: run demo test test-postgres lint format relay-venv browser
+.PHONY: run demo test test-postgres lint format relay-venv browser lock
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed: requirements/dev.lock
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) $(INSTALL_LOCKED) requirements/dev.lock
+	$(PY) -m pip check
 	touch $@
 
 run: $(VENV)/.installed
@@ -24,10 +31,17 @@ test: browser relay-venv $(VENV)/.installed
 test-postgres: relay-venv $(VENV)/.installed
 	bash tools/postgres.sh $(PY) -m pytest -m "not browser"
 
+# mypy checks the code as the package LNbits loads, `satmachineadmin`, whatever this
+# folder is called: under any other name the tests' imports of satmachineadmin.* would
+# not resolve and go unchecked.
+MYPY_ROOT := $(VENV)/mypy-root
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	mkdir -p $(MYPY_ROOT) && ln -sfn $(CURDIR) $(MYPY_ROOT)/satmachineadmin
+	cd $(MYPY_ROOT) && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/pyproject.toml \
+		--cache-dir $(CURDIR)/.mypy_cache satmachineadmin
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
@@ -54,23 +68,47 @@ browser:
 			"the browser tests will be skipped" >&2; \
 	fi
 
-# nostr-relay (PyPI), a second relay implementation for the integration tests. It gets
-# a venv of its own because its dependencies clash with LNbits'. If it cannot be
-# installed, this only warns: the tests that need it are skipped.
+# nostr-relay (PyPI), a second relay implementation for the integration tests, in a
+# venv of its own because its dependencies clash with LNbits' (requirements/relay.in).
+# If it cannot be installed, this only warns: the tests that need it are skipped
+# (CI checks that it was installed).
 RELAY_VENV ?= .venv-relay
-NOSTR_RELAY_PIN ?= nostr-relay==1.14 uvicorn<0.55
 
 relay-venv: $(RELAY_VENV)/.installed
 
-$(RELAY_VENV)/.installed:
-	@if { test -x $(RELAY_VENV)/bin/python || $(PYTHON) -m venv $(RELAY_VENV); } \
-		&& $(RELAY_VENV)/bin/python -m pip install --quiet --retries 2 \
-			$(foreach req,$(NOSTR_RELAY_PIN),'$(req)'); then \
+$(RELAY_VENV)/.installed: requirements/relay.lock
+	@rm -rf $(RELAY_VENV)
+	@if $(PYTHON) -m venv $(RELAY_VENV) \
+		&& $(RELAY_VENV)/bin/python $(INSTALL_LOCKED) requirements/relay.lock; then \
 		touch $@; \
 	else \
-		echo "WARNING: could not install $(NOSTR_RELAY_PIN) into $(RELAY_VENV);" \
+		echo "WARNING: could not install requirements/relay.lock into $(RELAY_VENV);" \
 			"the nostr-relay tests will be skipped" >&2; \
 	fi
+
+# Regenerates every lock from its .in file with uv (itself installed from its own
+# lock): one resolution for Python 3.10-3.12 on any platform, with every file's hash.
+# Run it deliberately, then run the tests and commit the locks with what changed.
+LOCK_VENV ?= .venv-lock
+LOCK_PYTHON ?= 3.10
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --universal --generate-hashes \
+	--python-version $(LOCK_PYTHON) --custom-compile-command "make lock" \
+	--annotation-style line
+
+$(LOCK_VENV)/.installed: requirements/lock-tool.lock
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python $(INSTALL_LOCKED) requirements/lock-tool.lock
+	touch $@
+
+# `make lock` keeps the pins it can; `make lock LOCK_ARGS=--upgrade` moves every
+# package to the newest release its .in file allows.
+LOCK_ARGS ?=
+
+lock: $(LOCK_VENV)/.installed
+	cd requirements && for name in dev relay lock-tool; do \
+		$(CURDIR)/$(UV_COMPILE) $(LOCK_ARGS) $$name.in -o $$name.lock || exit 1; \
+	done
 
 # Benchmarks (bench/README.md): goals reported as PASS/FAIL, exit code 0 regardless.
 # SQLite, and PostgreSQL on databases of the benchmark's own when tools/postgres.sh

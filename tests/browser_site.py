@@ -93,7 +93,7 @@ def browser_unavailable() -> str | None:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        return "playwright is not installed (pip install -r requirements-dev.txt)"
+        return "playwright is not installed (make .venv/.installed)"
     if not os.access(CHROMIUM, os.X_OK):
         return f"no Chromium at {CHROMIUM} (make browser, or apt-get install chromium)"
     return None

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from relays import (
@@ -23,7 +23,14 @@ from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
 from satmachineadmin.nostr.relay_pool import RelayPool, RelayStatus, _backoff
 
-FAST = {"backoff_initial": 0.05, "backoff_max": 0.3}
+
+class Backoff(TypedDict):
+    backoff_initial: float
+    backoff_max: float
+
+
+# Typed, so that **FAST is checked against RelayPool's keyword arguments.
+FAST: Backoff = {"backoff_initial": 0.05, "backoff_max": 0.3}
 NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
 
 

@@ -93,6 +93,7 @@ async def server(app) -> RpcServer:
 
         await services.get_super_config()
         private_key = await crud.get_server_private_key()
+    assert private_key is not None, "get_super_config creates the server key"
     rpc.keys = KeyPair.from_private_key(private_key)
     return rpc
 
@@ -641,10 +642,11 @@ async def test_an_event_is_handled_once_even_by_two_servers(server, client, oper
     assert first is not None and first["result"]["machine_id"] == machine["id"]
 
     restarted = RpcServer()
-    restarted.pool = CapturingPool()  # type: ignore[assignment]
+    capture = CapturingPool()
+    restarted.pool = capture  # type: ignore[assignment]  # a recording stand-in
     restarted.keys = server.keys
     await restarted.handle_event(event, "another-relay")
-    assert restarted.pool.published == []  # type: ignore[attr-defined]
+    assert capture.published == []
     assert restarted.dropped["already_handled"] == 1
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
     assert [entry["event_id"] for entry in log].count(event.id) == 1
