@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, conint, root_validator, validator
 
@@ -60,6 +60,37 @@ class LegKind(str, Enum):
     lp_balance_settlement = "lp_balance_settlement"
 
 
+# Schema keywords that describe a property rather than constrain its value: they stay
+# beside the anyOf that _admit_null builds.
+_ANNOTATIONS = ("title", "description", "default", "examples")
+
+
+def _admit_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """The property's schema, with null as a second choice."""
+    if "anyOf" in prop and {"type": "null"} in prop["anyOf"]:
+        return prop
+    outer = {key: prop[key] for key in _ANNOTATIONS if key in prop}
+    value = {key: item for key, item in prop.items() if key not in _ANNOTATIONS}
+    return {"anyOf": [value, {"type": "null"}], **outer}
+
+
+def _document_null(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """pydantic v1 documents ``x: str | None`` as a plain string, and FastAPI publishes
+    OpenAPI 3.1, where a schema is JSON Schema: a null there would break it. Every
+    field that may be None admits null in the schema, as it does in the model."""
+    properties = schema.get("properties", {})
+    for field in model.__fields__.values():
+        if field.allow_none and field.alias in properties:
+            properties[field.alias] = _admit_null(properties[field.alias])
+
+
+class ApiModel(BaseModel):
+    """The base of every model here: its schema says which fields may be null."""
+
+    class Config:
+        schema_extra = staticmethod(_document_null)
+
+
 def _fiat_code(value: str | None) -> str | None:
     return None if value is None else fiat.normalize_fiat_code(value)
 
@@ -82,7 +113,7 @@ def _decimal_string(value: str) -> str:
 # --- super user ------------------------------------------------------------------
 
 
-class SuperConfig(BaseModel):
+class SuperConfig(ApiModel):
     cash_in_fee_bps: int
     cash_out_fee_bps: int
     cash_in_fee_basis: FeeBasis
@@ -115,7 +146,7 @@ class SuperConfig(BaseModel):
         return data
 
 
-class SuperConfigUpdate(BaseModel):
+class SuperConfigUpdate(ApiModel):
     """Partial update: fields left out keep their value."""
 
     cash_in_fee_bps: Bps | None = None
@@ -156,7 +187,7 @@ class SuperConfigUpdate(BaseModel):
         return values
 
 
-class PlatformFee(BaseModel):
+class PlatformFee(ApiModel):
     """What every user may read of the super user's settings."""
 
     cash_in_fee_bps: int
@@ -172,7 +203,7 @@ class PlatformFee(BaseModel):
 # --- machines --------------------------------------------------------------------
 
 
-class MachineCreate(BaseModel):
+class MachineCreate(ApiModel):
     npub: str = Field(..., description="The machine's public key, npub or hex.")
     name: str = Field(..., min_length=1, max_length=64)
     fiat_code: str | None = None
@@ -196,7 +227,7 @@ class MachineCreate(BaseModel):
         return value
 
 
-class MachineUpdate(BaseModel):
+class MachineUpdate(ApiModel):
     name: str | None = Field(None, min_length=1, max_length=64)
     location: str | None = Field(None, max_length=200)
     fiat_code: str | None = None
@@ -209,7 +240,7 @@ class MachineUpdate(BaseModel):
     _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
 
 
-class Machine(BaseModel):
+class Machine(ApiModel):
     id: str
     operator_id: str
     pubkey: str
@@ -230,7 +261,7 @@ class Machine(BaseModel):
     )
 
 
-class PairingCreate(BaseModel):
+class PairingCreate(ApiModel):
     name: str = Field(..., min_length=1, max_length=64)
     fiat_code: str | None = None
     location: str | None = Field(None, max_length=200)
@@ -241,7 +272,7 @@ class PairingCreate(BaseModel):
     _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
 
 
-class Pairing(BaseModel):
+class Pairing(ApiModel):
     id: str
     name: str
     fiat_code: str | None
@@ -259,7 +290,7 @@ class Pairing(BaseModel):
 # --- splits ----------------------------------------------------------------------
 
 
-class SplitRuleIn(BaseModel):
+class SplitRuleIn(ApiModel):
     label: str = Field(..., min_length=1, max_length=64)
     wallet_id: str | None = None
     ln_address: str | None = None
@@ -294,7 +325,7 @@ def _check_rules(rules: list[SplitRuleIn]) -> list[SplitRuleIn]:
     return rules
 
 
-class SplitsUpdate(BaseModel):
+class SplitsUpdate(ApiModel):
     rules: list[SplitRuleIn] = Field(..., max_items=20)
 
     class Config:
@@ -303,7 +334,7 @@ class SplitsUpdate(BaseModel):
     _sum = validator("rules", allow_reuse=True)(_check_rules)
 
 
-class SplitRule(BaseModel):
+class SplitRule(ApiModel):
     id: str
     position: int
     label: str
@@ -312,7 +343,7 @@ class SplitRule(BaseModel):
     weight_bps: int
 
 
-class SplitPreviewRequest(BaseModel):
+class SplitPreviewRequest(ApiModel):
     commission_sats: Sats
     principal_sats: Sats | None = None
     direction: Direction = Direction.cash_out
@@ -326,7 +357,7 @@ class SplitPreviewRequest(BaseModel):
     _sum = validator("rules", allow_reuse=True)(_check_rules)
 
 
-class Leg(BaseModel):
+class Leg(ApiModel):
     kind: LegKind
     label: str
     wallet_id: str | None = None
@@ -337,7 +368,7 @@ class Leg(BaseModel):
     status: str
 
 
-class SplitPreview(BaseModel):
+class SplitPreview(ApiModel):
     direction: Direction
     commission_sats: int
     principal_sats: int
@@ -351,7 +382,7 @@ class SplitPreview(BaseModel):
 # --- settlements -----------------------------------------------------------------
 
 
-class ManualSettlementCreate(BaseModel):
+class ManualSettlementCreate(ApiModel):
     machine_id: str
     direction: Direction
     principal_sats: Sats
@@ -381,7 +412,7 @@ class ManualSettlementCreate(BaseModel):
         return values
 
 
-class SettlementLeg(BaseModel):
+class SettlementLeg(ApiModel):
     id: str
     position: int
     kind: LegKind
@@ -398,7 +429,7 @@ class SettlementLeg(BaseModel):
     paid_at: int | None
 
 
-class Settlement(BaseModel):
+class Settlement(ApiModel):
     id: str
     operator_id: str
     machine_id: str
@@ -430,7 +461,7 @@ class Settlement(BaseModel):
     legs: list[SettlementLeg] | None = None
 
 
-class SettlementPage(BaseModel):
+class SettlementPage(ApiModel):
     data: list[Settlement]
     total: int
     limit: int
@@ -440,7 +471,7 @@ class SettlementPage(BaseModel):
 # --- liquidity providers -----------------------------------------------------------
 
 
-class LpEnrol(BaseModel):
+class LpEnrol(ApiModel):
     user_id: str | None = None
     wallet_id: str | None = None
     fiat_code: str
@@ -457,7 +488,7 @@ class LpEnrol(BaseModel):
         return values
 
 
-class LpEnrolment(BaseModel):
+class LpEnrolment(ApiModel):
     id: str
     operator_id: str
     lp_id: str
@@ -472,7 +503,7 @@ class LpEnrolment(BaseModel):
     distributed_sats: int
 
 
-class DepositCreate(BaseModel):
+class DepositCreate(ApiModel):
     fiat_amount: str
     note: str | None = Field(None, max_length=500)
 
@@ -482,7 +513,7 @@ class DepositCreate(BaseModel):
     _decimal = validator("fiat_amount", pre=True, allow_reuse=True)(_decimal_string)
 
 
-class Deposit(BaseModel):
+class Deposit(ApiModel):
     id: str
     enrolment_id: str
     operator_id: str
@@ -497,7 +528,7 @@ class Deposit(BaseModel):
     confirmed_at: int | None
 
 
-class LpBalance(BaseModel):
+class LpBalance(ApiModel):
     enrolment_id: str
     operator_id: str
     fiat_code: str
@@ -509,13 +540,13 @@ class LpBalance(BaseModel):
     distributed_sats: int
 
 
-class LpSummary(BaseModel):
+class LpSummary(ApiModel):
     lp_id: str | None
     balances: list[LpBalance]
     totals: list[dict]
 
 
-class LpDistribution(BaseModel):
+class LpDistribution(ApiModel):
     leg_id: str
     settlement_id: str
     enrolment_id: str
@@ -536,7 +567,7 @@ class LpDistribution(BaseModel):
     )
 
 
-class CurrencyTotals(BaseModel):
+class CurrencyTotals(ApiModel):
     fiat_code: str
     settlements: int
     fiat_amount: str
@@ -547,7 +578,7 @@ class CurrencyTotals(BaseModel):
     lp_allocated_sats: int
 
 
-class SettlementTotals(BaseModel):
+class SettlementTotals(ApiModel):
     """Sums over a filtered period: sats across currencies, fiat per currency."""
 
     settlements: int
@@ -559,7 +590,7 @@ class SettlementTotals(BaseModel):
     by_currency: list[CurrencyTotals]
 
 
-class DailyMachineStats(BaseModel):
+class DailyMachineStats(ApiModel):
     day: str = Field(description="UTC date, YYYY-MM-DD")
     machine_id: str
     settlements: int
@@ -567,7 +598,7 @@ class DailyMachineStats(BaseModel):
     commission_sats: int
 
 
-class OperatorTotals(BaseModel):
+class OperatorTotals(ApiModel):
     operator_id: str
     machines: int
     settlements: int
@@ -577,7 +608,7 @@ class OperatorTotals(BaseModel):
     operator_fee_sats: int
 
 
-class AtmTransaction(BaseModel):
+class AtmTransaction(ApiModel):
     id: str
     machine_id: str
     tx_id: str
@@ -603,7 +634,7 @@ class Resolution(str, Enum):
     void = "void"
 
 
-class AbandonedResolve(BaseModel):
+class AbandonedResolve(ApiModel):
     resolution: Resolution
     dispensed_fiat: str | None = Field(
         None, description="For a partial dispense: the fiat the machine gave out."
@@ -625,7 +656,7 @@ class AbandonedResolve(BaseModel):
         return values
 
 
-class BalanceSettle(BaseModel):
+class BalanceSettle(ApiModel):
     """Settle (part of) an LP's remaining fiat balance in sats."""
 
     wallet_id: str = Field(..., description="The operator's wallet that pays.")
@@ -645,7 +676,7 @@ class BalanceSettle(BaseModel):
     )
 
 
-class BalanceSettlement(BaseModel):
+class BalanceSettlement(ApiModel):
     id: str
     enrolment_id: str
     fiat_amount: str
@@ -660,7 +691,7 @@ class BalanceSettlement(BaseModel):
     last_error: str | None
 
 
-class ForwardingSettings(BaseModel):
+class ForwardingSettings(ApiModel):
     ln_address: str | None = Field(
         None, description="Where distributions are forwarded; null turns it off."
     )
@@ -680,7 +711,7 @@ class ForwardingSettings(BaseModel):
         return value
 
 
-class Forward(BaseModel):
+class Forward(ApiModel):
     id: str
     leg_id: str
     ln_address: str

@@ -1,0 +1,123 @@
+"""The published OpenAPI document tells the truth about the extension's API.
+
+FastAPI publishes OpenAPI 3.1, whose schemas are JSON Schema: a field documented as
+``"type": "string"`` must never be null, and a route documented as JSON must not
+answer CSV. Schemathesis checks the live answers against this document in CI
+(tools/schemathesis_run.py); these tests pin the two rules that make it true.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from helpers import API, machine_key
+from pydantic import BaseModel
+
+from satmachineadmin import models
+
+PREFIX = "/satmachineadmin/api/v1/"
+
+
+@pytest.fixture(scope="module")
+async def openapi(client, super_user) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def admits_null(prop: dict[str, Any]) -> bool:
+    kinds = prop.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
+        return True
+    return any(admits_null(choice) for choice in prop.get("anyOf", ()))
+
+
+def api_models() -> list[type[BaseModel]]:
+    return [
+        value
+        for value in vars(models).values()
+        if inspect.isclass(value)
+        and issubclass(value, BaseModel)
+        and value.__module__ == models.__name__
+    ]
+
+
+def test_every_model_documents_its_nullable_fields():
+    for model in api_models():
+        properties = model.schema()["properties"] if model.__fields__ else {}
+        for field in model.__fields__.values():
+            prop = properties[field.alias]
+            assert admits_null(prop) == field.allow_none, (
+                f"{model.__name__}.{field.name}: {prop}"
+            )
+
+
+async def test_published_schemas_admit_null_where_the_models_do(openapi):
+    schemas = openapi["components"]["schemas"]
+    checked = 0
+    for model in api_models():
+        published = schemas.get(model.__name__)
+        if published is None:
+            continue
+        for field in model.__fields__.values():
+            if field.allow_none:
+                prop = published["properties"][field.alias]
+                assert admits_null(prop), f"{model.__name__}.{field.name}: {prop}"
+                checked += 1
+    # Machine.location, Pairing.used_at, Leg.wallet_id, ... are all published.
+    assert checked > 50
+
+
+async def test_a_null_in_an_answer_is_one_the_schema_admits(client, make_user, openapi):
+    operator = await make_user("op")
+    _, npub = machine_key()
+    created = await client.post(
+        f"{API}/machines",
+        json={"npub": npub, "name": "No location"},
+        headers=operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    machine = created.json()
+    assert machine["location"] is None and machine["fiat_code"] is None
+    properties = openapi["components"]["schemas"]["Machine"]["properties"]
+    for name, value in machine.items():
+        if value is None:
+            assert admits_null(properties[name]), name
+
+
+def extension_operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict]]:
+    return [
+        (path, method, operation)
+        for path, item in openapi["paths"].items()
+        if path.startswith(PREFIX)
+        for method, operation in item.items()
+    ]
+
+
+async def test_csv_downloads_are_documented_as_csv(client, make_user, openapi):
+    csv_routes = [
+        (path, operation)
+        for path, method, operation in extension_operations(openapi)
+        if path.endswith(".csv")
+    ]
+    assert {path for path, _ in csv_routes} == {
+        f"{PREFIX}settlements.csv",
+        f"{PREFIX}lp/distributions.csv",
+    }
+    user = await make_user("csv")
+    for path, operation in csv_routes:
+        assert list(operation["responses"]["200"]["content"]) == ["text/csv"], path
+        response = await client.get(path, headers=user.headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv"), path
+
+
+async def test_every_json_route_documents_a_json_answer(openapi):
+    for path, method, operation in extension_operations(openapi):
+        content = operation["responses"]
+        success = next(code for code in content if code.startswith("2"))
+        documented = list(content[success].get("content", {}))
+        expected = ["text/csv"] if path.endswith(".csv") else ["application/json"]
+        assert documented == expected, f"{method.upper()} {path}: {documented}"
