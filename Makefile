@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 # otherwise refuse the unpinned extras (pydantic[email]) that some packages declare.
 INSTALL_LOCKED = -m pip install --quiet --no-deps --require-hashes -r
 
-.PHONY: run demo test test-postgres lint format relay-venv browser lock
+.PHONY: run demo test test-postgres lint format relay-venv browser lock \
+	schemathesis-venv schemathesis
 
 $(VENV)/.installed: requirements/dev.lock
 	rm -rf $(VENV)
@@ -86,6 +87,29 @@ $(RELAY_VENV)/.installed: requirements/relay.lock
 			"the nostr-relay tests will be skipped" >&2; \
 	fi
 
+# Schemathesis (requirements/schemathesis.in), the OpenAPI fuzzer, in a venv of its own:
+# it reaches LNbits over HTTP only, so its dependencies never move LNbits' pins.
+SCHEMATHESIS_VENV ?= .venv-schemathesis
+
+schemathesis-venv: $(SCHEMATHESIS_VENV)/.installed
+
+$(SCHEMATHESIS_VENV)/.installed: requirements/schemathesis.lock
+	rm -rf $(SCHEMATHESIS_VENV)
+	$(PYTHON) -m venv $(SCHEMATHESIS_VENV)
+	$(SCHEMATHESIS_VENV)/bin/python $(INSTALL_LOCKED) requirements/schemathesis.lock
+	$(SCHEMATHESIS_VENV)/bin/python -m pip check
+	touch $@
+
+# Fuzzes every route of the extension's API from its own /openapi.json on a real
+# LNbits with data, as an operator and then as an LP, SCHEMATHESIS_SECONDS each
+# (tools/schemathesis_run.py). Fails on any 5xx and on any answer the schema does not
+# describe. Reports in test-artifacts/schemathesis/.
+SCHEMATHESIS_SECONDS ?= 150
+
+schemathesis: $(VENV)/.installed schemathesis-venv
+	$(PY) tools/schemathesis_run.py --max-time $(SCHEMATHESIS_SECONDS) \
+		--schemathesis $(SCHEMATHESIS_VENV)/bin/schemathesis
+
 # Regenerates every lock from its .in file with uv (itself installed from its own
 # lock): one resolution for Python 3.10-3.12 on any platform, with every file's hash.
 # Run it deliberately, then run the tests and commit the locks with what changed.
@@ -106,7 +130,7 @@ $(LOCK_VENV)/.installed: requirements/lock-tool.lock
 LOCK_ARGS ?=
 
 lock: $(LOCK_VENV)/.installed
-	cd requirements && for name in dev relay lock-tool; do \
+	cd requirements && for name in dev relay lock-tool schemathesis; do \
 		$(CURDIR)/$(UV_COMPILE) $(LOCK_ARGS) $$name.in -o $$name.lock || exit 1; \
 	done
 
