@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ from lnbits_api import (  # noqa: E402 (found through the path set just above)
 from lnbits_process import EXT_ID, LnbitsProcess  # noqa: E402
 
 SCHEMATHESIS = REPO_ROOT / ".venv-schemathesis" / "bin" / "schemathesis"
+HOOKS = REPO_ROOT / "tools" / "schemathesis_hooks.py"
 # Every route of the extension's API, and nothing of LNbits' own.
 EXTENSION_PATHS = rf"^/{EXT_ID}/api/v1/"
 # A 5xx, an answer whose body does not match its documented schema, and a content
@@ -228,7 +230,12 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"=== Schemathesis as the {role} ({args.max_time} s)", flush=True)
                 began = time.monotonic()
                 # In the report folder: whatever Schemathesis keeps goes there.
-                code = await asyncio.to_thread(subprocess.call, command, cwd=report_dir)
+                code = await asyncio.to_thread(
+                    subprocess.call,
+                    command,
+                    cwd=report_dir,
+                    env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+                )
                 print(
                     f"=== as the {role}: exit {code} in "
                     f"{time.monotonic() - began:.0f} s",
