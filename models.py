@@ -110,6 +110,16 @@ def _decimal_string(value: str) -> str:
     return value.strip()
 
 
+class ErrorDetail(ApiModel):
+    """The body of every refusal (4xx)."""
+
+    detail: str | list[dict] = Field(
+        ...,
+        description="Why, in words; for a malformed request, one entry per field "
+        "that is wrong.",
+    )
+
+
 # --- super user ------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from .models import (
     Deposit,
     DepositCreate,
     Direction,
+    ErrorDetail,
     Forward,
     ForwardingSettings,
     LpDistribution,
@@ -72,7 +73,23 @@ class _DomainErrorsAsHttp(APIRoute):
         return handle
 
 
-api = APIRouter(prefix="/api/v1", route_class=_DomainErrorsAsHttp)
+# LNbits answers a malformed request with 400, not FastAPI's 422, and every refusal
+# with {"detail": ...}: documenting 4XX says so and keeps FastAPI from listing a 422
+# that never comes.
+REFUSED = "Refused: `detail` says why."
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorDetail, "description": REFUSED}
+}
+# A CSV download is refused in JSON all the same; FastAPI would document the model
+# under the route's own media type, text/csv, so the content is spelled out.
+CSV_REFUSALS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": REFUSED,
+        "content": {"application/json": {"schema": ErrorDetail.schema()}},
+    }
+}
+
+api = APIRouter(prefix="/api/v1", route_class=_DomainErrorsAsHttp, responses=REFUSALS)
 
 
 # --- super user -----------------------------------------------------------------------
@@ -288,7 +305,7 @@ def _csv(content: str, filename: str) -> CsvResponse:
     )
 
 
-@api.get("/settlements.csv", response_class=CsvResponse)
+@api.get("/settlements.csv", response_class=CsvResponse, responses=CSV_REFUSALS)
 async def api_settlements_csv(
     filters: services.SettlementFilter = Depends(settlement_filter),
     user: User = Depends(check_user_exists),
@@ -447,7 +464,7 @@ async def api_lp_distributions(
     return await services.lp_distributions(user.id)
 
 
-@api.get("/lp/distributions.csv", response_class=CsvResponse)
+@api.get("/lp/distributions.csv", response_class=CsvResponse, responses=CSV_REFUSALS)
 async def api_lp_distributions_csv(user: User = Depends(check_user_exists)) -> Response:
     return _csv(await services.lp_distributions_csv(user.id), "distributions.csv")
 

@@ -121,3 +121,27 @@ async def test_every_json_route_documents_a_json_answer(openapi):
         documented = list(content[success].get("content", {}))
         expected = ["text/csv"] if path.endswith(".csv") else ["application/json"]
         assert documented == expected, f"{method.upper()} {path}: {documented}"
+
+
+async def test_refusals_are_documented_as_lnbits_sends_them(client, make_user, openapi):
+    error = openapi["components"]["schemas"]["ErrorDetail"]
+    assert error["required"] == ["detail"]
+    for path, method, operation in extension_operations(openapi):
+        responses = operation["responses"]
+        # LNbits answers a malformed request with 400: a 422 would never come.
+        assert "422" not in responses, f"{method.upper()} {path}"
+        content = responses["4XX"]["content"]
+        assert list(content) == ["application/json"], f"{method.upper()} {path}"
+        schema = content["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = openapi["components"]["schemas"][schema["$ref"].split("/")[-1]]
+        assert schema["properties"] == error["properties"], path
+    user = await make_user("refused")
+    malformed = await client.post(
+        f"{API}/machines", json={"name": ""}, headers=user.headers
+    )
+    assert malformed.status_code == 400, malformed.text
+    assert isinstance(malformed.json()["detail"], list)
+    missing = await client.get(f"{API}/machines/nope", headers=user.headers)
+    assert missing.status_code == 404, missing.text
+    assert isinstance(missing.json()["detail"], str)
