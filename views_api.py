@@ -336,7 +336,16 @@ async def api_get_settlement(
     return await services.get_settlement(user.id, settlement_id)
 
 
-@api.post("/settlements/manual", status_code=HTTPStatus.CREATED)
+@api.post(
+    "/settlements/manual",
+    status_code=HTTPStatus.CREATED,
+    responses={
+        200: {
+            "model": Settlement,
+            "description": "Recorded before under this tx_id: that settlement.",
+        }
+    },
+)
 async def api_manual_settlement(
     data: ManualSettlementCreate,
     response: Response,

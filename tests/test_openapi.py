@@ -145,3 +145,10 @@ async def test_refusals_are_documented_as_lnbits_sends_them(client, make_user, o
     missing = await client.get(f"{API}/machines/nope", headers=user.headers)
     assert missing.status_code == 404, missing.text
     assert isinstance(missing.json()["detail"], str)
+
+
+async def test_a_replayed_manual_settlement_is_a_documented_200(openapi):
+    responses = openapi["paths"][f"{PREFIX}settlements/manual"]["post"]["responses"]
+    settlement = {"$ref": "#/components/schemas/Settlement"}
+    for status in ("200", "201"):
+        assert responses[status]["content"]["application/json"]["schema"] == settlement
