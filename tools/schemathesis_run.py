@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -55,6 +57,8 @@ CHECKS = ",".join(
         "response_schema_conformance",
     )
 )
+# uvicorn's access log: ... "GET /satmachineadmin/api/v1/machines HTTP/1.1" 200
+ACCESS_LINE = re.compile(rf'"[A-Z]+ /{EXT_ID}/api/v1/[^"]*" (\d{{3}})')
 RATE = "500000.00"  # GTQ per BTC: 10.00 GTQ is 2000 sats
 
 
@@ -175,6 +179,11 @@ async def seed(http: httpx.AsyncClient) -> tuple[Account, Account]:
     return operator, lp
 
 
+def answers_by_status(log: str) -> Counter[str]:
+    """The statuses of the extension API's answers in LNbits' access log."""
+    return Counter(ACCESS_LINE.findall(log))
+
+
 def schemathesis_command(
     schemathesis: Path,
     base_url: str,
@@ -236,15 +245,21 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"=== Schemathesis as the {role} ({args.max_time} s)", flush=True)
                 began = time.monotonic()
                 # In the report folder: whatever Schemathesis keeps goes there.
+                before = answers_by_status(lnbits.log_text())
                 code = await asyncio.to_thread(
                     subprocess.call,
                     command,
                     cwd=report_dir,
                     env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
                 )
+                answers = answers_by_status(lnbits.log_text()) - before
+                statuses = ", ".join(
+                    f"{count} x {status}" for status, count in sorted(answers.items())
+                )
                 print(
                     f"=== as the {role}: exit {code} in "
-                    f"{time.monotonic() - began:.0f} s",
+                    f"{time.monotonic() - began:.0f} s, "
+                    f"{sum(answers.values())} requests answered ({statuses})",
                     flush=True,
                 )
                 if code != 0:
