@@ -12,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, conint, root_validator, validator
+from pydantic.fields import ModelField
 
 from . import fiat
 from .nostr.nip19 import normalize_pubkey
@@ -74,21 +75,43 @@ def _admit_null(prop: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [value, {"type": "null"}], **outer}
 
 
+def not_null(default: Any = None, **constraints: Any) -> Any:
+    """A field of a partial update that may be left out, but not sent as null: null
+    would not mean "unchanged", and the stored value cannot be null."""
+    return Field(default, nullable=False, **constraints)
+
+
+def _refuses_null(field: ModelField) -> bool:
+    return field.field_info.extra.get("nullable") is False
+
+
 def _document_null(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """pydantic v1 documents ``x: str | None`` as a plain string, and FastAPI publishes
     OpenAPI 3.1, where a schema is JSON Schema: a null there would break it. Every
-    field that may be None admits null in the schema, as it does in the model."""
+    field that may be None admits null in the schema, as it does in the model,
+    except a ``not_null()`` one."""
     properties = schema.get("properties", {})
     for field in model.__fields__.values():
-        if field.allow_none and field.alias in properties:
-            properties[field.alias] = _admit_null(properties[field.alias])
+        prop = properties.get(field.alias)
+        if prop is None:
+            continue
+        prop.pop("nullable", None)  # not a JSON Schema keyword
+        if field.allow_none and not _refuses_null(field):
+            properties[field.alias] = _admit_null(prop)
 
 
 class ApiModel(BaseModel):
-    """The base of every model here: its schema says which fields may be null."""
+    """The base of every model here: its schema says which fields may be null, and
+    a ``not_null()`` field refuses one."""
 
     class Config:
         schema_extra = staticmethod(_document_null)
+
+    @validator("*", pre=True)
+    def _null_only_where_allowed(cls, value: Any, field: ModelField) -> Any:
+        if value is None and _refuses_null(field):
+            raise ValueError("must not be null")
+        return value
 
 
 def _fiat_code(value: str | None) -> str | None:
@@ -159,20 +182,20 @@ class SuperConfig(ApiModel):
 class SuperConfigUpdate(ApiModel):
     """Partial update: fields left out keep their value."""
 
-    cash_in_fee_bps: Bps | None = None
-    cash_out_fee_bps: Bps | None = None
+    cash_in_fee_bps: Bps | None = not_null()
+    cash_out_fee_bps: Bps | None = not_null()
     fee_basis: FeeBasis | None = Field(
         None, description="Sets the fee basis of both directions at once."
     )
-    cash_in_fee_basis: FeeBasis | None = None
-    cash_out_fee_basis: FeeBasis | None = None
-    super_wallet_id: str | None = None
-    relays: list[str] | None = Field(None, max_items=20)
-    clock_tolerance_s: int | None = Field(None, ge=10, le=3600)
-    amount_tolerance_bps: int | None = Field(None, ge=0, le=2000)
-    beacon_offline_s: int | None = Field(None, ge=30, le=86400)
-    dispense_timeout_s: int | None = Field(None, ge=60, le=7 * 86400)
-    telemetry_retention_days: int | None = Field(None, ge=1, le=3650)
+    cash_in_fee_basis: FeeBasis | None = not_null()
+    cash_out_fee_basis: FeeBasis | None = not_null()
+    super_wallet_id: str | None = Field(None, description="null: no wallet, no fee.")
+    relays: list[str] | None = not_null(max_items=20)
+    clock_tolerance_s: int | None = not_null(ge=10, le=3600)
+    amount_tolerance_bps: int | None = not_null(ge=0, le=2000)
+    beacon_offline_s: int | None = not_null(ge=30, le=86400)
+    dispense_timeout_s: int | None = not_null(ge=60, le=7 * 86400)
+    telemetry_retention_days: int | None = not_null(ge=1, le=3650)
 
     class Config:
         extra = "forbid"
@@ -238,11 +261,11 @@ class MachineCreate(ApiModel):
 
 
 class MachineUpdate(ApiModel):
-    name: str | None = Field(None, min_length=1, max_length=64)
+    name: str | None = not_null(min_length=1, max_length=64)
     location: str | None = Field(None, max_length=200)
     fiat_code: str | None = None
-    status: MachineStatus | None = None
-    dispense_confirmation: DispenseConfirmation | None = None
+    status: MachineStatus | None = not_null()
+    dispense_confirmation: DispenseConfirmation | None = not_null()
 
     class Config:
         extra = "forbid"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from helpers import API, machine_key
 from pydantic import BaseModel
+from pydantic.fields import ModelField
 
 from satmachineadmin import models
 
@@ -44,12 +45,18 @@ def api_models() -> list[type[BaseModel]]:
     ]
 
 
+def nullable(field: ModelField) -> bool:
+    """Whether the model takes a null for the field."""
+    return field.allow_none and field.field_info.extra.get("nullable") is not False
+
+
 def test_every_model_documents_its_nullable_fields():
     for model in api_models():
         properties = model.schema()["properties"] if model.__fields__ else {}
         for field in model.__fields__.values():
             prop = properties[field.alias]
-            assert admits_null(prop) == field.allow_none, (
+            assert "nullable" not in prop, f"{model.__name__}.{field.name}"
+            assert admits_null(prop) == nullable(field), (
                 f"{model.__name__}.{field.name}: {prop}"
             )
 
@@ -62,7 +69,7 @@ async def test_published_schemas_admit_null_where_the_models_do(openapi):
         if published is None:
             continue
         for field in model.__fields__.values():
-            if field.allow_none:
+            if nullable(field):
                 prop = published["properties"][field.alias]
                 assert admits_null(prop), f"{model.__name__}.{field.name}: {prop}"
                 checked += 1
@@ -152,3 +159,51 @@ async def test_a_replayed_manual_settlement_is_a_documented_200(openapi):
     settlement = {"$ref": "#/components/schemas/Settlement"}
     for status in ("200", "201"):
         assert responses[status]["content"]["application/json"]["schema"] == settlement
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cash_in_fee_bps": None},
+        {"cash_out_fee_basis": None},
+        {"relays": None},
+        {"telemetry_retention_days": None},
+    ],
+)
+async def test_a_null_setting_is_refused_not_stored(client, super_user, body):
+    """Null would reach a NOT NULL column (a 500), or worse, a stored config that no
+    longer loads; the schema says these fields are never null."""
+    response = await client.put(
+        f"{API}/super/config", json=body, headers=super_user.headers
+    )
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"][-1] == next(iter(body))
+    assert error["msg"] == "must not be null"
+    config = await client.get(f"{API}/super/config", headers=super_user.headers)
+    assert config.status_code == 200, config.text
+
+
+async def test_a_machine_update_refuses_null_where_the_schema_does(
+    client, make_user, openapi
+):
+    operator = await make_user("op")
+    _, npub = machine_key()
+    created = await client.post(
+        f"{API}/machines",
+        json={"npub": npub, "name": "ATM", "location": "Lobby"},
+        headers=operator.headers,
+    )
+    assert created.status_code == 201, created.text
+    path = f"{API}/machines/{created.json()['id']}"
+    properties = openapi["components"]["schemas"]["MachineUpdate"]["properties"]
+    for name in ("name", "status", "dispense_confirmation"):
+        assert not admits_null(properties[name]), name
+        refused = await client.patch(path, json={name: None}, headers=operator.headers)
+        assert refused.status_code == 400, refused.text
+    assert admits_null(properties["location"])
+    cleared = await client.patch(
+        path, json={"location": None}, headers=operator.headers
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["location"] is None
