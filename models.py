@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, conint, root_validator, validator
@@ -107,11 +108,20 @@ class ApiModel(BaseModel):
     class Config:
         schema_extra = staticmethod(_document_null)
 
-    @validator("*", pre=True)
-    def _null_only_where_allowed(cls, value: Any, field: ModelField) -> Any:
-        if value is None and _refuses_null(field):
-            raise ValueError("must not be null")
-        return value
+    @root_validator(pre=True)
+    def _null_only_where_allowed(cls, values: dict[str, Any]) -> dict[str, Any]:
+        # Once per model, not per field: models are built for every row answered.
+        for alias in _null_refusing(cls):
+            if alias in values and values[alias] is None:
+                raise ValueError(f"{alias} must not be null")
+        return values
+
+
+@cache
+def _null_refusing(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(
+        field.alias for field in model.__fields__.values() if _refuses_null(field)
+    )
 
 
 def _fiat_code(value: str | None) -> str | None:

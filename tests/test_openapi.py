@@ -178,8 +178,7 @@ async def test_a_null_setting_is_refused_not_stored(client, super_user, body):
     )
     assert response.status_code == 400, response.text
     (error,) = response.json()["detail"]
-    assert error["loc"][-1] == next(iter(body))
-    assert error["msg"] == "must not be null"
+    assert error["msg"] == f"{next(iter(body))} must not be null"
     config = await client.get(f"{API}/super/config", headers=super_user.headers)
     assert config.status_code == 200, config.text
 
