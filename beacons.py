@@ -8,11 +8,11 @@ relays deliver them in; the database's conditional upsert decides.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from . import crud
+from .nostr import bounded_json
 
 # field → the JSON types it may have; anything else is ignored.
 _BEACON_FIELDS: dict[str, tuple[type, ...]] = {
@@ -32,7 +32,7 @@ _BEACON_FIELDS: dict[str, tuple[type, ...]] = {
 def parse_beacon(content: str) -> dict[str, Any]:
     """The known fields with the right types, plus everything as ``raw``."""
     try:
-        data = json.loads(content)
+        data = bounded_json.loads(content)
     except ValueError:
         return {"raw": content}
     if not isinstance(data, dict):

@@ -20,6 +20,7 @@ from lnbits.exceptions import PaymentError
 from loguru import logger
 
 from . import crud
+from .models import check_ln_address
 
 EXT_TAG = "satmachineadmin"
 STALE_SENDING_S = 120
@@ -128,6 +129,7 @@ async def _already_sent(forward: dict) -> bool:
 async def _invoice(forward: dict) -> str:
     """An invoice from the LP's Lightning address, recorded before it is paid
     (a previous attempt's invoice was not paid: _already_sent said so)."""
+    check_ln_address(forward["ln_address"])  # also one saved before the rule
     bolt11 = await get_pr_from_lnurl(forward["ln_address"], forward["sats"] * 1000)
     invoice = decode_bolt11(bolt11)
     if invoice.amount_msat != forward["sats"] * 1000:

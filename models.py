@@ -12,6 +12,7 @@ from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from lnbits.settings import settings
 from pydantic import BaseModel, Field, conint, root_validator, validator
 from pydantic.fields import ModelField
 
@@ -128,16 +129,57 @@ def _fiat_code(value: str | None) -> str | None:
     return None if value is None else fiat.normalize_fiat_code(value)
 
 
-def _ln_address(value: str | None) -> str | None:
-    if value is None:
-        return None
+# Names that never reach the public internet (RFC 6761, 6762, 7686, 8375, 9476,
+# ICANN's .internal, and suffixes that were never delegated because networks use
+# them privately). A Lightning address there points the server at itself, its
+# network, a cloud metadata service or a Tor proxy.
+_PRIVATE_NAME_SUFFIXES = (
+    "alt",
+    "arpa",
+    "corp",
+    "example",
+    "home",
+    "internal",
+    "intranet",
+    "invalid",
+    "lan",
+    "local",
+    "localdomain",
+    "localhost",
+    "onion",
+    "private",
+    "test",
+)
+MAX_LN_ADDRESS_CHARS = 320  # 64 for the name, 255 for the domain, and the "@"
+
+
+def check_ln_address(value: str) -> str:
+    """The Lightning address normalised, or ValueError if it is malformed or its
+    domain is not a public one.
+
+    LNbits resolves the domain when it pays and refuses private IP addresses
+    then (unless its ``lnbits_lnurl_allow_private_ips`` says otherwise); this
+    refuses the names that can only be private when the address is saved, and
+    follows the same setting.
+    """
     value = value.strip().lower()
-    if not _LN_ADDRESS.match(value):
-        raise ValueError(f"'{value}' is not a Lightning address (name@domain)")
+    if len(value) > MAX_LN_ADDRESS_CHARS or not _LN_ADDRESS.match(value):
+        raise ValueError(f"'{value[:80]}' is not a Lightning address (name@domain)")
+    domain = value.rsplit("@", 1)[1]
+    suffix = domain.rsplit(".", 1)[1]
+    if suffix in _PRIVATE_NAME_SUFFIXES and not settings.lnbits_lnurl_allow_private_ips:
+        raise ValueError(
+            f"'{value}' is not on a public domain: '.{suffix}' names only "
+            "reach private networks"
+        )
     return value
 
 
-def _decimal_string(value: str) -> str:
+def _ln_address(value: str | None) -> str | None:
+    return None if value is None else check_ln_address(value)
+
+
+def _decimal_string(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError('must be a decimal string such as "2000.00"')
     return value.strip()
@@ -151,6 +193,37 @@ class ErrorDetail(ApiModel):
         description="Why, in words; for a malformed request, one entry per field "
         "that is wrong.",
     )
+
+
+def _amount_string(value: object) -> str:
+    """A fiat amount: its shape here, its currency's decimals where that is known."""
+    text = _decimal_string(value)
+    fiat.parse_amount(text)
+    return text
+
+
+def _rate_string(value: object) -> str:
+    text = _decimal_string(value)
+    fiat.parse_exchange_rate(text)
+    return text
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _optional_amount(value: object) -> str | None:
+    return None if value is None else _amount_string(value)
+
+
+def _blank_or_amount(value: object) -> str | None:
+    return _optional_amount(_blank_is_none(value))
+
+
+def _blank_or_rate(value: object) -> str | None:
+    """Blank means "no rate given" (LNbits' market rate), as it always did."""
+    value = _blank_is_none(value)
+    return None if value is None else _rate_string(value)
 
 
 # --- super user ------------------------------------------------------------------
@@ -440,14 +513,8 @@ class ManualSettlementCreate(ApiModel):
         extra = "forbid"
 
     _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
-    _decimals = validator("fiat_amount", "exchange_rate", pre=True, allow_reuse=True)(
-        _decimal_string
-    )
-
-    @validator("exchange_rate")
-    def _rate(cls, value: str) -> str:
-        fiat.parse_exchange_rate(value)
-        return value
+    _amount = validator("fiat_amount", pre=True, allow_reuse=True)(_amount_string)
+    _rate = validator("exchange_rate", pre=True, allow_reuse=True)(_rate_string)
 
     @root_validator(skip_on_failure=True)
     def _fiat_fits_currency(cls, values):
@@ -553,7 +620,7 @@ class DepositCreate(ApiModel):
     class Config:
         extra = "forbid"
 
-    _decimal = validator("fiat_amount", pre=True, allow_reuse=True)(_decimal_string)
+    _amount = validator("fiat_amount", pre=True, allow_reuse=True)(_amount_string)
 
 
 class Deposit(ApiModel):
@@ -687,6 +754,10 @@ class AbandonedResolve(ApiModel):
     class Config:
         extra = "forbid"
 
+    _dispensed = validator("dispensed_fiat", pre=True, allow_reuse=True)(
+        _blank_or_amount
+    )
+
     @root_validator(skip_on_failure=True)
     def _needs(cls, values):
         resolution = values["resolution"]
@@ -714,9 +785,8 @@ class BalanceSettle(ApiModel):
     class Config:
         extra = "forbid"
 
-    _decimals = validator("fiat_amount", "exchange_rate", pre=True, allow_reuse=True)(
-        lambda value: None if value is None else _decimal_string(value)
-    )
+    _amount = validator("fiat_amount", pre=True, allow_reuse=True)(_optional_amount)
+    _rate = validator("exchange_rate", pre=True, allow_reuse=True)(_blank_or_rate)
 
 
 class BalanceSettlement(ApiModel):

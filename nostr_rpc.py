@@ -22,7 +22,7 @@ from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from . import beacons, crud, services
-from .nostr import nip44
+from .nostr import bounded_json, nip44
 from .nostr.events import Event, sign_event
 from .nostr.keys import KeyPair
 from .nostr.relay_pool import RelayPool
@@ -41,7 +41,7 @@ def _tag_values(event: Event, name: str) -> list[str]:
 def _request_id_of(plaintext: str) -> str:
     """The id to answer a malformed request with, if it carried a usable one."""
     try:
-        data = json.loads(plaintext)
+        data = bounded_json.loads(plaintext)
     except ValueError:
         return ""
     value = data.get("id") if isinstance(data, dict) else None

@@ -37,6 +37,7 @@ from loguru import logger
 
 from . import audit, crud, forwarding
 from .database import transaction
+from .models import check_ln_address
 
 EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
@@ -250,6 +251,7 @@ async def _lightning_address_invoice(leg: dict) -> str:
     """An invoice from the rule's Lightning address, through LNbits' LNURL client,
     checked for the exact amount and recorded before it is paid."""
     try:
+        check_ln_address(leg["ln_address"])  # also one saved before the rule
         bolt11 = await get_pr_from_lnurl(leg["ln_address"], leg["sats"] * 1000)
         invoice = decode_bolt11(bolt11)
     except Exception as exc:

@@ -22,11 +22,20 @@ from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.exceptions import InvoiceError, PaymentError
 from lnbits.settings import settings
 from loguru import logger
-from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, constr
+from pydantic import (
+    BaseModel,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    conint,
+    constr,
+    validator,
+)
 from sqlalchemy.exc import IntegrityError
 
 from . import audit, crud, fiat, pairing, services, transactions
 from .models import MAX_SATS, Direction, MachineStatus
+from .nostr import bounded_json
 
 PROTOCOL_VERSION = 1
 EXT_TAG = "satmachineadmin"
@@ -63,7 +72,9 @@ class RpcRequest(BaseModel):
 def parse_request(plaintext: str) -> RpcRequest:
     """The request JSON; raises RpcError(bad_request) carrying whatever id it had."""
     try:
-        data = json.loads(plaintext)
+        data = bounded_json.loads(plaintext)
+    except bounded_json.JsonTooComplex as exc:
+        raise RpcError("bad_request", f"the request is {exc}") from exc
     except ValueError as exc:
         raise RpcError("bad_request", "the request is not JSON") from exc
     try:
@@ -112,7 +123,12 @@ class PayInvoiceParams(_Params):
 
 class Bill(_Params):
     denomination: StrictStr
-    count: StrictInt
+    count: conint(strict=True, ge=0, le=1_000_000)  # type: ignore[valid-type]
+
+    @validator("denomination")
+    def _denomination(cls, value: str) -> str:
+        fiat.parse_amount(value, "denomination")
+        return value
 
 
 class ReportDispenseParams(_Params):

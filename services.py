@@ -31,6 +31,7 @@ from .database import transaction
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     BPS_MAX,
+    MAX_SATS,
     AtmTransaction,
     BalanceSettle,
     BalanceSettlement,
@@ -748,7 +749,7 @@ def principal_agrees_with_fiat(
     rate: Decimal,
     tolerance_bps: int,
 ) -> bool:
-    numerator, denominator = rate.as_integer_ratio()
+    numerator, denominator = fiat.rate_fraction(rate)
     return calculations.principal_matches_fiat(
         principal_sats=principal_sats,
         fiat_minor=fiat_minor,
@@ -969,15 +970,23 @@ CSV_COLUMNS = (
 )
 
 
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
 def _csv_cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    # A cell starting like a formula runs as one in a spreadsheet.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # A cell starting like a formula runs as one in a spreadsheet, also after
+    # leading blanks, which some spreadsheets skip.
+    lead = text.lstrip(" ")[:1]
+    return f"'{text}" if lead and lead in _FORMULA_LEADS else text
 
 
 def _csv_text(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # The csv module quotes a cell holding a character of the line terminator:
+    # with "\r\n" (RFC 4180) every cell with a CR or an LF is quoted, so a bare
+    # CR cannot end a row and start a new cell in a spreadsheet that reads it so.
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     for row in rows:
         writer.writerow(_csv_cell(row[column]) for column in columns)
@@ -1318,10 +1327,7 @@ async def _market_rate(fiat_code: str) -> Decimal:
     decimals, rounded half up like every other amount here)."""
     _, price = await get_fiat_rate_and_price_satoshis(fiat_code)
     try:
-        exact = fiat.parse_exchange_rate(repr(price))  # finite, > 0, not absurd
-        return fiat.parse_exchange_rate(
-            exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        )
+        return fiat.rate_from_price(price)
     except ValueError as exc:
         raise InvalidInput(
             f"LNbits has no exchange rate for {fiat_code} right now: give one"
@@ -1366,7 +1372,7 @@ async def settle_lp_balance(
                 f"settle between 0 and the remaining balance "
                 f"({fiat.to_decimal_string(balance, code)} {code})"
             )
-        numerator, denominator = rate.as_integer_ratio()
+        numerator, denominator = fiat.rate_fraction(rate)
         sats = calculations.fiat_to_sats(
             fiat_minor=fiat_minor,
             fiat_exponent=fiat.exponent(code),
@@ -1375,6 +1381,8 @@ async def settle_lp_balance(
         )
         if sats < 1:
             raise InvalidInput("that amount is worth less than one sat")
+        if sats > MAX_SATS:
+            raise InvalidInput("at that rate the amount is more than 21 million BTC")
         await crud.insert_balance_settlement(
             row={
                 "id": settlement_id,

@@ -92,6 +92,51 @@ CSV_REFUSALS: dict[int | str, dict[str, Any]] = {
 api = APIRouter(prefix="/api/v1", route_class=_DomainErrorsAsHttp, responses=REFUSALS)
 
 
+# Query numbers are parsed here, not by int(): that accepts "1_000", other
+# scripts' digits (a superscript two even passes str.isdigit()) and any size; a
+# number SQLite or PostgreSQL cannot hold fails in the database with a 500.
+# The last second of the year 9999: what a date can say and a BIGINT can hold.
+MAX_INSTANT = 253_402_300_799
+MAX_OFFSET = 1_000_000_000
+ROWS = {"default": 100, "low": 1, "high": 1000}
+
+
+def _bad_query(message: str) -> HTTPException:
+    return HTTPException(HTTPStatus.BAD_REQUEST, message)
+
+
+def _is_ascii_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _in_range(text: str, low: int, high: int) -> int | None:
+    """The ASCII number ``text`` if it lies in low..high, read only if it can."""
+    if len(text.lstrip("0")) > len(str(high)):
+        return None
+    number = int(text)
+    return number if low <= number <= high else None
+
+
+def _whole_number(text: str, label: str, low: int, high: int) -> int:
+    if not _is_ascii_number(text):
+        raise _bad_query(f"{label} must be a whole number written with digits 0-9")
+    number = _in_range(text, low, high)
+    if number is None:
+        raise _bad_query(f"{label} must be from {low} to {high}")
+    return number
+
+
+def query_int(name: str, label: str, *, default: int, low: int, high: int) -> Any:
+    """A bounded integer query parameter, with a plain message when it is not."""
+
+    def parse(value: str | None = Query(None, alias=name)) -> int:
+        if value is None or not value.strip():
+            return default
+        return _whole_number(value.strip(), label, low, high)
+
+    return Depends(parse)
+
+
 # --- super user -----------------------------------------------------------------------
 
 
@@ -170,7 +215,7 @@ async def api_delete_machine(
 @api.get("/machines/{machine_id}/telemetry")
 async def api_machine_telemetry(
     machine_id: str,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = query_int("limit", "The number of rows (limit)", **ROWS),
     user: User = Depends(check_user_exists),
 ) -> list[dict]:
     return await services.machine_telemetry(user.id, machine_id, limit)
@@ -191,7 +236,7 @@ async def api_list_pairings(user: User = Depends(check_user_exists)) -> list[Pai
 @api.get("/rpc/log")
 async def api_rpc_log(
     machine_id: str | None = None,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = query_int("limit", "The number of rows (limit)", **ROWS),
     user: User = Depends(check_user_exists),
 ) -> list[dict]:
     return await crud.list_rpc_log(
@@ -237,13 +282,8 @@ async def api_preview_splits(
 # --- settlements ----------------------------------------------------------------------
 
 
-def _instant(value: str | None, name: str, *, end_of_day: bool) -> int | None:
-    """Unix seconds, an ISO date (midnight UTC) or an ISO datetime."""
-    if value is None or value == "":
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return int(text)
+def _seconds(text: str, *, end_of_day: bool) -> int | None:
+    """Unix seconds of an ISO date (midnight UTC) or an ISO datetime, if it is one."""
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -253,14 +293,38 @@ def _instant(value: str | None, name: str, *, end_of_day: bool) -> int | None:
         return int((start + timedelta(days=1 if end_of_day else 0)).timestamp())
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise HTTPException(
-            HTTPStatus.BAD_REQUEST,
-            f"{name} must be Unix seconds, an ISO date or an ISO datetime",
-        ) from exc
+    except ValueError:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
+
+
+def _instant(value: str | None, label: str, *, end_of_day: bool) -> int | None:
+    """Unix seconds, an ISO date (midnight UTC) or an ISO datetime."""
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    if _is_ascii_number(text):
+        seconds = _in_range(text, 0, MAX_INSTANT)
+        if seconds is None:
+            raise _bad_query(f"{label} is out of range")
+        return seconds
+    if text.isascii() and len(text) <= 40:
+        try:
+            seconds = _seconds(text, end_of_day=end_of_day)
+        except OverflowError:  # the day after 9999-12-31
+            raise _bad_query(f"{label} is out of range") from None
+    else:
+        seconds = None
+    if seconds is None:
+        raise _bad_query(
+            f"{label} must be Unix seconds, a date such as 2024-01-31 or a date "
+            "and time such as 2024-01-31T12:00:00Z"
+        )
+    if not 0 <= seconds <= MAX_INSTANT:
+        raise _bad_query(f"{label} is out of range")
+    return seconds
 
 
 def settlement_filter(
@@ -274,16 +338,18 @@ def settlement_filter(
         machine_id=machine_id,
         status=status,
         direction=direction,
-        since=_instant(since, "since", end_of_day=False),
-        until=_instant(until, "until", end_of_day=True),
+        since=_instant(since, "The start date (since)", end_of_day=False),
+        until=_instant(until, "The end date (until)", end_of_day=True),
     )
 
 
 @api.get("/settlements", response_model=SettlementPage)
 async def api_list_settlements(
     filters: services.SettlementFilter = Depends(settlement_filter),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    limit: int = query_int(
+        "limit", "The page size (limit)", default=50, low=1, high=500
+    ),
+    offset: int = query_int("offset", "The offset", default=0, low=0, high=MAX_OFFSET),
     user: User = Depends(check_user_exists),
 ) -> Response:
     page = await services.list_settlements(user.id, filters, limit=limit, offset=offset)
@@ -323,7 +389,7 @@ async def api_settlement_totals(
 
 @api.get("/stats/daily")
 async def api_daily_stats(
-    days: int = Query(30, ge=1, le=366),
+    days: int = query_int("days", "The number of days", default=30, low=1, high=366),
     user: User = Depends(check_user_exists),
 ) -> list[DailyMachineStats]:
     return await services.daily_stats(user.id, days=days)
@@ -453,7 +519,8 @@ async def api_list_deposits(
 
 @api.get("/audit")
 async def api_audit_log(
-    limit: int = Query(100, ge=1, le=1000), user: User = Depends(check_user_exists)
+    limit: int = query_int("limit", "The number of rows (limit)", **ROWS),
+    user: User = Depends(check_user_exists),
 ) -> list[dict]:
     return await services.audit_log(user.id, limit)
 

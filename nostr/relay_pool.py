@@ -38,6 +38,7 @@ from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
+from . import bounded_json
 from .events import Event, verify_event
 
 __all__ = ["RelayPool", "RelayStatus"]
@@ -53,6 +54,9 @@ STABLE_AFTER = 10.0  # a connection up this long resets the backoff
 SLOT_WARN_AFTER = 10.0  # warn when every handler slot stays busy this long
 STOP_GRACE = 5.0  # seconds stop() lets running handlers finish before cancelling
 MAX_MESSAGE_SIZE = 1 << 20
+# Lists and objects in one relay message: an event's tags are lists, so far more
+# than a request may hold, but still a bound on the parser's work.
+MAX_MESSAGE_CONTAINERS = 8192
 MAX_SUBSCRIPTION_ID = 64  # NIP-01
 
 
@@ -438,7 +442,7 @@ class RelayPool:
 
     async def _handle_message(self, relay: _Relay, raw: str) -> None:
         try:
-            message = json.loads(raw)
+            message = bounded_json.loads(raw, max_containers=MAX_MESSAGE_CONTAINERS)
         except ValueError:
             logger.debug(f"nostr relay {relay.url}: ignored non-JSON {raw[:80]!r}")
             return

@@ -347,7 +347,8 @@ async def test_failed_payout_shows_up_for_attention_and_is_retried(
         account=operator,
         body={"npub": npub, "name": "Corner ATM", "fiat_code": "GTQ"},
     )
-    # A Lightning address no resolver can find: its leg fails on every attempt.
+    # A Lightning address on a name that does not exist (a public domain, as the
+    # rules require): its leg fails on every attempt.
     await site.api(
         "PUT",
         f"{API}/splits",
@@ -356,7 +357,7 @@ async def test_failed_payout_shows_up_for_attention_and_is_retried(
             "rules": [
                 {
                     "label": "Tips",
-                    "ln_address": "tips@unreachable.invalid",
+                    "ln_address": "tips@unreachable.example.com",
                     "weight_bps": 10_000,
                 }
             ]
