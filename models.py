@@ -96,6 +96,7 @@ class SuperConfig(BaseModel):
     beacon_offline_s: int
     dispense_timeout_s: int
     telemetry_retention_days: int
+    rpc_log_retention_days: int
     updated_at: int
 
     @property
@@ -132,6 +133,7 @@ class SuperConfigUpdate(BaseModel):
     beacon_offline_s: int | None = Field(None, ge=30, le=86400)
     dispense_timeout_s: int | None = Field(None, ge=60, le=7 * 86400)
     telemetry_retention_days: int | None = Field(None, ge=1, le=3650)
+    rpc_log_retention_days: int | None = Field(None, ge=1, le=3650)
 
     class Config:
         extra = "forbid"

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -728,7 +729,7 @@ async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
 
 async def _count(table: str, event_ids: list[str]) -> int:
     names = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
-    row = await crud.db.fetchone(
+    row: Any = await crud.db.fetchone(
         f"SELECT COUNT(*) AS n FROM satmachineadmin.{table} "
         f"WHERE event_id IN ({', '.join(':' + name for name in names)})",
         names,
