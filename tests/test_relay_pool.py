@@ -21,7 +21,13 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
-from satmachineadmin.nostr.relay_pool import RelayPool, RelayStatus, _backoff
+from satmachineadmin.nostr.relay_pool import (
+    MAX_MESSAGE_SIZE,
+    RelayPool,
+    RelayStatus,
+    _backoff,
+    _too_long,
+)
 
 
 class Backoff(TypedDict):
@@ -590,3 +596,10 @@ async def test_an_oversized_event_is_dropped_and_the_connection_stays(pools):
         assert status.oversized == 1
         assert status.connected and status.reconnects == 0
         assert huge.id not in inbox.ids()
+
+
+def test_the_size_limit_counts_utf8_bytes():
+    assert not _too_long("x" * MAX_MESSAGE_SIZE)
+    assert _too_long("x" * (MAX_MESSAGE_SIZE + 1))
+    assert not _too_long("é" * (MAX_MESSAGE_SIZE // 2))  # two bytes each
+    assert _too_long("é" * (MAX_MESSAGE_SIZE // 2 + 1))
