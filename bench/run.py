@@ -8,7 +8,7 @@ nostr-sdk), and prints one table of results with PASS/FAIL against the goals,
 also written as JSON to bench/results/<UTC time>.json and bench/results/latest.json:
 
 1. NIP-44 v2 encrypt+decrypt of 1 KiB: ours (cached conversation key) vs LNbits'
-2. RPC round trip (get_info) through the relay
+2. RPC round trip (get_info) through the relay, alone and while unknown keys flood it
 3. end to end: cash-outs → settlements → legs paid (latency at 1/s; throughput)
 4. the floor: bare LNbits internal payments, and the pipeline's share of it
 5. distribution arithmetic for 10, 1 000 and 100 000 LPs
