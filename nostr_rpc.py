@@ -6,7 +6,8 @@ the super user's relay list and key, and for every request runs the contract's
 steps in order — dedupe and signature (in the pool; the dedupe again in the
 database, which survives restarts and is shared by processes), p tag, clock, decryption,
 parsing, then ``rpc_methods.dispatch`` — and publishes the encrypted answer to
-every connected relay.
+every connected relay. A request from an author that is not an active machine
+takes a cheaper path within the limits of ``rpc_limits`` (no database write).
 """
 
 from __future__ import annotations
