@@ -792,6 +792,25 @@ async def insert_rpc_log(
         await _insert(c, "rpc_log", row)
 
 
+async def delete_rpc_log_before(
+    *, before: int, batch: int = 5000, conn: Connection | None = None
+) -> int:
+    """Deletes up to ``batch`` entries older than ``before``; how many it deleted.
+
+    In batches, so that purging a large backlog never holds the database (SQLite's
+    single writer) for long: the caller repeats until fewer than ``batch`` go."""
+    async with _tx(conn) as c:
+        return await execute(
+            c,
+            f"""
+            DELETE FROM {S}.rpc_log WHERE id IN (
+                SELECT id FROM {S}.rpc_log WHERE created_at < :before LIMIT :batch
+            )
+            """,
+            {"before": before, "batch": batch},
+        )
+
+
 async def list_rpc_log(
     *,
     operator_id: str,

@@ -433,3 +433,13 @@ async def m005_settlement_list_index(db):
         "settlements",
         "operator_id, machine_id, direction, created_at, id",
     )
+
+
+async def m008_rpc_log_retention(db):
+    """The RPC log is kept for a number of days (a super setting, like telemetry's)
+    and purged by age, which the index on its time finds without a scan."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.super_config "
+        "ADD COLUMN rpc_log_retention_days INTEGER NOT NULL DEFAULT 90"
+    )
+    await _create_index(db, "rpc_log_time", "rpc_log", "created_at")

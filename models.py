@@ -243,6 +243,7 @@ class SuperConfig(ApiModel):
     beacon_offline_s: int
     dispense_timeout_s: int
     telemetry_retention_days: int
+    rpc_log_retention_days: int
     updated_at: int
 
     @property
@@ -279,6 +280,7 @@ class SuperConfigUpdate(ApiModel):
     beacon_offline_s: int | None = not_null(ge=30, le=86400)
     dispense_timeout_s: int | None = not_null(ge=60, le=7 * 86400)
     telemetry_retention_days: int | None = not_null(ge=1, le=3650)
+    rpc_log_retention_days: int | None = not_null(ge=1, le=3650)
 
     class Config:
         extra = "forbid"

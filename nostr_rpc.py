@@ -6,7 +6,8 @@ the super user's relay list and key, and for every request runs the contract's
 steps in order — dedupe and signature (in the pool; the dedupe again in the
 database, which survives restarts and is shared by processes), p tag, clock, decryption,
 parsing, then ``rpc_methods.dispatch`` — and publishes the encrypted answer to
-every connected relay.
+every connected relay. A request from an author that is not an active machine
+takes a cheaper path within the limits of ``rpc_limits`` (no database write).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
-from . import beacons, crud, services
+from . import beacons, crud, rpc_limits, services
+from .models import MachineStatus
 from .nostr import bounded_json, nip44
 from .nostr.events import Event, sign_event
 from .nostr.keys import KeyPair
@@ -36,6 +38,13 @@ REFRESH_EVERY_S = 1.0
 
 def _tag_values(event: Event, name: str) -> list[str]:
     return [tag[1] for tag in event.tags if len(tag) >= 2 and tag[0] == name]
+
+
+_INTERNAL = RpcError("internal", "internal server error")
+
+
+def _error_response(request_id: str, err: RpcError) -> dict[str, Any]:
+    return {"id": request_id, "error": {"code": err.code, "message": err.message}}
 
 
 def _request_id_of(plaintext: str) -> str:
@@ -59,6 +68,10 @@ class RpcServer:
         self._clock_tolerance_s = 300
         self._relays: tuple[str, ...] = ()
         self._authors: tuple[str, ...] = ()
+        # Refreshed every second; a key missing here is looked up in the database
+        # (within the strangers' budget), so a machine just added is not refused.
+        self._active_machines: frozenset[str] = frozenset()
+        self.strangers = rpc_limits.StrangerGate()
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
 
@@ -102,7 +115,13 @@ class RpcServer:
             else:
                 await self.pool.start(relays)
             self._relays = relays
-        authors = tuple(row["pubkey"] for row in await crud.list_machine_pubkeys())
+        machines = await crud.list_machine_pubkeys()
+        self._active_machines = frozenset(
+            row["pubkey"]
+            for row in machines
+            if row["status"] == MachineStatus.active.value
+        )
+        authors = tuple(row["pubkey"] for row in machines)
         if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
             await self.pool.set_subscriptions(self._subscriptions(authors))
             self._authors = authors
@@ -170,6 +189,14 @@ class RpcServer:
         if abs(time.time() - event.created_at) > self._clock_tolerance_s:
             self.dropped["stale"] += 1
             return
+        if event.pubkey in self._active_machines:
+            await self._handle_machine_request(event, relay, keys, started)
+        else:
+            await self._handle_stranger_request(event, relay, keys, started)
+
+    async def _handle_machine_request(
+        self, event: Event, relay: str, keys: KeyPair, started: float
+    ) -> None:
         try:
             await crud.claim_event(event_id=event.id, now=int(time.time()))
         except IntegrityError:
@@ -198,24 +225,119 @@ class RpcServer:
             return
         except RpcError as err:
             request_id = request_id or _request_id_of(plaintext)
-            response = {
-                "id": request_id,
-                "error": {"code": err.code, "message": err.message},
-            }
+            response = _error_response(request_id, err)
             error_code = err.code
         except Exception:
             logger.exception(f"satmachineadmin: RPC {method} from {event.pubkey}")
-            response = {
-                "id": request_id,
-                "error": {"code": "internal", "message": "internal server error"},
-            }
+            response = _error_response(request_id, _INTERNAL)
             error_code = "internal"
 
         await self._respond(keys, event, response, conversation_key)
-        self.handled += 1
-        self.last_request_at = int(time.time())
+        self._count_answer()
         if machine is None:
             machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        await self._log(
+            event,
+            relay,
+            machine,
+            started,
+            request_id=request_id,
+            method=method,
+            tx_id=tx_id,
+            error_code=error_code,
+        )
+
+    async def _handle_stranger_request(
+        self, event: Event, relay: str, keys: KeyPair, started: float
+    ) -> None:
+        """An author that is not an active machine (unknown, disabled, or added
+        since the last refresh): no database write and no cached conversation key
+        (a flood of fresh keys would evict the machines'), within the budget of
+        ``rpc_limits.StrangerGate``."""
+        why = self.strangers.admit(event.pubkey)
+        if why is not None:
+            self.dropped[why] += 1
+            return
+        machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        if machine is not None and machine["status"] == MachineStatus.active.value:
+            await self._handle_machine_request(event, relay, keys, started)
+            return
+        conversation_key = nip44.get_conversation_key(
+            keys.private_key_hex, event.pubkey
+        )
+        try:
+            plaintext = nip44.decrypt(event.content, conversation_key)
+        except nip44.Nip44Error:
+            self.dropped["undecryptable"] += 1
+            return
+        request_id, method, response = await self._stranger_response(
+            plaintext, machine, event.pubkey
+        )
+        paired = method == "pair" and "result" in response
+        if method != "pair" and not self.strangers.claim_answer(event.pubkey):
+            self.dropped[rpc_limits.RATE_LIMITED] += 1
+            return
+        await self._respond(keys, event, response, conversation_key)
+        self._count_answer()
+        if paired:
+            self._active_machines = self._active_machines | {event.pubkey}
+            machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        if machine is not None:  # a disabled machine, or one just paired
+            error = response.get("error")
+            await self._log(
+                event,
+                relay,
+                machine,
+                started,
+                request_id=request_id,
+                method=method,
+                tx_id=None,
+                error_code=error["code"] if error else None,
+            )
+
+    async def _stranger_response(
+        self, plaintext: str, machine: dict | None, pubkey: str
+    ) -> tuple[str, str | None, dict[str, Any]]:
+        """(request id, method, response) for an author that is not an active
+        machine: ``pair`` for an unknown key, else ``unknown_machine``."""
+        try:
+            request = parse_request(plaintext)
+        except RpcError as err:
+            request_id = _request_id_of(plaintext)
+            return request_id, None, _error_response(request_id, err)
+        if machine is not None or request.method != "pair":
+            message = (
+                "this machine is disabled by its operator"
+                if machine is not None
+                else "this key is not a machine of this server"
+            )
+            error = RpcError("unknown_machine", message)
+            return request.id, request.method, _error_response(request.id, error)
+        try:
+            result, _ = await dispatch(request, pubkey=pubkey)
+        except RpcError as err:
+            return request.id, "pair", _error_response(request.id, err)
+        except Exception:
+            logger.exception(f"satmachineadmin: RPC pair from {pubkey}")
+            return request.id, "pair", _error_response(request.id, _INTERNAL)
+        return request.id, "pair", {"id": request.id, "result": result}
+
+    def _count_answer(self) -> None:
+        self.handled += 1
+        self.last_request_at = int(time.time())
+
+    async def _log(
+        self,
+        event: Event,
+        relay: str,
+        machine: dict | None,
+        started: float,
+        *,
+        request_id: str,
+        method: str | None,
+        tx_id: str | None,
+        error_code: str | None,
+    ) -> None:
         await crud.insert_rpc_log(
             row={
                 "id": services.new_id(),

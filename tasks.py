@@ -42,6 +42,23 @@ async def scan_outgoing() -> None:
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 
+RPC_LOG_PURGE_BATCH = 5000
+
+
+async def purge_rpc_log(*, retention_days: int) -> int:
+    """Deletes the RPC log older than ``retention_days``, a batch at a time."""
+    before = services.now() - retention_days * 86400
+    total = 0
+    while True:
+        deleted = await crud.delete_rpc_log_before(
+            before=before, batch=RPC_LOG_PURGE_BATCH
+        )
+        total += deleted
+        if deleted < RPC_LOG_PURGE_BATCH:
+            return total
+        await asyncio.sleep(0)  # let requests in between batches
+
+
 async def maintenance() -> None:
     config = await services.get_super_config()
     purged = await beacons.purge_telemetry(
@@ -49,6 +66,9 @@ async def maintenance() -> None:
     )
     if purged:
         logger.info(f"satmachineadmin: purged {purged} telemetry events")
+    purged = await purge_rpc_log(retention_days=config.rpc_log_retention_days)
+    if purged:
+        logger.info(f"satmachineadmin: purged {purged} RPC log entries")
     # Older requests are refused by the clock check anyway.
     await crud.forget_events_before(
         before=services.now() - 2 * config.clock_tolerance_s

@@ -8,7 +8,7 @@ nostr-sdk), and prints one table of results with PASS/FAIL against the goals,
 also written as JSON to bench/results/<UTC time>.json and bench/results/latest.json:
 
 1. NIP-44 v2 encrypt+decrypt of 1 KiB: ours (cached conversation key) vs LNbits'
-2. RPC round trip (get_info) through the relay
+2. RPC round trip (get_info) through the relay, alone and while unknown keys flood it
 3. end to end: cash-outs → settlements → legs paid (latency at 1/s; throughput)
 4. the floor: bare LNbits internal payments, and the pipeline's share of it
 5. distribution arithmetic for 10, 1 000 and 100 000 LPs
@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import flood
 import harness
 import httpx
 from lnbits_api import (
@@ -57,7 +58,7 @@ from lnbits_api import (
     register,
     split_three_ways,
 )
-from nostr_sdk import Keys
+from nostr_sdk import Keys, PublicKey
 from websockets.asyncio.client import connect as ws_connect
 
 RESULTS = harness.BENCH_DIR / "results"
@@ -84,6 +85,9 @@ class Sizes:
     list_requests: int = 40
     floor_max_payments: int = 400
     micro_seconds: float = 0.3
+    flood_requests: int = 150
+    flood_rate_per_s: float = 200.0
+    flood_max_s: float = 20.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -97,6 +101,7 @@ class Sizes:
             stored_settlements=10_000,
             list_requests=40,
             micro_seconds=0.2,
+            flood_requests=60,
         )
 
 
@@ -670,6 +675,71 @@ async def bench_rpc(instance: Instance, sizes: Sizes, report: Report) -> None:
         )
     finally:
         await close_atms(atms)
+
+
+async def bench_flood(instance: Instance, sizes: Sizes, report: Report) -> None:
+    """get_info's p99 alone and while unknown keys flood the relay (flood.py)."""
+    operator = await make_operator(instance, lps=0)
+    atm = await add_atm(instance, operator, 0)
+
+    async def relays() -> dict[str, Any]:
+        token = instance.super_user.token
+        status = await call(instance.http, "GET", f"{API}/super/relays", token=token)
+        return dict(status)
+
+    try:
+        for _ in range(10):
+            await rpc(atm.sim, "get_info")
+        before = await relays()
+        figures = await flood.measure(
+            lambda: rpc(atm.sim, "get_info"),
+            relay_url=instance.relay.url,
+            server_hex=PublicKey.parse(instance.server_npub).to_hex(),
+            requests=sizes.flood_requests,
+            rate_per_s=sizes.flood_rate_per_s,
+            max_s=sizes.flood_max_s,
+        )
+        after = await relays()
+    finally:
+        await close_atms([atm])
+    alone = latency_summary(figures.pop("unloaded_s"))
+    loaded = latency_summary(figures.pop("loaded_s"))
+    ratio = loaded["p99_ms"] / alone["p99_ms"]
+    dropped = {
+        key: after["dropped"].get(key, 0) - before["dropped"].get(key, 0)
+        for key in after["dropped"]
+    }
+    answered = after["requests_handled"] - before["requests_handled"]
+    report.add(
+        Row(
+            "2",
+            f"RPC get_info p99, {sizes.flood_rate_per_s:.0f}/s unknown-key flood",
+            instance.db,
+            f"{loaded['p99_ms']:.1f} ms flooded vs {alone['p99_ms']:.1f} ms alone "
+            f"({ratio:.2f}x); p50 {loaded['p50_ms']:.1f} vs {alone['p50_ms']:.1f} ms; "
+            f"{figures['flood_sent']} events at {figures['flood_rate_per_s']:.0f}/s",
+            "< 2x alone",
+            "PASS" if ratio < 2 else "FAIL",
+            {
+                "unloaded": alone,
+                "loaded": loaded,
+                "ratio": ratio,
+                **figures,
+                "server_dropped": dropped,
+                "server_answered": answered,
+            },
+        )
+    )
+    report.add(
+        Row(
+            "2",
+            "  the server meanwhile",
+            instance.db,
+            f"answered {answered} (the ATM's {2 * sizes.flood_requests + 10} or "
+            f"fewer included); dropped "
+            + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()) if v),
+        )
+    )
 
 
 # --- 3. end to end --------------------------------------------------------------------
@@ -1457,6 +1527,16 @@ async def run_database(
                     lambda: bench_rpc(instance, sizes, report),
                     120,
                     needs_s=30,
+                    pid=pid,
+                )
+                await guarded(
+                    report,
+                    "2",
+                    "RPC under a flood",
+                    db,
+                    lambda: bench_flood(instance, sizes, report),
+                    90,
+                    needs_s=20 + sizes.flood_max_s,
                     pid=pid,
                 )
             await guarded(

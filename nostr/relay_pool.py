@@ -7,6 +7,12 @@ through a fixed number of handler slots. When every slot is busy the reader wait
 then stops reading the socket, and if that lasts past the keepalive timeout the
 connection is dropped and made again (the dedupe set absorbs the replay).
 
+A message longer than ``MAX_MESSAGE_SIZE`` (the protocol's own limit) is dropped
+unparsed and counted as ``oversized``. The websocket itself accepts frames up to the
+far larger ``TRANSPORT_MAX_SIZE``, so that anyone able to publish a big event to a
+relay cannot make the connection close (code 1009) and lose the requests that
+arrive while it reconnects.
+
 Incoming events, in this order:
 
 1. parsed with :meth:`Event.from_dict`; garbage is counted as ``invalid_events``;
@@ -53,7 +59,10 @@ PING_TIMEOUT = 20.0  # ... and a connection without pong after 20 s more is dead
 STABLE_AFTER = 10.0  # a connection up this long resets the backoff
 SLOT_WARN_AFTER = 10.0  # warn when every handler slot stays busy this long
 STOP_GRACE = 5.0  # seconds stop() lets running handlers finish before cancelling
-MAX_MESSAGE_SIZE = 1 << 20
+MAX_MESSAGE_SIZE = 1 << 20  # bytes; a NIP-44 request is at most ~90 KB
+# Frames up to this are read and dropped; relays refuse events far smaller (128 KiB
+# to 1 MiB is usual). Only a frame above it still closes the connection (1009).
+TRANSPORT_MAX_SIZE = 16 << 20
 # Lists and objects in one relay message: an event's tags are lists, so far more
 # than a request may hold, but still a bound on the parser's work.
 MAX_MESSAGE_CONTAINERS = 8192
@@ -66,7 +75,8 @@ class RelayStatus:
 
     ``events_in`` counts every EVENT message received for one of our subscriptions,
     including those then dropped as ``invalid_events`` or ``duplicates``.
-    ``reconnects`` counts connections opened after the first one.
+    ``reconnects`` counts connections opened after the first one. ``oversized``
+    counts messages dropped unread for being longer than ``MAX_MESSAGE_SIZE``.
     """
 
     url: str
@@ -77,6 +87,7 @@ class RelayStatus:
     invalid_events: int
     duplicates: int
     reconnects: int
+    oversized: int
     connected_since: float | None
     last_event_at: float | None
 
@@ -138,6 +149,7 @@ class _Relay:
             invalid_events=0,
             duplicates=0,
             reconnects=0,
+            oversized=0,
             connected_since=None,
             last_event_at=None,
         )
@@ -321,7 +333,7 @@ class RelayPool:
                     ping_interval=PING_INTERVAL,
                     ping_timeout=PING_TIMEOUT,
                     close_timeout=CLOSE_TIMEOUT,
-                    max_size=MAX_MESSAGE_SIZE,
+                    max_size=TRANSPORT_MAX_SIZE,
                 )
             except asyncio.CancelledError:
                 raise
@@ -366,6 +378,13 @@ class RelayPool:
             async for raw in ws:
                 if isinstance(raw, bytes):
                     logger.debug(f"nostr relay {relay.url}: ignored a binary frame")
+                    continue
+                if _too_long(raw):
+                    relay.status.oversized += 1
+                    logger.debug(
+                        f"nostr relay {relay.url}: dropped a message of"
+                        f" {len(raw)} characters"
+                    )
                     continue
                 await self._handle_message(relay, raw)
             closed = ws.close_code, ws.close_reason
@@ -542,6 +561,13 @@ class RelayPool:
             raise
         except Exception:
             logger.exception(f"nostr event handler failed for {event.id} from {url}")
+
+
+def _too_long(raw: str) -> bool:
+    """More than MAX_MESSAGE_SIZE bytes once UTF-8 encoded (a character takes 1..4)."""
+    if len(raw) <= MAX_MESSAGE_SIZE // 4:
+        return False
+    return len(raw) > MAX_MESSAGE_SIZE or len(raw.encode()) > MAX_MESSAGE_SIZE
 
 
 def _describe(exc: BaseException) -> str:

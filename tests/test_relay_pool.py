@@ -21,7 +21,13 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
-from satmachineadmin.nostr.relay_pool import RelayPool, RelayStatus, _backoff
+from satmachineadmin.nostr.relay_pool import (
+    MAX_MESSAGE_SIZE,
+    RelayPool,
+    RelayStatus,
+    _backoff,
+    _too_long,
+)
 
 
 class Backoff(TypedDict):
@@ -560,3 +566,40 @@ def test_backoff_is_full_jitter_capped():
         delays = [_backoff(attempt, 0.5, 30.0) for _ in range(50)]
         assert all(0 <= d <= ceiling for d in delays)
     assert max(_backoff(20, 0.5, 30.0) for _ in range(200)) > 15
+
+
+async def test_an_oversized_event_is_dropped_and_the_connection_stays(pools):
+    """Anyone can publish an event over the protocol's 1 MiB limit p-tagged to the
+    server: it is dropped unread, the connection stays up, and the requests sent
+    right after it all arrive."""
+    server = Author()
+    attacker, machine, inbox = Author(), Author(), Inbox()
+    async with make_relay("embedded") as relay:
+        subscriber, publisher = pools(inbox), pools()
+        await subscriber.set_subscriptions(
+            {"rpc": [{"kinds": [21000], "#p": [server.pubkey]}], "s": machine.filters()}
+        )
+        await subscriber.start([relay.url])
+        await publisher.start([relay.url])
+        await live(publisher, inbox, machine)
+
+        tags = [["p", server.pubkey]]
+        huge = attacker.event(content="x" * (1536 * 1024), tags=tags)
+        assert await publisher.publish(huge) == 1
+        requests = [machine.event(content=f"request {n}", tags=tags) for n in range(10)]
+        for request in requests:
+            assert await publisher.publish(request) == 1
+        for request in requests:
+            await inbox.wait_for(request.id)
+
+        status = by_url(subscriber)[relay.url]
+        assert status.oversized == 1
+        assert status.connected and status.reconnects == 0
+        assert huge.id not in inbox.ids()
+
+
+def test_the_size_limit_counts_utf8_bytes():
+    assert not _too_long("x" * MAX_MESSAGE_SIZE)
+    assert _too_long("x" * (MAX_MESSAGE_SIZE + 1))
+    assert not _too_long("é" * (MAX_MESSAGE_SIZE // 2))  # two bytes each
+    assert _too_long("é" * (MAX_MESSAGE_SIZE // 2 + 1))

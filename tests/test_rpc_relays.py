@@ -668,3 +668,105 @@ async def test_a_killed_relay_is_reconnected(
     settlements = {s["tx_id"]: s for s in await settlements_of(client, operator)}
     assert set(settlements) == {first["tx_id"], second["tx_id"]}
     assert all(s["principal_sats"] == PRINCIPAL for s in settlements.values())
+
+
+# --- 9. a flood from keys that are not machines ---------------------------------------
+
+
+def _request_from(keys: Any, server_hex: str, n: int) -> Any:
+    plaintext = json.dumps({"id": f"flood{n}", "method": "get_info", "params": {}})
+    content = nip44_encrypt(
+        keys.secret_key(), PublicKey.parse(server_hex), plaintext, Nip44Version.V2
+    )
+    return (
+        EventBuilder(Kind(bs.KIND_RPC), content)
+        .tags([Tag.parse(["p", server_hex])])
+        .sign_with_keys(keys)
+    )
+
+
+async def _rows(table: str, event_ids: list[str]) -> int:
+    from satmachineadmin import crud
+
+    names = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
+    row: Any = await crud.db.fetchone(
+        f"SELECT COUNT(*) AS n FROM satmachineadmin.{table} "
+        f"WHERE event_id IN ({', '.join(':' + name for name in names)})",
+        names,
+    )
+    return int(row["n"])
+
+
+async def test_a_flood_from_unknown_keys_is_answered_sparingly(
+    atm, server_hex, relay, client, super_user, operator
+):
+    """Unknown keys: at most one answer each, no handled_events or rpc_log row;
+    the machine is answered meanwhile."""
+    from satmachineadmin.nostr.relay_pool import RelayPool
+
+    answer_tags: list[list[list[str]]] = []
+
+    async def record(event: Any, _url: str) -> None:
+        answer_tags.append(event.tags)
+
+    listener = RelayPool(on_event=record)
+    since = int(time.time()) - 5
+    await listener.set_subscriptions(
+        {"answers": [{"kinds": [21000], "authors": [server_hex], "since": since}]}
+    )
+    await listener.start([relay.url])
+    try:
+        await register(client, operator, atm)
+        await wait_until(
+            lambda: all(s.connected for s in listener.status()), what="listener"
+        )
+        assert (await atm.get_info())["name"] == "Lobby"  # the listener hears it
+        await wait_until(lambda: answer_tags, what="the listener's first answer")
+        before = (await relay_status(client, super_user))["dropped"]
+
+        repeater = Keys.generate()
+        repeated = [_request_from(repeater, server_hex, n) for n in range(5)]
+        fresh = [_request_from(Keys.generate(), server_hex, n) for n in range(15)]
+        for event in repeated + fresh:
+            assert await atm.publish_raw(event) == {relay.url}
+        assert (await atm.get_info())["name"] == "Lobby"
+
+        ids = [event.id().to_hex() for event in repeated + fresh]
+        authors = {
+            event.id().to_hex(): event.author().to_hex() for event in repeated + fresh
+        }
+
+        def answered() -> list[str]:
+            return [
+                authors[tag[1]]
+                for tags in answer_tags
+                for tag in tags
+                if tag[0] == "e" and tag[1] in authors
+            ]
+
+        async def accounted() -> bool:
+            # Every request answered or dropped by the strangers' limits.
+            after = (await relay_status(client, super_user))["dropped"]
+            dropped = sum(
+                after.get(key, 0) - before.get(key, 0)
+                for key in ("unknown_rate_limited", "unknown_over_budget")
+            )
+            return len(answered()) + dropped >= len(ids)
+
+        try:
+            await wait_until(accounted, timeout=30, what="every request accounted")
+        except AssertionError:
+            status = await relay_status(client, super_user)
+            raise AssertionError(
+                f"{len(answered())} answered; before {before}; now {status}"
+            ) from None
+        await asyncio.sleep(1.0)  # time for any answer too many
+        assert await accounted()
+        per_author: dict[str, int] = {}
+        for author in answered():
+            per_author[author] = per_author.get(author, 0) + 1
+        assert per_author and set(per_author.values()) == {1}
+        assert await _rows("handled_events", ids) == 0
+        assert await _rows("rpc_log", ids) == 0
+    finally:
+        await listener.stop()

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -23,11 +24,29 @@ from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.nostr_rpc import RpcServer
+from satmachineadmin.rpc_limits import BUDGET_BURST, StrangerGate
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class CapturingPool:
     def __init__(self) -> None:
         self.published: list[Event] = []
+
+    async def start(self, relays) -> None:
+        pass
+
+    async def set_relays(self, relays) -> None:
+        pass
+
+    async def set_subscriptions(self, subscriptions) -> None:
+        pass
 
     async def publish(self, event: Event) -> int:
         self.published.append(event)
@@ -232,9 +251,15 @@ async def test_malformed_requests_get_bad_request(server, client, operator):
 
 
 async def test_unknown_machine_unknown_method_and_disabled(server, client, operator):
+    clock = FakeClock()
+    server.strangers = StrangerGate(clock=clock)
     stranger = Atm(server)
     response = await stranger.call("get_info")
     assert response["error"]["code"] == "unknown_machine"
+    # One unknown_machine per author per minute: the next is dropped unanswered.
+    request = {"id": "again", "method": "make_invoice", "params": cash_out_params()}
+    assert await stranger.send(stranger.event(json.dumps(request))) is None
+    clock.now += 60
     response = await stranger.call("make_invoice", cash_out_params())
     assert response["error"]["code"] == "unknown_machine"
 
@@ -697,3 +722,96 @@ async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     second_wallet = await get_wallet(second.wallet_id)
     assert customer_wallet is not None and second_wallet is not None
     assert (customer_wallet.balance, second_wallet.balance) == (190_000, 0)
+
+
+# --- authors that are not machines ---------------------------------------------------
+
+
+async def _count(table: str, event_ids: list[str]) -> int:
+    names = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
+    row: Any = await crud.db.fetchone(
+        f"SELECT COUNT(*) AS n FROM satmachineadmin.{table} "
+        f"WHERE event_id IN ({', '.join(':' + name for name in names)})",
+        names,
+    )
+    return int(row["n"])
+
+
+async def test_a_flood_from_unknown_keys_writes_nothing_and_is_rate_limited(
+    server, client, operator
+):
+    """Unknown authors: no handled_events or rpc_log row, at most one answer per
+    author per minute, and a shared budget; an active machine is still answered."""
+    clock = FakeClock()
+    server.strangers = StrangerGate(clock=clock)
+    atm = Atm(server)
+    await register(client, operator, atm)
+    await server.refresh()  # the machine is in the server's list of active keys
+    pool = server.pool
+    assert isinstance(pool, CapturingPool)
+    request = json.dumps({"id": "f", "method": "get_info", "params": {}})
+
+    # One key sending again and again: answered once.
+    repeater = Atm(server)
+    events = [repeater.event(request) for _ in range(10)]
+    answers = [await repeater.send(event) for event in events]
+    assert [a is not None for a in answers] == [True] + [False] * 9
+    assert server.dropped["unknown_rate_limited"] == 9
+
+    # Many fresh keys at once: the burst of the shared budget, then nothing.
+    strangers = [Atm(server) for _ in range(2 * BUDGET_BURST)]
+    flood = [stranger.event(request) for stranger in strangers]
+    before = len(pool.published)
+    for stranger, event in zip(strangers, flood, strict=True):
+        await stranger.send(event)
+    answered = pool.published[before:]
+    assert len(answered) == BUDGET_BURST - 1  # the repeater spent one token
+    assert len({a.tags[0][1] for a in answered}) == len(answered)
+    assert server.dropped["unknown_over_budget"] == BUDGET_BURST + 1
+
+    # The machine, budget or not: answered and logged.
+    info = await atm.call("get_info")
+    assert info["result"]["name"] == "Lobby"
+
+    all_events = events + flood
+    assert await _count("handled_events", [e.id for e in all_events]) == 0
+    assert await _count("rpc_log", [e.id for e in all_events]) == 0
+
+    # A minute later the budget has refilled and the repeater is answered again.
+    clock.now += 60
+    assert await repeater.send(repeater.event(request)) is not None
+
+
+async def test_a_machine_added_since_the_last_refresh_is_answered(
+    server, client, operator
+):
+    await server.refresh()
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    assert atm.keys.public_key_hex not in server._active_machines
+    info = await atm.call("get_info")
+    assert info["result"]["machine_id"] == machine["id"]
+    log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    assert [entry["machine_id"] for entry in log].count(machine["id"]) == 1
+
+
+async def test_a_disabled_machine_gets_one_answer_a_minute(server, client, operator):
+    clock = FakeClock()
+    server.strangers = StrangerGate(clock=clock)
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
+    await client.patch(
+        f"{API}/machines/{machine['id']}",
+        json={"status": "disabled"},
+        headers=operator.headers,
+    )
+    await server.refresh()
+    response = await atm.call("get_info")
+    assert response["error"]["code"] == "unknown_machine"
+    assert "disabled" in response["error"]["message"]
+    request = json.dumps({"id": "d", "method": "get_info", "params": {}})
+    events = [atm.event(request) for _ in range(5)]
+    assert [await atm.send(event) for event in events] == [None] * 5
+    assert await _count("handled_events", [e.id for e in events]) == 0
+    log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
+    assert [entry["machine_id"] for entry in log].count(machine["id"]) == 1

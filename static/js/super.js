@@ -45,6 +45,14 @@ const RPC_FIELDS = [
     min: 1,
     max: 3650,
     hint: 'Telemetry older than this is deleted'
+  },
+  {
+    key: 'rpc_log_retention_days',
+    label: 'RPC log retention',
+    unit: 'days',
+    min: 1,
+    max: 3650,
+    hint: 'RPC log entries older than this are deleted'
   }
 ]
 
@@ -84,6 +92,7 @@ window.app = Vue.createApp({
         {name: 'in', label: 'Events in', field: 'events_in'},
         {name: 'out', label: 'Events out', field: 'events_out'},
         {name: 'reconnects', label: 'Reconnects', field: 'reconnects'},
+        {name: 'oversized', label: 'Oversized', field: 'oversized'},
         {
           name: 'error',
           label: 'Last error',
