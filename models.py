@@ -11,13 +11,15 @@ import re
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, conint, root_validator, validator
+from pydantic import BaseModel, Field, StrictBool, conint, root_validator, validator
 
 from . import fiat
 from .nostr.nip19 import normalize_pubkey
 
 MAX_SATS = 21_000_000 * 100_000_000
 BPS_MAX = 10_000
+LP_RATE_TOLERANCE_MAX_BPS = 2_000
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Strict: a float or "12" string for an amount is a client bug, not something to
 # truncate silently.
 if TYPE_CHECKING:
@@ -96,6 +98,7 @@ class SuperConfig(BaseModel):
     beacon_offline_s: int
     dispense_timeout_s: int
     telemetry_retention_days: int
+    lp_rate_tolerance_bps: int
     updated_at: int
 
     @property
@@ -132,6 +135,11 @@ class SuperConfigUpdate(BaseModel):
     beacon_offline_s: int | None = Field(None, ge=30, le=86400)
     dispense_timeout_s: int | None = Field(None, ge=60, le=7 * 86400)
     telemetry_retention_days: int | None = Field(None, ge=1, le=3650)
+    lp_rate_tolerance_bps: Bps | None = Field(
+        None,
+        description="How far an operator's rate for an LP balance settlement may "
+        f"be from LNbits' current rate (0..{LP_RATE_TOLERANCE_MAX_BPS}).",
+    )
 
     class Config:
         extra = "forbid"
@@ -141,6 +149,15 @@ class SuperConfigUpdate(BaseModel):
         value = value.strip()
         if not _RELAY_URL.match(value):
             raise ValueError(f"'{value}' is not a ws:// or wss:// relay URL")
+        return value
+
+    @validator("lp_rate_tolerance_bps")
+    def _rate_tolerance(cls, value: int | None) -> int | None:
+        if value is not None and value > LP_RATE_TOLERANCE_MAX_BPS:
+            raise ValueError(
+                f"a rate tolerance above {LP_RATE_TOLERANCE_MAX_BPS} bps "
+                f"({LP_RATE_TOLERANCE_MAX_BPS // 100} %) is no check at all"
+            )
         return value
 
     @root_validator(skip_on_failure=True)
@@ -468,8 +485,11 @@ class LpEnrolment(BaseModel):
     deposited: str
     pending_deposits: str
     distributed: str
+    held: str
+    voided: str
     balance: str
     distributed_sats: int
+    held_sats: int
 
 
 class DepositCreate(BaseModel):
@@ -505,8 +525,11 @@ class LpBalance(BaseModel):
     deposited: str
     pending_deposits: str
     distributed: str
+    held: str
+    voided: str
     balance: str
     distributed_sats: int
+    held_sats: int
 
 
 class LpSummary(BaseModel):
@@ -633,7 +656,14 @@ class BalanceSettle(BaseModel):
         None, description="How much of the balance; all of it when left out."
     )
     exchange_rate: str | None = Field(
-        None, description="Fiat per BTC; LNbits' current rate when left out."
+        None,
+        description="Fiat per BTC; LNbits' current rate when left out. It must be "
+        "within the platform's tolerance of LNbits' rate.",
+    )
+    confirm_without_market_rate: StrictBool = Field(
+        False,
+        description="Use exchange_rate although LNbits has no rate to check it "
+        "against right now (recorded in the audit log).",
     )
     note: str | None = Field(None, max_length=500)
 
@@ -656,8 +686,27 @@ class BalanceSettlement(BaseModel):
     source_wallet_id: str
     note: str | None
     created_at: int
-    status: str
+    status: str = Field(
+        description="pending, paying, failed (held from the LP's balance), paid, "
+        "or void (released back into it)."
+    )
     last_error: str | None
+    attempts: int
+
+
+class LpBalanceSettlement(BaseModel):
+    """A balance settlement as its LP sees it."""
+
+    id: str
+    enrolment_id: str
+    operator_id: str
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    sats: int
+    state: str = Field(description="held (not paid yet), paid, or voided.")
+    created_at: int
+    paid_at: int | None
 
 
 class ForwardingSettings(BaseModel):
