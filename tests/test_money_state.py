@@ -8,7 +8,8 @@ in-process LNbits. After every step the invariants below must hold; at the end t
 business is drained (wallets restored, sources topped up, everything retried) and
 every leg must then be paid.
 
-1. No LP balance is negative, and ``GET /lp/me`` agrees with ``GET /lps``.
+1. No LP balance is negative, and ``GET /lp/me`` agrees with ``GET /lps``; a
+   balance settlement is held from the balance until paid, distributed once paid.
 2. No sat is lost or invented: the wallets involved hold exactly what funding put
    in, and each holds what the paid legs say it should.
 3. No leg is paid twice: at most one successful LNbits payment (out of the source,
@@ -50,6 +51,7 @@ MAX_STEPS = 16
 N_LPS = 2
 LNBITS_RATE_MINOR = 500_000_00  # conftest pins GTQ at 500000.00 per BTC
 TOLERANCE_BPS = 200
+LP_RATE_TOLERANCE_BPS = 500  # the platform's default for balance settlements
 DONE = set(payouts.DONE)
 
 # The real worker pass: the app's background worker is replaced by a no-op below.
@@ -213,7 +215,11 @@ operations = st.one_of(
         SettleBalance,
         lp=lp_index,
         percent=st.none() | st.integers(0, 120),
-        rate_minor=st.none() | st.integers(10_000_00, 5_000_000_00),
+        # An operator's rate further than LP_RATE_TOLERANCE_BPS from LNbits' is
+        # refused now: draw rates around it too, or nearly all would be.
+        rate_minor=st.none()
+        | st.integers(470_000_00, 530_000_00)
+        | st.integers(10_000_00, 5_000_000_00),
         top_up=st.sampled_from([0, 1_000_000]) | st.integers(0, 300_000),
         from_machine=st.sampled_from([False, False, False, True]),
     ),
@@ -499,20 +505,39 @@ class Business:
         assert set(lp_rows) == set(self.enrolments)
         for index, enrolment in enumerate(self.enrolments):
             row = lp_rows[enrolment]
+            # A cash-out's LP leg is distributed from its landing on; a balance
+            # settlement only once paid, and held from the balance until then.
             mine = [
                 leg
                 for leg in legs
-                if leg["lp_enrolment_id"] == enrolment and leg["status"] != "void"
+                if leg["lp_enrolment_id"] == enrolment
+                and (
+                    leg["status"] == "paid"
+                    if leg["kind"] == "lp_balance_settlement"
+                    else leg["status"] != "void"
+                )
+            ]
+            held = [
+                leg
+                for leg in legs
+                if leg["lp_enrolment_id"] == enrolment
+                and leg["kind"] == "lp_balance_settlement"
+                and leg["status"] in ("pending", "paying", "failed")
             ]
             fiat_out = sum(leg["fiat_minor"] or 0 for leg in mine)
+            fiat_held = sum(leg["fiat_minor"] for leg in held)
             pending = sum(m for e, _, m in self.pending if e == enrolment)
             assert to_minor(row["balance"]) >= 0, row
             assert to_minor(row["deposited"]) == self.confirmed[enrolment], row
             assert to_minor(row["pending_deposits"]) == pending, row
             assert to_minor(row["distributed"]) == fiat_out, row
+            assert to_minor(row["held"]) == fiat_held, row
             assert row["distributed_sats"] == sum(leg["sats"] for leg in mine), row
-            assert fiat_out <= self.confirmed[enrolment], (row, mine)
-            assert to_minor(row["balance"]) == self.confirmed[enrolment] - fiat_out
+            assert row["held_sats"] == sum(leg["sats"] for leg in held), row
+            assert fiat_out + fiat_held <= self.confirmed[enrolment], (row, mine)
+            assert to_minor(row["balance"]) == (
+                self.confirmed[enrolment] - fiat_out - fiat_held
+            )
             if not every_lp and index != self.checks % len(self.lps):
                 continue
             me = await self.client.get(f"{API}/lp/me", headers=self.lps[index].headers)
@@ -523,8 +548,11 @@ class Business:
                 "deposited",
                 "pending_deposits",
                 "distributed",
+                "held",
+                "voided",
                 "balance",
                 "distributed_sats",
+                "held_sats",
             ):
                 assert seen[0][key] == row[key], (key, seen[0], row)
 
@@ -786,7 +814,16 @@ class Business:
         response = await self.client.post(
             f"{API}/lps/{enrolment}/settle", json=body, headers=self.operator.headers
         )
-        if not (balance > 0 and 0 < requested <= balance and sats >= 1):
+        # What cannot be paid (an operator's rate too far from LNbits', more
+        # sats than the paying wallet holds, the LP's wallet gone) is refused
+        # before anything is recorded now, instead of failing as a recorded leg.
+        near = abs(rate - LNBITS_RATE_MINOR) * 10_000 <= (
+            LP_RATE_TOLERANCE_BPS * LNBITS_RATE_MINOR
+        )
+        payable = available >= sats and self.lps[op.lp].wallet_id not in self.deleted
+        if not (
+            balance > 0 and 0 < requested <= balance and sats >= 1 and near and payable
+        ):
             assert response.status_code == 400, (body, balance, response.text)
             assert detail(response), response.text
             return
@@ -794,11 +831,7 @@ class Business:
         settled = response.json()
         assert settled["sats"] == sats
         assert to_minor(settled["fiat_amount"]) == requested
-        payable = available >= sats and self.lps[op.lp].wallet_id not in self.deleted
-        assert settled["status"] == ("paid" if payable else "failed"), (
-            settled,
-            available,
-        )
+        assert settled["status"] == "paid", (settled, available)
 
     async def set_deleted(self, target: int, *, deleted: bool) -> None:
         from lnbits.core.crud import delete_wallet
@@ -977,17 +1010,28 @@ async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
 
 
 async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
-    client, super_user, rpc, quiet_worker
+    client, super_user, rpc, quiet_worker, monkeypatch
 ):
     """Was: the target wallet was checked only when the leg's invoice was made;
     a retry paid the recorded invoice into the since-deleted wallet (2000 sats
     gone from the operator's wallet), then LNbits raised 'Could not fetch wallet'
     and the leg was recorded as failed."""
     from lnbits.core.crud import delete_wallet
+    from lnbits.exceptions import PaymentError
 
     business = await small_business(client, rpc, super_user, [10_000])
     operator, lp = business.operator, business.lps[0]
-    # The operator's wallet is empty: the leg's invoice is made, its payment fails.
+    # The leg's invoice is made, its payment fails. (An empty paying wallet made
+    # it fail before; that is refused before anything is recorded now, so the
+    # wallet is emptied "meanwhile": LNbits refuses this one payment.)
+    await business.fund(operator.wallet_id, 10_000)
+    real_pay_invoice = payouts.pay_invoice
+
+    async def refused_once(**kwargs: Any) -> Any:
+        monkeypatch.setattr(payouts, "pay_invoice", real_pay_invoice)
+        raise PaymentError("Insufficient balance.", status="failed")
+
+    monkeypatch.setattr(payouts, "pay_invoice", refused_once)
     response = await client.post(
         f"{API}/lps/{business.enrolments[0]}/settle",
         json={"wallet_id": operator.wallet_id, "fiat_amount": "10.00"},
@@ -1000,7 +1044,6 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
         "Insufficient balance.",
     )
     await business.set_deleted(2, deleted=True)  # the LP's wallet
-    await business.fund(operator.wallet_id, 10_000)
     retried = await client.post(
         f"{API}/balance-settlements/{settled['id']}/retry", headers=operator.headers
     )
