@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from lnbits.core.crud import delete_wallet, get_user, get_wallet, get_wallets
 from lnbits.core.crud.wallets import create_wallet
+from lnbits.core.services.payments import check_wallet_daily_withdraw_limit
 from lnbits.db import Connection
 from lnbits.settings import settings
 from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
@@ -1417,8 +1418,8 @@ def _replayed(row: dict, digest: str) -> BalanceSettlement:
 async def _check_payable(wallet_id: str, target_wallet_id: str, sats: int) -> None:
     """Refuses, before anything is recorded, a payment that cannot go through:
     more than LNbits lets one payment (out of the operator's wallet, into the
-    LP's) carry, more than the paying wallet holds, or more than the LP's wallet
-    may hold."""
+    LP's) carry or the paying wallet spend today, more than it holds, or more
+    than the LP's wallet may hold."""
     limit = min(
         settings.lnbits_max_outgoing_payment_amount_sats,
         settings.lnbits_max_incoming_payment_amount_sats,
@@ -1428,6 +1429,10 @@ async def _check_payable(wallet_id: str, target_wallet_id: str, sats: int) -> No
             f"{sats} sats is more than LNbits allows in one payment ({limit} "
             "sats): settle a smaller amount at a time"
         )
+    try:
+        await check_wallet_daily_withdraw_limit(wallet_id, sats * 1000)
+    except ValueError as exc:  # LNbits says why: the limit, or no spending at all
+        raise InvalidInput(f"LNbits refuses this payment: {exc}") from exc
     wallet = await get_wallet(wallet_id)
     held = 0 if wallet is None else wallet.balance_msat // 1000
     if held < sats:

@@ -566,3 +566,27 @@ async def test_the_lp_totals_add_held_and_voided(client, usd_lp, failing_payment
         "50.00",
     )
     assert total["held_sats"] == 100_000
+
+
+async def test_lnbits_daily_withdrawal_limit_is_checked_first(
+    client, usd_lp, monkeypatch
+):
+    from lnbits.settings import settings
+
+    op = usd_lp.operator
+    await fund(op.wallet_id, 1_000_000)
+    first = await client.post(
+        usd_lp.settle_url,
+        json={"wallet_id": op.wallet_id, "fiat_amount": "100.00"},
+        headers=op.headers,
+    )
+    assert first.json()["status"] == "paid", first.text
+    monkeypatch.setattr(settings, "lnbits_wallet_limit_daily_max_withdraw", 150_000)
+    second = await client.post(
+        usd_lp.settle_url,
+        json={"wallet_id": op.wallet_id, "fiat_amount": "100.00"},
+        headers=op.headers,
+    )
+    assert second.status_code == 400, second.text
+    assert "Daily withdrawal limit of 150000 sats reached" in second.text
+    assert balances(await usd_lp.row(client)) == ("400.00", "0.00", "100.00", "0.00")
