@@ -517,7 +517,7 @@ class Business:
                     else leg["status"] != "void"
                 )
             ]
-            held = [
+            held_legs = [
                 leg
                 for leg in legs
                 if leg["lp_enrolment_id"] == enrolment
@@ -525,7 +525,7 @@ class Business:
                 and leg["status"] in ("pending", "paying", "failed")
             ]
             fiat_out = sum(leg["fiat_minor"] or 0 for leg in mine)
-            fiat_held = sum(leg["fiat_minor"] for leg in held)
+            fiat_held = sum(leg["fiat_minor"] for leg in held_legs)
             pending = sum(m for e, _, m in self.pending if e == enrolment)
             assert to_minor(row["balance"]) >= 0, row
             assert to_minor(row["deposited"]) == self.confirmed[enrolment], row
@@ -533,7 +533,7 @@ class Business:
             assert to_minor(row["distributed"]) == fiat_out, row
             assert to_minor(row["held"]) == fiat_held, row
             assert row["distributed_sats"] == sum(leg["sats"] for leg in mine), row
-            assert row["held_sats"] == sum(leg["sats"] for leg in held), row
+            assert row["held_sats"] == sum(leg["sats"] for leg in held_legs), row
             assert fiat_out + fiat_held <= self.confirmed[enrolment], (row, mine)
             assert to_minor(row["balance"]) == (
                 self.confirmed[enrolment] - fiat_out - fiat_held
