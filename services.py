@@ -1508,7 +1508,8 @@ async def settle_lp_balance(
             )
     except IntegrityError:
         # The unique key refused a second row that raced past the lookup.
-        assert key is not None
+        if key is None:
+            raise
         seen = await crud.get_balance_settlement_by_key(
             operator_id=operator_id, idempotency_key=key
         )
