@@ -2,11 +2,12 @@
 
 Hypothesis draws a business configuration (platform fee, split rules) and a list of
 operations — LP deposits, manual and RPC cash-outs with partial dispenses, LP
-balance settlements, target wallets deleted and restored, retries, payout workers
-alone or two at once — and runs them one by one against a fresh business in the
-in-process LNbits. After every step the invariants below must hold; at the end the
-business is drained (wallets restored, sources topped up, everything retried) and
-every leg must then be paid.
+balance settlements (some refused by LNbits, then retried or voided), target
+wallets deleted and restored, retries, payout workers alone or two at once — and
+runs them one by one against a fresh business in the in-process LNbits. After every
+step the invariants below must hold; at the end the business is drained (wallets
+restored, sources topped up, everything retried) and every leg must then be paid or
+voided.
 
 1. No LP balance is negative, and ``GET /lp/me`` agrees with ``GET /lps``; a
    balance settlement is held from the balance until paid, distributed once paid.
@@ -114,6 +115,12 @@ class SettleBalance:
     rate_minor: int | None  # the operator's rate; None: LNbits' rate
     top_up: int  # sats put into the paying wallet first
     from_machine: bool
+    refused: bool = False  # LNbits refuses the payment (held, to retry or void)
+
+
+@dataclass(frozen=True)
+class VoidFailed:
+    pick: int  # which failed balance settlement of the worklist
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ Op = (
     | ManualCashOut
     | RpcCashOut
     | SettleBalance
+    | VoidFailed
     | Break
     | Fix
     | Retry
@@ -217,12 +225,18 @@ operations = st.one_of(
         percent=st.none() | st.integers(0, 120),
         # An operator's rate further than LP_RATE_TOLERANCE_BPS from LNbits' is
         # refused now: draw rates around it too, or nearly all would be.
-        rate_minor=st.none()
-        | st.integers(470_000_00, 530_000_00)
-        | st.integers(10_000_00, 5_000_000_00),
-        top_up=st.sampled_from([0, 1_000_000]) | st.integers(0, 300_000),
+        rate_minor=st.one_of(
+            st.none(),
+            st.none(),
+            st.integers(470_000_00, 530_000_00),
+            st.integers(10_000_00, 5_000_000_00),
+        ),
+        # Mostly enough to pay: what cannot be paid is refused up front now.
+        top_up=st.sampled_from([0, 1_000_000, 1_000_000]) | st.integers(0, 300_000),
         from_machine=st.sampled_from([False, False, False, True]),
+        refused=st.sampled_from([False, False, True]),
     ),
+    st.builds(VoidFailed, pick=st.integers(0, 10)),
     st.builds(Break, target=st.integers(0, 3)),
     st.builds(Fix, target=st.integers(0, 3)),
     st.builds(
@@ -235,6 +249,14 @@ operations = st.one_of(
 
 
 # --- the business ----------------------------------------------------------------
+
+
+async def refuse_payment(**kwargs: Any) -> Any:
+    """LNbits refusing a payment after the settlement passed its checks (the
+    paying wallet emptied meanwhile, a per-wallet limit)."""
+    from lnbits.exceptions import PaymentError
+
+    raise PaymentError("Insufficient balance.", status="failed")
 
 
 async def quick_user(prefix: str) -> Actor:
@@ -532,6 +554,11 @@ class Business:
             assert to_minor(row["pending_deposits"]) == pending, row
             assert to_minor(row["distributed"]) == fiat_out, row
             assert to_minor(row["held"]) == fiat_held, row
+            assert to_minor(row["voided"]) == sum(
+                leg["fiat_minor"]
+                for leg in legs
+                if leg["lp_enrolment_id"] == enrolment and leg["status"] == "void"
+            ), row
             assert row["distributed_sats"] == sum(leg["sats"] for leg in mine), row
             assert row["held_sats"] == sum(leg["sats"] for leg in held_legs), row
             assert fiat_out + fiat_held <= self.confirmed[enrolment], (row, mine)
@@ -571,7 +598,9 @@ class Business:
             assert len(out) <= 1 and len(into) <= 1, (leg, found)
             assert len(out) == len(into), (leg, found)
             assert leg["sats"] >= 0
-            assert leg["status"] in ("pending", "failed", "paid", "retained"), leg
+            assert leg["status"] in ("pending", "failed", "paid", "retained") or (
+                leg["status"] == "void" and leg["kind"] == "lp_balance_settlement"
+            ), leg
             if out:
                 assert out[0]["wallet_id"] == leg["source_wallet_id"], (leg, out)
                 assert into[0]["wallet_id"] == leg["wallet_id"], (leg, into)
@@ -655,6 +684,8 @@ class Business:
             await self.rpc_cash_out(op)
         elif isinstance(op, SettleBalance):
             await self.settle_balance(op)
+        elif isinstance(op, VoidFailed):
+            await self.void_failed(op)
         elif isinstance(op, Break):
             await self.set_deleted(op.target, deleted=True)
         elif isinstance(op, Fix):
@@ -811,9 +842,17 @@ class Business:
         if op.rate_minor is not None:
             body["exchange_rate"] = minor_str(op.rate_minor)
         available = await self.wallet_balance(source)
-        response = await self.client.post(
-            f"{API}/lps/{enrolment}/settle", json=body, headers=self.operator.headers
-        )
+        real_pay_invoice = payouts.pay_invoice
+        if op.refused:
+            payouts.pay_invoice = refuse_payment  # type: ignore[assignment]
+        try:
+            response = await self.client.post(
+                f"{API}/lps/{enrolment}/settle",
+                json=body,
+                headers=self.operator.headers,
+            )
+        finally:
+            payouts.pay_invoice = real_pay_invoice  # type: ignore[assignment]
         # What cannot be paid (an operator's rate too far from LNbits', more
         # sats than the paying wallet holds, the LP's wallet gone) is refused
         # before anything is recorded now, instead of failing as a recorded leg.
@@ -831,7 +870,35 @@ class Business:
         settled = response.json()
         assert settled["sats"] == sats
         assert to_minor(settled["fiat_amount"]) == requested
-        assert settled["status"] == "paid", (settled, available)
+        assert settled["status"] == ("failed" if op.refused else "paid"), settled
+
+    async def void_failed(self, op: VoidFailed) -> None:
+        """A failed balance settlement voided: its amount is the balance again."""
+        headers = self.operator.headers
+        failed = await self.client.get(
+            f"{API}/worklist/balance-settlements", headers=headers
+        )
+        assert failed.status_code == 200, failed.text
+        if not failed.json():
+            return
+        row = failed.json()[op.pick % len(failed.json())]
+        assert row["status"] == "failed" and row["last_error"], row
+        enrolment = row["enrolment_id"]
+        before = (await self.lp_rows())[enrolment]
+        response = await self.client.post(
+            f"{API}/balance-settlements/{row['id']}/void", headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "void"
+        after = (await self.lp_rows())[enrolment]
+        amount = to_minor(row["fiat_amount"])
+        assert to_minor(after["balance"]) == to_minor(before["balance"]) + amount
+        assert to_minor(after["held"]) == to_minor(before["held"]) - amount
+        assert to_minor(after["voided"]) == to_minor(before["voided"]) + amount
+        again = await self.client.post(
+            f"{API}/balance-settlements/{row['id']}/void", headers=headers
+        )
+        assert again.status_code == 409, again.text
 
     async def set_deleted(self, target: int, *, deleted: bool) -> None:
         from lnbits.core.crud import delete_wallet
@@ -1113,3 +1180,37 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
     await business.check(every_lp=True)
     (settlement,) = await business.settlements()
     assert settlement["status"] == "settled"
+
+
+async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
+    client, super_user, rpc, quiet_worker
+):
+    """A balance settlement LNbits refuses to pay stays held (the balance is not
+    free to settle or allocate again, nor distributed); voided, the amount is
+    the balance again; retried, it is paid once."""
+    business = await small_business(client, rpc, super_user, [100_00, 100_00])
+    for lp in (0, 1):
+        await business.settle_balance(
+            SettleBalance(
+                lp=lp,
+                percent=50,
+                rate_minor=None,
+                top_up=20_000,
+                from_machine=False,
+                refused=True,
+            )
+        )
+        await business.check(every_lp=True)
+    rows = await business.lp_rows()
+    assert [
+        (rows[e]["balance"], rows[e]["held"], rows[e]["distributed"])
+        for e in business.enrolments
+    ] == [("50.00", "50.00", "0.00")] * 2
+    await business.void_failed(VoidFailed(pick=0))
+    await business.check(every_lp=True)
+    await business.drain()  # retries the other one: paid
+    rows = await business.lp_rows()
+    assert sorted(
+        (rows[e]["balance"], rows[e]["distributed"], rows[e]["voided"])
+        for e in business.enrolments
+    ) == [("100.00", "0.00", "50.00"), ("50.00", "50.00", "0.00")]
