@@ -496,6 +496,35 @@ async def insert_enrolment(
         await _insert(c, "lp_enrolments", row)
 
 
+# How an LP's fiat balance is accounted, in one place (every balance read here):
+#
+#   balance = confirmed deposits - distributed - held
+#
+# - distributed: an LP leg of a machine settlement (cash-out) counts from the
+#   moment the settlement lands, whatever its payment's state: the LP's fiat left
+#   the machine then, and the sats owed for it are that leg's to pay (void only
+#   when the transaction is resolved as refunded). A balance settlement counts
+#   only once it is paid: nothing left the LP before that.
+# - held: a balance settlement not paid yet (pending, being paid, or failed and
+#   not voided). It is not available to settle again or to allocate, but it is
+#   still the LP's: voiding it releases it back into the balance.
+# - voided: voided balance settlements, shown to the LP; they reduce nothing.
+_BALANCE_SETTLEMENT = "g.kind = 'lp_balance_settlement'"
+_LEG_DISTRIBUTED = (
+    f"((NOT {_BALANCE_SETTLEMENT} AND g.status <> 'void') "
+    f"OR ({_BALANCE_SETTLEMENT} AND g.status = 'paid'))"
+)
+_LEG_HELD = f"({_BALANCE_SETTLEMENT} AND g.status IN ('pending', 'paying', 'failed'))"
+_LEG_VOIDED = f"({_BALANCE_SETTLEMENT} AND g.status = 'void')"
+
+
+def _lp_leg_sum(column: str, condition: str) -> str:
+    return (
+        f"COALESCE((SELECT SUM(g.{column}) FROM {S}.payout_legs g "
+        f"WHERE g.lp_enrolment_id = e.id AND {condition}), 0)"
+    )
+
+
 _ENROLMENT_WITH_BALANCE = f"""
     SELECT e.*, l.user_id,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
@@ -504,21 +533,30 @@ _ENROLMENT_WITH_BALANCE = f"""
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'pending'), 0)
             AS pending_minor,
-        COALESCE((SELECT SUM(g.fiat_minor) FROM {S}.payout_legs g
-                  WHERE g.lp_enrolment_id = e.id AND g.status <> 'void'), 0)
-            AS distributed_minor,
-        COALESCE((SELECT SUM(g.sats) FROM {S}.payout_legs g
-                  WHERE g.lp_enrolment_id = e.id AND g.status <> 'void'), 0)
-            AS distributed_sats
+        {_lp_leg_sum("fiat_minor", _LEG_DISTRIBUTED)} AS distributed_minor,
+        {_lp_leg_sum("sats", _LEG_DISTRIBUTED)} AS distributed_sats,
+        {_lp_leg_sum("fiat_minor", _LEG_HELD)} AS held_minor,
+        {_lp_leg_sum("sats", _LEG_HELD)} AS held_sats,
+        {_lp_leg_sum("fiat_minor", _LEG_VOIDED)} AS voided_minor
     FROM {S}.lp_enrolments e JOIN {S}.lps l ON l.id = e.lp_id
 """
+BALANCE_SUMS = (
+    "deposited_minor",
+    "pending_minor",
+    "distributed_minor",
+    "distributed_sats",
+    "held_minor",
+    "held_sats",
+    "voided_minor",
+)
 
 
 def _balance_row(row: dict) -> dict:
-    for key in ("deposited_minor", "pending_minor", "distributed_minor"):
+    for key in BALANCE_SUMS:
         row[key] = _as_int(row[key])
-    row["distributed_sats"] = _as_int(row["distributed_sats"])
-    row["balance_minor"] = row["deposited_minor"] - row["distributed_minor"]
+    row["balance_minor"] = (
+        row["deposited_minor"] - row["distributed_minor"] - row["held_minor"]
+    )
     return row
 
 
@@ -1279,15 +1317,21 @@ async def list_balance_settlements(
     operator_id: str | None = None,
     enrolment_ids: Sequence[str] | None = None,
     settlement_id: str | None = None,
+    status: str | None = None,
+    limit: int = 1000,
     conn: Connection | None = None,
 ) -> list[dict]:
-    clauses, values = [], {}
+    clauses: list[str] = []
+    values: dict[str, Any] = {"limit": limit}
     if operator_id is not None:
         clauses.append("b.operator_id = :operator_id")
         values["operator_id"] = operator_id
     if settlement_id is not None:
         clauses.append("b.id = :settlement_id")
         values["settlement_id"] = settlement_id
+    if status is not None:
+        clauses.append("g.status = :status")
+        values["status"] = status
     if enrolment_ids is not None:
         if not enrolment_ids:
             return []
@@ -1297,12 +1341,68 @@ async def list_balance_settlements(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return await _fetchall(
         f"""
-        SELECT b.*, g.status, g.last_error FROM {S}.balance_settlements b
+        SELECT b.*, g.status, g.last_error, g.attempts, g.payment_hash
+        FROM {S}.balance_settlements b
         JOIN {S}.payout_legs g ON g.settlement_id = b.id
         {where}
         ORDER BY b.created_at DESC, b.id
+        LIMIT :limit
         """,
         values,
+        conn,
+    )
+
+
+async def get_balance_settlement_by_key(
+    *, operator_id: str, idempotency_key: str, conn: Connection | None = None
+) -> dict | None:
+    return await _fetchone(
+        f"""
+        SELECT b.*, g.status, g.last_error, g.attempts, g.payment_hash
+        FROM {S}.balance_settlements b
+        JOIN {S}.payout_legs g ON g.settlement_id = b.id
+        WHERE b.operator_id = :operator_id AND b.idempotency_key = :key
+        """,
+        {"operator_id": operator_id, "key": idempotency_key},
+        conn,
+    )
+
+
+async def void_failed_balance_settlement(
+    *, settlement_id: str, operator_id: str, now: int, conn: Connection
+) -> dict | None:
+    """failed → void, for a balance settlement's leg only: a leg being paid
+    (paying), paid or already void is left as it is, whatever else runs. Returns
+    the voided leg, or None when it was not failed."""
+    return await fetch_returning(
+        conn,
+        f"""
+        UPDATE {S}.payout_legs
+        SET status = 'void', next_attempt_at = NULL, updated_at = :now
+        WHERE settlement_id = :id AND operator_id = :operator_id
+          AND kind = 'lp_balance_settlement' AND status = 'failed'
+        RETURNING *
+        """,
+        {"id": settlement_id, "operator_id": operator_id, "now": now},
+    )
+
+
+async def list_lp_balance_settlements(
+    *, lp_id: str, limit: int = 1000, conn: Connection | None = None
+) -> list[dict]:
+    """An LP's balance settlements, newest first, with their legs' status."""
+    return await _fetchall(
+        f"""
+        SELECT b.id, b.enrolment_id, b.operator_id, b.fiat_minor, b.fiat_code,
+               b.exchange_rate, b.sats, b.created_at, g.status, g.paid_at
+        FROM {S}.balance_settlements b
+        JOIN {S}.lp_enrolments e ON e.id = b.enrolment_id
+        JOIN {S}.payout_legs g ON g.settlement_id = b.id
+        WHERE e.lp_id = :lp_id
+        ORDER BY b.created_at DESC, b.id
+        LIMIT :limit
+        """,
+        {"lp_id": lp_id, "limit": limit},
         conn,
     )
 

@@ -435,6 +435,32 @@ async def m005_settlement_list_index(db):
     )
 
 
+async def m006_balance_settlement_safeguards(db):
+    """LP balance settlements made safe to pay: the super user's tolerance for an
+    operator's exchange rate against LNbits' own, and a client's idempotency key,
+    unique per operator, with a digest of the request it was first used for."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.super_config "
+        "ADD COLUMN lp_rate_tolerance_bps INTEGER NOT NULL DEFAULT 500"
+    )
+    for column in ("idempotency_key", "request_digest"):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.balance_settlements ADD COLUMN {column} TEXT"
+        )
+    # Both databases let any number of rows leave the key NULL.
+    if db.type == SQLITE:
+        sql = (
+            "CREATE UNIQUE INDEX satmachineadmin.balance_settlements_idempotency "
+            "ON balance_settlements (operator_id, idempotency_key)"
+        )
+    else:
+        sql = (
+            "CREATE UNIQUE INDEX balance_settlements_idempotency "
+            "ON satmachineadmin.balance_settlements (operator_id, idempotency_key)"
+        )
+    await db.execute(sql)
+
+
 async def m008_rpc_log_retention(db):
     """The RPC log is kept for a number of days (a super setting, like telemetry's)
     and purged by age, which the index on its time finds without a scan."""

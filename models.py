@@ -13,7 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from lnbits.settings import settings
-from pydantic import BaseModel, Field, conint, root_validator, validator
+from pydantic import BaseModel, Field, StrictBool, conint, root_validator, validator
 from pydantic.fields import ModelField
 
 from . import fiat
@@ -21,6 +21,8 @@ from .nostr.nip19 import normalize_pubkey
 
 MAX_SATS = 21_000_000 * 100_000_000
 BPS_MAX = 10_000
+LP_RATE_TOLERANCE_MAX_BPS = 2_000
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Strict: a float or "12" string for an amount is a client bug, not something to
 # truncate silently.
 if TYPE_CHECKING:
@@ -244,6 +246,7 @@ class SuperConfig(ApiModel):
     dispense_timeout_s: int
     telemetry_retention_days: int
     rpc_log_retention_days: int
+    lp_rate_tolerance_bps: int
     updated_at: int
 
     @property
@@ -281,6 +284,10 @@ class SuperConfigUpdate(ApiModel):
     dispense_timeout_s: int | None = not_null(ge=60, le=7 * 86400)
     telemetry_retention_days: int | None = not_null(ge=1, le=3650)
     rpc_log_retention_days: int | None = not_null(ge=1, le=3650)
+    lp_rate_tolerance_bps: Bps | None = not_null(
+        description="How far an operator's rate for an LP balance settlement may "
+        f"be from LNbits' current rate (0..{LP_RATE_TOLERANCE_MAX_BPS})."
+    )
 
     class Config:
         extra = "forbid"
@@ -290,6 +297,15 @@ class SuperConfigUpdate(ApiModel):
         value = value.strip()
         if not _RELAY_URL.match(value):
             raise ValueError(f"'{value}' is not a ws:// or wss:// relay URL")
+        return value
+
+    @validator("lp_rate_tolerance_bps")
+    def _rate_tolerance(cls, value: int | None) -> int | None:
+        if value is not None and value > LP_RATE_TOLERANCE_MAX_BPS:
+            raise ValueError(
+                f"a rate tolerance above {LP_RATE_TOLERANCE_MAX_BPS} bps "
+                f"({LP_RATE_TOLERANCE_MAX_BPS // 100} %) is no check at all"
+            )
         return value
 
     @root_validator(skip_on_failure=True)
@@ -611,8 +627,11 @@ class LpEnrolment(ApiModel):
     deposited: str
     pending_deposits: str
     distributed: str
+    held: str
+    voided: str
     balance: str
     distributed_sats: int
+    held_sats: int
 
 
 class DepositCreate(ApiModel):
@@ -648,8 +667,11 @@ class LpBalance(ApiModel):
     deposited: str
     pending_deposits: str
     distributed: str
+    held: str
+    voided: str
     balance: str
     distributed_sats: int
+    held_sats: int
 
 
 class LpSummary(ApiModel):
@@ -780,7 +802,14 @@ class BalanceSettle(ApiModel):
         None, description="How much of the balance; all of it when left out."
     )
     exchange_rate: str | None = Field(
-        None, description="Fiat per BTC; LNbits' current rate when left out."
+        None,
+        description="Fiat per BTC; LNbits' current rate when left out. It must be "
+        "within the platform's tolerance of LNbits' rate.",
+    )
+    confirm_without_market_rate: StrictBool = Field(
+        False,
+        description="Use exchange_rate although LNbits has no rate to check it "
+        "against right now (recorded in the audit log).",
     )
     note: str | None = Field(None, max_length=500)
 
@@ -802,8 +831,27 @@ class BalanceSettlement(ApiModel):
     source_wallet_id: str
     note: str | None
     created_at: int
-    status: str
+    status: str = Field(
+        description="pending, paying, failed (held from the LP's balance), paid, "
+        "or void (released back into it)."
+    )
     last_error: str | None
+    attempts: int
+
+
+class LpBalanceSettlement(BaseModel):
+    """A balance settlement as its LP sees it."""
+
+    id: str
+    enrolment_id: str
+    operator_id: str
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    sats: int
+    state: str = Field(description="held (not paid yet), paid, or voided.")
+    created_at: int
+    paid_at: int | None
 
 
 class ForwardingSettings(ApiModel):

@@ -197,6 +197,13 @@ async def _previous_payment(leg: dict) -> Payment | None:
     )
 
 
+async def payment_made_or_in_flight(leg: dict) -> bool:
+    """Whether LNbits shows the leg's recorded invoice paid, or being paid, from
+    its source wallet: such a leg must never be voided."""
+    payment = await _previous_payment(leg)
+    return payment is not None and (payment.success or payment.pending)
+
+
 async def _leg_invoice(leg: dict) -> str:
     """The invoice this leg pays: made once, recorded before any payment."""
     if not leg["wallet_id"]:

@@ -12,7 +12,15 @@ from datetime import date, datetime, timedelta, timezone
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.routing import APIRoute
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
@@ -32,6 +40,7 @@ from .models import (
     ErrorDetail,
     Forward,
     ForwardingSettings,
+    LpBalanceSettlement,
     LpDistribution,
     LpEnrol,
     LpEnrolment,
@@ -477,14 +486,25 @@ async def api_add_deposit(
 
 @api.post("/lps/{enrolment_id}/settle", status_code=HTTPStatus.CREATED)
 async def api_settle_lp_balance(
-    enrolment_id: str, data: BalanceSettle, user: User = Depends(check_user_exists)
+    enrolment_id: str,
+    data: BalanceSettle,
+    response: Response,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    user: User = Depends(check_user_exists),
 ) -> BalanceSettlement:
-    return await services.settle_lp_balance(
+    """With an ``Idempotency-Key`` header, a repeated request (same key, same
+    body) settles once: the repeat gets the first answer with 200; the same key
+    with another body is a 409."""
+    settlement, created = await services.settle_lp_balance(
         user.id,
         enrolment_id,
         data,
         user_wallet_ids={wallet.id for wallet in user.wallets},
+        idempotency_key=idempotency_key,
     )
+    if not created:
+        response.status_code = HTTPStatus.OK
+    return settlement
 
 
 @api.get("/balance-settlements")
@@ -494,11 +514,27 @@ async def api_balance_settlements(
     return await services.list_balance_settlements(user.id)
 
 
+@api.get("/worklist/balance-settlements")
+async def api_worklist_balance_settlements(
+    user: User = Depends(check_user_exists),
+) -> list[BalanceSettlement]:
+    """Failed LP balance settlements, with the reason: retry or void each."""
+    return await services.failed_balance_settlements(user.id)
+
+
 @api.post("/balance-settlements/{settlement_id}/retry")
 async def api_retry_balance_settlement(
     settlement_id: str, user: User = Depends(check_user_exists)
 ) -> BalanceSettlement:
     return await services.retry_balance_settlement(user.id, settlement_id)
+
+
+@api.post("/balance-settlements/{settlement_id}/void")
+async def api_void_balance_settlement(
+    settlement_id: str, user: User = Depends(check_user_exists)
+) -> BalanceSettlement:
+    """A failed balance settlement given up: its amount is the LP's balance again."""
+    return await services.void_balance_settlement(user.id, settlement_id)
 
 
 @api.put("/deposits/{deposit_id}/confirm")
@@ -538,6 +574,14 @@ async def api_lp_distributions(
     user: User = Depends(check_user_exists),
 ) -> list[LpDistribution]:
     return await services.lp_distributions(user.id)
+
+
+@api.get("/lp/balance-settlements")
+async def api_lp_balance_settlements(
+    user: User = Depends(check_user_exists),
+) -> list[LpBalanceSettlement]:
+    """The LP's balance settlements: held until paid, paid, or voided."""
+    return await services.lp_balance_settlements(user.id)
 
 
 @api.get("/lp/distributions.csv", response_class=CsvResponse, responses=CSV_REFUSALS)

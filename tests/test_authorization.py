@@ -140,12 +140,15 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/balance-settlements", None),
     # No balance settlement exists in this world: any id stands for "someone's".
     ("POST", f"{API}/balance-settlements/{{settlement_id}}/retry", None),
+    ("POST", f"{API}/balance-settlements/{{settlement_id}}/void", None),
+    ("GET", f"{API}/worklist/balance-settlements", None),
     ("PUT", f"{API}/deposits/{{deposit_id}}/confirm", None),
     ("GET", f"{API}/deposits", None),
     ("GET", f"{API}/audit", None),
     ("GET", f"{API}/lp/me", None),
     ("GET", f"{API}/lp/distributions", None),
     ("GET", f"{API}/lp/distributions.csv", None),
+    ("GET", f"{API}/lp/balance-settlements", None),
     ("GET", f"{API}/lp/forwarding", None),
     (
         "PUT",

@@ -412,3 +412,84 @@ async def _tips_attempts(running: BrowserSite, operator, settlement_id: str) -> 
     )
     [tips] = [leg for leg in detail["legs"] if leg["label"] == "Tips"]
     return tips["attempts"]
+
+
+async def test_a_failed_balance_settlement_is_held_then_voided(
+    site: BrowserSite,  # noqa: F811
+):
+    operator = await site.new_account("operator")
+    lp = await site.new_account("lp")
+    enrolment = await site.api(
+        "POST",
+        f"{API}/lps",
+        account=operator,
+        body={"user_id": lp.id, "fiat_code": "GTQ"},
+    )
+    deposit = await site.api(
+        "POST",
+        f"{API}/lps/{enrolment['id']}/deposits",
+        account=operator,
+        body={"fiat_amount": "500.00"},
+    )
+    await site.api("PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator)
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": operator.wallet_id, "amount": 1_000_000},
+    )
+    # LNbits refuses a payment within an hour of the wallet's last one (its
+    # funding): the settlement is recorded, its payment fails.
+    limit = {"lnbits_wallet_limit_secs_between_trans": 3600}
+    await site.api("PATCH", "/admin/api/v1/settings", account=site.super, body=limit)
+    try:
+        failed = await site.api(
+            "POST",
+            f"{API}/lps/{enrolment['id']}/settle",
+            account=operator,
+            body={"wallet_id": operator.wallet_id, "fiat_amount": "100.00"},
+        )
+    finally:
+        await site.api(
+            "PATCH",
+            "/admin/api/v1/settings",
+            account=site.super,
+            body={"lnbits_wallet_limit_secs_between_trans": 0},
+        )
+    assert failed["status"] == "failed", failed
+    assert "time limit" in failed["last_error"]
+
+    lp_page = await site.page_for(lp)
+    await lp_page.goto(f"{site.url}/{EXT_ID}/lp")
+    await expect(lp_page.get_by_test_id("total")).to_contain_text(
+        "GTQ: 400.00 left of 500.00 deposited, 100.00 held"
+    )
+    await expect(lp_page.get_by_test_id("balance-settlements")).to_contain_text("held")
+    await site.screenshot(lp_page, "lp-held-settlement")
+
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    attention = page.get_by_role("tab", name=re.compile("Needs attention"))
+    await expect(attention).to_contain_text("1", timeout=20_000)
+    await attention.click()
+    row = page.locator('[data-test="failed-balance-settlements"] tbody tr').filter(
+        has_text="100.00 GTQ"
+    )
+    await expect(row).to_contain_text("time limit")
+    await site.screenshot(page, "operator-failed-balance-settlement")
+    await row.get_by_role("button", name="Void").click()
+    await page.locator(".q-dialog").get_by_role("button", name="OK").click()
+    await notification(page, "Voided: 100.00 GTQ back in the balance")
+    await expect(row).to_have_count(0)
+    [voided] = await site.api("GET", f"{API}/lps", account=operator)
+    assert (voided["balance"], voided["held"], voided["voided"]) == (
+        "500.00",
+        "0.00",
+        "100.00",
+    )
+    await lp_page.reload()
+    await expect(lp_page.get_by_test_id("balance-settlements")).to_contain_text(
+        "voided"
+    )
+    assert page.console_errors == []
+    assert lp_page.console_errors == []

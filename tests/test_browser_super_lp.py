@@ -343,7 +343,7 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(site, tmp_p
     for text in ("GTQ", "100.00", "30.00", "70.00", "5,000"):
         await expect(row).to_contain_text(text)
     await expect(page.get_by_test_id("total")).to_contain_text(
-        "GTQ: 70.00 left of 100.00 deposited, 5,000 sats received"
+        "GTQ: 70.00 left of 100.00 deposited, 0.00 held, 5,000 sats received"
     )
 
     table = page.get_by_test_id("distributions")

@@ -2,13 +2,15 @@
 
 Hypothesis draws a business configuration (platform fee, split rules) and a list of
 operations — LP deposits, manual and RPC cash-outs with partial dispenses, LP
-balance settlements, target wallets deleted and restored, retries, payout workers
-alone or two at once — and runs them one by one against a fresh business in the
-in-process LNbits. After every step the invariants below must hold; at the end the
-business is drained (wallets restored, sources topped up, everything retried) and
-every leg must then be paid.
+balance settlements (some refused by LNbits, then retried or voided), target
+wallets deleted and restored, retries, payout workers alone or two at once — and
+runs them one by one against a fresh business in the in-process LNbits. After every
+step the invariants below must hold; at the end the business is drained (wallets
+restored, sources topped up, everything retried) and every leg must then be paid or
+voided.
 
-1. No LP balance is negative, and ``GET /lp/me`` agrees with ``GET /lps``.
+1. No LP balance is negative, and ``GET /lp/me`` agrees with ``GET /lps``; a
+   balance settlement is held from the balance until paid, distributed once paid.
 2. No sat is lost or invented: the wallets involved hold exactly what funding put
    in, and each holds what the paid legs say it should.
 3. No leg is paid twice: at most one successful LNbits payment (out of the source,
@@ -50,6 +52,7 @@ MAX_STEPS = 16
 N_LPS = 2
 LNBITS_RATE_MINOR = 500_000_00  # conftest pins GTQ at 500000.00 per BTC
 TOLERANCE_BPS = 200
+LP_RATE_TOLERANCE_BPS = 500  # the platform's default for balance settlements
 DONE = set(payouts.DONE)
 
 # The real worker pass: the app's background worker is replaced by a no-op below.
@@ -112,6 +115,12 @@ class SettleBalance:
     rate_minor: int | None  # the operator's rate; None: LNbits' rate
     top_up: int  # sats put into the paying wallet first
     from_machine: bool
+    refused: bool = False  # LNbits refuses the payment (held, to retry or void)
+
+
+@dataclass(frozen=True)
+class VoidFailed:
+    pick: int  # which failed balance settlement of the worklist
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,7 @@ Op = (
     | ManualCashOut
     | RpcCashOut
     | SettleBalance
+    | VoidFailed
     | Break
     | Fix
     | Retry
@@ -213,10 +223,20 @@ operations = st.one_of(
         SettleBalance,
         lp=lp_index,
         percent=st.none() | st.integers(0, 120),
-        rate_minor=st.none() | st.integers(10_000_00, 5_000_000_00),
-        top_up=st.sampled_from([0, 1_000_000]) | st.integers(0, 300_000),
+        # An operator's rate further than LP_RATE_TOLERANCE_BPS from LNbits' is
+        # refused now: draw rates around it too, or nearly all would be.
+        rate_minor=st.one_of(
+            st.none(),
+            st.none(),
+            st.integers(470_000_00, 530_000_00),
+            st.integers(10_000_00, 5_000_000_00),
+        ),
+        # Mostly enough to pay: what cannot be paid is refused up front now.
+        top_up=st.sampled_from([0, 1_000_000, 1_000_000]) | st.integers(0, 300_000),
         from_machine=st.sampled_from([False, False, False, True]),
+        refused=st.sampled_from([False, False, True]),
     ),
+    st.builds(VoidFailed, pick=st.integers(0, 10)),
     st.builds(Break, target=st.integers(0, 3)),
     st.builds(Fix, target=st.integers(0, 3)),
     st.builds(
@@ -229,6 +249,14 @@ operations = st.one_of(
 
 
 # --- the business ----------------------------------------------------------------
+
+
+async def refuse_payment(**kwargs: Any) -> Any:
+    """LNbits refusing a payment after the settlement passed its checks (the
+    paying wallet emptied meanwhile, a per-wallet limit)."""
+    from lnbits.exceptions import PaymentError
+
+    raise PaymentError("Insufficient balance.", status="failed")
 
 
 async def quick_user(prefix: str) -> Actor:
@@ -499,20 +527,44 @@ class Business:
         assert set(lp_rows) == set(self.enrolments)
         for index, enrolment in enumerate(self.enrolments):
             row = lp_rows[enrolment]
+            # A cash-out's LP leg is distributed from its landing on; a balance
+            # settlement only once paid, and held from the balance until then.
             mine = [
                 leg
                 for leg in legs
-                if leg["lp_enrolment_id"] == enrolment and leg["status"] != "void"
+                if leg["lp_enrolment_id"] == enrolment
+                and (
+                    leg["status"] == "paid"
+                    if leg["kind"] == "lp_balance_settlement"
+                    else leg["status"] != "void"
+                )
+            ]
+            held_legs = [
+                leg
+                for leg in legs
+                if leg["lp_enrolment_id"] == enrolment
+                and leg["kind"] == "lp_balance_settlement"
+                and leg["status"] in ("pending", "paying", "failed")
             ]
             fiat_out = sum(leg["fiat_minor"] or 0 for leg in mine)
+            fiat_held = sum(leg["fiat_minor"] for leg in held_legs)
             pending = sum(m for e, _, m in self.pending if e == enrolment)
             assert to_minor(row["balance"]) >= 0, row
             assert to_minor(row["deposited"]) == self.confirmed[enrolment], row
             assert to_minor(row["pending_deposits"]) == pending, row
             assert to_minor(row["distributed"]) == fiat_out, row
+            assert to_minor(row["held"]) == fiat_held, row
+            assert to_minor(row["voided"]) == sum(
+                leg["fiat_minor"]
+                for leg in legs
+                if leg["lp_enrolment_id"] == enrolment and leg["status"] == "void"
+            ), row
             assert row["distributed_sats"] == sum(leg["sats"] for leg in mine), row
-            assert fiat_out <= self.confirmed[enrolment], (row, mine)
-            assert to_minor(row["balance"]) == self.confirmed[enrolment] - fiat_out
+            assert row["held_sats"] == sum(leg["sats"] for leg in held_legs), row
+            assert fiat_out + fiat_held <= self.confirmed[enrolment], (row, mine)
+            assert to_minor(row["balance"]) == (
+                self.confirmed[enrolment] - fiat_out - fiat_held
+            )
             if not every_lp and index != self.checks % len(self.lps):
                 continue
             me = await self.client.get(f"{API}/lp/me", headers=self.lps[index].headers)
@@ -523,8 +575,11 @@ class Business:
                 "deposited",
                 "pending_deposits",
                 "distributed",
+                "held",
+                "voided",
                 "balance",
                 "distributed_sats",
+                "held_sats",
             ):
                 assert seen[0][key] == row[key], (key, seen[0], row)
 
@@ -543,7 +598,9 @@ class Business:
             assert len(out) <= 1 and len(into) <= 1, (leg, found)
             assert len(out) == len(into), (leg, found)
             assert leg["sats"] >= 0
-            assert leg["status"] in ("pending", "failed", "paid", "retained"), leg
+            assert leg["status"] in ("pending", "failed", "paid", "retained") or (
+                leg["status"] == "void" and leg["kind"] == "lp_balance_settlement"
+            ), leg
             if out:
                 assert out[0]["wallet_id"] == leg["source_wallet_id"], (leg, out)
                 assert into[0]["wallet_id"] == leg["wallet_id"], (leg, into)
@@ -627,6 +684,8 @@ class Business:
             await self.rpc_cash_out(op)
         elif isinstance(op, SettleBalance):
             await self.settle_balance(op)
+        elif isinstance(op, VoidFailed):
+            await self.void_failed(op)
         elif isinstance(op, Break):
             await self.set_deleted(op.target, deleted=True)
         elif isinstance(op, Fix):
@@ -783,10 +842,27 @@ class Business:
         if op.rate_minor is not None:
             body["exchange_rate"] = minor_str(op.rate_minor)
         available = await self.wallet_balance(source)
-        response = await self.client.post(
-            f"{API}/lps/{enrolment}/settle", json=body, headers=self.operator.headers
+        real_pay_invoice = payouts.pay_invoice
+        if op.refused:
+            payouts.pay_invoice = refuse_payment  # type: ignore[assignment]
+        try:
+            response = await self.client.post(
+                f"{API}/lps/{enrolment}/settle",
+                json=body,
+                headers=self.operator.headers,
+            )
+        finally:
+            payouts.pay_invoice = real_pay_invoice  # type: ignore[assignment]
+        # What cannot be paid (an operator's rate too far from LNbits', more
+        # sats than the paying wallet holds, the LP's wallet gone) is refused
+        # before anything is recorded now, instead of failing as a recorded leg.
+        near = abs(rate - LNBITS_RATE_MINOR) * 10_000 <= (
+            LP_RATE_TOLERANCE_BPS * LNBITS_RATE_MINOR
         )
-        if not (balance > 0 and 0 < requested <= balance and sats >= 1):
+        payable = available >= sats and self.lps[op.lp].wallet_id not in self.deleted
+        if not (
+            balance > 0 and 0 < requested <= balance and sats >= 1 and near and payable
+        ):
             assert response.status_code == 400, (body, balance, response.text)
             assert detail(response), response.text
             return
@@ -794,11 +870,35 @@ class Business:
         settled = response.json()
         assert settled["sats"] == sats
         assert to_minor(settled["fiat_amount"]) == requested
-        payable = available >= sats and self.lps[op.lp].wallet_id not in self.deleted
-        assert settled["status"] == ("paid" if payable else "failed"), (
-            settled,
-            available,
+        assert settled["status"] == ("failed" if op.refused else "paid"), settled
+
+    async def void_failed(self, op: VoidFailed) -> None:
+        """A failed balance settlement voided: its amount is the balance again."""
+        headers = self.operator.headers
+        failed = await self.client.get(
+            f"{API}/worklist/balance-settlements", headers=headers
         )
+        assert failed.status_code == 200, failed.text
+        if not failed.json():
+            return
+        row = failed.json()[op.pick % len(failed.json())]
+        assert row["status"] == "failed" and row["last_error"], row
+        enrolment = row["enrolment_id"]
+        before = (await self.lp_rows())[enrolment]
+        response = await self.client.post(
+            f"{API}/balance-settlements/{row['id']}/void", headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "void"
+        after = (await self.lp_rows())[enrolment]
+        amount = to_minor(row["fiat_amount"])
+        assert to_minor(after["balance"]) == to_minor(before["balance"]) + amount
+        assert to_minor(after["held"]) == to_minor(before["held"]) - amount
+        assert to_minor(after["voided"]) == to_minor(before["voided"]) + amount
+        again = await self.client.post(
+            f"{API}/balance-settlements/{row['id']}/void", headers=headers
+        )
+        assert again.status_code == 409, again.text
 
     async def set_deleted(self, target: int, *, deleted: bool) -> None:
         from lnbits.core.crud import delete_wallet
@@ -977,17 +1077,28 @@ async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
 
 
 async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
-    client, super_user, rpc, quiet_worker
+    client, super_user, rpc, quiet_worker, monkeypatch
 ):
     """Was: the target wallet was checked only when the leg's invoice was made;
     a retry paid the recorded invoice into the since-deleted wallet (2000 sats
     gone from the operator's wallet), then LNbits raised 'Could not fetch wallet'
     and the leg was recorded as failed."""
     from lnbits.core.crud import delete_wallet
+    from lnbits.exceptions import PaymentError
 
     business = await small_business(client, rpc, super_user, [10_000])
     operator, lp = business.operator, business.lps[0]
-    # The operator's wallet is empty: the leg's invoice is made, its payment fails.
+    # The leg's invoice is made, its payment fails. (An empty paying wallet made
+    # it fail before; that is refused before anything is recorded now, so the
+    # wallet is emptied "meanwhile": LNbits refuses this one payment.)
+    await business.fund(operator.wallet_id, 10_000)
+    real_pay_invoice = payouts.pay_invoice
+
+    async def refused_once(**kwargs: Any) -> Any:
+        monkeypatch.setattr(payouts, "pay_invoice", real_pay_invoice)
+        raise PaymentError("Insufficient balance.", status="failed")
+
+    monkeypatch.setattr(payouts, "pay_invoice", refused_once)
     response = await client.post(
         f"{API}/lps/{business.enrolments[0]}/settle",
         json={"wallet_id": operator.wallet_id, "fiat_amount": "10.00"},
@@ -1000,7 +1111,6 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
         "Insufficient balance.",
     )
     await business.set_deleted(2, deleted=True)  # the LP's wallet
-    await business.fund(operator.wallet_id, 10_000)
     retried = await client.post(
         f"{API}/balance-settlements/{settled['id']}/retry", headers=operator.headers
     )
@@ -1070,3 +1180,37 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
     await business.check(every_lp=True)
     (settlement,) = await business.settlements()
     assert settlement["status"] == "settled"
+
+
+async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
+    client, super_user, rpc, quiet_worker
+):
+    """A balance settlement LNbits refuses to pay stays held (the balance is not
+    free to settle or allocate again, nor distributed); voided, the amount is
+    the balance again; retried, it is paid once."""
+    business = await small_business(client, rpc, super_user, [100_00, 100_00])
+    for lp in (0, 1):
+        await business.settle_balance(
+            SettleBalance(
+                lp=lp,
+                percent=50,
+                rate_minor=None,
+                top_up=20_000,
+                from_machine=False,
+                refused=True,
+            )
+        )
+        await business.check(every_lp=True)
+    rows = await business.lp_rows()
+    assert [
+        (rows[e]["balance"], rows[e]["held"], rows[e]["distributed"])
+        for e in business.enrolments
+    ] == [("50.00", "50.00", "0.00")] * 2
+    await business.void_failed(VoidFailed(pick=0))
+    await business.check(every_lp=True)
+    await business.drain()  # retries the other one: paid
+    rows = await business.lp_rows()
+    assert sorted(
+        (rows[e]["balance"], rows[e]["distributed"], rows[e]["voided"])
+        for e in business.enrolments
+    ) == [("100.00", "0.00", "50.00"), ("50.00", "50.00", "0.00")]

@@ -12,6 +12,11 @@ const sats = value =>
     : `${LNbits.utils.formatSat(value)} sat`
 const when = seconds => (seconds ? new Date(seconds * 1000).toLocaleString() : '')
 const dateParam = value => (value ? value : undefined)
+// The Idempotency-Key of a balance settlement (crypto.randomUUID needs HTTPS).
+const newKey = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(16)), byte =>
+    byte.toString(16).padStart(2, '0')
+  ).join('')
 
 function query(params) {
   const search = new URLSearchParams()
@@ -98,6 +103,7 @@ window.app = Vue.createApp({
       lps: [],
       deposits: [],
       balanceSettlements: [],
+      failedBalanceSettlements: [],
       machineDialog: {show: false},
       pairDialog: {show: false},
       manualDialog: {show: false},
@@ -199,6 +205,8 @@ window.app = Vue.createApp({
         {name: 'deposited', label: 'Deposited', field: 'deposited'},
         {name: 'pending', label: 'Unconfirmed', field: 'pending_deposits'},
         {name: 'distributed', label: 'Distributed', field: 'distributed'},
+        {name: 'held', label: 'Held (being paid)', field: 'held'},
+        {name: 'voided', label: 'Voided', field: 'voided'},
         {name: 'balance', label: 'Balance', field: 'balance'},
         {name: 'sats', label: 'Sats sent', field: row => sats(row.distributed_sats)},
         {name: 'actions', label: '', field: 'id'}
@@ -251,9 +259,6 @@ window.app = Vue.createApp({
         this.worklist.length +
         this.failedBalanceSettlements.length
       )
-    },
-    failedBalanceSettlements() {
-      return this.balanceSettlements.filter(row => row.status === 'failed')
     },
     weightsTotal() {
       return this.ruleDrafts.reduce((sum, rule) => sum + (Number(rule.percent) || 0), 0)
@@ -466,13 +471,15 @@ window.app = Vue.createApp({
       this.health = await this.call('GET', '/rpc/health')
     },
     async loadAttention() {
-      const [worklist, abandoned, balanceSettlements] = await Promise.all([
+      const [worklist, abandoned, failed, balanceSettlements] = await Promise.all([
         this.call('GET', '/worklist'),
         this.call('GET', '/abandoned'),
+        this.call('GET', '/worklist/balance-settlements'),
         this.call('GET', '/balance-settlements')
       ])
       this.worklist = worklist
       this.abandoned = abandoned
+      this.failedBalanceSettlements = failed
       this.balanceSettlements = balanceSettlements
     },
     async loadLps() {
@@ -859,33 +866,67 @@ window.app = Vue.createApp({
         wallet_id: null,
         fiat_amount: '',
         exchange_rate: '',
-        note: ''
+        confirm_without_market_rate: false,
+        note: '',
+        // One key per dialog: a double click or a resubmit settles once.
+        idempotency_key: newKey()
       }
     },
     async settleBalance() {
       const d = this.settleDialog
       try {
-        const done = await this.call('POST', `/lps/${d.lp.id}/settle`, {
-          wallet_id: d.wallet_id,
-          fiat_amount: d.fiat_amount || null,
-          exchange_rate: d.exchange_rate || null,
-          note: d.note || null
-        })
+        const {data: done} = await LNbits.api.request(
+          'POST',
+          `${API}/lps/${d.lp.id}/settle`,
+          null,
+          {
+            wallet_id: d.wallet_id,
+            fiat_amount: d.fiat_amount || null,
+            exchange_rate: d.exchange_rate || null,
+            confirm_without_market_rate: !!d.exchange_rate && d.confirm_without_market_rate,
+            note: d.note || null
+          },
+          {headers: {'Idempotency-Key': d.idempotency_key}}
+        )
         this.settleDialog.show = false
-        this.notifyDone(`Settled ${done.fiat_amount} ${done.fiat_code}: ${sats(done.sats)}`)
+        this.notifySettlement(done, 'Settled')
         await Promise.all([this.loadLps(), this.loadAttention()])
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
     },
+    notifySettlement(row, what) {
+      const amount = `${row.fiat_amount} ${row.fiat_code} (${sats(row.sats)})`
+      if (row.status === 'paid') this.notifyDone(`${what}: ${amount} paid`)
+      else if (row.status === 'failed') {
+        this.notifyProblem(
+          `${amount} not paid: ${row.last_error}. It stays held from the LP's balance until you retry or void it (Needs attention).`
+        )
+      } else this.notifyDone(`${what}: ${amount} is being paid`)
+    },
     async retryBalanceSettlement(row) {
       try {
-        await this.call('POST', `/balance-settlements/${row.id}/retry`)
-        this.notifyDone('Balance settlement retried')
-        await Promise.all([this.loadLps(), this.loadAttention()])
+        const done = await this.call('POST', `/balance-settlements/${row.id}/retry`)
+        this.notifySettlement(done, 'Retried')
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
+      await Promise.all([this.loadLps(), this.loadAttention()])
+    },
+    voidBalanceSettlement(row) {
+      LNbits.utils
+        .confirmDialog(
+          `Void this settlement of ${row.fiat_amount} ${row.fiat_code}? Nothing is paid, and the amount goes back into the LP's balance.`
+        )
+        .onOk(async () => {
+          try {
+            await this.call('POST', `/balance-settlements/${row.id}/void`)
+            this.notifyDone(`Voided: ${row.fiat_amount} ${row.fiat_code} back in the balance`)
+          } catch (error) {
+            LNbits.utils.notifyApiError(error)
+          }
+          await Promise.all([this.loadLps(), this.loadAttention()])
+        })
     }
   },
   async created() {

@@ -16,6 +16,7 @@ window.app = Vue.createApp({
       loaded: false,
       me: {lp_id: null, balances: [], totals: []},
       distributions: [],
+      balanceSettlements: [],
       forwards: [],
       forwardingForm: {ln_address: '', fee_reserve_bps: 100},
       savingForwarding: false,
@@ -37,6 +38,8 @@ window.app = Vue.createApp({
         {name: 'deposited', label: 'Deposited', field: 'deposited'},
         {name: 'pending', label: 'Pending deposits', field: 'pending_deposits'},
         {name: 'distributed', label: 'Distributed', field: 'distributed'},
+        {name: 'held', label: 'Held (being paid)', field: 'held'},
+        {name: 'voided', label: 'Voided', field: 'voided'},
         {name: 'balance', label: 'Balance', field: 'balance'},
         {
           name: 'sats',
@@ -88,6 +91,35 @@ window.app = Vue.createApp({
           field: row => row.sats_per_fiat_unit ?? '–'
         },
         {name: 'status', label: 'Status', field: 'status'}
+      ],
+      balanceSettlementColumns: [
+        {
+          name: 'when',
+          label: 'When',
+          field: 'created_at',
+          format: value => this.when(value),
+          align: 'left',
+          sortable: true
+        },
+        {
+          name: 'operator',
+          label: 'Operator',
+          field: 'operator_id',
+          align: 'left'
+        },
+        {
+          name: 'fiat',
+          label: 'Fiat',
+          field: row => `${row.fiat_amount} ${row.fiat_code}`
+        },
+        {
+          name: 'sats',
+          label: 'Sats',
+          field: 'sats',
+          format: value => this.sats(value)
+        },
+        {name: 'rate', label: 'Rate (fiat/BTC)', field: 'exchange_rate'},
+        {name: 'state', label: 'State', field: 'state'}
       ],
       forwardColumns: [
         {
@@ -202,13 +234,15 @@ window.app = Vue.createApp({
     },
     async load() {
       try {
-        const [me, distributions, forwards] = await Promise.all([
+        const [me, distributions, settlements, forwards] = await Promise.all([
           LNbits.api.request('GET', `${API}/lp/me`),
           LNbits.api.request('GET', `${API}/lp/distributions`),
+          LNbits.api.request('GET', `${API}/lp/balance-settlements`),
           LNbits.api.request('GET', `${API}/lp/forwards`)
         ])
         this.me = me.data
         this.distributions = distributions.data
+        this.balanceSettlements = settlements.data
         this.forwards = forwards.data
         // Only an LP has forwarding settings (anyone else gets a 404).
         if (this.me.lp_id) {

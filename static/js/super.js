@@ -23,6 +23,14 @@ const RPC_FIELDS = [
     hint: 'How far a machine’s sats may be from its fiat at its rate'
   },
   {
+    key: 'lp_rate_tolerance_bps',
+    label: 'LP settlement rate tolerance',
+    unit: 'bps',
+    min: 0,
+    max: 2000,
+    hint: 'How far an operator’s rate for an LP balance settlement may be from LNbits’ rate'
+  },
+  {
     key: 'beacon_offline_s',
     label: 'Offline after',
     unit: 's',
