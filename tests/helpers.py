@@ -56,7 +56,8 @@ async def machine_confirms(keys, token: str) -> dict:
     assert private_key is not None
     server = RpcServer()
     server.keys = KeyPair.from_private_key(private_key)
-    server.pool = Capture()  # type: ignore[assignment]
+    capture = Capture()
+    server.pool = capture  # type: ignore[assignment]
     shared = nip44.get_conversation_key(
         keys.private_key_hex, server.keys.public_key_hex
     )
@@ -73,7 +74,7 @@ async def machine_confirms(keys, token: str) -> dict:
         created_at=int(time.time()),
     )
     await server.handle_event(event, "test-relay")
-    [answer] = server.pool.published
+    [answer] = capture.published
     return json.loads(nip44.decrypt(answer.content, shared))
 
 
