@@ -489,6 +489,67 @@ async def get_lp_by_user(
     )
 
 
+async def set_lp_display_name(
+    *, lp_id: str, display_name: str | None, conn: Connection | None = None
+) -> None:
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.lps SET display_name = :name WHERE id = :id",
+            {"id": lp_id, "name": display_name},
+        )
+
+
+async def replace_lp_code(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    """One live code per LP user: a new code replaces the previous one."""
+    async with _tx(conn) as c:
+        await execute(
+            c,
+            f"""
+            INSERT INTO {S}.lp_codes
+                (user_id, lp_id, wallet_id, code_hash, expires_at, used_at, created_at)
+            VALUES
+                (:user_id, :lp_id, :wallet_id, :code_hash, :expires_at, NULL,
+                 :created_at)
+            ON CONFLICT (user_id) DO UPDATE SET
+                lp_id = excluded.lp_id, wallet_id = excluded.wallet_id,
+                code_hash = excluded.code_hash, expires_at = excluded.expires_at,
+                used_at = NULL, created_at = excluded.created_at
+            """,
+            row,
+        )
+
+
+async def get_lp_code(*, user_id: str, conn: Connection | None = None) -> dict | None:
+    return await _fetchone(
+        f"SELECT * FROM {S}.lp_codes WHERE user_id = :user_id",
+        {"user_id": user_id},
+        conn,
+    )
+
+
+async def claim_lp_code(
+    *, code_hash: str, now: int, conn: Connection | None = None
+) -> dict | None:
+    """Uses a live code once: the first caller before expiry gets its row."""
+    async with _tx(conn) as c:
+        claimed = await execute(
+            c,
+            f"UPDATE {S}.lp_codes SET used_at = :now WHERE code_hash = :code_hash "
+            "AND used_at IS NULL AND expires_at > :now",
+            {"code_hash": code_hash, "now": now},
+        )
+        if claimed != 1:
+            return None
+        return await _fetchone(
+            f"SELECT * FROM {S}.lp_codes WHERE code_hash = :code_hash",
+            {"code_hash": code_hash},
+            c,
+        )
+
+
 async def insert_enrolment(
     *, row: dict[str, Any], conn: Connection | None = None
 ) -> None:
@@ -526,7 +587,7 @@ def _lp_leg_sum(column: str, condition: str) -> str:
 
 
 _ENROLMENT_WITH_BALANCE = f"""
-    SELECT e.*, l.user_id,
+    SELECT e.*, l.user_id, l.display_name,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'confirmed'), 0)
             AS deposited_minor,
@@ -1010,13 +1071,15 @@ async def get_pairing_by_token_hash(
 async def use_pairing(
     *, pairing_id: str, pubkey: str, now: int, conn: Connection | None = None
 ) -> bool:
-    """Single use: only the first caller before expiry gets True."""
+    """Single use: only the first caller before expiry gets True, and only with
+    the key the pairing expects, if it expects one."""
     async with _tx(conn) as c:
         return (
             await execute(
                 c,
                 f"UPDATE {S}.pairings SET used_at = :now, pubkey = :pubkey "
-                "WHERE id = :id AND used_at IS NULL AND expires_at > :now",
+                "WHERE id = :id AND used_at IS NULL AND expires_at > :now "
+                "AND (expected_pubkey IS NULL OR expected_pubkey = :pubkey)",
                 {"id": pairing_id, "pubkey": pubkey, "now": now},
             )
             == 1

@@ -461,6 +461,35 @@ async def m006_balance_settlement_safeguards(db):
     await db.execute(sql)
 
 
+async def m007_consent_codes_and_expected_machines(db):
+    """Consent before identity: an LP enrols with an operator only through a
+    one-time code the LP made (one live code per LP user, stored hashed), and sets
+    the name operators see; a machine added by npub is a pairing that expects that
+    key, bound only when the machine itself redeems the token."""
+    big = db.big_int
+    await db.execute("ALTER TABLE satmachineadmin.lps ADD COLUMN display_name TEXT")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.lp_codes (
+            user_id TEXT PRIMARY KEY,
+            lp_id TEXT NOT NULL,
+            wallet_id TEXT NOT NULL,
+            code_hash TEXT NOT NULL UNIQUE,
+            expires_at {big} NOT NULL,
+            used_at {big},
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        "ALTER TABLE satmachineadmin.pairings ADD COLUMN expected_pubkey TEXT"
+    )
+    await db.execute(
+        "ALTER TABLE satmachineadmin.pairings ADD COLUMN dispense_confirmation TEXT "
+        "NOT NULL DEFAULT 'report'"
+    )
+
+
 async def m008_rpc_log_retention(db):
     """The RPC log is kept for a number of days (a super setting, like telemetry's)
     and purged by age, which the index on its time finds without a scan."""

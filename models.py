@@ -406,6 +406,12 @@ class PairingCreate(ApiModel):
     _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
 
 
+class PairingStatus(str, Enum):
+    waiting = "waiting"
+    paired = "paired"
+    expired = "expired"
+
+
 class Pairing(ApiModel):
     id: str
     name: str
@@ -415,6 +421,15 @@ class Pairing(ApiModel):
     created_at: int
     used_at: int | None
     machine_id: str | None
+    expected_npub: str | None = Field(
+        None,
+        description="Added by npub: only the machine with this key can redeem it.",
+    )
+    dispense_confirmation: DispenseConfirmation = DispenseConfirmation.report
+    status: PairingStatus = Field(
+        PairingStatus.waiting,
+        description="waiting: for the machine to confirm with the one-time token.",
+    )
     seed_url: str | None = Field(
         None, description="Only in the response that creates it."
     )
@@ -599,29 +614,33 @@ class SettlementPage(ApiModel):
 # --- liquidity providers -----------------------------------------------------------
 
 
+LP_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def _lp_code(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError("the code is text such as ABCD-EFGH-JKMN")
+    return "".join(ch for ch in value.upper() if ch not in "- ")
+
+
 class LpEnrol(ApiModel):
-    user_id: str | None = None
-    wallet_id: str | None = None
+    """Enrols the LP who made ``code`` on their page and gave it to the operator."""
+
+    code: str = Field(..., min_length=1, max_length=32)
     fiat_code: str
 
     class Config:
         extra = "forbid"
 
     _code = validator("fiat_code", allow_reuse=True)(_fiat_code)
-
-    @root_validator(skip_on_failure=True)
-    def _one_identity(cls, values):
-        if bool(values.get("user_id")) == bool(values.get("wallet_id")):
-            raise ValueError("give exactly one of user_id or wallet_id")
-        return values
+    _lp = validator("code", allow_reuse=True)(_lp_code)
 
 
 class LpEnrolment(ApiModel):
     id: str
     operator_id: str
     lp_id: str
-    user_id: str
-    wallet_id: str
+    name: str = Field(description="The LP's display name or LNbits username.")
     fiat_code: str
     created_at: int
     deposited: str
@@ -632,6 +651,34 @@ class LpEnrolment(ApiModel):
     balance: str
     distributed_sats: int
     held_sats: int
+
+
+class LpCodeCreate(ApiModel):
+    wallet_id: str | None = Field(
+        None, description="Your wallet that receives the sats; your first if left out."
+    )
+
+    class Config:
+        extra = "forbid"
+
+
+class LpCode(ApiModel):
+    code: str | None = Field(None, description="Only in the response that makes it.")
+    wallet_id: str
+    expires_at: int
+    used_at: int | None
+
+
+class LpProfile(ApiModel):
+    display_name: str | None = Field(None, max_length=64)
+
+    class Config:
+        extra = "forbid"
+
+    @validator("display_name")
+    def _display_name(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value or None
 
 
 class DepositCreate(ApiModel):
@@ -661,7 +708,7 @@ class Deposit(ApiModel):
 
 class LpBalance(ApiModel):
     enrolment_id: str
-    operator_id: str
+    operator: str = Field(description="The operator's LNbits username.")
     fiat_code: str
     wallet_id: str
     deposited: str
@@ -684,7 +731,7 @@ class LpDistribution(ApiModel):
     leg_id: str
     settlement_id: str
     enrolment_id: str
-    operator_id: str
+    operator: str = Field(description="The operator's LNbits username.")
     fiat_code: str
     fiat_amount: str
     sats: int
@@ -839,12 +886,12 @@ class BalanceSettlement(ApiModel):
     attempts: int
 
 
-class LpBalanceSettlement(BaseModel):
+class LpBalanceSettlement(ApiModel):
     """A balance settlement as its LP sees it."""
 
     id: str
     enrolment_id: str
-    operator_id: str
+    operator: str = Field(description="The operator's LNbits username.")
     fiat_amount: str
     fiat_code: str
     exchange_rate: str

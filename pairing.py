@@ -3,6 +3,12 @@
 The token travels only inside the seed URL (and its QR code); the database keeps
 its SHA-256, so a leaked database cannot pair a machine. A token is valid for one
 hour and for one machine: redeeming it is a guarded UPDATE that one caller wins.
+
+Adding a machine by its npub is the same pairing, pinned to that key: a machine's
+key is public (its beacons carry it), so knowing it proves nothing. The key is
+bound to the operator only when the machine itself redeems the token. Until then
+it is an *expected* machine; several operators may expect the same key, and the
+answer never says whether another operator holds it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ import secrets
 from urllib.parse import urlencode
 
 import pyqrcode
-from lnbits.core.crud import get_account
 
 from . import crud, services
-from .errors import NotFound
-from .models import MachineCreate, Pairing, PairingCreate
+from .errors import Conflict, InvalidInput, NotFound
+from .models import (
+    DispenseConfirmation,
+    MachineCreate,
+    Pairing,
+    PairingCreate,
+    PairingStatus,
+)
+from .nostr.nip19 import npub_encode
 
 TOKEN_TTL_S = 3600
 SEED_SCHEME = "bitspire://pair"
@@ -47,25 +59,29 @@ def qr_svg(data: str) -> str:
     return buffer.getvalue().decode()
 
 
-async def _operator_name(operator_id: str) -> str:
-    account = await get_account(operator_id)
-    return (account.username if account else None) or operator_id[:8]
-
-
-async def create_pairing(operator_id: str, data: PairingCreate) -> Pairing:
+async def create_pairing(
+    operator_id: str,
+    data: PairingCreate | MachineCreate,
+    *,
+    expected_pubkey: str | None = None,
+) -> Pairing:
     config = await services.get_super_config()
     await crud.ensure_operator(user_id=operator_id, now=services.now())
     token = secrets.token_urlsafe(24)
     now = services.now()
-    pairing_id, expires_at = services.new_id(), now + TOKEN_TTL_S
+    confirmation = getattr(
+        data, "dispense_confirmation", DispenseConfirmation.report
+    ).value
     row = {
-        "id": pairing_id,
+        "id": services.new_id(),
         "operator_id": operator_id,
         "token_hash": _hash(token),
         "name": data.name,
         "fiat_code": data.fiat_code,
         "location": data.location,
-        "expires_at": expires_at,
+        "expected_pubkey": expected_pubkey,
+        "dispense_confirmation": confirmation,
+        "expires_at": now + TOKEN_TTL_S,
         "created_at": now,
     }
     await crud.insert_pairing(row=row)
@@ -73,25 +89,50 @@ async def create_pairing(operator_id: str, data: PairingCreate) -> Pairing:
         server_npub=config.server_npub,
         relays=config.relays,
         token=token,
-        operator=await _operator_name(operator_id),
+        operator=await services.person_name(operator_id),
     )
-    return Pairing(
-        id=pairing_id,
-        name=data.name,
-        fiat_code=data.fiat_code,
-        location=data.location,
-        expires_at=expires_at,
-        created_at=now,
-        used_at=None,
-        machine_id=None,
+    return _pairing(
+        {**row, "used_at": None, "machine_id": None},
+        now=now,
         seed_url=url,
         qr_svg=qr_svg(url),
     )
 
 
+async def expect_machine(operator_id: str, data: MachineCreate) -> Pairing:
+    """Add by npub: a pairing only the machine with that key can redeem. Whether
+    another operator holds or expects the key changes nothing in the answer."""
+    config = await services.get_super_config()
+    if data.npub == config.server_pubkey:
+        raise InvalidInput("that is this server's own key, not a machine's")
+    bound = await crud.get_machine_by_pubkey(pubkey=data.npub)
+    if bound is not None and bound["operator_id"] == operator_id:
+        raise Conflict(f"machine {npub_encode(data.npub)} is already one of yours")
+    return await create_pairing(operator_id, data, expected_pubkey=data.npub)
+
+
+def _status(row: dict, now: int) -> PairingStatus:
+    if row["machine_id"]:
+        return PairingStatus.paired
+    if row["used_at"] is not None or row["expires_at"] <= now:
+        return PairingStatus.expired
+    return PairingStatus.waiting
+
+
+def _pairing(row: dict, *, now: int, **extra) -> Pairing:
+    expected = row.get("expected_pubkey")
+    return Pairing(
+        **{k: v for k, v in row.items() if k in Pairing.__fields__},
+        expected_npub=npub_encode(expected) if expected else None,
+        status=_status(row, now),
+        **extra,
+    )
+
+
 async def list_pairings(operator_id: str) -> list[Pairing]:
+    now = services.now()
     return [
-        Pairing(**{k: v for k, v in row.items() if k in Pairing.__fields__})
+        _pairing(row, now=now)
         for row in await crud.list_pairings(operator_id=operator_id)
     ]
 
@@ -99,7 +140,8 @@ async def list_pairings(operator_id: str) -> list[Pairing]:
 async def pair_machine(*, token: str, pubkey: str) -> dict:
     """The ``pair`` RPC: binds ``pubkey`` to the operator who issued ``token``."""
     pairing = await crud.get_pairing_by_token_hash(token_hash=_hash(token))
-    if pairing is None:
+    if pairing is None or pairing["expected_pubkey"] not in (None, pubkey):
+        # A token made for another machine's key is no token for this one.
         raise PairingError("not_found", "unknown pairing token")
     if pairing["pubkey"] == pubkey and pairing["machine_id"]:
         # The machine's retry after a lost response: the same answer again.
@@ -114,15 +156,21 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
         pairing_id=pairing["id"], pubkey=pubkey, now=services.now()
     ):
         raise PairingError("conflict", "this pairing token was already used")
-    machine = await services.create_machine(
-        pairing["operator_id"],
-        MachineCreate(
-            npub=pubkey,
-            name=pairing["name"],
-            fiat_code=pairing["fiat_code"],
-            location=pairing["location"],
-        ),
-    )
+    try:
+        machine = await services.create_machine(
+            pairing["operator_id"],
+            MachineCreate(
+                npub=pubkey,
+                name=pairing["name"],
+                fiat_code=pairing["fiat_code"],
+                location=pairing["location"],
+                dispense_confirmation=pairing["dispense_confirmation"],
+            ),
+        )
+    except Conflict as exc:  # another token of this key won the race
+        raise PairingError(
+            "conflict", "this key is already a registered machine"
+        ) from exc
     await crud.set_pairing_machine(pairing_id=pairing["id"], machine_id=machine.id)
     return await _paired(pairing["operator_id"], machine.id)
 

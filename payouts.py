@@ -234,7 +234,7 @@ async def _leg_invoice(leg: dict) -> str:
 async def _check_target(leg: dict) -> None:
     target = await get_wallet(leg["wallet_id"])
     if target is None or target.deleted:
-        raise LegFailure(f"the target wallet {leg['wallet_id']} no longer exists")
+        raise LegFailure("the target wallet no longer exists")
 
 
 async def _still_payable(leg: dict) -> bool:

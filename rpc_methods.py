@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from lnbits.bolt11 import decode as decode_bolt11
-from lnbits.core.crud import get_account, get_standalone_payment, get_wallet
+from lnbits.core.crud import get_standalone_payment, get_wallet
 from lnbits.core.models import Payment
 from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.exceptions import InvoiceError, PaymentError
@@ -288,11 +288,11 @@ async def _once(
 
 
 async def get_info(machine: dict, params: dict) -> dict:
-    account = await get_account(machine["operator_id"])
     return {
         "machine_id": machine["id"],
         "name": machine["name"],
-        "operator": (account.username if account else None) or machine["operator_id"],
+        # Shown on the machine: a name, never the user id (a login credential).
+        "operator": await services.person_name(machine["operator_id"]),
         "fiat_code": machine["fiat_code"],
         "status": machine["status"],
         "server_time": int(time.time()),

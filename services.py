@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
-from lnbits.core.crud import delete_wallet, get_user, get_wallet, get_wallets
+from lnbits.core.crud import delete_wallet, get_account, get_wallet, get_wallets
 from lnbits.core.crud.wallets import create_wallet
 from lnbits.core.services.payments import check_wallet_daily_withdraw_limit
 from lnbits.db import Connection
@@ -36,6 +37,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     BPS_MAX,
     IDEMPOTENCY_KEY,
+    LP_CODE_ALPHABET,
     MAX_SATS,
     AtmTransaction,
     BalanceSettle,
@@ -51,9 +53,12 @@ from .models import (
     LegKind,
     LpBalance,
     LpBalanceSettlement,
+    LpCode,
+    LpCodeCreate,
     LpDistribution,
     LpEnrol,
     LpEnrolment,
+    LpProfile,
     LpSummary,
     Machine,
     MachineCreate,
@@ -100,6 +105,18 @@ async def _existing_wallet(wallet_id: str, what: str):
     if wallet is None or wallet.deleted:
         raise InvalidInput(f"{what}: no LNbits wallet with id '{wallet_id}'")
     return wallet
+
+
+async def person_name(user_id: str, chosen: str | None = None) -> str:
+    """How one person appears to another: the name they chose, else their LNbits
+    username, else a label derived from (not revealing) their user id. A user id
+    is a login credential under LNbits' user-id-only method: never show it."""
+    if chosen:
+        return chosen
+    account = await get_account(user_id)
+    if account is not None and account.username:
+        return account.username
+    return f"user {hashlib.sha256(user_id.encode()).hexdigest()[:6]}"
 
 
 # --- super config ------------------------------------------------------------------
@@ -529,7 +546,7 @@ async def preview_split(operator_id: str, data: SplitPreviewRequest) -> SplitPre
             Leg(
                 kind=leg.kind,
                 label=leg.label,
-                wallet_id=leg.wallet_id,
+                wallet_id=_shown_wallet_id(leg.kind, leg.wallet_id),
                 ln_address=leg.ln_address,
                 sats=leg.sats,
                 status="preview",
@@ -837,11 +854,29 @@ async def record_manual_settlement(
     )
 
 
+# Legs that pay someone else's wallet: the super user's (platform fee) or an LP's.
+# The operator sees the label and the enrolment, never that wallet's id.
+_OTHER_PEOPLES_LEGS = frozenset(
+    (LegKind.platform_fee, LegKind.lp_distribution, LegKind.lp_balance_settlement)
+)
+
+
+def _shown_wallet_id(kind: LegKind | str, wallet_id: str | None) -> str | None:
+    return None if LegKind(kind) in _OTHER_PEOPLES_LEGS else wallet_id
+
+
+def _shown_fee_snapshot(stored: str) -> dict:
+    snapshot = json.loads(stored)
+    snapshot.pop("super_wallet_id", None)
+    return snapshot
+
+
 def _leg(row: dict, fiat_code: str) -> SettlementLeg:
     fiat_minor = row["fiat_minor"]
     return _model(
         SettlementLeg,
         row,
+        wallet_id=_shown_wallet_id(row["kind"], row["wallet_id"]),
         fiat_amount=None
         if fiat_minor is None
         else fiat.to_decimal_string(fiat_minor, fiat_code),
@@ -853,7 +888,7 @@ def _settlement(row: dict, legs: list[dict] | None = None) -> Settlement:
         Settlement,
         row,
         fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
-        fee_snapshot=json.loads(row["fee_snapshot"]),
+        fee_snapshot=_shown_fee_snapshot(row["fee_snapshot"]),
         split_snapshot=json.loads(row["split_snapshot"]),
         legs=None if legs is None else [_leg(leg, row["fiat_code"]) for leg in legs],
     )
@@ -1021,8 +1056,9 @@ def _balances(row: dict) -> dict[str, Any]:
     }
 
 
-def _enrolment(row: dict) -> LpEnrolment:
-    return _model(LpEnrolment, row, **_balances(row))
+async def _enrolment(row: dict) -> LpEnrolment:
+    name = await person_name(row["user_id"], row.get("display_name"))
+    return _model(LpEnrolment, row, name=name, **_balances(row))
 
 
 async def _operator_enrolment(operator_id: str, enrolment_id: str) -> dict:
@@ -1032,51 +1068,108 @@ async def _operator_enrolment(operator_id: str, enrolment_id: str) -> dict:
     return row
 
 
-async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
-    if data.wallet_id:
-        wallet = await _existing_wallet(data.wallet_id, "wallet_id")
-        user_id, wallet_id = wallet.user, wallet.id
-    else:
-        assert data.user_id is not None
-        user = await get_user(data.user_id)
-        if user is None:
-            raise InvalidInput(f"no LNbits user with id '{data.user_id}'")
-        if not user.wallets:
-            raise InvalidInput("that user has no wallet to receive distributions")
-        user_id, wallet_id = user.id, user.wallets[0].id
-    await crud.ensure_operator(user_id=operator_id, now=now())
+LP_CODE_TTL_S = 900
+LP_CODE_LENGTH = 12  # 31 symbols: about 59 bits, for 15 minutes, used once
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _new_lp_code() -> str:
+    return "".join(secrets.choice(LP_CODE_ALPHABET) for _ in range(LP_CODE_LENGTH))
+
+
+async def create_lp_code(
+    user_id: str, data: LpCodeCreate, *, user_wallet_ids: list[str]
+) -> LpCode:
+    """The LP's consent to be enrolled: a one-time code they give one operator.
+    It names the LP's wallet that will receive the sats; a new code replaces the
+    previous one."""
+    if not user_wallet_ids:
+        raise InvalidInput("you need a wallet to receive distributions")
+    wallet_id = data.wallet_id or user_wallet_ids[0]
+    if wallet_id not in user_wallet_ids:
+        raise InvalidInput("choose one of your own wallets")
     lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
+    code, timestamp = _new_lp_code(), now()
     row = {
-        "id": new_id(),
-        "operator_id": operator_id,
+        "user_id": user_id,
         "lp_id": lp["id"],
         "wallet_id": wallet_id,
-        "fiat_code": data.fiat_code,
-        "created_at": now(),
+        "code_hash": _code_hash(code),
+        "expires_at": timestamp + LP_CODE_TTL_S,
+        "created_at": timestamp,
     }
+    await crud.replace_lp_code(row=row)
+    grouped = "-".join(code[i : i + 4] for i in range(0, LP_CODE_LENGTH, 4))
+    return LpCode(
+        code=grouped, wallet_id=wallet_id, expires_at=row["expires_at"], used_at=None
+    )
+
+
+async def get_lp_code(user_id: str) -> LpCode | None:
+    row = await crud.get_lp_code(user_id=user_id)
+    return None if row is None else _model(LpCode, row)
+
+
+async def get_lp_profile(user_id: str) -> LpProfile:
+    lp = await crud.get_lp_by_user(user_id=user_id)
+    return LpProfile(display_name=lp["display_name"] if lp else None)
+
+
+async def set_lp_profile(user_id: str, data: LpProfile) -> LpProfile:
+    lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
+    await crud.set_lp_display_name(lp_id=lp["id"], display_name=data.display_name)
+    return await get_lp_profile(user_id)
+
+
+async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
+    """Enrols the LP who gave the operator ``data.code``. A wrong, used or expired
+    code gets one answer, and a refused enrolment leaves the code usable."""
+    await crud.ensure_operator(user_id=operator_id, now=now())
+    enrolment_id = new_id()
     try:
         async with transaction() as conn:
-            await crud.insert_enrolment(row=row, conn=conn)
+            code = await crud.claim_lp_code(
+                code_hash=_code_hash(data.code), now=now(), conn=conn
+            )
+            if code is None:
+                raise InvalidInput(
+                    "that code is not valid (codes work once, for 15 minutes): "
+                    "ask the liquidity provider for a new one"
+                )
+            await crud.insert_enrolment(
+                row={
+                    "id": enrolment_id,
+                    "operator_id": operator_id,
+                    "lp_id": code["lp_id"],
+                    "wallet_id": code["wallet_id"],
+                    "fiat_code": data.fiat_code,
+                    "created_at": now(),
+                },
+                conn=conn,
+            )
             await audit.record(
                 conn,
                 actor=operator_id,
                 operator_id=operator_id,
                 action="lp.enrol",
                 object_type="lp_enrolment",
-                object_id=row["id"],
-                detail={"user_id": user_id, "fiat_code": data.fiat_code},
+                object_id=enrolment_id,
+                detail={"lp_id": code["lp_id"], "fiat_code": data.fiat_code},
             )
     except IntegrityError as exc:
         raise Conflict(
-            f"that user is already enrolled as your liquidity provider in "
-            f"{data.fiat_code}"
+            f"that liquidity provider is already enrolled with you in {data.fiat_code}"
         ) from exc
-    return _enrolment(await _operator_enrolment(operator_id, row["id"]))
+    return await _enrolment(await _operator_enrolment(operator_id, enrolment_id))
 
 
 async def list_lps(operator_id: str) -> list[LpEnrolment]:
     return [
-        _enrolment(row) for row in await crud.list_enrolments(operator_id=operator_id)
+        await _enrolment(row)
+        for row in await crud.list_enrolments(operator_id=operator_id)
     ]
 
 
@@ -1166,7 +1259,7 @@ async def lp_summary(user_id: str) -> LpSummary:
     balances = [
         LpBalance(
             enrolment_id=row["id"],
-            operator_id=row["operator_id"],
+            operator=await person_name(row["operator_id"]),
             fiat_code=row["fiat_code"],
             wallet_id=row["wallet_id"],
             **_balances(row),
@@ -1208,13 +1301,14 @@ def cost_basis(
     return per_btc, per_unit
 
 
-def _distribution(row: dict) -> LpDistribution:
+def _distribution(row: dict, operator: str) -> LpDistribution:
     code = row["fiat_code"]
     minor = row["fiat_minor"] or 0
     per_btc, per_unit = cost_basis(minor, row["sats"], code)
     return _model(
         LpDistribution,
         row,
+        operator=operator,
         fiat_amount=fiat.to_decimal_string(minor, code),
         cost_basis=per_btc,
         sats_per_fiat_unit=per_unit,
@@ -1225,16 +1319,19 @@ async def lp_distributions(user_id: str) -> list[LpDistribution]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    return [
-        _distribution(row) for row in await crud.list_lp_distributions(lp_id=lp["id"])
-    ]
+    rows = await crud.list_lp_distributions(lp_id=lp["id"])
+    names = {
+        operator_id: await person_name(operator_id)
+        for operator_id in {row["operator_id"] for row in rows}
+    }
+    return [_distribution(row, names[row["operator_id"]]) for row in rows]
 
 
 LP_CSV_COLUMNS = (
     "created_at",
     "settlement_id",
     "leg_id",
-    "operator_id",
+    "operator",
     "enrolment_id",
     "fiat_code",
     "fiat_amount",
@@ -1264,6 +1361,9 @@ async def audit_log(operator_id: str, limit: int) -> list[dict]:
     rows = await crud.list_audit(operator_id=operator_id, limit=limit)
     for row in rows:
         row["detail"] = json.loads(row["detail"])
+        if row["action"] == "lp.enrol":
+            # Enrolments recorded before consent codes kept the LP's user id.
+            row["detail"].pop("user_id", None)
     return rows
 
 
@@ -1720,11 +1820,12 @@ async def void_balance_settlement(
     return await _get_balance_settlement(operator_id, settlement_id)
 
 
-def _lp_balance_settlement(row: dict) -> LpBalanceSettlement:
+def _lp_balance_settlement(row: dict, operator: str) -> LpBalanceSettlement:
     state = {"paid": "paid", "void": "voided"}.get(row["status"], "held")
     return _model(
         LpBalanceSettlement,
         row,
+        operator=operator,
         fiat_amount=fiat.to_decimal_string(row["fiat_minor"], row["fiat_code"]),
         state=state,
     )
@@ -1735,7 +1836,11 @@ async def lp_balance_settlements(user_id: str) -> list[LpBalanceSettlement]:
     if lp is None:
         return []
     rows = await crud.list_lp_balance_settlements(lp_id=lp["id"])
-    return [_lp_balance_settlement(row) for row in rows]
+    names = {
+        operator_id: await person_name(operator_id)
+        for operator_id in {row["operator_id"] for row in rows}
+    }
+    return [_lp_balance_settlement(row, names[row["operator_id"]]) for row in rows]
 
 
 # --- LP auto-forwarding ----------------------------------------------------------

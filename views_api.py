@@ -41,9 +41,12 @@ from .models import (
     Forward,
     ForwardingSettings,
     LpBalanceSettlement,
+    LpCode,
+    LpCodeCreate,
     LpDistribution,
     LpEnrol,
     LpEnrolment,
+    LpProfile,
     LpSummary,
     Machine,
     MachineCreate,
@@ -196,8 +199,10 @@ async def api_list_machines(user: User = Depends(check_user_exists)) -> list[Mac
 @api.post("/machines", status_code=HTTPStatus.CREATED)
 async def api_create_machine(
     data: MachineCreate, user: User = Depends(check_user_exists)
-) -> Machine:
-    return await services.create_machine(user.id, data)
+) -> Pairing:
+    """Adds an *expected* machine: it is bound to this operator only when the
+    machine with that key redeems the answer's one-time token (``pair``)."""
+    return await pairing.expect_machine(user.id, data)
 
 
 @api.get("/machines/{machine_id}")
@@ -567,6 +572,34 @@ async def api_audit_log(
 @api.get("/lp/me")
 async def api_lp_me(user: User = Depends(check_user_exists)) -> LpSummary:
     return await services.lp_summary(user.id)
+
+
+@api.post("/lp/code", status_code=HTTPStatus.CREATED)
+async def api_create_lp_code(
+    data: LpCodeCreate, user: User = Depends(check_user_exists)
+) -> LpCode:
+    """A one-time code the LP gives an operator: their consent to be enrolled."""
+    return await services.create_lp_code(
+        user.id, data, user_wallet_ids=[wallet.id for wallet in user.wallets]
+    )
+
+
+@api.get("/lp/code")
+async def api_get_lp_code(user: User = Depends(check_user_exists)) -> LpCode | None:
+    return await services.get_lp_code(user.id)
+
+
+@api.get("/lp/profile")
+async def api_get_lp_profile(user: User = Depends(check_user_exists)) -> LpProfile:
+    return await services.get_lp_profile(user.id)
+
+
+@api.put("/lp/profile")
+async def api_set_lp_profile(
+    data: LpProfile, user: User = Depends(check_user_exists)
+) -> LpProfile:
+    """The name operators see for this LP (else the LNbits username)."""
+    return await services.set_lp_profile(user.id, data)
 
 
 @api.get("/lp/distributions")

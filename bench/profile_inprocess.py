@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from lnbits_api import API, call, first_install, register, split_three_ways
+from lnbits_api import API, call, enrol_lp, first_install, register, split_three_ways
 
 EXT_ID = harness.EXT_ID
 SUPER_PASSWORD = "bench-super-password"  # noqa: S105
@@ -139,6 +139,23 @@ async def profile(args: argparse.Namespace) -> None:
     del machine_wallet
 
 
+async def confirmed_machine(http: Any, token: str, body: dict) -> dict:
+    """Adds a machine by npub, then the machine confirms it with ``pair``, signed
+    and encrypted as an ATM would send it (handled in process, no relay)."""
+    from helpers import machine_confirms, pairing_token
+
+    from satmachineadmin.nostr.keys import KeyPair
+
+    keys = KeyPair.generate()
+    path = f"{API}/machines"
+    expected = await call(
+        http, "POST", path, token=token, body={**body, "npub": keys.npub}
+    )
+    answer = await machine_confirms(keys, pairing_token(expected["seed_url"]))
+    machine_id = answer["result"]["machine_id"]
+    return await call(http, "GET", f"{path}/{machine_id}", token=token)
+
+
 async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
     import random
 
@@ -148,22 +165,10 @@ async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
     await first_install(http, username="su", password=SUPER_PASSWORD)
     operator = await register(http, "op", password=USER_PASSWORD)
     token = operator.token
-    from nostr_sdk import Keys
-
     machines = []
     for n in range(5):
-        machine = await call(
-            http,
-            "POST",
-            f"{API}/machines",
-            token=token,
-            body={
-                "npub": Keys.generate().public_key().to_bech32(),
-                "name": f"Stored {n}",
-                "fiat_code": "GTQ",
-            },
-        )
-        machines.append(machine["id"])
+        body = {"name": f"Stored {n}", "fiat_code": "GTQ"}
+        machines.append((await confirmed_machine(http, token, body))["id"])
     rows = run._settlement_rows(operator.id, machines, args.stored)
     if args.postgres:
         await run._insert_postgres(args.postgres, rows)
@@ -206,28 +211,13 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
     )
     op = await register(http, "op", password=USER_PASSWORD)
     await split_three_ways(http, op)
-    from nostr_sdk import Keys
-
-    machine = await call(
-        http,
-        "POST",
-        f"{API}/machines",
-        token=op.token,
-        body={
-            "npub": Keys.generate().public_key().to_bech32(),
-            "name": "Profiled ATM",
-            "fiat_code": "GTQ",
-        },
+    machine = await confirmed_machine(
+        http, op.token, {"name": "Profiled ATM", "fiat_code": "GTQ"}
     )
     for n in range(args.lps):
-        lp = await call(http, "POST", "/api/v1/account", body={"name": f"LP {n}"})
-        enrolment = await call(
-            http,
-            "POST",
-            f"{API}/lps",
-            token=op.token,
-            body={"wallet_id": lp["id"], "fiat_code": "GTQ"},
-        )
+        # Enrolled with the code the LP makes: their consent.
+        lp = await register(http, "lp", password=USER_PASSWORD)
+        enrolment = await enrol_lp(http, op, lp)
         deposit = await call(
             http,
             "POST",

@@ -53,7 +53,9 @@ from lnbits_api import (
     API,
     SPLITS,
     Account,
+    add_machine,
     call,
+    enrol_lp,
     first_install,
     register,
     split_three_ways,
@@ -300,8 +302,8 @@ async def rpc(atm: Any, method: str, params: dict | None = None) -> dict:
 
 async def account_wallet(http: httpx.AsyncClient, name: str) -> dict:
     """A new LNbits account with one wallet and no password (``POST
-    /api/v1/account``): an LP or a customer, who never log in here. Registering
-    them would spend 0.3 s of bcrypt each."""
+    /api/v1/account``): a customer, who never logs in here. Registering them
+    would spend 0.3 s of bcrypt each."""
     return dict(await call(http, "POST", "/api/v1/account", body={"name": name}))
 
 
@@ -378,14 +380,10 @@ async def make_operator(instance: Instance, *, lps: int) -> Operator:
     account = await register(http, "op", password=USER_PASSWORD)
     await split_three_ways(http, account)
     for n in range(lps):
-        lp_wallet = await account_wallet(http, f"LP {n}")
-        enrolment = await call(
-            http,
-            "POST",
-            f"{API}/lps",
-            token=account.token,
-            body={"wallet_id": lp_wallet["id"], "fiat_code": "GTQ"},
-        )
+        # An LP is enrolled with the one-time code they make (their consent), so
+        # each is a user who can log in.
+        lp = await register(http, "lp", password=USER_PASSWORD)
+        enrolment = await enrol_lp(http, account, lp)
         deposit = await call(
             http,
             "POST",
@@ -414,17 +412,26 @@ async def add_atm(
     relay_url: str | None = None,
 ) -> Atm:
     sim = new_atm(instance.server_npub, relay_url or instance.relay.url)
-    machine = await call(
+    expected = await call(
         instance.http,
         "POST",
         f"{API}/machines",
         token=operator.account.token,
         body={"npub": sim.npub, "name": f"ATM {sim.npub[-6:]}", "fiat_code": "GTQ"},
     )
+    await sim.connect()
+    # Added by npub, the machine is bound once it redeems the one-time token.
+    token = expected["seed_url"].split("token=")[1].split("&")[0]
+    paired = await sim.pair(token)
+    machine = await call(
+        instance.http,
+        "GET",
+        f"{API}/machines/{paired['machine_id']}",
+        token=operator.account.token,
+    )
     await operator.account.refresh(instance.http)
     inkey = operator.account.wallet(machine["wallet_id"])["inkey"]
     customer_key = await instance.customer(customer_sats) if customer_sats else ""
-    await sim.connect()
     await rpc(sim, "get_info")  # the server answers this machine: warmed up
     return Atm(sim, machine, inkey, customer_key)
 
@@ -1277,13 +1284,10 @@ async def bench_list(
     operator = await make_operator(instance, lps=0)
     machine_ids = []
     for n in range(sizes.list_machines):
-        npub = Keys.generate().public_key().to_bech32()
-        machine = await call(
+        machine = await add_machine(
             instance.http,
-            "POST",
-            f"{API}/machines",
-            token=operator.account.token,
-            body={"npub": npub, "name": f"Stored {n}", "fiat_code": "GTQ"},
+            operator.account,
+            {"name": f"Stored {n}", "fiat_code": "GTQ"},
         )
         machine_ids.append(machine["id"])
     rows = _settlement_rows(operator.account.id, machine_ids, sizes.stored_settlements)

@@ -262,6 +262,50 @@ class BrowserSite:
             )
         return account
 
+    async def add_machine(self, account: Account, body: dict) -> dict:
+        """Adds a machine by npub as ``account``, then confirms it from a simulated
+        ATM over the site's relay (``pair`` with the one-time token), as a real
+        ATM does; returns the bound machine."""
+        from nostr_sdk import Keys
+
+        keys = Keys.generate()
+        expected = await self.api(
+            "POST",
+            f"{API}/machines",
+            account=account,
+            body={**body, "npub": keys.public_key().to_bech32()},
+        )
+        await self.machine_confirms(keys.secret_key().to_hex(), expected["seed_url"])
+        [machine] = [
+            m
+            for m in await self.api("GET", f"{API}/machines", account=account)
+            if m["npub"] == keys.public_key().to_bech32()
+        ]
+        return machine
+
+    async def machine_confirms(self, secret_key_hex: str, seed_url: str) -> dict:
+        """The machine with this key redeems the seed URL's token over the relay."""
+        from helpers import load_simulator
+
+        atm, token = load_simulator().BitspireSimulator.from_seed_url(
+            seed_url, secret_key=secret_key_hex, timeout=30.0, log=lambda _: None
+        )
+        async with atm:
+            return await atm.pair(token)
+
+    async def enrol_lp(
+        self, operator: Account, lp: Account, fiat_code: str = "GTQ"
+    ) -> dict:
+        """Enrols ``lp`` with their consent: the code the LP makes, given to the
+        operator."""
+        made = await self.api("POST", f"{API}/lp/code", account=lp, body={})
+        return await self.api(
+            "POST",
+            f"{API}/lps",
+            account=operator,
+            body={"code": made["code"], "fiat_code": fiat_code},
+        )
+
     # --- the browser ------------------------------------------------------------------
 
     async def page_for(

@@ -118,3 +118,41 @@ async def split_three_ways(http: httpx.AsyncClient, operator: Account) -> list[s
     token = operator.token
     await call(http, "PUT", f"{API}/splits", token=token, body={"rules": rules})
     return wallets
+
+
+async def enrol_lp(
+    http: httpx.AsyncClient, operator: Account, lp: Account, fiat_code: str = "GTQ"
+) -> dict:
+    """Enrols ``lp`` with their consent: the one-time code the LP makes on their
+    page, given to the operator."""
+    made = await call(http, "POST", f"{API}/lp/code", token=lp.token, body={})
+    body = {"code": made["code"], "fiat_code": fiat_code}
+    return await call(http, "POST", f"{API}/lps", token=operator.token, body=body)
+
+
+async def add_machine(http: httpx.AsyncClient, operator: Account, body: dict) -> dict:
+    """Adds a machine by npub as its operator, then confirms it from a simulated
+    ATM (tools/bitspire_sim.py) over the server's relays, as a real ATM does:
+    ``pair`` with the one-time token. The server must be on a running relay."""
+    from helpers import load_simulator
+    from nostr_sdk import Keys
+
+    simulator = load_simulator().BitspireSimulator
+    keys = Keys.generate()
+    expected = await call(
+        http,
+        "POST",
+        f"{API}/machines",
+        token=operator.token,
+        body={**body, "npub": keys.public_key().to_bech32()},
+    )
+    atm, token = simulator.from_seed_url(
+        expected["seed_url"],
+        secret_key=keys.secret_key().to_hex(),
+        timeout=60.0,
+        log=lambda _: None,
+    )
+    async with atm:
+        paired = await atm.pair(token)
+    path = f"{API}/machines/{paired['machine_id']}"
+    return await call(http, "GET", path, token=operator.token)

@@ -1,6 +1,6 @@
 """The newcomer's walk from the README, through the API."""
 
-from helpers import API, machine_key
+from helpers import API, add_machine
 
 
 async def test_super_operator_flow(client, super_user, make_user):
@@ -14,14 +14,13 @@ async def test_super_operator_flow(client, super_user, make_user):
 
     operator = await make_user("op")
     employee = await make_user("emp")
-    pubkey, npub = machine_key()
-    created = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "Lobby ATM", "fiat_code": "GTQ"},
-        headers=operator.headers,
+    from satmachineadmin.nostr.keys import KeyPair
+
+    keys = KeyPair.generate()
+    pubkey, npub = keys.public_key_hex, keys.npub
+    machine = await add_machine(
+        client, operator, keys=keys, name="Lobby ATM", fiat_code="GTQ"
     )
-    assert created.status_code == 201, created.text
-    machine = created.json()
     assert machine["pubkey"] == pubkey and machine["npub"] == npub
 
     wallets = (await client.get("/api/v1/wallets", headers=operator.headers)).json()

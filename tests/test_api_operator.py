@@ -11,7 +11,8 @@ import io
 from datetime import datetime, timezone
 
 import pytest
-from helpers import API, fund, machine_key
+from helpers import API, enrol_lp, fund, lp_code, machine_key
+from helpers import add_machine as confirmed_machine
 from helpers import cash_out_body as cash_out
 
 
@@ -31,14 +32,7 @@ async def fee_30(client, super_user):
 
 
 async def add_machine(client, operator, fiat_code="GTQ", **extra):
-    _, npub = machine_key()
-    response = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "ATM", "fiat_code": fiat_code, **extra},
-        headers=operator.headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await confirmed_machine(client, operator, fiat_code=fiat_code, **extra)
 
 
 def detail(response) -> str:
@@ -144,15 +138,19 @@ async def test_preview_on_principal_basis(client, super_user, make_user):
 
 
 async def test_machine_lifecycle(client, make_user, fee_30):
+    from satmachineadmin.nostr.keys import KeyPair
+
     operator = await make_user("op")
-    pubkey, npub = machine_key()
-    created = await client.post(
-        f"{API}/machines",
-        json={"npub": pubkey.upper(), "name": "  Mall  ", "location": "Zone 10"},
-        headers=operator.headers,
+    keys = KeyPair.generate()
+    pubkey, npub = keys.public_key_hex, keys.npub
+    machine = await confirmed_machine(
+        client,
+        operator,
+        keys=keys,
+        npub=pubkey.upper(),
+        name="  Mall  ",
+        location="Zone 10",
     )
-    assert created.status_code == 201, created.text
-    machine = created.json()
     assert machine["pubkey"] == pubkey
     assert machine["npub"] == npub
     assert machine["name"] == "Mall"
@@ -252,6 +250,12 @@ async def test_machine_input_errors(client, make_user):
 
 
 async def test_a_machine_belongs_to_one_operator(client, make_user):
+    """Adding another operator's machine by its (public) npub captures nothing,
+    and the answer is the one a free key gets."""
+    from helpers import machine_confirms, pairing_token
+
+    from satmachineadmin.nostr.keys import KeyPair
+
     first, second = await make_user("op"), await make_user("op")
     machine = await add_machine(client, first)
     wallets_before = await client.get("/api/v1/wallets", headers=second.headers)
@@ -260,11 +264,37 @@ async def test_a_machine_belongs_to_one_operator(client, make_user):
         json={"npub": machine["npub"], "name": "stolen"},
         headers=second.headers,
     )
-    assert taken.status_code == 409
-    assert "already registered" in detail(taken)
-    # The wallet made for the refused machine does not linger in the account.
+    free = await client.post(
+        f"{API}/machines",
+        json={"npub": KeyPair.generate().npub, "name": "stolen"},
+        headers=second.headers,
+    )
+    assert taken.status_code == free.status_code == 201, (taken.text, free.text)
+    assert set(taken.json()) == set(free.json())
+    assert taken.json()["status"] == free.json()["status"] == "waiting"
+    for answer in (taken, free):
+        assert first.id not in answer.text and first.username not in answer.text
+        assert machine["id"] not in answer.text
+    # Nothing is bound and no wallet is made until the machine confirms.
+    assert (await client.get(f"{API}/machines", headers=second.headers)).json() == []
     wallets_after = await client.get("/api/v1/wallets", headers=second.headers)
     assert len(wallets_after.json()) == len(wallets_before.json())
+    # The machine key keeps working for its operator only; another key cannot
+    # use the token made for this one.
+    intruder = await machine_confirms(
+        KeyPair.generate(), pairing_token(taken.json()["seed_url"])
+    )
+    assert intruder["error"]["code"] == "not_found", intruder
+    shown = await client.get(f"{API}/machines/{machine['id']}", headers=first.headers)
+    assert shown.json()["operator_id"] == first.id
+    # The operator who holds it is told so; that says nothing about others.
+    again = await client.post(
+        f"{API}/machines",
+        json={"npub": machine["npub"], "name": "twin"},
+        headers=first.headers,
+    )
+    assert again.status_code == 409
+    assert "already one of yours" in detail(again)
 
 
 # --- splits ------------------------------------------------------------------------
@@ -446,13 +476,7 @@ async def test_cash_in_settlement_has_fee_legs_only(client, make_user, fee_30):
 
 
 async def enrol(client, operator, lp, fiat_code="GTQ"):
-    response = await client.post(
-        f"{API}/lps",
-        json={"user_id": lp.id, "fiat_code": fiat_code},
-        headers=operator.headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await enrol_lp(client, operator, lp, fiat_code)
 
 
 async def deposit(client, operator, enrolment, amount, confirm=True):
@@ -490,11 +514,12 @@ async def test_lp_distribution_follows_remaining_balances(client, make_user, fee
     )
     assert first.status_code == 201, first.text
     lp_legs = [leg for leg in first.json()["legs"] if leg["kind"] == "lp_distribution"]
+    # Paid to the LPs' wallets, shown by enrolment: their wallet ids are theirs.
     assert sorted(
-        (leg["wallet_id"], leg["fiat_amount"], leg["sats"]) for leg in lp_legs
-    ) == sorted(
-        [(alice.wallet_id, "300.00", 60_000), (bob.wallet_id, "200.00", 40_000)]
-    )
+        (leg["lp_enrolment_id"], leg["fiat_amount"], leg["sats"]) for leg in lp_legs
+    ) == sorted([(a["id"], "300.00", 60_000), (b["id"], "200.00", 40_000)])
+    assert {leg["wallet_id"] for leg in lp_legs} == {None}
+    assert alice.wallet_id not in first.text and bob.wallet_id not in first.text
     assert first.json()["lp_allocated_sats"] == 100_000
     assert first.json()["unallocated_sats"] == 0
 
@@ -540,25 +565,25 @@ async def test_lp_enrolment_and_deposit_errors(client, make_user):
     enrolment = await enrol(client, operator, lp)
     again = await client.post(
         f"{API}/lps",
-        json={"wallet_id": lp.wallet_id, "fiat_code": "GTQ"},
+        json={"code": await lp_code(client, lp), "fiat_code": "GTQ"},
         headers=operator.headers,
     )
     assert again.status_code == 409
     other_currency = await client.post(
         f"{API}/lps",
-        json={"wallet_id": lp.wallet_id, "fiat_code": "USD"},
+        json={"code": await lp_code(client, lp), "fiat_code": "USD"},
         headers=operator.headers,
     )
     assert other_currency.status_code == 201
     unknown = await client.post(
         f"{API}/lps",
-        json={"user_id": "0" * 32, "fiat_code": "GTQ"},
+        json={"code": "ABCD-EFGH-JKMN", "fiat_code": "GTQ"},
         headers=operator.headers,
     )
     assert unknown.status_code == 400
     both = await client.post(
         f"{API}/lps",
-        json={"user_id": lp.id, "wallet_id": lp.wallet_id, "fiat_code": "GTQ"},
+        json={"code": await lp_code(client, lp), "user_id": lp.id, "fiat_code": "GTQ"},
         headers=operator.headers,
     )
     assert both.status_code == 400

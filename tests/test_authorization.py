@@ -27,7 +27,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from conftest import Actor
-from helpers import API, machine_key
+from helpers import API, add_machine, enrol_lp, lp_code, machine_key
 from starlette.routing import Route
 
 PAGE = "/satmachineadmin/"
@@ -125,7 +125,7 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     (
         "POST",
         f"{API}/lps",
-        lambda ids: {"user_id": ids["lp_user_id"], "fiat_code": "USD"},
+        lambda ids: {"code": ids["lp_code"], "fiat_code": "USD"},
     ),
     (
         "POST",
@@ -156,6 +156,10 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         lambda _: {"ln_address": "thief@example.com", "fee_reserve_bps": 100},
     ),
     ("GET", f"{API}/lp/forwards", None),
+    ("POST", f"{API}/lp/code", lambda _: {}),
+    ("GET", f"{API}/lp/code", None),
+    ("GET", f"{API}/lp/profile", None),
+    ("PUT", f"{API}/lp/profile", lambda _: {"display_name": "Mallory"}),
     ("GET", PAGE, None),
     ("GET", SUPER_PAGE, None),
     ("GET", LP_PAGE, None),
@@ -194,6 +198,7 @@ class Operator:
     enrolment: dict
     confirmed: dict
     pending: dict
+    lp_code: str  # made by the LP, not used: a valid enrolment body
 
     @property
     def ids(self) -> dict[str, str]:
@@ -204,7 +209,7 @@ class Operator:
             "enrolment_id": self.enrolment["id"],
             "deposit_id": self.pending["id"],
             "wallet_id": self.actor.wallet_id,
-            "lp_user_id": self.lp.id,
+            "lp_code": self.lp_code,
         }
 
     @property
@@ -282,14 +287,8 @@ async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
     async def post(path: str, body: dict, status: int = 201) -> dict:
         return await ok(call(client, actor, "POST", f"{API}{path}", body), status)
 
-    machine = await post(
-        "/machines",
-        {"npub": machine_key()[1], "name": f"{prefix} lobby", "fiat_code": "GTQ"},
-    )
-    spare = await post(
-        "/machines",
-        {"npub": machine_key()[1], "name": f"{prefix} spare", "fiat_code": "GTQ"},
-    )
+    machine = await add_machine(client, actor, name=f"{prefix} lobby", fiat_code="GTQ")
+    spare = await add_machine(client, actor, name=f"{prefix} spare", fiat_code="GTQ")
     await ok(
         call(
             client,
@@ -303,7 +302,7 @@ async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
             },
         )
     )
-    enrolment = await post("/lps", {"user_id": lp.id, "fiat_code": "GTQ"})
+    enrolment = await enrol_lp(client, actor, lp)
     deposits = f"/lps/{enrolment['id']}/deposits"
     confirmed = await post(deposits, {"fiat_amount": FIAT_AMOUNT})
     confirmed = await ok(
@@ -330,6 +329,7 @@ async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
         enrolment=enrolment,
         confirmed=confirmed,
         pending=pending,
+        lp_code=await lp_code(client, lp),
     )
 
 
@@ -633,16 +633,7 @@ async def test_operator_uses_own_objects(client, world, make_user):
 
     # A fresh LP, so that the world's LP keeps the balances the LP test expects.
     newcomer = await make_user("lpc")
-    enrolment = await ok(
-        call(
-            client,
-            a,
-            "POST",
-            f"{API}/lps",
-            {"user_id": newcomer.id, "fiat_code": "GTQ"},
-        ),
-        201,
-    )
+    enrolment = await enrol_lp(client, a, newcomer)
     deposit = await ok(
         call(
             client,
@@ -658,9 +649,7 @@ async def test_operator_uses_own_objects(client, world, make_user):
     )
     assert confirmed["status"] == "confirmed"
 
-    throwaway = await ok(
-        call(client, a, "POST", f"{API}/machines", _new_machine_body({})), 201
-    )
+    throwaway = await add_machine(client, a, name="Throwaway", fiat_code="GTQ")
     deleted = await ok(call(client, a, "DELETE", f"{API}/machines/{throwaway['id']}"))
     assert deleted["deleted"] == throwaway["id"]
     with_settlements = await call(client, a, "DELETE", machine_path)
@@ -682,7 +671,7 @@ async def test_lp_sees_own_enrolment_only(client, world):
     assert len(me["balances"]) == 1, me
     balance = me["balances"][0]
     assert balance["enrolment_id"] == world.a.enrolment["id"]
-    assert balance["operator_id"] == world.a.actor.id
+    assert balance["operator"] == world.a.actor.username
     assert balance["fiat_code"] == "GTQ"
     assert balance["deposited"] == FIAT_AMOUNT
     assert balance["distributed"] == FIAT_AMOUNT
@@ -734,7 +723,7 @@ async def test_lp_distributions_csv(client, world):
         ).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "settlement_id": world.a.settlement["id"],
         "leg_id": distribution["leg_id"],
-        "operator_id": world.a.actor.id,
+        "operator": world.a.actor.username,
         "enrolment_id": world.a.enrolment["id"],
         "fiat_code": "GTQ",
         "fiat_amount": FIAT_AMOUNT,
@@ -758,6 +747,103 @@ async def test_lp_distributions_csv(client, world):
         assert response.status_code == 200, f"{who(world, actor)}: {response.text}"
         assert response.text.strip().count("\n") == 0, who(world, actor)
         assert_no_markers(response, world.a.markers, f"{who(world, actor)} LP CSV")
+
+
+# --- identities: nobody sees another person's LNbits user id or wallet id -------
+
+
+def _ids_of(*actors: Actor) -> set[str]:
+    return {
+        value
+        for actor in actors
+        for value in (actor.id, *(wallet["id"] for wallet in actor.wallets))
+    }
+
+
+async def test_lp_sees_operators_by_name_never_by_id(client, world):
+    operator = world.a
+    hidden = _ids_of(operator.actor, world.super) | {
+        machine["wallet_id"] for machine in (operator.machine, operator.spare)
+    }
+    for path in (
+        f"{API}/lp/me",
+        f"{API}/lp/distributions",
+        f"{API}/lp/distributions.csv",
+        f"{API}/lp/code",
+        f"{API}/lp/profile",
+        f"{API}/lp/forwarding",
+        f"{API}/lp/forwards",
+    ):
+        response = await call(client, world.lp, "GET", path)
+        assert response.status_code == 200, f"{path}: {response.text}"
+        assert_no_markers(response, hidden, f"LP GET {path}")
+    me = await ok(call(client, world.lp, "GET", f"{API}/lp/me"))
+    assert [b["operator"] for b in me["balances"]] == [operator.actor.username]
+
+
+async def test_operator_sees_no_super_or_lp_ids(client, world):
+    operator = world.a
+    hidden = _ids_of(world.super, world.lp)
+    settlement_id = operator.settlement["id"]
+    paths = [*OPERATOR_LISTS, f"{API}/settlements/{settlement_id}"]
+    paths += [f"{API}/worklist", f"{API}/pairings", f"{API}/balance-settlements"]
+    for path in paths:
+        response = await call(client, operator.actor, "GET", path)
+        assert response.status_code == 200, f"{path}: {response.text}"
+        assert_no_markers(response, hidden, f"operator GET {path}")
+    preview = await call(
+        client,
+        operator.actor,
+        "POST",
+        f"{API}/splits/preview",
+        {"commission_sats": 1000, "direction": "cash_out"},
+    )
+    assert_no_markers(preview, hidden, "operator split preview")
+    settlement = await ok(
+        call(client, operator.actor, "GET", f"{API}/settlements/{settlement_id}")
+    )
+    assert "super_wallet_id" not in settlement["fee_snapshot"]
+    legs = {leg["kind"]: leg for leg in settlement["legs"]}
+    assert legs["platform_fee"]["label"] == "Platform fee"
+    assert legs["platform_fee"]["wallet_id"] is None
+    assert legs["lp_distribution"]["wallet_id"] is None
+    assert legs["lp_distribution"]["lp_enrolment_id"] == operator.enrolment["id"]
+    enrolment = next(
+        row
+        for row in await ok(call(client, operator.actor, "GET", f"{API}/lps"))
+        if row["id"] == operator.enrolment["id"]
+    )
+    assert enrolment["name"] == world.lp.username
+    assert "user_id" not in enrolment and "wallet_id" not in enrolment
+
+
+async def test_enrolling_by_wallet_or_user_id_reveals_nothing(client, world, make_user):
+    """An operator cannot turn a wallet id into its owner's user id, nor enrol
+    anyone without their code."""
+    operator = world.b.actor
+    victim = world.lp
+    for field, real in (("wallet_id", victim.wallet_id), ("user_id", victim.id)):
+        answers = []
+        for value in (real, uuid.uuid4().hex):
+            body = {field: value, "fiat_code": "GTQ"}
+            response = await call(client, operator, "POST", f"{API}/lps", body)
+            assert response.status_code == 400, response.text
+            assert victim.id not in response.text
+            assert victim.username not in response.text
+            answers.append(response.json())
+        assert answers[0] == answers[1], answers
+    # A guessed code is refused like any other, and enrols nobody.
+    guessed = await call(
+        client,
+        operator,
+        "POST",
+        f"{API}/lps",
+        {"code": "ABCD-EFGH-JKMN", "fiat_code": "GTQ"},
+    )
+    assert guessed.status_code == 400, guessed.text
+    assert "not valid" in guessed.text
+    lps = await ok(call(client, operator, "GET", f"{API}/lps"))
+    assert [row["id"] for row in lps] == [world.b.enrolment["id"]]
 
 
 def test_cost_basis_rounding():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
-from helpers import cash_out_body, load_simulator, machine_key
+from helpers import cash_out_body, load_simulator
 from playwright.async_api import Page, expect
 
 if TYPE_CHECKING:
@@ -100,10 +100,28 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await expect(dialog.get_by_text("Not a valid npub")).to_be_visible()
     assert await site.api("GET", f"{API}/machines", account=operator) == []
 
-    _, npub = machine_key()
+    # A machine's npub is public: adding it only expects the machine, which must
+    # confirm with the one-time code shown (as an ATM scanning it would).
+    from nostr_sdk import Keys
+
+    keys = Keys.generate()
+    npub = keys.public_key().to_bech32()
     await field(page, "machine-npub").fill(npub)
     await page.locator('[data-test="machine-save"]').click()
     await expect(dialog).to_be_hidden()
+    confirm = page.locator('[data-test="pair-dialog"]')
+    await expect(confirm.locator('[data-test="pair-waiting"]')).to_contain_text(
+        "waiting for the machine to confirm"
+    )
+    await expect(page.locator('[data-test="expected-machines"]')).to_contain_text(
+        "Lobby ATM"
+    )
+    assert await site.api("GET", f"{API}/machines", account=operator) == []
+    await site.screenshot(page, "operator-machine-waiting")
+    seed = await field(page, "pair-seed-url").input_value()
+    await site.machine_confirms(keys.secret_key().to_hex(), seed)
+    await expect(confirm.get_by_text("Paired: Lobby ATM")).to_be_visible(timeout=15_000)
+    await confirm.get_by_role("button", name="Close").click()
     table = page.locator('[data-test="machines-table"]')
     await expect(table.get_by_text("Lobby ATM")).to_be_visible()
     [machine] = await site.api("GET", f"{API}/machines", account=operator)
@@ -117,7 +135,7 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await field(page, "machine-npub").fill(npub)
     await field(page, "machine-name").fill("Twin")
     await page.locator('[data-test="machine-save"]').click()
-    await notification(page, "already registered")
+    await notification(page, "already one of yours")
     await page.keyboard.press("Escape")
 
     # --- pairing: seed URL, QR code and a countdown ---------------------------------
@@ -133,7 +151,12 @@ async def test_operator_runs_the_business_from_the_dashboard(
     first = await countdown.inner_text()
     await expect(countdown).not_to_have_text(first)
     await site.screenshot(page, "operator-pairing")
-    [pending] = await site.api("GET", f"{API}/pairings", account=operator)
+    # (The machine added by npub above was a pairing too, now redeemed.)
+    [pending] = [
+        p
+        for p in await site.api("GET", f"{API}/pairings", account=operator)
+        if p["expected_npub"] is None
+    ]
     assert pending["name"] == "Mall ATM" and pending["used_at"] is None
 
     # The machine scans it (the simulator speaks the RPC over the site's relay).
@@ -305,16 +328,17 @@ async def test_operator_enrols_an_lp_and_records_a_deposit(
     await field(page, "enrol-fiat").fill("GTQ")
     await page.locator('[data-test="enrol-save"]').click()
     await expect(
-        page.locator('[data-test="enrol-dialog"]').get_by_text(
-            "Give a user id or a wallet id, not both"
-        )
+        page.locator('[data-test="enrol-dialog"]').get_by_text("The code is required")
     ).to_be_visible()
-    await field(page, "enrol-user").fill(lp.id)
+    # The LP's consent: the one-time code they made on their page.
+    made = await site.api("POST", f"{API}/lp/code", account=lp, body={})
+    await field(page, "enrol-code").fill(made["code"])
     await page.locator('[data-test="enrol-save"]').click()
     lps = page.locator('[data-test="lps-table"] tbody tr')
-    await expect(lps.filter(has_text=lp.id)).to_be_visible()
+    await expect(lps.filter(has_text=lp.username)).to_be_visible()
+    await expect(lps.filter(has_text=lp.username)).not_to_contain_text(lp.id)
 
-    await lps.filter(has_text=lp.id).get_by_role("button", name="Deposit").click()
+    await lps.filter(has_text=lp.username).get_by_role("button", name="Deposit").click()
     await field(page, "deposit-amount").fill("-5")
     await page.locator('[data-test="deposit-save"]').click()
     await expect(
@@ -323,14 +347,14 @@ async def test_operator_enrols_an_lp_and_records_a_deposit(
     await field(page, "deposit-amount").fill("1500.00")
     await page.locator('[data-test="deposit-save"]').click()
     await notification(page, "Deposit recorded and confirmed")
-    await expect(lps.filter(has_text=lp.id)).to_contain_text("1500.00")
+    await expect(lps.filter(has_text=lp.username)).to_contain_text("1500.00")
     await expect(
         page.locator('[data-test="deposits-table"] tbody tr').filter(
             has_text="1500.00 GTQ"
         )
     ).to_contain_text("confirmed")
     [enrolment] = await site.api("GET", f"{API}/lps", account=operator)
-    assert (enrolment["user_id"], enrolment["balance"]) == (lp.id, "1500.00")
+    assert (enrolment["name"], enrolment["balance"]) == (lp.username, "1500.00")
     await site.screenshot(page, "operator-lps")
     assert page.console_errors == []
 
@@ -340,12 +364,8 @@ async def test_failed_payout_shows_up_for_attention_and_is_retried(
     platform_fee_30: None,
 ):
     operator = await site.new_account("operator")
-    _, npub = machine_key()
-    machine = await site.api(
-        "POST",
-        f"{API}/machines",
-        account=operator,
-        body={"npub": npub, "name": "Corner ATM", "fiat_code": "GTQ"},
+    machine = await site.add_machine(
+        operator, {"name": "Corner ATM", "fiat_code": "GTQ"}
     )
     # A Lightning address on a name that does not exist (a public domain, as the
     # rules require): its leg fails on every attempt.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import time
 import uuid
 from typing import Any
@@ -48,17 +49,6 @@ def failed_resource(site: BrowserSite, path: str, status: int, reason: str) -> s
         "console.error: Failed to load resource: the server responded with a "
         f"status of {status} ({reason}) ({site.url}{path}:0)"
     )
-
-
-def machine_npub() -> str:
-    """A fresh machine identity (x-only secp256k1 key, NIP-19 encoded)."""
-    import bech32
-    from coincurve import PrivateKey
-
-    xonly = PrivateKey().public_key.format(compressed=True)[1:]
-    words = bech32.convertbits(xonly, 8, 5)
-    assert words is not None
-    return bech32.bech32_encode("npub", words)
 
 
 def record_requests(page: Page, path: str) -> list[str]:
@@ -272,18 +262,10 @@ async def business_with_an_lp(site: BrowserSite) -> dict[str, Any]:  # noqa: F81
     )
     operator = await site.new_account("op")
     lp = await site.new_account("lp")
-    machine = await site.api(
-        "POST",
-        f"{API}/machines",
-        account=operator,
-        body={"npub": machine_npub(), "name": "Lobby ATM", "fiat_code": "GTQ"},
+    machine = await site.add_machine(
+        operator, {"name": "Lobby ATM", "fiat_code": "GTQ"}
     )
-    enrolment = await site.api(
-        "POST",
-        f"{API}/lps",
-        account=operator,
-        body={"user_id": lp.id, "fiat_code": "GTQ"},
-    )
+    enrolment = await site.enrol_lp(operator, lp)
     deposit = await site.api(
         "POST",
         f"{API}/lps/{enrolment['id']}/deposits",
@@ -336,7 +318,9 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(site, tmp_p
     page = await site.page_for(lp)
     await page.goto(f"{site.url}{LP_PAGE}")
     balances = page.get_by_test_id("balances")
-    await expect(balances).to_contain_text(operator.id)
+    # The operator by name: their user id is a credential, not shown to the LP.
+    await expect(balances).to_contain_text(operator.username)
+    await expect(page.get_by_test_id("lp-page")).not_to_contain_text(operator.id)
     row = balances.locator("tbody tr")
     await expect(row).to_have_count(1)
     # Deposited, pending, distributed, balance, sats received.
@@ -381,7 +365,7 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(site, tmp_p
     assert [
         (
             r["settlement_id"],
-            r["operator_id"],
+            r["operator"],
             r["fiat_amount"],
             r["sats"],
             r["exchange_rate"],
@@ -391,7 +375,7 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(site, tmp_p
         )
         for r in exported
     ] == [
-        (sid, operator.id, amount, str(principal), rate, basis, per_unit, "paid")
+        (sid, operator.username, amount, str(principal), rate, basis, per_unit, "paid")
         for sid, (principal, _, amount, rate, basis, per_unit) in zip(
             settlement_ids, reversed(CASH_OUTS), strict=True
         )
@@ -470,7 +454,27 @@ async def test_lp_page_for_someone_who_is_no_lp(site):  # noqa: F811
     user = await site.new_account("nolp")
     page = await site.page_for(user)
     await page.goto(f"{site.url}{LP_PAGE}")
-    await expect(page.get_by_test_id("not-lp")).to_contain_text(user.id)
+    await expect(page.get_by_test_id("not-lp")).to_be_visible()
+    await expect(page.get_by_test_id("lp-page")).not_to_contain_text(user.id)
     await expect(page.get_by_test_id("balances")).to_have_count(0)
+    # Enrolment is by the user's consent: a one-time code, then their name.
+    await page.get_by_test_id("make-code").click()
+    code = page.get_by_test_id("enrol-code")
+    await expect(code).to_have_text(
+        re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$")
+    )
+    await expect(page.get_by_test_id("enrol-code-left")).to_contain_text("expires in")
+    await page.get_by_label("Name operators see", exact=True).fill("Ana's savings")
+    await page.get_by_role("button", name="Save name").click()
+    await expect(page.get_by_text("Operators see you as Ana's savings")).to_be_visible()
+    operator = await site.new_account("op")
+    enrolment = await site.api(
+        "POST",
+        f"{API}/lps",
+        account=operator,
+        body={"code": await code.inner_text(), "fiat_code": "GTQ"},
+    )
+    assert enrolment["name"] == "Ana's savings"
+    assert user.id not in str(enrolment) and user.wallet_id not in str(enrolment)
     await site.screenshot(page, "lp-page-not-enrolled")
     assert page.console_errors == []

@@ -38,7 +38,16 @@ from typing import Any
 
 import httpx
 import pytest
-from lnbits_api import API, Account, call, first_install, register, split_three_ways
+from lnbits_api import (
+    API,
+    Account,
+    add_machine,
+    call,
+    enrol_lp,
+    first_install,
+    register,
+    split_three_ways,
+)
 from lnbits_process import DbBusy, DbReader, LnbitsProcess, fresh_postgres_database
 
 PG_URL_ENV = "SATMACHINEADMIN_TEST_DATABASE_URL"
@@ -74,17 +83,6 @@ WINDOWS = {
 
 
 # --- the business, built over HTTP ----------------------------------------------------
-
-
-def machine_npub() -> str:
-    """A fresh machine identity (x-only secp256k1 key, NIP-19 encoded)."""
-    import bech32
-    from coincurve import PrivateKey
-
-    xonly = PrivateKey().public_key.format(compressed=True)[1:]
-    words = bech32.convertbits(xonly, 8, 5)
-    assert words is not None
-    return bech32.bech32_encode("npub", words)
 
 
 @dataclass
@@ -147,23 +145,25 @@ async def build_business(
     operator = await register(http, "op")  # the extension is on by default
     token = operator.token
     await split_three_ways(http, operator)
-    machine = await call(
-        http,
-        "POST",
-        f"{API}/machines",
-        token=token,
-        body={"npub": machine_npub(), "name": "Crash ATM", "fiat_code": "GTQ"},
-    )
+    # The machine confirms its addition over a relay, as an ATM does.
+    from relays import RelayProcess
+
+    relay = RelayProcess("embedded")
+    await relay.start()
+    try:
+        relays = {"relays": [relay.url]}
+        await call(
+            http, "PUT", f"{API}/super/config", token=super_user.token, body=relays
+        )
+        machine = await add_machine(
+            http, operator, {"name": "Crash ATM", "fiat_code": "GTQ"}
+        )
+    finally:
+        await relay.close()
     lps = []
     for amount in LP_DEPOSITS:
         lp = await register(http, "lp")
-        enrolment = await call(
-            http,
-            "POST",
-            f"{API}/lps",
-            token=token,
-            body={"user_id": lp.id, "fiat_code": "GTQ"},
-        )
+        enrolment = await enrol_lp(http, operator, lp)
         deposit = await call(
             http,
             "POST",

@@ -36,10 +36,10 @@ from typing import Any
 
 import pytest_asyncio
 from conftest import EXT_ID, Actor
-from helpers import API, fund
+from helpers import API, enrol_lp, fund
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rpc_server import Atm, CapturingPool
+from test_rpc_server import Atm, CapturingPool, register
 
 from satmachineadmin import calculations, crud, payouts
 from satmachineadmin.database import db
@@ -393,22 +393,11 @@ class Business:
             )
             assert response.status_code == 200, response.text
         self.atm = Atm(self.server)
-        response = await client.post(
-            f"{API}/machines",
-            json={"npub": self.atm.keys.npub, "name": "Prop ATM", "fiat_code": "GTQ"},
-            headers=self.operator.headers,
-        )
-        assert response.status_code == 201, response.text
-        self.machine = response.json()
+        self.machine = await register(client, self.operator, self.atm, name="Prop ATM")
         self.enrolments = []
         for lp in self.lps:
-            response = await client.post(
-                f"{API}/lps",
-                json={"user_id": lp.id, "fiat_code": "GTQ"},
-                headers=self.operator.headers,
-            )
-            assert response.status_code == 201, response.text
-            self.enrolments.append(response.json()["id"])
+            enrolment = await enrol_lp(client, self.operator, lp)
+            self.enrolments.append(enrolment["id"])
         return self
 
     @property

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from helpers import API, fund, machine_key
+from helpers import API, add_machine, enrol_lp, fund
 
 from satmachineadmin import crud, payouts
 
@@ -74,22 +74,12 @@ class Business:
             f"{API}/splits", json={"rules": rules}, headers=op.headers
         )
         assert response.status_code == 200, response.text
-        _, npub = machine_key()
-        response = await client.post(
-            f"{API}/machines",
-            json={"npub": npub, "name": "Pay ATM", "fiat_code": "GTQ"},
-            headers=op.headers,
-        )
-        self.machine = response.json()
+        self.machine = await add_machine(client, op, name="Pay ATM", fiat_code="GTQ")
         self.lps = [await self.make_user("lp"), await self.make_user("lp")]
         for lp, amount in zip(self.lps, ("600.00", "400.00"), strict=True):
-            enrolment = await client.post(
-                f"{API}/lps",
-                json={"user_id": lp.id, "fiat_code": "GTQ"},
-                headers=op.headers,
-            )
+            enrolment = await enrol_lp(client, op, lp)
             deposit = await client.post(
-                f"{API}/lps/{enrolment.json()['id']}/deposits",
+                f"{API}/lps/{enrolment['id']}/deposits",
                 json={"fiat_amount": amount},
                 headers=op.headers,
             )
@@ -335,7 +325,7 @@ async def test_an_unfunded_machine_fails_and_backs_off(client, business):
 async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business):
     op = business.operator
     lps = (await client.get(f"{API}/lps", headers=op.headers)).json()
-    first = next(e for e in lps if e["user_id"] == business.lps[0].id)
+    first = next(e for e in lps if e["name"] == business.lps[0].username)
     assert first["balance"] == "600.00"
     await fund(op.wallet_id, 1_000_000)
     lp_before = await balance(business.lps[0].wallet_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API
+from helpers import API, pairing_token
 
 from satmachineadmin import crud
 from satmachineadmin.nostr import nip44
@@ -134,13 +134,26 @@ async def operator(client, super_user, make_user):
     return await make_user("op")
 
 
-async def register(client, operator, atm: Atm, **fields) -> dict:
+async def expect(client, operator, atm: Atm, **fields) -> dict:
+    """The operator adds the machine by its npub: an expected machine."""
     response = await client.post(
         f"{API}/machines",
         json={"npub": atm.keys.npub, "name": "Lobby", "fiat_code": "GTQ", **fields},
         headers=operator.headers,
     )
     assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def register(client, operator, atm: Atm, **fields) -> dict:
+    """Added by npub, then confirmed by the machine with the one-time token."""
+    expected = await expect(client, operator, atm, **fields)
+    paired = await atm.call("pair", {"token": pairing_token(expected["seed_url"])})
+    assert "result" in paired, paired
+    response = await client.get(
+        f"{API}/machines/{paired['result']['machine_id']}", headers=operator.headers
+    )
+    assert response.status_code == 200, response.text
     return response.json()
 
 
@@ -185,6 +198,8 @@ async def test_requests_not_for_us_stale_or_undecryptable_are_dropped(
     other = KeyPair.generate().public_key_hex
     request = json.dumps({"id": "1", "method": "get_info", "params": {}})
     dropped_before = dict(server.dropped)
+    # The machine's own pair request, which confirmed it, is logged already.
+    paired = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
 
     assert await atm.send(atm.event(request, p=other)) is None
     assert await atm.send(atm.event(request, age=301)) is None
@@ -227,7 +242,7 @@ async def test_requests_not_for_us_stale_or_undecryptable_are_dropped(
 
     assert (grew("not_for_us"), grew("stale"), grew("undecryptable")) == (1, 1, 3)
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
-    assert log == []
+    assert log == paired
     # Within the clock tolerance the same request is answered.
     answer = await atm.send(atm.event(request, age=250))
     assert answer is not None and answer["result"]["name"] == "Lobby"
@@ -585,6 +600,95 @@ async def test_rpc_log_and_pairings_are_per_operator(
     assert foreign.json() == []
     health = (await client.get(f"{API}/rpc/health", headers=operator.headers)).json()
     assert any(row["code"] == "ok" and row["count"] >= 1 for row in health["last_24h"])
+
+
+async def test_a_machine_added_by_npub_is_bound_when_it_confirms(
+    server, client, operator
+):
+    atm = Atm(server)
+    expected = await expect(client, operator, atm, dispense_confirmation="on_payment")
+    assert expected["status"] == "waiting"
+    assert expected["expected_npub"] == atm.keys.npub
+    # Until the machine confirms, its key is nobody's machine.
+    listed = (await client.get(f"{API}/machines", headers=operator.headers)).json()
+    assert atm.keys.public_key_hex not in {m["pubkey"] for m in listed}
+    assert (await atm.call("get_info"))["error"]["code"] == "unknown_machine"
+    beacon = sign_event(
+        private_key_hex=atm.keys.private_key_hex,
+        kind=30078,
+        content=json.dumps({"cash_out": True}),
+        tags=[["d", "bitspire-beacon"]],
+    )
+    await server.handle_event(beacon, "test-relay")
+    assert await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex) is None
+
+    # Another key cannot redeem the token made for this one, nor use it up.
+    token = pairing_token(expected["seed_url"])
+    intruder = await Atm(server).call("pair", {"token": token})
+    assert intruder["error"]["code"] == "not_found", intruder
+
+    paired = (await atm.call("pair", {"token": token}))["result"]
+    assert paired["name"] == "Lobby" and paired["fiat_code"] == "GTQ"
+    info = (await atm.call("get_info"))["result"]
+    assert info["machine_id"] == paired["machine_id"]
+    assert info["dispense_confirmation"] == "on_payment"
+    listed = (await client.get(f"{API}/pairings", headers=operator.headers)).json()
+    mine = next(p for p in listed if p["id"] == expected["id"])
+    assert (mine["status"], mine["machine_id"]) == ("paired", paired["machine_id"])
+
+
+async def test_two_operators_expect_one_machine_only_the_confirmed_one_gets_it(
+    server, client, operator, make_user
+):
+    rival = await make_user("op")
+    atm = Atm(server)
+    ours = await expect(client, operator, atm)
+    theirs = await expect(client, rival, atm)
+    assert set(ours) == set(theirs)
+    assert (ours["status"], theirs["status"]) == ("waiting", "waiting")
+
+    paired = await atm.call("pair", {"token": pairing_token(ours["seed_url"])})
+    machine_id = paired["result"]["machine_id"]
+    # The rival's token, even redeemed by the machine, binds nothing more.
+    refused = await atm.call("pair", {"token": pairing_token(theirs["seed_url"])})
+    assert refused["error"]["code"] == "conflict", refused
+    assert (await client.get(f"{API}/machines", headers=rival.headers)).json() == []
+    owner = await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex)
+    assert owner is not None
+    assert (owner["id"], owner["operator_id"]) == (machine_id, operator.id)
+
+    # Adding a held key again is answered as for a free key: nothing tells the
+    # rival who holds it.
+    again = await expect(client, rival, atm)
+    fresh = await expect(client, rival, Atm(server))
+    assert set(again) == set(fresh) and again["status"] == fresh["status"]
+    assert operator.id not in json.dumps(again)
+    assert operator.username not in json.dumps(again)
+
+
+async def test_the_machines_binding_is_unique_in_the_database(server, operator):
+    from sqlalchemy.exc import IntegrityError
+
+    atm = Atm(server)
+    row = {
+        "id": uuid.uuid4().hex,
+        "operator_id": operator.id,
+        "pubkey": atm.keys.public_key_hex,
+        "wallet_id": operator.wallet_id,
+        "name": "x",
+        "location": None,
+        "fiat_code": "GTQ",
+        "status": "active",
+        "dispense_confirmation": "report",
+        "created_at": 1,
+        "updated_at": 1,
+    }
+    await crud.insert_machine(row=row)
+    with pytest.raises(IntegrityError):
+        await crud.insert_machine(row={**row, "id": uuid.uuid4().hex})
+    await crud.delete_machine_without_settlements(
+        machine_id=row["id"], operator_id=operator.id
+    )
 
 
 # --- beacons and telemetry ------------------------------------------------------------

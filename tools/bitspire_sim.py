@@ -18,6 +18,8 @@ As a library::
 As a command (``python tools/bitspire_sim.py --help``)::
 
     python tools/bitspire_sim.py pair --seed-url 'bitspire://pair?v=1&...'
+    # a machine its operator added by npub confirms with its own key:
+    python tools/bitspire_sim.py --nsec NSEC pair --seed-url 'bitspire://pair?...'
     python tools/bitspire_sim.py --server NPUB --nsec NSEC info
     python tools/bitspire_sim.py --server NPUB --nsec NSEC cash-out \\
         --fiat 200.00 --rate 650000.00 --dispensed 100.00

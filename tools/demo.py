@@ -129,12 +129,15 @@ async def prepare(lnbits_url: str, credentials: Path) -> tuple[str, str, dict]:
         lps = await demo._ok(http.get(f"{EXT}/lps", headers=operator))
         if not lps:
             lp_headers, _ = await demo.operator()  # the operator is its own first LP
-            me = await demo._ok(http.get("/api/v1/auth", headers=lp_headers))
-            assert isinstance(me, dict)
+            # The LP's consent: a one-time code from their page, given to the operator.
+            code = await demo._ok(
+                http.post(f"{EXT}/lp/code", json={}, headers=lp_headers)
+            )
+            assert isinstance(code, dict)
             enrolment = await demo._ok(
                 http.post(
                     f"{EXT}/lps",
-                    json={"user_id": me["id"], "fiat_code": "GTQ"},
+                    json={"code": code["code"], "fiat_code": "GTQ"},
                     headers=operator,
                 )
             )

@@ -69,6 +69,7 @@ window.app = Vue.createApp({
       fee: {},
       health: {},
       machines: [],
+      expectedMachines: [],
       rules: [],
       ruleDrafts: [],
       preview: null,
@@ -170,7 +171,7 @@ window.app = Vue.createApp({
         {
           name: 'target',
           label: 'To',
-          field: row => row.ln_address || row.wallet_id || row.lp_enrolment_id || '',
+          field: row => this.legTarget(row),
           align: 'left'
         },
         {name: 'sats', label: 'Sats', field: row => sats(row.sats)},
@@ -199,8 +200,7 @@ window.app = Vue.createApp({
         {name: 'actions', label: '', field: 'id'}
       ],
       lpColumns: [
-        {name: 'user', label: 'LP user', field: 'user_id', align: 'left'},
-        {name: 'wallet', label: 'Wallet', field: 'wallet_id', align: 'left'},
+        {name: 'name', label: 'LP', field: 'name', align: 'left'},
         {name: 'fiat', label: 'Currency', field: 'fiat_code'},
         {name: 'deposited', label: 'Deposited', field: 'deposited'},
         {name: 'pending', label: 'Unconfirmed', field: 'pending_deposits'},
@@ -213,7 +213,7 @@ window.app = Vue.createApp({
       ],
       depositColumns: [
         {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'lp', label: 'LP', field: 'lp_id', align: 'left'},
+        {name: 'lp', label: 'LP', field: row => this.lpName(row.enrolment_id), align: 'left'},
         {name: 'amount', label: 'Amount', field: row => `${row.fiat_amount} ${row.fiat_code}`},
         {name: 'status', label: 'Status', field: 'status'},
         {name: 'note', label: 'Note', field: row => row.note || '', align: 'left'},
@@ -398,6 +398,16 @@ window.app = Vue.createApp({
     statusColor(status) {
       return {settled: 'green', processing: 'blue', failed: 'red'}[status] || 'grey'
     },
+    lpName(enrolmentId) {
+      const lp = this.lps.find(e => e.id === enrolmentId)
+      return lp ? lp.name : 'a liquidity provider'
+    },
+    legTarget(leg) {
+      // Another person's wallet (the platform's, an LP's) is shown by name only.
+      if (leg.kind === 'platform_fee') return 'Platform fee'
+      if (leg.lp_enrolment_id) return this.lpName(leg.lp_enrolment_id)
+      return leg.ln_address || leg.wallet_id || ''
+    },
     machineName(id) {
       const machine = this.machines.find(m => m.id === id)
       return machine ? machine.name : id
@@ -458,7 +468,15 @@ window.app = Vue.createApp({
       return (await LNbits.api.request(method, `${API}${path}`, null, data)).data
     },
     async loadMachines() {
-      this.machines = await this.call('GET', '/machines')
+      const [machines, pairings] = await Promise.all([
+        this.call('GET', '/machines'),
+        this.call('GET', '/pairings')
+      ])
+      this.machines = machines
+      // Added by npub, not yet confirmed by the machine itself.
+      this.expectedMachines = pairings.filter(
+        p => p.expected_npub && p.status === 'waiting'
+      )
     },
     async loadRules() {
       this.rules = (await this.call('GET', '/splits')).rules
@@ -614,12 +632,17 @@ window.app = Vue.createApp({
       try {
         if (d.id) {
           await this.call('PATCH', `/machines/${d.id}`, body)
-        } else {
-          await this.call('POST', '/machines', {...body, npub: d.npub})
+          this.machineDialog.show = false
+          this.notifyDone('Machine saved')
+          await this.loadMachines()
+          return
         }
+        const pairing = await this.call('POST', '/machines', {...body, npub: d.npub})
         this.machineDialog.show = false
-        this.notifyDone(d.id ? 'Machine saved' : 'Machine added with its own wallet')
         await this.loadMachines()
+        // The machine must confirm with this one-time code before it is bound.
+        this.pairDialog = {show: true, name: body.name, pairing}
+        this.pairTimer = setInterval(() => this.pairTick(), 1000)
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
@@ -815,13 +838,13 @@ window.app = Vue.createApp({
 
     // --- liquidity providers -------------------------------------------------------
     openEnrolDialog() {
-      this.enrolDialog = {show: true, user_id: '', wallet_id: '', fiat_code: ''}
+      this.enrolDialog = {show: true, code: '', fiat_code: ''}
     },
     async enrolLp() {
       const d = this.enrolDialog
       try {
         await this.call('POST', '/lps', {
-          ...(d.user_id ? {user_id: d.user_id} : {wallet_id: d.wallet_id}),
+          code: d.code,
           fiat_code: d.fiat_code.toUpperCase()
         })
         this.enrolDialog.show = false

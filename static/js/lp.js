@@ -20,12 +20,18 @@ window.app = Vue.createApp({
       forwards: [],
       forwardingForm: {ln_address: '', fee_reserve_bps: 100},
       savingForwarding: false,
+      // The one-time code an operator needs to enrol this user (their consent).
+      enrolCode: null,
+      codeWallet: null,
+      nowSeconds: Math.floor(Date.now() / 1000),
+      codeTimer: null,
+      profileForm: {display_name: ''},
       csvUrl: `${API}/lp/distributions.csv`,
       balanceColumns: [
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: 'operator',
           align: 'left'
         },
         {name: 'fiat', label: 'Currency', field: 'fiat_code', align: 'left'},
@@ -60,7 +66,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: 'operator',
           align: 'left'
         },
         {
@@ -104,7 +110,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: 'operator',
           align: 'left'
         },
         {
@@ -148,6 +154,19 @@ window.app = Vue.createApp({
     }
   },
   computed: {
+    walletOptions() {
+      return (this.g.user ? this.g.user.wallets : []).map(wallet => ({
+        label: wallet.name,
+        value: wallet.id
+      }))
+    },
+    codeLeft() {
+      const code = this.enrolCode
+      if (!code || code.used_at) return ''
+      const left = Math.max(0, code.expires_at - this.nowSeconds)
+      const minutes = Math.floor(left / 60)
+      return `${minutes}:${String(left % 60).padStart(2, '0')}`
+    },
     reserveHint() {
       const bps = this.forwardingForm.fee_reserve_bps
       return Number.isInteger(bps)
@@ -234,13 +253,16 @@ window.app = Vue.createApp({
     },
     async load() {
       try {
-        const [me, distributions, settlements, forwards] = await Promise.all([
-          LNbits.api.request('GET', `${API}/lp/me`),
-          LNbits.api.request('GET', `${API}/lp/distributions`),
-          LNbits.api.request('GET', `${API}/lp/balance-settlements`),
-          LNbits.api.request('GET', `${API}/lp/forwards`)
-        ])
+        const [me, distributions, settlements, forwards, profile] =
+          await Promise.all([
+            LNbits.api.request('GET', `${API}/lp/me`),
+            LNbits.api.request('GET', `${API}/lp/distributions`),
+            LNbits.api.request('GET', `${API}/lp/balance-settlements`),
+            LNbits.api.request('GET', `${API}/lp/forwards`),
+            LNbits.api.request('GET', `${API}/lp/profile`)
+          ])
         this.me = me.data
+        this.profileForm = {display_name: profile.data.display_name || ''}
         this.distributions = distributions.data
         this.balanceSettlements = settlements.data
         this.forwards = forwards.data
@@ -262,6 +284,42 @@ window.app = Vue.createApp({
       }
       await this.$nextTick()
       this.drawChart()
+    },
+    async makeCode() {
+      try {
+        const {data} = await LNbits.api.request(
+          'POST',
+          `${API}/lp/code`,
+          undefined,
+          this.codeWallet ? {wallet_id: this.codeWallet} : {}
+        )
+        this.enrolCode = data
+        clearInterval(this.codeTimer)
+        this.codeTimer = setInterval(() => {
+          this.nowSeconds = Math.floor(Date.now() / 1000)
+        }, 1000)
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async saveProfile() {
+      try {
+        const {data} = await LNbits.api.request(
+          'PUT',
+          `${API}/lp/profile`,
+          undefined,
+          {display_name: this.profileForm.display_name || null}
+        )
+        this.profileForm = {display_name: data.display_name || ''}
+        Quasar.Notify.create({
+          type: 'positive',
+          message: data.display_name
+            ? `Operators see you as ${data.display_name}`
+            : 'Operators see your LNbits username'
+        })
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
     },
     async saveForwarding() {
       const address = (this.forwardingForm.ln_address || '').trim().toLowerCase()
@@ -297,6 +355,7 @@ window.app = Vue.createApp({
     this.load()
   },
   unmounted() {
+    clearInterval(this.codeTimer)
     if (satsChart) {
       satsChart.destroy()
       satsChart = null
