@@ -13,7 +13,6 @@ takes a cheaper path within the limits of ``rpc_limits`` (no database write).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ from .nostr.events import Event, sign_event
 from .nostr.keys import KeyPair
 from .nostr.relay_pool import RelayPool
 from .rpc_methods import DuplicateInFlight, RpcError, dispatch, parse_request
+from .waiting import wait_until_set
 
 RPC_KIND = 21000
 BEACON_KIND = 30078
@@ -89,8 +89,7 @@ class RpcServer:
                     logger.exception(
                         "satmachineadmin: refreshing the RPC server failed"
                     )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), REFRESH_EVERY_S)
+                await wait_until_set(self._stopping, REFRESH_EVERY_S)
         finally:
             await self.pool.stop()
 

@@ -24,7 +24,6 @@ operator's worklist.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from lnbits.bolt11 import decode as decode_bolt11
@@ -38,6 +37,7 @@ from loguru import logger
 from . import audit, crud, forwarding
 from .database import transaction
 from .models import check_ln_address
+from .waiting import wait_until_set
 
 EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
@@ -314,8 +314,7 @@ async def run_worker() -> None:
             await forwarding.send_due()
         except Exception:
             logger.exception("satmachineadmin: payout pass failed")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(_wakeup.wait(), POLL_EVERY_S)
+        await wait_until_set(_wakeup, POLL_EVERY_S)
 
 
 async def abandon_overdue() -> None:

@@ -89,6 +89,7 @@ async def stop() -> None:
     for name in (
         f"{EXT_TAG}_invoice_listener",
         f"{EXT_TAG}_rpc",
+        f"{EXT_TAG}_payouts",
         f"{EXT_TAG}_maintenance",
         f"{EXT_TAG}_outgoing",
     ):
