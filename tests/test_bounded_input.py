@@ -423,6 +423,19 @@ async def test_no_bad_number_or_json_stalls_the_server(
         for path in ("/audit", "/rpc/log"):
             response = await client.get(f"{API}{path}?limit=%C2%B2", headers=headers)
             assert_plain_400(response, mentions="limit")
+        for body in (
+            '{"machine_id": ' + "[" * 100_000,
+            json.dumps(cash_out(machine["id"]))[:-1]
+            + ', "fee_sats": '
+            + "9" * 5000
+            + "}",
+        ):
+            raw = await client.post(
+                f"{API}/settlements/manual",
+                content=body,
+                headers={**headers, "content-type": "application/json"},
+            )
+            assert_plain_400(raw, mentions="error parsing the body")
 
         for text, mentions in (
             ('{"id":"deep","method":"get_info","params":' + "[" * 60_000, "lists"),
