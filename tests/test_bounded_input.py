@@ -279,9 +279,17 @@ def test_rate_fraction_refuses_an_unchecked_rate():
     from decimal import Decimal
 
     started = time.perf_counter()
-    with pytest.raises(ValueError):
-        fiat.rate_fraction(Decimal("1e-30000000"))
-    assert time.perf_counter() - started < 0.005
+    for unchecked in (Decimal("1e-30000000"), Decimal("1." + "1" * 100_000)):
+        with pytest.raises(ValueError):
+            fiat.rate_fraction(unchecked)
+    assert time.perf_counter() - started < 0.01
+
+
+def test_a_market_price_becomes_a_checked_rate():
+    assert str(fiat.rate_from_price(65_432.123456789)) == "65432.12"
+    for unusable in (None, "65432", True, float("nan"), 1e300, 1e-300):
+        with pytest.raises(ValueError):
+            fiat.rate_from_price(unusable)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
