@@ -405,6 +405,19 @@ async def test_no_bad_number_or_json_stalls_the_server(
                 {"tx_id": dispensable["tx_id"], "dispensed_fiat": amount},
             )
             assert_bad_request(dispensed, mentions="fiat amount")
+        for bill, mentions in (
+            ({"denomination": "1e3", "count": 1}, "denomination"),
+            ({"denomination": "100", "count": 10**7}, "count"),
+        ):
+            answer = await atm.call(
+                "report_dispense",
+                {
+                    "tx_id": dispensable["tx_id"],
+                    "dispensed_fiat": "1000.00",
+                    "bills": [bill],
+                },
+            )
+            assert_bad_request(answer, mentions=mentions)
 
         for query, mentions in (
             ("since=99999999999999999999", "start date (since) is out of range"),
