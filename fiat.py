@@ -77,7 +77,9 @@ def _decimal_text(value: object, what: str) -> str:
         # otherwise write out every digit of a huge exponent.
         if not value.is_finite():
             raise ValueError(f"{what} must be a finite number")
-        if not -MAX_DECIMAL_CHARS <= value.adjusted() <= MAX_DECIMAL_CHARS:
+        if len(value.as_tuple().digits) > MAX_DECIMAL_CHARS or not (
+            -MAX_DECIMAL_CHARS <= value.adjusted() <= MAX_DECIMAL_CHARS
+        ):
             raise ValueError(f"{what} has too many digits")
         return format(value, "f")
     if isinstance(value, bool | float):
@@ -154,6 +156,8 @@ def parse_exchange_rate(rate: object) -> Decimal:
 def rate_from_price(price: float) -> Decimal:
     """A market price (a float) as a rate: the shortest decimal that is that float,
     rounded half up to cents like every other amount, then checked as any rate."""
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        raise ValueError(f"the price {price!r} is not a number")
     exact = Decimal(repr(price))
     if not exact.is_finite() or exact.adjusted() >= RATE_MAX_WHOLE_DIGITS:
         raise ValueError(f"the price {price!r} is not a usable exchange rate")

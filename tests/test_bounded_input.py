@@ -279,9 +279,17 @@ def test_rate_fraction_refuses_an_unchecked_rate():
     from decimal import Decimal
 
     started = time.perf_counter()
-    with pytest.raises(ValueError):
-        fiat.rate_fraction(Decimal("1e-30000000"))
-    assert time.perf_counter() - started < 0.005
+    for unchecked in (Decimal("1e-30000000"), Decimal("1." + "1" * 100_000)):
+        with pytest.raises(ValueError):
+            fiat.rate_fraction(unchecked)
+    assert time.perf_counter() - started < 0.01
+
+
+def test_a_market_price_becomes_a_checked_rate():
+    assert str(fiat.rate_from_price(65_432.123456789)) == "65432.12"
+    for unusable in (None, "65432", True, float("nan"), 1e300, 1e-300):
+        with pytest.raises(ValueError):
+            fiat.rate_from_price(unusable)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -397,6 +405,19 @@ async def test_no_bad_number_or_json_stalls_the_server(
                 {"tx_id": dispensable["tx_id"], "dispensed_fiat": amount},
             )
             assert_bad_request(dispensed, mentions="fiat amount")
+        for bill, mentions in (
+            ({"denomination": "1e3", "count": 1}, "denomination"),
+            ({"denomination": "100", "count": 10**7}, "count"),
+        ):
+            answer = await atm.call(
+                "report_dispense",
+                {
+                    "tx_id": dispensable["tx_id"],
+                    "dispensed_fiat": "1000.00",
+                    "bills": [bill],
+                },
+            )
+            assert_bad_request(answer, mentions=mentions)
 
         for query, mentions in (
             ("since=99999999999999999999", "start date (since) is out of range"),
@@ -423,6 +444,19 @@ async def test_no_bad_number_or_json_stalls_the_server(
         for path in ("/audit", "/rpc/log"):
             response = await client.get(f"{API}{path}?limit=%C2%B2", headers=headers)
             assert_plain_400(response, mentions="limit")
+        for body in (
+            '{"machine_id": ' + "[" * 100_000,
+            json.dumps(cash_out(machine["id"]))[:-1]
+            + ', "fee_sats": '
+            + "9" * 5000
+            + "}",
+        ):
+            raw = await client.post(
+                f"{API}/settlements/manual",
+                content=body,
+                headers={**headers, "content-type": "application/json"},
+            )
+            assert_plain_400(raw, mentions="error parsing the body")
 
         for text, mentions in (
             ('{"id":"deep","method":"get_info","params":' + "[" * 60_000, "lists"),
