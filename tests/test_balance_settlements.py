@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import Actor
-from helpers import API, fund
+from helpers import API, add_machine, enrol_lp, fund
 
 from satmachineadmin import payouts, services
 from satmachineadmin.database import db
@@ -61,13 +61,7 @@ class Lp:
 async def usd_lp(client, make_user) -> Lp:
     """An operator whose LP has a confirmed 500.00 USD balance."""
     operator, lp = await make_user("op"), await make_user("lp")
-    enrolled = await client.post(
-        f"{API}/lps",
-        json={"user_id": lp.id, "fiat_code": "USD"},
-        headers=operator.headers,
-    )
-    assert enrolled.status_code == 201, enrolled.text
-    enrolment = enrolled.json()["id"]
+    enrolment = (await enrol_lp(client, operator, lp, "USD"))["id"]
     deposit = await client.post(
         f"{API}/lps/{enrolment}/deposits",
         json={"fiat_amount": "500.00"},
@@ -479,13 +473,9 @@ async def test_an_idempotency_key_settles_a_double_submit_once(
     assert "Idempotency-Key" in bad.text
     # The key is the operator's own: another operator may use the same one.
     other, their_lp = await make_user("op"), await make_user("lp")
-    enrolled = await client.post(
-        f"{API}/lps",
-        json={"user_id": their_lp.id, "fiat_code": "USD"},
-        headers=other.headers,
-    )
+    their_enrolment = (await enrol_lp(client, other, their_lp, "USD"))["id"]
     deposit = await client.post(
-        f"{API}/lps/{enrolled.json()['id']}/deposits",
+        f"{API}/lps/{their_enrolment}/deposits",
         json={"fiat_amount": "100.00"},
         headers=other.headers,
     )
@@ -494,7 +484,7 @@ async def test_an_idempotency_key_settles_a_double_submit_once(
     )
     await fund(other.wallet_id, 1_000_000)
     theirs = await client.post(
-        f"{API}/lps/{enrolled.json()['id']}/settle",
+        f"{API}/lps/{their_enrolment}/settle",
         json=body | {"wallet_id": other.wallet_id},
         headers={**other.headers, "Idempotency-Key": key["Idempotency-Key"]},
     )
@@ -515,19 +505,11 @@ async def test_held_amounts_are_not_allocated_to_a_cash_out(
         )
     ).json()
     assert failed["status"] == "failed"
-    from helpers import machine_key
-
-    _, npub = machine_key()
-    machine = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "USD ATM", "fiat_code": "USD"},
-        headers=op.headers,
-    )
-    assert machine.status_code == 201, machine.text
+    machine = await add_machine(client, op, name="USD ATM", fiat_code="USD")
     cash_out = await client.post(
         f"{API}/settlements/manual",
         json={
-            "machine_id": machine.json()["id"],
+            "machine_id": machine["id"],
             "direction": "cash_out",
             "principal_sats": 100_000,
             "fee_sats": 0,
