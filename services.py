@@ -1484,15 +1484,15 @@ async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
         if not data.confirm_without_market_rate:
             raise InvalidInput(
                 f"LNbits has no exchange rate for {code} right now to check "
-                f"{rate} against: confirm that you want to use it anyway"
+                f"{rate:f} against: confirm that you want to use it anyway"
             )
         return SettlementRate(rate, RATE_UNVERIFIED, None)
     tolerance = (await get_super_config()).lp_rate_tolerance_bps
     if abs(rate - market) * BPS_MAX > tolerance * market:
         off = abs(rate - market) * BPS_MAX / market
         raise InvalidInput(
-            f"the rate {rate} {code}/BTC is {_percent(off.quantize(Decimal(1)))} "
-            f"away from LNbits' current {market}; the platform allows at most "
+            f"the rate {rate:f} {code}/BTC is {_percent(off.quantize(Decimal(1)))} "
+            f"away from LNbits' current {market:f}; the platform allows at most "
             f"{_percent(tolerance)}"
         )
     return SettlementRate(rate, RATE_OPERATOR, market)

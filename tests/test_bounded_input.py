@@ -14,15 +14,18 @@ import io
 import json
 import time
 import uuid
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API, machine_key
+from helpers import API, enrol_lp
+from helpers import add_machine as add_confirmed_machine
 from helpers import cash_out_body as cash_out
 from test_abandoned import atm_cancel
 from test_rpc_server import Atm, CapturingPool, cash_out_params, register
 
-from satmachineadmin import crud, fiat
+from satmachineadmin import crud, fiat, services
 from satmachineadmin.nostr import bounded_json
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.nostr_rpc import RpcServer
@@ -197,25 +200,12 @@ async def operator(client, super_user, make_user):
 
 
 async def add_machine(client, operator) -> dict:
-    _, npub = machine_key()
-    response = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "ATM", "fiat_code": "GTQ"},
-        headers=operator.headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+    return await add_confirmed_machine(client, operator, fiat_code="GTQ")
 
 
 async def funded_enrolment(client, operator, make_user) -> dict:
     lp = await make_user("lp")
-    enrolled = await client.post(
-        f"{API}/lps",
-        json={"user_id": lp.id, "fiat_code": "GTQ"},
-        headers=operator.headers,
-    )
-    assert enrolled.status_code == 201, enrolled.text
-    enrolment = enrolled.json()
+    enrolment = await enrol_lp(client, operator, lp, "GTQ")
     deposit = await client.post(
         f"{API}/lps/{enrolment['id']}/deposits",
         json={"fiat_amount": "100.00"},
@@ -245,22 +235,42 @@ async def abandoned_cash_out(server, client, operator, make_user) -> dict:
 # --- the parsers on their own ---------------------------------------------------------
 
 
+@pytest.fixture
+def built_numbers(monkeypatch) -> list[str]:
+    """The texts fiat.py builds a Decimal from. A refusal that takes no time whatever
+    the input is one made on the text, before a number is built from it: every
+    number built has at most MAX_DECIMAL_CHARS characters, so no later arithmetic
+    can grow with what the input asks for (a timed assertion would measure the
+    machine's load instead)."""
+    built: list[str] = []
+
+    class Recorded(Decimal):
+        def __new__(cls, value: object = "0", *args: Any) -> Recorded:
+            built.append(str(value))
+            return super().__new__(cls, value, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fiat, "Decimal", Recorded)
+    return built
+
+
+def assert_small(built: list[str]) -> None:
+    assert all(len(text) <= fiat.MAX_DECIMAL_CHARS for text in built), built
+
+
 @pytest.mark.parametrize("rate", BAD_RATES)
-def test_a_bad_rate_is_refused_in_microseconds(rate):
-    started = time.perf_counter()
+def test_a_bad_rate_is_refused_on_its_text(rate, built_numbers):
     with pytest.raises(ValueError) as refused:
         fiat.parse_exchange_rate(rate)
-    assert time.perf_counter() - started < 0.005
+    assert_small(built_numbers)
     assert "exchange rate" in str(refused.value)
     assert "Exceeds" not in str(refused.value)
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS)
-def test_a_bad_amount_is_refused_in_microseconds(amount):
-    started = time.perf_counter()
+def test_a_bad_amount_is_refused_on_its_text(amount, built_numbers):
     with pytest.raises(ValueError) as refused:
         fiat.to_minor(amount, "GTQ")
-    assert time.perf_counter() - started < 0.005
+    assert_small(built_numbers)
     assert "fiat amount" in str(refused.value)
 
 
@@ -276,13 +286,14 @@ def test_good_decimals_still_parse():
 
 
 def test_rate_fraction_refuses_an_unchecked_rate():
-    from decimal import Decimal
 
-    started = time.perf_counter()
-    for unchecked in (Decimal("1e-30000000"), Decimal("1." + "1" * 100_000)):
+    class NoFraction(Decimal):
+        def as_integer_ratio(self) -> tuple[int, int]:
+            raise AssertionError("the fraction was built before the rate was checked")
+
+    for unchecked in (NoFraction("1e-30000000"), NoFraction("1." + "1" * 100_000)):
         with pytest.raises(ValueError):
             fiat.rate_fraction(unchecked)
-    assert time.perf_counter() - started < 0.01
 
 
 def test_a_market_price_becomes_a_checked_rate():
@@ -303,11 +314,11 @@ def test_a_market_price_becomes_a_checked_rate():
         ('"' + '\\"' * 30_000, ""),
     ],
 )
-def test_deep_or_huge_json_is_refused_in_milliseconds(text, complaint):
-    started = time.perf_counter()
+def test_deep_or_huge_json_is_refused(text, complaint):
+    # How long a refusal takes is the health probe's business (below): it runs
+    # these through the server and measures the event loop, not this machine.
     with pytest.raises(ValueError) as refused:
         bounded_json.loads(text)
-    assert time.perf_counter() - started < 0.01
     assert complaint in str(refused.value)
 
 
@@ -488,7 +499,7 @@ async def test_no_bad_number_or_json_stalls_the_server(
 
 
 async def test_good_numbers_still_work_through_rest_and_rpc(
-    client, server, operator, make_user
+    client, server, operator, make_user, monkeypatch
 ):
     machine = await add_machine(client, operator)
     manual = await client.post(
@@ -509,13 +520,25 @@ async def test_good_numbers_still_work_through_rest_and_rpc(
     invoice = await atm.call("make_invoice", cash_out_params())
     assert "result" in invoice, invoice
     enrolment = await funded_enrolment(client, operator, make_user)
+    settle = {
+        "wallet_id": operator.wallet_id,
+        "fiat_amount": "1.00",
+        "exchange_rate": "0.00000001",
+    }
+    settled = await client.post(
+        f"{API}/lps/{enrolment['id']}/settle", json=settle, headers=operator.headers
+    )
+    assert_plain_400(settled, mentions="0.00000001 GTQ/BTC is 100.00 % away")
+
+    # With no LNbits rate to compare with, the operator may confirm their own: the
+    # amount is still bounded before anything is recorded.
+    async def no_price(code):
+        return 0.0, 0.0
+
+    monkeypatch.setattr(services, "get_fiat_rate_and_price_satoshis", no_price)
     settled = await client.post(
         f"{API}/lps/{enrolment['id']}/settle",
-        json={
-            "wallet_id": operator.wallet_id,
-            "fiat_amount": "1.00",
-            "exchange_rate": "0.00000001",
-        },
+        json=settle | {"confirm_without_market_rate": True},
         headers=operator.headers,
     )
     assert_plain_400(settled, mentions="21 million BTC")
@@ -579,12 +602,7 @@ async def test_lightning_addresses_must_be_on_public_domains(
     client, operator, make_user
 ):
     lp = await make_user("lp")
-    enrolled = await client.post(
-        f"{API}/lps",
-        json={"user_id": lp.id, "fiat_code": "GTQ"},
-        headers=operator.headers,
-    )
-    assert enrolled.status_code == 201, enrolled.text
+    await enrol_lp(client, operator, lp, "GTQ")
     for address in PRIVATE_ADDRESSES:
         rule = {"label": "tips", "ln_address": address, "weight_bps": 10_000}
         splits = await client.put(

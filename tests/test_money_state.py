@@ -30,10 +30,12 @@ import os
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from conftest import EXT_ID, Actor
 from helpers import API, enrol_lp, fund
@@ -249,6 +251,31 @@ operations = st.one_of(
 
 
 # --- the business ----------------------------------------------------------------
+
+
+async def together(*steps: Awaitable[Any]) -> None:
+    """Runs the steps at once and returns only when every one has finished, then
+    raises the first failure. asyncio.gather raises the first failure at once and
+    leaves the other steps running: a payout pass left behind goes on paying legs
+    while Hypothesis replays and shrinks the example, and the replay's invariants
+    are read from a business that is not at rest (a leg seen 'paying', a wallet's
+    balance read between LNbits' two writes of an internal payment)."""
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def payments_in_flight(wallet_ids: list[str]) -> list[str]:
+    """The wallets LNbits is paying from right now (it holds a lock per wallet for
+    the length of a payment)."""
+    from lnbits.core.services.payments import wallets_payments_lock
+
+    return [
+        wallet_id
+        for wallet_id in wallet_ids
+        if (lock := wallets_payments_lock.get(wallet_id)) and lock.locked()
+    ]
 
 
 async def refuse_payment(**kwargs: Any) -> Any:
@@ -507,6 +534,12 @@ class Business:
         self.checks += 1
         from lnbits.core.crud import get_wallet
 
+        # The invariants hold at rest: every step has returned, and nothing pays.
+        assert not payments_in_flight(self.wallets), (
+            "a payment is still in flight while the invariants are read",
+            payments_in_flight(self.wallets),
+        )
+
         legs = await self.legs()
         settlements = await self.settlements()
         payments = await self.payments()
@@ -682,11 +715,11 @@ class Business:
         elif isinstance(op, Retry):
             await self.fund(self.operator.wallet_id, op.top_up)
             if op.with_worker:
-                await asyncio.gather(self.retry_all(), process_due())
+                await together(self.retry_all(), process_due())
             else:
                 await self.retry_all()
         elif isinstance(op, Work):
-            await asyncio.gather(*(process_due() for _ in range(op.workers)))
+            await together(*(process_due() for _ in range(op.workers)))
             legs = await self.legs()
             assert not [leg for leg in legs if leg["status"] in ("pending", "paying")]
 
@@ -1203,3 +1236,19 @@ async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
         (rows[e]["balance"], rows[e]["distributed"], rows[e]["voided"])
         for e in business.enrolments
     ) == [("100.00", "0.00", "50.00"), ("50.00", "50.00", "0.00")]
+
+
+async def test_together_returns_only_when_every_step_has_finished():
+    """A failed step does not leave its siblings running into the next example."""
+    finished: list[str] = []
+
+    async def fails() -> None:
+        raise RuntimeError("one step fails")
+
+    async def pays_on() -> None:
+        await asyncio.sleep(0.05)
+        finished.append("the other step")
+
+    with pytest.raises(RuntimeError, match="one step fails"):
+        await together(fails(), pays_on())
+    assert finished == ["the other step"]
