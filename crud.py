@@ -579,46 +579,60 @@ _LEG_HELD = f"({_BALANCE_SETTLEMENT} AND g.status IN ('pending', 'paying', 'fail
 _LEG_VOIDED = f"({_BALANCE_SETTLEMENT} AND g.status = 'void')"
 
 
-def _lp_leg_sum(column: str, condition: str) -> str:
-    return (
-        f"COALESCE((SELECT SUM(g.{column}) FROM {S}.payout_legs g "
-        f"WHERE g.lp_enrolment_id = e.id AND {condition}), 0)"
-    )
-
-
-_ENROLMENT_WITH_BALANCE = f"""
+_ENROLMENT_WITH_DEPOSITS = f"""
     SELECT e.*, l.user_id, l.display_name,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'confirmed'), 0)
             AS deposited_minor,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'pending'), 0)
-            AS pending_minor,
-        {_lp_leg_sum("fiat_minor", _LEG_DISTRIBUTED)} AS distributed_minor,
-        {_lp_leg_sum("sats", _LEG_DISTRIBUTED)} AS distributed_sats,
-        {_lp_leg_sum("fiat_minor", _LEG_HELD)} AS held_minor,
-        {_lp_leg_sum("sats", _LEG_HELD)} AS held_sats,
-        {_lp_leg_sum("fiat_minor", _LEG_VOIDED)} AS voided_minor
+            AS pending_minor
     FROM {S}.lp_enrolments e JOIN {S}.lps l ON l.id = e.lp_id
 """
-BALANCE_SUMS = (
-    "deposited_minor",
-    "pending_minor",
+# One pass over the enrolments' legs (by the lp_enrolment_id index) for all sums.
+_LEG_SUMS = f"""
+    SELECT g.lp_enrolment_id,
+        SUM(CASE WHEN {_LEG_DISTRIBUTED} THEN g.fiat_minor ELSE 0 END)
+            AS distributed_minor,
+        SUM(CASE WHEN {_LEG_DISTRIBUTED} THEN g.sats ELSE 0 END) AS distributed_sats,
+        SUM(CASE WHEN {_LEG_HELD} THEN g.fiat_minor ELSE 0 END) AS held_minor,
+        SUM(CASE WHEN {_LEG_HELD} THEN g.sats ELSE 0 END) AS held_sats,
+        SUM(CASE WHEN {_LEG_VOIDED} THEN g.fiat_minor ELSE 0 END) AS voided_minor
+    FROM {S}.payout_legs g
+"""
+_LEG_SUM_COLUMNS = (
     "distributed_minor",
     "distributed_sats",
     "held_minor",
     "held_sats",
     "voided_minor",
 )
+BALANCE_SUMS = ("deposited_minor", "pending_minor", *_LEG_SUM_COLUMNS)
 
 
-def _balance_row(row: dict) -> dict:
-    for key in BALANCE_SUMS:
-        row[key] = _as_int(row[key])
-    row["balance_minor"] = (
-        row["deposited_minor"] - row["distributed_minor"] - row["held_minor"]
-    )
-    return row
+async def _with_balances(rows: list[dict], conn: Connection) -> list[dict]:
+    """The enrolments with their leg sums and the balance they make."""
+    names = {f"e{i}": row["id"] for i, row in enumerate(rows)}
+    sums: dict[str, dict] = {}
+    if names:
+        placeholders = ", ".join(f":{name}" for name in names)
+        for found in await _fetchall(
+            f"{_LEG_SUMS} WHERE g.lp_enrolment_id IN ({placeholders}) "
+            "GROUP BY g.lp_enrolment_id",
+            names,
+            conn,
+        ):
+            sums[found["lp_enrolment_id"]] = found
+    for row in rows:
+        found = sums.get(row["id"], {})
+        for key in _LEG_SUM_COLUMNS:
+            row[key] = found.get(key)
+        for key in BALANCE_SUMS:
+            row[key] = _as_int(row[key])
+        row["balance_minor"] = (
+            row["deposited_minor"] - row["distributed_minor"] - row["held_minor"]
+        )
+    return rows
 
 
 async def list_enrolments(
@@ -639,21 +653,26 @@ async def list_enrolments(
             clauses.append(f"e.{column} = :{column}")
             values[column] = value
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await _fetchall(
-        f"{_ENROLMENT_WITH_BALANCE} {where} ORDER BY e.created_at, e.id", values, conn
-    )
-    return [_balance_row(row) for row in rows]
+    async with _tx(conn) as c:  # the deposits and the legs as of one moment
+        rows = await _fetchall(
+            f"{_ENROLMENT_WITH_DEPOSITS} {where} ORDER BY e.created_at, e.id",
+            values,
+            c,
+        )
+        return await _with_balances(rows, c)
 
 
 async def get_enrolment(
     *, enrolment_id: str, operator_id: str, conn: Connection | None = None
 ) -> dict | None:
-    row = await _fetchone(
-        f"{_ENROLMENT_WITH_BALANCE} WHERE e.id = :id AND e.operator_id = :operator_id",
-        {"id": enrolment_id, "operator_id": operator_id},
-        conn,
-    )
-    return _balance_row(row) if row else None
+    async with _tx(conn) as c:
+        row = await _fetchone(
+            f"{_ENROLMENT_WITH_DEPOSITS} "
+            "WHERE e.id = :id AND e.operator_id = :operator_id",
+            {"id": enrolment_id, "operator_id": operator_id},
+            c,
+        )
+        return (await _with_balances([row], c))[0] if row else None
 
 
 async def insert_deposit(
