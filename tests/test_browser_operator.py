@@ -439,12 +439,7 @@ async def test_a_failed_balance_settlement_is_held_then_voided(
 ):
     operator = await site.new_account("operator")
     lp = await site.new_account("lp")
-    enrolment = await site.api(
-        "POST",
-        f"{API}/lps",
-        account=operator,
-        body={"user_id": lp.id, "fiat_code": "GTQ"},
-    )
+    enrolment = await site.enrol_lp(operator, lp)
     deposit = await site.api(
         "POST",
         f"{API}/lps/{enrolment['id']}/deposits",

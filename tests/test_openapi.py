@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 import pytest
-from helpers import API, machine_key
+from helpers import API, add_machine
 from pydantic import BaseModel
 from pydantic.fields import ModelField
 
@@ -79,14 +79,7 @@ async def test_published_schemas_admit_null_where_the_models_do(openapi):
 
 async def test_a_null_in_an_answer_is_one_the_schema_admits(client, make_user, openapi):
     operator = await make_user("op")
-    _, npub = machine_key()
-    created = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "No location"},
-        headers=operator.headers,
-    )
-    assert created.status_code == 201, created.text
-    machine = created.json()
+    machine = await add_machine(client, operator, name="No location")
     assert machine["location"] is None and machine["fiat_code"] is None
     properties = openapi["components"]["schemas"]["Machine"]["properties"]
     for name, value in machine.items():
@@ -187,14 +180,8 @@ async def test_a_machine_update_refuses_null_where_the_schema_does(
     client, make_user, openapi
 ):
     operator = await make_user("op")
-    _, npub = machine_key()
-    created = await client.post(
-        f"{API}/machines",
-        json={"npub": npub, "name": "ATM", "location": "Lobby"},
-        headers=operator.headers,
-    )
-    assert created.status_code == 201, created.text
-    path = f"{API}/machines/{created.json()['id']}"
+    machine = await add_machine(client, operator, name="ATM", location="Lobby")
+    path = f"{API}/machines/{machine['id']}"
     properties = openapi["components"]["schemas"]["MachineUpdate"]["properties"]
     for name in ("name", "status", "dispense_confirmation"):
         assert not admits_null(properties[name]), name
