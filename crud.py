@@ -983,6 +983,22 @@ async def list_machine_pubkeys(*, conn: Connection | None = None) -> list[dict]:
     )
 
 
+async def list_expected_pubkeys(
+    *, now: int, conn: Connection | None = None
+) -> list[str]:
+    """Keys an operator added by npub that may still confirm (their pairing is
+    neither used nor expired)."""
+    rows = await _fetchall(
+        f"""
+        SELECT DISTINCT expected_pubkey FROM {S}.pairings
+        WHERE expected_pubkey IS NOT NULL AND used_at IS NULL AND expires_at > :now
+        """,
+        {"now": now},
+        conn,
+    )
+    return [row["expected_pubkey"] for row in rows]
+
+
 async def get_machine_by_pubkey(
     *, pubkey: str, conn: Connection | None = None
 ) -> dict | None:

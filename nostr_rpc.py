@@ -71,6 +71,9 @@ class RpcServer:
         # Refreshed every second; a key missing here is looked up in the database
         # (within the strangers' budget), so a machine just added is not refused.
         self._active_machines: frozenset[str] = frozenset()
+        # Keys added by npub that have not confirmed yet: their pair is let through
+        # the strangers' per-author minute (not their budget).
+        self._expected_machines: frozenset[str] = frozenset()
         self.strangers = rpc_limits.StrangerGate()
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
@@ -119,6 +122,9 @@ class RpcServer:
             row["pubkey"]
             for row in machines
             if row["status"] == MachineStatus.active.value
+        )
+        self._expected_machines = frozenset(
+            await crud.list_expected_pubkeys(now=int(time.time()))
         )
         authors = tuple(row["pubkey"] for row in machines)
         if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
@@ -253,7 +259,9 @@ class RpcServer:
         since the last refresh): no database write and no cached conversation key
         (a flood of fresh keys would evict the machines'), within the budget of
         ``rpc_limits.StrangerGate``."""
-        why = self.strangers.admit(event.pubkey)
+        why = self.strangers.admit(
+            event.pubkey, expected=event.pubkey in self._expected_machines
+        )
         if why is not None:
             self.dropped[why] += 1
             return

@@ -119,11 +119,14 @@ class StrangerGate:
             interval_s=answer_every_s, max_keys=most_at_once, clock=clock
         )
 
-    def admit(self, author: str) -> str | None:
+    def admit(self, author: str, *, expected: bool = False) -> str | None:
         """None if a request of ``author`` may be worked on, else why it is dropped.
+        An ``expected`` author (a key an operator added, not yet confirmed) skips
+        its minute, so that its ``pair`` is not held back by an earlier answer; it
+        still spends the shared budget.
 
         Call before any work: it spends a budget token when it admits."""
-        if self.answered.blocked(author):
+        if not expected and self.answered.blocked(author):
             return RATE_LIMITED
         if not self.budget.take():
             return OVER_BUDGET

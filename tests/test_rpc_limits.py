@@ -116,3 +116,15 @@ def test_a_flood_of_fresh_keys_gets_the_budget_and_no_more():
 def test_the_bucket_refuses_nonsense(kwargs):
     with pytest.raises(ValueError):
         TokenBucket(**kwargs)
+
+
+def test_an_expected_key_skips_its_minute_but_not_the_budget():
+    """A key an operator added by npub may pair right after an unknown_machine
+    answer; it still spends the shared budget."""
+    gate = StrangerGate(
+        answer_every_s=60, budget_per_s=0.001, burst=2, clock=FakeClock()
+    )
+    assert gate.admit("added") is None and gate.claim_answer("added")
+    assert gate.admit("added") == RATE_LIMITED
+    assert gate.admit("added", expected=True) is None  # the second token
+    assert gate.admit("added", expected=True) == OVER_BUDGET
