@@ -156,3 +156,23 @@ async def add_machine(http: httpx.AsyncClient, operator: Account, body: dict) ->
         paired = await atm.pair(token)
     path = f"{API}/machines/{paired['machine_id']}"
     return await call(http, "GET", path, token=operator.token)
+
+
+async def add_machine_through_a_relay(
+    http: httpx.AsyncClient, super_user: Account, operator: Account, body: dict
+) -> dict:
+    """``add_machine`` for a server that has no relay yet: an embedded relay of its
+    own for the confirmation, set as the server's relay, closed afterwards (the
+    machine stays bound)."""
+    from relays import RelayProcess
+
+    relay = RelayProcess("embedded")
+    await relay.start()
+    try:
+        relays = {"relays": [relay.url]}
+        await call(
+            http, "PUT", f"{API}/super/config", token=super_user.token, body=relays
+        )
+        return await add_machine(http, operator, body)
+    finally:
+        await relay.close()

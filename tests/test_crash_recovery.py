@@ -41,7 +41,7 @@ import pytest
 from lnbits_api import (
     API,
     Account,
-    add_machine,
+    add_machine_through_a_relay,
     call,
     enrol_lp,
     first_install,
@@ -146,20 +146,9 @@ async def build_business(
     token = operator.token
     await split_three_ways(http, operator)
     # The machine confirms its addition over a relay, as an ATM does.
-    from relays import RelayProcess
-
-    relay = RelayProcess("embedded")
-    await relay.start()
-    try:
-        relays = {"relays": [relay.url]}
-        await call(
-            http, "PUT", f"{API}/super/config", token=super_user.token, body=relays
-        )
-        machine = await add_machine(
-            http, operator, {"name": "Crash ATM", "fiat_code": "GTQ"}
-        )
-    finally:
-        await relay.close()
+    machine = await add_machine_through_a_relay(
+        http, super_user, operator, {"name": "Crash ATM", "fiat_code": "GTQ"}
+    )
     lps = []
     for amount in LP_DEPOSITS:
         lp = await register(http, "lp")

@@ -41,7 +41,9 @@ sys.path.insert(0, str(REPO_ROOT / "tests"))
 from lnbits_api import (  # noqa: E402 (found through the path set just above)
     API,
     Account,
+    add_machine_through_a_relay,
     call,
+    enrol_lp,
     first_install,
     register,
     split_three_ways,
@@ -74,13 +76,6 @@ NO_WAY_OUT = {
     "NO_PROXY": "127.0.0.1,localhost",
 }
 RATE = "500000.00"  # GTQ per BTC: 10.00 GTQ is 2000 sats
-
-
-def machine_pubkey() -> str:
-    """A fresh machine identity: an x-only secp256k1 public key, hex."""
-    from coincurve import PrivateKey
-
-    return PrivateKey().public_key.format(compressed=True)[1:].hex()
 
 
 async def settled(http: httpx.AsyncClient, operator: Account, count: int) -> None:
@@ -116,12 +111,8 @@ async def seed(http: httpx.AsyncClient) -> tuple[Account, Account]:
     operator = await register(http, "op")
     token = operator.token
     await split_three_ways(http, operator)
-    machine = await call(
-        http,
-        "POST",
-        f"{API}/machines",
-        token=token,
-        body={"npub": machine_pubkey(), "name": "Lobby ATM", "fiat_code": "GTQ"},
+    machine = await add_machine_through_a_relay(
+        http, super_user, operator, {"name": "Lobby ATM", "fiat_code": "GTQ"}
     )
     await call(
         http,
@@ -131,13 +122,7 @@ async def seed(http: httpx.AsyncClient) -> tuple[Account, Account]:
         body={"name": "Second ATM", "fiat_code": "GTQ", "location": "Front desk"},
     )
     lp = await register(http, "lp")
-    enrolment = await call(
-        http,
-        "POST",
-        f"{API}/lps",
-        token=token,
-        body={"user_id": lp.id, "fiat_code": "GTQ"},
-    )
+    enrolment = await enrol_lp(http, operator, lp)
     deposits = f"{API}/lps/{enrolment['id']}/deposits"
     deposit = await call(
         http, "POST", deposits, token=token, body={"fiat_amount": "100.00"}
@@ -301,7 +286,9 @@ def main() -> int:
     args = parser.parse_args()
     if not args.schemathesis.exists():
         sys.exit(f"{args.schemathesis} is missing: run `make schemathesis-venv`")
+    # Both are used after LNbits' start has changed the working directory.
     args.report_dir = args.report_dir.resolve()
+    args.schemathesis = args.schemathesis.resolve()
     return asyncio.run(run(args))
 
 
