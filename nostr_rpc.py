@@ -57,6 +57,10 @@ def _request_id_of(plaintext: str) -> str:
     return value if isinstance(value, str) and 0 < len(value) <= 64 else ""
 
 
+class _HandledElsewhere(Exception):
+    """Another process (or an earlier run) claimed this request first."""
+
+
 class RpcServer:
     def __init__(self) -> None:
         self.keys: KeyPair | None = None
@@ -277,9 +281,13 @@ class RpcServer:
         except nip44.Nip44Error:
             self.dropped["undecryptable"] += 1
             return
-        request_id, method, response = await self._stranger_response(
-            plaintext, machine, event.pubkey
-        )
+        try:
+            request_id, method, response = await self._stranger_response(
+                plaintext, machine, event
+            )
+        except _HandledElsewhere:
+            self.dropped["already_handled"] += 1
+            return
         paired = method == "pair" and "result" in response
         if method != "pair" and not self.strangers.claim_answer(event.pubkey):
             self.dropped[rpc_limits.RATE_LIMITED] += 1
@@ -303,10 +311,14 @@ class RpcServer:
             )
 
     async def _stranger_response(
-        self, plaintext: str, machine: dict | None, pubkey: str
+        self, plaintext: str, machine: dict | None, event: Event
     ) -> tuple[str, str | None, dict[str, Any]]:
         """(request id, method, response) for an author that is not an active
-        machine: ``pair`` for an unknown key, else ``unknown_machine``."""
+        machine: ``pair`` for an unknown key, else ``unknown_machine``. A ``pair``
+        is claimed in the database first, like a machine's request: with two LNbits
+        processes on one database both receive it, and the one that did not redeem
+        the token must not answer ``conflict`` to the machine that just paired."""
+        pubkey = event.pubkey
         try:
             request = parse_request(plaintext)
         except RpcError as err:
@@ -320,6 +332,10 @@ class RpcServer:
             )
             error = RpcError("unknown_machine", message)
             return request.id, request.method, _error_response(request.id, error)
+        try:
+            await crud.claim_event(event_id=event.id, now=int(time.time()))
+        except IntegrityError as exc:
+            raise _HandledElsewhere from exc
         try:
             result, _ = await dispatch(request, pubkey=pubkey)
         except RpcError as err:

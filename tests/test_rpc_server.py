@@ -782,6 +782,32 @@ async def test_an_event_is_handled_once_even_by_two_servers(server, client, oper
     assert [entry["event_id"] for entry in log].count(event.id) == 1
 
 
+async def test_a_pair_is_answered_once_even_by_two_servers(server, client, operator):
+    """Two LNbits processes on one database both receive a machine's pair: the one
+    that did not redeem the token must not answer the machine with a conflict."""
+    atm = Atm(server)
+    expected = (
+        await client.post(
+            f"{API}/machines",
+            json={"npub": atm.keys.npub, "name": "Twin", "fiat_code": "GTQ"},
+            headers=operator.headers,
+        )
+    ).json()
+    token = pairing_token(expected["seed_url"])
+    event = atm.event(
+        json.dumps({"id": "p", "method": "pair", "params": {"token": token}})
+    )
+    other = RpcServer()
+    capture = CapturingPool()
+    other.pool = capture  # type: ignore[assignment]  # a recording stand-in
+    other.keys = server.keys
+    first = await atm.send(event)
+    assert first is not None and "result" in first, first
+    await other.handle_event(event, "another-relay")
+    assert capture.published == []
+    assert other.dropped["already_handled"] == 1
+
+
 async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     server, client, operator, make_user
 ):
