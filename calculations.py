@@ -34,6 +34,7 @@ __all__ = [
     "ScaledAmounts",
     "check_cash_in_amounts",
     "check_cash_out_amounts",
+    "customer_sats",
     "distribute_principal",
     "fiat_to_sats",
     "largest_remainder",
@@ -521,11 +522,27 @@ def check_cash_out_amounts(
     gross = _check_non_negative("gross_sats", gross_sats)
     principal = _check_non_negative("principal_sats", principal_sats)
     fee = _check_non_negative("fee_sats", fee_sats)
+    owed = customer_sats(direction="cash_out", principal_sats=principal, fee_sats=fee)
     _ensure(
-        gross == principal + fee,
+        gross == owed,
         f"gross_sats ({gross}) must equal principal_sats + fee_sats "
-        f"({principal} + {fee} = {principal + fee})",
+        f"({principal} + {fee} = {owed})",
     )
+
+
+def customer_sats(*, direction: str, principal_sats: int, fee_sats: int) -> int:
+    """The sats that move between the customer and the machine wallet.
+
+    A cash-out customer pays the principal plus the commission; a cash-in customer
+    receives the principal less the commission. This is the one place that says so.
+    """
+    principal = _check_non_negative("principal_sats", principal_sats)
+    fee = _check_non_negative("fee_sats", fee_sats)
+    if direction == "cash_out":
+        return principal + fee
+    _ensure(direction == "cash_in", f"unknown direction {direction!r}")
+    check_cash_in_amounts(principal_sats=principal, fee_sats=fee)
+    return principal - fee
 
 
 def check_cash_in_amounts(*, principal_sats: int, fee_sats: int) -> None:

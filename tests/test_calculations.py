@@ -1171,3 +1171,51 @@ def test_fiat_to_sats_rounds_half_up():
         fiat_to_sats(
             fiat_minor=1, fiat_exponent=2, rate_numerator=1, rate_denominator=0
         )
+
+
+# --------------------------------------------------------------------------------
+# customer_sats: the one rule for what the customer pays or receives
+
+
+@given(
+    principal=st.integers(min_value=0, max_value=MAX_SATS),
+    fee=st.integers(min_value=0, max_value=MAX_SATS),
+)
+def test_a_cash_out_customer_pays_principal_plus_fee(principal: int, fee: int) -> None:
+    owed = calculations.customer_sats(
+        direction="cash_out", principal_sats=principal, fee_sats=fee
+    )
+    assert owed - fee == principal
+
+
+@given(
+    principal=st.integers(min_value=0, max_value=MAX_SATS),
+    fee=st.integers(min_value=0, max_value=MAX_SATS),
+)
+def test_a_cash_in_customer_receives_principal_less_fee(
+    principal: int, fee: int
+) -> None:
+    if fee > principal:
+        with pytest.raises(CalculationError, match="must not exceed"):
+            calculations.customer_sats(
+                direction="cash_in", principal_sats=principal, fee_sats=fee
+            )
+        return
+    received = calculations.customer_sats(
+        direction="cash_in", principal_sats=principal, fee_sats=fee
+    )
+    assert received + fee == principal
+
+
+def test_customer_sats_refuses_negatives_and_unknown_directions() -> None:
+    for direction in ("cash_in", "cash_out"):
+        with pytest.raises(CalculationError, match=">= 0"):
+            calculations.customer_sats(
+                direction=direction, principal_sats=-1, fee_sats=0
+            )
+        with pytest.raises(CalculationError, match=">= 0"):
+            calculations.customer_sats(
+                direction=direction, principal_sats=0, fee_sats=-1
+            )
+    with pytest.raises(CalculationError, match="unknown direction"):
+        calculations.customer_sats(direction="sideways", principal_sats=1, fee_sats=0)
