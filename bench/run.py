@@ -41,11 +41,8 @@ from scenarios.micro import run_micro
 from sizes import Sizes
 
 
-def _start(args: argparse.Namespace, sizes: Sizes) -> tuple[Report, Path]:
-    """The report with the machine's facts, and a new work directory."""
-    report = Report()
-    report.meta = machine_facts()
-    report.meta["sizes"] = vars(sizes)
+def _work_dir(args: argparse.Namespace, report: Report) -> Path:
+    """A new work directory, where the databases go; says so with the machine."""
     work_dir = Path(
         tempfile.mkdtemp(prefix=f"{harness.EXT_ID}-bench-", dir=args.work_dir)
     )
@@ -56,7 +53,7 @@ def _start(args: argparse.Namespace, sizes: Sizes) -> tuple[Report, Path]:
         f"({report.meta['work_dir_filesystem']})",
         flush=True,
     )
-    return report, work_dir
+    return work_dir
 
 
 async def _parts(
@@ -101,8 +98,11 @@ def _finish(report: Report, started: float) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     sizes = Sizes.quick() if args.quick else Sizes()
     BUDGET.start(args.budget)
+    report = Report()
+    report.meta = machine_facts()
+    report.meta["sizes"] = vars(sizes)
     started = time.monotonic()
-    report, work_dir = _start(args, sizes)
+    work_dir = _work_dir(args, report)
     try:
         await _parts(args, sizes, report, work_dir)
     finally:
