@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from measure import timed
 from nostr_sdk import (
     EventBuilder,
     Keys,
@@ -111,15 +112,6 @@ class Flood:
             await self._task
         if not self.ended:
             self.ended = time.perf_counter()
-
-
-async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
-    seconds = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        await call()
-        seconds.append(time.perf_counter() - t0)
-    return seconds
 
 
 async def measure(

@@ -12,7 +12,7 @@ the awaiting line). Then it makes as many bare internal payments
 database connections opened (``lnbits.db.Database.connect``) per leg/payment.
 
 ``list``: ``GET /settlements`` (machine + direction filter, 50 a page) over
-``--stored`` settlements inserted with direct SQL, as bench/run.py does, profiled
+``--stored`` settlements inserted with direct SQL, as figure 6 does, profiled
 the same way over ``--requests`` random offsets.
 
     .venv/bin/python bench/profile_inprocess.py payouts [--lps 20] [--settlements 4]
@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from lnbits_api import API, call, enrol_lp, first_install, register, split_three_ways
+from accounts import SUPER_PASSWORD, USER_PASSWORD, enrol_lps
+from lnbits_api import API, call, first_install, register, split_three_ways
 
 EXT_ID = harness.EXT_ID
-SUPER_PASSWORD = "bench-super-password"  # noqa: S105
-USER_PASSWORD = "bench-password"  # noqa: S105
 
 
 def prepare(database_url: str | None) -> Path:
@@ -158,8 +157,12 @@ async def confirmed_machine(http: Any, token: str, body: dict) -> dict:
 async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
     import random
 
-    import run
     from pyinstrument import Profiler
+    from scenarios.settlement_list import (
+        insert_postgres,
+        insert_sqlite,
+        settlement_rows,
+    )
 
     await first_install(http, username="su", password=SUPER_PASSWORD)
     operator = await register(http, "op", password=USER_PASSWORD)
@@ -168,11 +171,11 @@ async def profile_list(http: Any, args: argparse.Namespace, out: Path) -> None:
     for n in range(5):
         body = {"name": f"Stored {n}", "fiat_code": "GTQ"}
         machines.append((await confirmed_machine(http, token, body))["id"])
-    rows = run._settlement_rows(operator.id, machines, args.stored)
+    rows = settlement_rows(operator.id, machines, args.stored)
     if args.postgres:
-        await run._insert_postgres(args.postgres, rows)
+        await insert_postgres(args.postgres, rows)
     else:
-        run._insert_sqlite(Path(os.environ["LNBITS_DATA_FOLDER"]), rows)
+        insert_sqlite(Path(os.environ["LNBITS_DATA_FOLDER"]), rows)
     base = f"{API}/settlements?machine_id={machines[0]}&direction=cash_out&limit=50"
     total = (await call(http, "GET", base, token=token))["total"]
     rng = random.Random(60)  # noqa: S311 (benchmark data)
@@ -213,20 +216,7 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
     machine = await confirmed_machine(
         http, op.token, {"name": "Profiled ATM", "fiat_code": "GTQ"}
     )
-    for n in range(args.lps):
-        # Enrolled with the code the LP makes: their consent.
-        lp = await register(http, "lp", password=USER_PASSWORD)
-        enrolment = await enrol_lp(http, op, lp)
-        deposit = await call(
-            http,
-            "POST",
-            f"{API}/lps/{enrolment['id']}/deposits",
-            token=op.token,
-            body={"fiat_amount": f"{1000 + 37 * n}.00"},
-        )
-        await call(
-            http, "PUT", f"{API}/deposits/{deposit['id']}/confirm", token=op.token
-        )
+    await enrol_lps(http, op, args.lps)
     await call(
         http,
         "PUT",

@@ -1,0 +1,368 @@
+"""``BitspireSimulator``: the machine's client plus the two customer flows, a
+cash-out (the customer pays sats, the machine dispenses fiat) and a cash-in (the
+machine pays the customer's invoice)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from .amounts import Amounts, compute_amounts, parse_decimal
+from .client import RpcClient
+from .protocol import RpcError, ms
+from .seed_url import parse_seed_url
+
+
+def _cash_out_summary(
+    tx_id: str, fiat_amount: str, fiat_code: str, exchange_rate: str, a: Amounts
+) -> dict[str, Any]:
+    return {
+        "type": "cash_out",
+        "tx_id": tx_id,
+        "fiat_amount": fiat_amount,
+        "fiat_code": fiat_code,
+        "exchange_rate": exchange_rate,
+        "principal_sats": a.principal_sats,
+        "fee_sats": a.fee_sats,
+        "amount_sats": a.amount_sats,
+        "payment_hash": None,
+        "bolt11": None,
+        "paid": False,
+        "dispensed_fiat": None,
+        "settlement_id": None,
+        "statuses": {},
+        "latencies_ms": {},
+    }
+
+
+def _cash_in_summary(
+    tx_id: str, fiat_amount: str, fiat_code: str, exchange_rate: str, a: Amounts
+) -> dict[str, Any]:
+    return {
+        "type": "cash_in",
+        "tx_id": tx_id,
+        "fiat_amount": fiat_amount,
+        "fiat_code": fiat_code,
+        "exchange_rate": exchange_rate,
+        "principal_sats": a.principal_sats,
+        "fee_sats": a.fee_sats,
+        "payout_sats": a.payout_sats,
+        "payment_hash": None,
+        "status": None,
+        "fee_paid_sats": None,
+        "statuses": {},
+        "latencies_ms": {},
+    }
+
+
+def _invoice_params(
+    summary: dict[str, Any], memo: str | None, expiry_s: int | None
+) -> dict[str, Any]:
+    """``make_invoice``'s params for the cash-out ``summary`` describes."""
+    fiat_amount, fiat_code = summary["fiat_amount"], summary["fiat_code"]
+    params: dict[str, Any] = {
+        "tx_id": summary["tx_id"],
+        "amount_sats": summary["amount_sats"],
+        "principal_sats": summary["principal_sats"],
+        "fee_sats": summary["fee_sats"],
+        "fiat_amount": fiat_amount,
+        "fiat_code": fiat_code,
+        "exchange_rate": summary["exchange_rate"],
+    }
+    if memo is None:
+        memo = f"bitSpire cash-out {fiat_amount} {fiat_code}"
+    if memo:
+        params["memo"] = memo
+    if expiry_s is not None:
+        params["expiry_s"] = expiry_s
+    return params
+
+
+class BitspireSimulator(RpcClient):
+    """The ATM side of the contract, over rust-nostr (``nostr_sdk``)."""
+
+    @classmethod
+    def from_seed_url(cls, url: str, **kw: Any) -> tuple[BitspireSimulator, str]:
+        """A simulator for the server and relays of a seed URL, and its token."""
+        seed = parse_seed_url(url)
+        sim = cls(server_pubkey=seed.server, relays=seed.relays, **kw)
+        sim.operator = seed.operator
+        return sim, seed.token
+
+    async def __aenter__(self) -> BitspireSimulator:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ---- cash-out
+
+    async def cash_out(
+        self,
+        *,
+        fiat_amount: str,
+        exchange_rate: str,
+        fee_bps: int = 500,
+        fiat_code: str = "GTQ",
+        pay: Callable[[str], Awaitable[None]] | None = None,
+        dispensed_fiat: str | None = None,
+        bills: list[dict[str, Any]] | None = None,
+        memo: str | None = None,
+        expiry_s: int | None = 600,
+        paid_timeout: float | None = None,
+        poll_every: float = 1.0,
+    ) -> dict[str, Any]:
+        """Customer buys fiat with sats: invoice, payment, dispense report.
+
+        ``pay(bolt11)`` makes the customer's payment; without it the bolt11 is
+        printed and the invoice polled until paid, expired or ``paid_timeout``
+        (default: ``timeout`` with ``pay``, else ``expiry_s``). An unpaid
+        transaction is cancelled. An error response raises ``RpcError`` whose
+        ``summary`` holds what happened so far.
+        """
+        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps)
+        if amounts.amount_sats < 1:
+            raise ValueError("the cash-out amount comes to 0 sats")
+        dispensed = fiat_amount if dispensed_fiat is None else dispensed_fiat
+        if parse_decimal(dispensed, "dispensed_fiat") > Decimal(fiat_amount):
+            raise ValueError("dispensed_fiat exceeds fiat_amount")
+        tx_id = str(uuid.uuid4())
+        summary = _cash_out_summary(
+            tx_id, fiat_amount, fiat_code, exchange_rate, amounts
+        )
+        self._log(
+            f"{'cash-out':<12} tx {tx_id}: {fiat_amount} {fiat_code} at "
+            f"{exchange_rate} = {amounts.principal_sats} + fee {amounts.fee_sats} "
+            f"= {amounts.amount_sats} sats"
+        )
+        payment_hash, bolt11 = await self._make_invoice(
+            summary, _invoice_params(summary, memo, expiry_s)
+        )
+        started = time.monotonic()
+        await self._customer_pays(summary, bolt11, pay)
+        if paid_timeout is None:
+            paid_timeout = self.timeout if pay is not None else float(expiry_s or 600)
+        status = await self._wait_paid(summary, payment_hash, paid_timeout, poll_every)
+        summary["latencies_ms"]["paid_after"] = ms(time.monotonic() - started)
+        if status != "paid":
+            await self._step(
+                summary,
+                "cancel",
+                "cancel_transaction",
+                {"tx_id": tx_id, "reason": f"invoice {status}"},
+                describe=lambda r: f"status {r.get('status')}",
+            )
+            return summary
+        summary["paid"] = True
+        await self._report_dispense(summary, dispensed, bills)
+        return summary
+
+    async def _make_invoice(
+        self, summary: dict[str, Any], params: dict[str, Any]
+    ) -> tuple[str, str]:
+        """``make_invoice``; the answer's payment hash and bolt11."""
+        invoice = await self._step(
+            summary,
+            "make_invoice",
+            "make_invoice",
+            params,
+            describe=lambda r: (
+                f"payment_hash {str(r.get('payment_hash'))[:16]}… "
+                f"expires_at {r.get('expires_at')}"
+            ),
+        )
+        summary["statuses"]["make_invoice"] = "ok"
+        payment_hash = invoice.get("payment_hash")
+        bolt11 = invoice.get("bolt11")
+        summary.update(
+            payment_hash=payment_hash,
+            bolt11=bolt11,
+            expires_at=invoice.get("expires_at"),
+        )
+        if not isinstance(bolt11, str) or not isinstance(payment_hash, str):
+            error = RpcError(
+                "make_invoice",
+                {"error": {"code": "bad_response", "message": "no bolt11"}},
+            )
+            error.summary = summary
+            raise error
+        return payment_hash, bolt11
+
+    async def _customer_pays(
+        self,
+        summary: dict[str, Any],
+        bolt11: str,
+        pay: Callable[[str], Awaitable[None]] | None,
+    ) -> None:
+        """The customer pays with ``pay``, or is shown the invoice to pay."""
+        if pay is None:
+            self._log(f"{'pay':<12} customer, pay this invoice: {bolt11}")
+            return
+        started = time.monotonic()
+        await pay(bolt11)
+        summary["latencies_ms"]["pay"] = ms(time.monotonic() - started)
+        self._log(
+            f"{'pay':<12} customer paid {summary['amount_sats']} sats "
+            f"[{summary['latencies_ms']['pay']} ms]"
+        )
+
+    async def _wait_paid(
+        self,
+        summary: dict[str, Any],
+        payment_hash: str,
+        paid_timeout: float,
+        poll_every: float,
+    ) -> str:
+        """Poll ``lookup_invoice`` until paid or expired; ``"pending"`` on timeout."""
+        deadline = time.monotonic() + paid_timeout
+        polls = 0
+        status = "pending"
+        while True:
+            polls += 1
+            result = await self._step(
+                summary,
+                "lookup",
+                "lookup_invoice",
+                {"payment_hash": payment_hash},
+                describe=lambda r: (
+                    f"status {r.get('status')} ({r.get('amount_sats')} sats"
+                    + (f", paid_at {r['paid_at']})" if r.get("paid_at") else ")")
+                ),
+            )
+            status = str(result.get("status"))
+            summary["statuses"]["lookup_invoice"] = status
+            if status in ("paid", "expired"):
+                break
+            if time.monotonic() + poll_every > deadline:
+                break
+            await asyncio.sleep(poll_every)
+        summary["polls"] = polls
+        return status
+
+    async def _report_dispense(
+        self,
+        summary: dict[str, Any],
+        dispensed: str,
+        bills: list[dict[str, Any]] | None,
+    ) -> None:
+        fiat_amount, fiat_code = summary["fiat_amount"], summary["fiat_code"]
+        dispense: dict[str, Any] = {
+            "tx_id": summary["tx_id"],
+            "dispensed_fiat": dispensed,
+        }
+        if bills:
+            dispense["bills"] = bills
+        report = await self._step(
+            summary,
+            "dispense",
+            "report_dispense",
+            dispense,
+            describe=lambda r: (
+                f"{dispensed}/{fiat_amount} {fiat_code} dispensed, settlement "
+                f"{r.get('settlement_id')} status {r.get('status')}"
+            ),
+        )
+        summary["dispensed_fiat"] = dispensed
+        summary["settlement_id"] = report.get("settlement_id")
+        summary["statuses"]["report_dispense"] = report.get("status")
+
+    # ---- cash-in
+
+    async def cash_in(
+        self,
+        *,
+        fiat_amount: str,
+        exchange_rate: str,
+        fee_bps: int = 500,
+        fiat_code: str = "GTQ",
+        invoice_for: Callable[[int], Awaitable[str]],
+        paid_timeout: float | None = None,
+        poll_every: float = 1.0,
+    ) -> dict[str, Any]:
+        """Customer buys sats with fiat: the machine pays the customer's invoice.
+
+        ``invoice_for(principal - fee)`` returns the customer's bolt11. A ``pending``
+        payment is then polled with ``lookup_invoice`` by ``tx_id``.
+        """
+        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps)
+        if amounts.payout_sats < 1:
+            raise ValueError("the cash-in payout comes to less than 1 sat")
+        tx_id = str(uuid.uuid4())
+        summary = _cash_in_summary(
+            tx_id, fiat_amount, fiat_code, exchange_rate, amounts
+        )
+        self._log(
+            f"{'cash-in':<12} tx {tx_id}: {fiat_amount} {fiat_code} at "
+            f"{exchange_rate} = {amounts.principal_sats} - fee {amounts.fee_sats} "
+            f"= {amounts.payout_sats} sats to the customer"
+        )
+        started = time.monotonic()
+        bolt11 = await invoice_for(amounts.payout_sats)
+        summary["latencies_ms"]["invoice_for"] = ms(time.monotonic() - started)
+        summary["bolt11"] = bolt11
+        self._log(
+            f"{'invoice':<12} customer invoice for {amounts.payout_sats} sats "
+            f"[{summary['latencies_ms']['invoice_for']} ms]"
+        )
+        status = await self._pay_invoice(summary, bolt11)
+        if status == "pending":
+            timeout = self.timeout if paid_timeout is None else paid_timeout
+            summary["status"] = await self._wait_cash_in(summary, timeout, poll_every)
+        return summary
+
+    async def _pay_invoice(self, summary: dict[str, Any], bolt11: str) -> str:
+        """``pay_invoice`` for the cash-in ``summary`` describes; its status."""
+        result = await self._step(
+            summary,
+            "pay_invoice",
+            "pay_invoice",
+            {
+                "tx_id": summary["tx_id"],
+                "bolt11": bolt11,
+                "principal_sats": summary["principal_sats"],
+                "fee_sats": summary["fee_sats"],
+                "fiat_amount": summary["fiat_amount"],
+                "fiat_code": summary["fiat_code"],
+                "exchange_rate": summary["exchange_rate"],
+            },
+            describe=lambda r: (
+                f"status {r.get('status')} payment_hash "
+                f"{str(r.get('payment_hash'))[:16]}… "
+                f"routing fee {r.get('fee_paid_sats')} sats"
+            ),
+        )
+        status = str(result.get("status"))
+        summary.update(
+            payment_hash=result.get("payment_hash"),
+            status=status,
+            fee_paid_sats=result.get("fee_paid_sats"),
+        )
+        summary["statuses"]["pay_invoice"] = status
+        return status
+
+    async def _wait_cash_in(
+        self, summary: dict[str, Any], timeout: float, poll_every: float
+    ) -> str:
+        """Polls ``lookup_invoice`` by ``tx_id`` while the payment is pending."""
+        status = "pending"
+        deadline = time.monotonic() + timeout
+        while status == "pending" and time.monotonic() + poll_every <= deadline:
+            await asyncio.sleep(poll_every)
+            try:
+                looked = await self._step(
+                    summary,
+                    "lookup",
+                    "lookup_invoice",
+                    {"tx_id": summary["tx_id"]},
+                    describe=lambda r: f"status {r.get('status')}",
+                )
+            except RpcError:
+                break
+            status = str(looked.get("status"))
+            summary["statuses"]["lookup_invoice"] = status
+        return status
