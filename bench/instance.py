@@ -13,8 +13,9 @@ from typing import Any
 import harness
 import httpx
 from accounts import SUPER_PASSWORD, USER_PASSWORD, account_wallet, enrol_lps
-from helpers import load_simulator
 from lnbits_api import API, Account, call, first_install, register, split_three_ways
+
+from helpers import load_simulator
 
 FIAT, RATE, ATM_FEE_BPS = "200.00", "500000.00", 500  # 40 000 + 2 000 sats
 PLATFORM_FEE_BPS = 3000
