@@ -185,28 +185,44 @@ def tampered_copy(archive: Path, target: Path) -> Path:
     return target
 
 
-def relay_connections(port: int) -> int:
-    """Established TCP connections to ``port`` on this host (client side): the
-    relay's connections, read from the kernel's table."""
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            target = str(fd.readlink())
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def relay_connections(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to ``port``, read from the
+    kernel's tables."""
+    owned = socket_inodes(pid)
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as rows:
             for row in list(rows)[1:]:
                 fields = row.split()
                 remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if remote_port == port and fields[3] == "01":
+                established = fields[3] == "01"
+                if remote_port == port and established and fields[9] in owned:
                     count += 1
     return count
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = WAIT_S
+    read: Callable[[], Awaitable[Any]],
+    wanted: Callable[[Any], bool],
+    what: str,
+    timeout_s: float = WAIT_S,
 ) -> Any:
-    """``check()``'s first truthy answer, polled; fails with ``what`` if none."""
+    """``read()`` polled until ``wanted`` of it; fails with ``what`` if never."""
     deadline = time.monotonic() + timeout_s
     while True:
-        answer = await check()
-        if answer:
+        answer = await read()
+        if wanted(answer):
             return answer
         if time.monotonic() > deadline:
             raise AssertionError(f"never happened: {what} (last: {answer!r})")
@@ -399,11 +415,12 @@ async def cash_out(site: Site, atm: Any) -> dict:
     assert summary["paid"] is True, summary
     assert summary["settlement_id"], summary
 
-    async def settled() -> dict | None:
-        row = await site.as_operator("GET", f"/settlements/{summary['settlement_id']}")
-        return row if row["status"] == "settled" else None
-
-    await eventually(settled, "the cash-out's payouts all paid")
+    path = f"/settlements/{summary['settlement_id']}"
+    await eventually(
+        lambda: site.as_operator("GET", path),
+        lambda row: row["status"] == "settled",
+        "the cash-out's payouts all paid",
+    )
     return summary
 
 
@@ -451,3 +468,140 @@ async def test_installs_into_a_stock_lnbits_and_runs_a_paired_cash_out(site):
     )
     assert legs
     assert {leg["status"] for leg in legs} <= {"paid", "retained"}
+
+
+# --- 2. refusals ----------------------------------------------------------------------
+
+
+async def test_a_tampered_archive_is_refused_and_the_installed_version_stays(site):
+    before = await counts(site)
+    source = source_copy(site.work / "tampered-source")
+    add_upgrade_migration(source)
+    genuine = dist.build(source=source, out=site.work / "genuine", base_url="http://x")
+    tampered_copy(genuine.archive, site.releases.folder / "tampered.zip")
+    # The catalog's hash is the genuine one; the host serves something else.
+    entry = {**genuine.entry, "archive": f"{site.releases.url}/tampered.zip"}
+    site.releases.publish(site.release_n.entry, entry)
+
+    refused = await site.install(entry, expect=(400,))
+    assert refused["detail"] == "File hash missmatch. Will not install."
+    assert await site.installed_version() == site.release_n.version
+    assert await site.db_version() == max_migration(REPO_ROOT)
+    assert await counts(site) == before
+    machines = await site.as_operator("GET", "/machines")
+    assert len(machines) == before["machines"]
+
+    # LNbits' clean-up after a failed install also removes the installed folder;
+    # the running code is unaffected, and at the next start LNbits restores the
+    # installed version from its archive in the catalog.
+    await site.lnbits.restart()
+    assert await site.installed_version() == site.release_n.version
+    installed = site.lnbits.home / "extensions" / EXT_ID
+    assert json.loads((installed / "config.json").read_text())["version"] == (
+        site.release_n.version
+    )
+    assert await site.as_operator("GET", "/machines") == machines
+
+
+async def test_a_release_for_a_newer_lnbits_is_refused_with_lnbits_message(site):
+    entry = {
+        **site.release_n.entry,
+        "version": "99.0.0",
+        "min_lnbits_version": "99.0.0",
+    }
+    site.releases.publish(site.release_n.entry, entry)
+    releases = await call(
+        site.http, "GET", f"/api/v1/extension/{EXT_ID}/releases", token=site.admin.token
+    )
+    shown = {r["version"]: r["is_version_compatible"] for r in releases}
+    assert shown == {site.release_n.version: True, "99.0.0": False}
+
+    refused = await site.install(entry, expect=(400,))
+    assert refused["detail"] == "Incompatible extension version."
+    assert await site.installed_version() == site.release_n.version
+
+
+# --- 3. upgrade -----------------------------------------------------------------------
+
+
+def max_migration(source: Path) -> int:
+    return max(
+        int(n) for n in MIGRATION.findall((source / "migrations.py").read_text())
+    )
+
+
+async def upgrade_check_rows(site: Site) -> int:
+    rows = await site.lnbits.query(f"SELECT COUNT(*) AS n FROM {EXT_ID}.upgrade_check")
+    return int(rows[0]["n"])
+
+
+async def test_upgrade_to_the_next_version_keeps_the_data_and_migrates_once(site):
+    source = source_copy(site.work / "next-source")
+    number = add_upgrade_migration(source)
+    upgrade = dist.build(
+        source=source, out=site.releases.folder, base_url=site.releases.url
+    )
+    site.releases.publish(site.release_n.entry, upgrade.entry)
+    before = await counts(site)
+    [machine] = await site.as_operator("GET", "/machines")
+
+    await site.install(upgrade.entry)
+    assert await site.installed_version() == upgrade.version
+    assert await site.db_version() == number
+    assert await upgrade_check_rows(site) == 1
+    assert await counts(site) == before
+
+    # The machine paired under version N works under N+1.
+    async with await reconnected_machine(site, machine["id"]) as atm:
+        await cash_out(site, atm)
+    after = await counts(site)
+    assert after["settlements"] == before["settlements"] + 1
+
+    await site.lnbits.restart()
+    assert await site.installed_version() == upgrade.version
+    assert await site.db_version() == number
+    assert await upgrade_check_rows(site) == 1
+    assert await counts(site) == after
+
+
+# --- 4. deactivate and activate -------------------------------------------------------
+
+BACKGROUND_TASKS = sorted(
+    f"{EXT_ID}_{name}"
+    for name in ("invoice_listener", "rpc", "payouts", "maintenance", "outgoing")
+)
+
+
+async def background(site: Site) -> tuple[list[str], int]:
+    """The extension's tasks in LNbits' monitor and LNbits' connections to the
+    relay."""
+    assert site.lnbits.pid is not None
+    return await site.extension_tasks(), relay_connections(
+        site.lnbits.pid, site.relay.port
+    )
+
+
+SERVING = (BACKGROUND_TASKS, 1)
+STOPPED: tuple[list[str], int] = ([], 0)
+
+
+async def test_deactivate_and_activate_stop_and_start_the_background_work(site):
+    def serving_once(state: tuple) -> bool:
+        return state == SERVING
+
+    await eventually(lambda: background(site), serving_once, "serving once")
+    before = await counts(site)
+    [machine] = await site.as_operator("GET", "/machines")
+
+    admin = site.admin.token
+    await call(site.http, "PUT", f"/api/v1/extension/{EXT_ID}/deactivate", token=admin)
+    await eventually(lambda: background(site), lambda s: s == STOPPED, "stopped")
+    await site.as_operator("GET", "/machines", expect=(403, 404))
+
+    await call(site.http, "PUT", f"/api/v1/extension/{EXT_ID}/activate", token=admin)
+    await eventually(lambda: background(site), serving_once, "serving once again")
+    assert await counts(site) == before
+    async with await reconnected_machine(site, machine["id"]) as atm:
+        await cash_out(site, atm)
+    assert await background(site) == SERVING
+    assert (await counts(site))["settlements"] == before["settlements"] + 1
