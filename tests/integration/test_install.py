@@ -13,8 +13,8 @@ extension source through LNbits' settings API, and the release installed with
 3. version N+1, built from a copy with one more migration, replaces N through the
    same call: the data is intact and the migration ran once (also after a restart);
 4. deactivated and activated again: the background tasks stop and start exactly
-   once (LNbits' task monitor) and the relay connections with them (counted at the
-   relay's port), and nothing is lost.
+   once (LNbits' task monitor), and so do LNbits' connections to the relay (read
+   from the kernel's socket tables); nothing is lost.
 
 The tests share the LNbits and run in this order.
 """
