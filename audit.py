@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from typing import Any
 
 from lnbits.db import Connection
 
 from . import crud
-
-SYSTEM = "system"
+from .helpers import new_id, now
 
 
 async def record(
@@ -26,8 +23,8 @@ async def record(
 ) -> None:
     await crud.insert_audit(
         row={
-            "id": uuid.uuid4().hex,
-            "created_at": int(time.time()),
+            "id": new_id(),
+            "created_at": now(),
             "actor": actor,
             "operator_id": operator_id,
             "action": action,

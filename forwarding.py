@@ -20,9 +20,9 @@ from lnbits.exceptions import PaymentError
 from loguru import logger
 
 from . import crud
+from .helpers import EXT_TAG
 from .models import check_ln_address
 
-EXT_TAG = "satmachineadmin"
 STALE_SENDING_S = 120
 MAX_AUTO_ATTEMPTS = 8
 

@@ -21,7 +21,7 @@ from typing import Any
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
-from . import beacons, crud, rpc_limits, services
+from . import beacons, crud, helpers, rpc_limits, services
 from .models import MachineStatus
 from .nostr import bounded_json, nip44
 from .nostr.events import Event, sign_event
@@ -363,7 +363,7 @@ class RpcServer:
     ) -> None:
         await crud.insert_rpc_log(
             row={
-                "id": services.new_id(),
+                "id": helpers.new_id(),
                 "created_at": int(time.time()),
                 "operator_id": machine["operator_id"] if machine else None,
                 "machine_id": machine["id"] if machine else None,

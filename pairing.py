@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pyqrcode
 
-from . import crud, services
+from . import crud, helpers, services
 from .errors import Conflict, InvalidInput, NotFound
 from .models import (
     DispenseConfirmation,
@@ -66,14 +66,14 @@ async def create_pairing(
     expected_pubkey: str | None = None,
 ) -> Pairing:
     config = await services.get_super_config()
-    await crud.ensure_operator(user_id=operator_id, now=services.now())
+    await crud.ensure_operator(user_id=operator_id, now=helpers.now())
     token = secrets.token_urlsafe(24)
-    now = services.now()
+    now = helpers.now()
     confirmation = getattr(
         data, "dispense_confirmation", DispenseConfirmation.report
     ).value
     row = {
-        "id": services.new_id(),
+        "id": helpers.new_id(),
         "operator_id": operator_id,
         "token_hash": _hash(token),
         "name": data.name,
@@ -130,7 +130,7 @@ def _pairing(row: dict, *, now: int, **extra) -> Pairing:
 
 
 async def list_pairings(operator_id: str) -> list[Pairing]:
-    now = services.now()
+    now = helpers.now()
     return [
         _pairing(row, now=now)
         for row in await crud.list_pairings(operator_id=operator_id)
@@ -148,12 +148,12 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
         return await _paired(pairing["operator_id"], pairing["machine_id"])
     if pairing["used_at"] is not None:
         raise PairingError("conflict", "this pairing token was already used")
-    if pairing["expires_at"] <= services.now():
+    if pairing["expires_at"] <= helpers.now():
         raise PairingError("bad_request", "this pairing token has expired")
     if await crud.get_machine_by_pubkey(pubkey=pubkey) is not None:
         raise PairingError("conflict", "this key is already a registered machine")
     if not await crud.use_pairing(
-        pairing_id=pairing["id"], pubkey=pubkey, now=services.now()
+        pairing_id=pairing["id"], pubkey=pubkey, now=helpers.now()
     ):
         raise PairingError("conflict", "this pairing token was already used")
     try:

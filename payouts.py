@@ -36,10 +36,10 @@ from loguru import logger
 
 from . import audit, crud, forwarding
 from .database import transaction
+from .helpers import EXT_TAG
 from .models import check_ln_address
 from .waiting import wait_until_set
 
-EXT_TAG = "satmachineadmin"
 STALE_PAYING_S = 60
 MAX_AUTO_ATTEMPTS = 5
 BACKOFF_BASE_S = 30

@@ -33,12 +33,12 @@ from pydantic import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, crud, fiat, pairing, services, transactions
+from . import audit, crud, fiat, helpers, pairing, services, transactions
+from .helpers import EXT_TAG
 from .models import MAX_SATS, Direction, MachineStatus
 from .nostr import bounded_json
 
 PROTOCOL_VERSION = 1
-EXT_TAG = "satmachineadmin"
 # A claim still "processing" after this long belongs to a worker that died.
 STALE_CLAIM_S = 60
 DEFAULT_INVOICE_EXPIRY_S = 600
@@ -173,7 +173,7 @@ async def _fiat_and_rate(
         await crud.update_machine(
             machine_id=machine["id"],
             operator_id=machine["operator_id"],
-            fields={"fiat_code": code, "updated_at": services.now()},
+            fields={"fiat_code": code, "updated_at": helpers.now()},
         )
         machine = {**machine, "fiat_code": code}
     elif code != machine["fiat_code"]:
@@ -233,10 +233,10 @@ async def _once(
     not repeat a payment. Only results are stored: an error means nothing
     happened, so the claim is released and a retry is evaluated afresh.
     """
-    now = services.now()
+    now = helpers.now()
     params_hash = _params_hash(params)
     claim = {
-        "id": services.new_id(),
+        "id": helpers.new_id(),
         "machine_id": machine["id"],
         "method": method,
         "tx_id": tx_id,
@@ -279,7 +279,7 @@ async def _once(
     await crud.finish_rpc_request(
         request_id=claim["id"],
         response=json.dumps({"result": result}),
-        now=services.now(),
+        now=helpers.now(),
     )
     return result
 
@@ -375,9 +375,9 @@ async def _create_cash_out(
         raise RpcError(
             "internal", f"could not create the invoice: {exc.message}"
         ) from exc
-    now = services.now()
+    now = helpers.now()
     row = {
-        "id": services.new_id(),
+        "id": helpers.new_id(),
         "operator_id": machine["operator_id"],
         "machine_id": machine["id"],
         "tx_id": p.tx_id,
@@ -418,7 +418,7 @@ async def lookup_invoice(machine: dict, params: dict) -> dict:
     tx = await transactions.refresh_cash_out(tx, machine)
     if tx["paid_at"] is not None:
         status = "paid"
-    elif tx["expires_at"] is not None and services.now() >= tx["expires_at"]:
+    elif tx["expires_at"] is not None and helpers.now() >= tx["expires_at"]:
         status = "expired"
     else:
         status = "pending"
@@ -551,7 +551,7 @@ async def _sync_cash_in(tx: dict, machine: dict, payment: Payment) -> str:
     if payment.success:
         await crud.update_atm_transaction(
             transaction_id=tx["id"],
-            fields={"status": transactions.PAID, "paid_at": services.now()},
+            fields={"status": transactions.PAID, "paid_at": helpers.now()},
             only_if_status=["paying"],
         )
         await transactions.land_cash_in(
@@ -561,7 +561,7 @@ async def _sync_cash_in(tx: dict, machine: dict, payment: Payment) -> str:
     if payment.failed:
         await crud.update_atm_transaction(
             transaction_id=tx["id"],
-            fields={"status": "failed", "updated_at": services.now()},
+            fields={"status": "failed", "updated_at": helpers.now()},
             only_if_status=["paying"],
         )
         return "failed"
@@ -577,7 +577,7 @@ async def _start_cash_in(
     rate: Decimal,
 ) -> dict:
     """The transaction row, in state ``paying``, written before the payment."""
-    now = services.now()
+    now = helpers.now()
     if tx is not None:
         await crud.update_atm_transaction(
             transaction_id=tx["id"],
@@ -586,7 +586,7 @@ async def _start_cash_in(
         )
         return tx
     row = {
-        "id": services.new_id(),
+        "id": helpers.new_id(),
         "operator_id": machine["operator_id"],
         "machine_id": machine["id"],
         "tx_id": p.tx_id,
@@ -668,7 +668,7 @@ async def cancel_transaction(machine: dict, params: dict) -> dict:
             fields={
                 "status": target,
                 "note": p.reason or None,
-                "updated_at": services.now(),
+                "updated_at": helpers.now(),
             },
             only_if_status=[tx["status"]],
         ):

@@ -8,9 +8,9 @@ from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import beacons, crud, payouts, services, transactions
+from . import beacons, crud, helpers, payouts, services, transactions
+from .helpers import EXT_TAG
 from .nostr_rpc import rpc_server
-from .rpc_methods import EXT_TAG
 
 MAINTENANCE_EVERY_S = 3600
 
@@ -38,7 +38,7 @@ OUTGOING_SCAN_EVERY_S = 30
 
 
 async def scan_outgoing() -> None:
-    await transactions.land_outgoing_bitspire_payments(since=services.now() - 86400)
+    await transactions.land_outgoing_bitspire_payments(since=helpers.now() - 86400)
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 
@@ -47,7 +47,7 @@ RPC_LOG_PURGE_BATCH = 5000
 
 async def purge_rpc_log(*, retention_days: int) -> int:
     """Deletes the RPC log older than ``retention_days``, a batch at a time."""
-    before = services.now() - retention_days * 86400
+    before = helpers.now() - retention_days * 86400
     total = 0
     while True:
         deleted = await crud.delete_rpc_log_before(
@@ -70,9 +70,7 @@ async def maintenance() -> None:
     if purged:
         logger.info(f"satmachineadmin: purged {purged} RPC log entries")
     # Older requests are refused by the clock check anyway.
-    await crud.forget_events_before(
-        before=services.now() - 2 * config.clock_tolerance_s
-    )
+    await crud.forget_events_before(before=helpers.now() - 2 * config.clock_tolerance_s)
     await asyncio.sleep(MAINTENANCE_EVERY_S)
 
 

@@ -14,7 +14,7 @@ from lnbits.core.crud import get_payments, get_standalone_payment
 from lnbits.core.models import Payment
 from loguru import logger
 
-from . import audit, calculations, crud, fiat, services
+from . import audit, calculations, crud, fiat, helpers, services
 from .errors import Conflict, InvalidInput, NotFound, SatMachineError
 from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
 
@@ -54,7 +54,7 @@ def _pays_out_on_payment(machine: dict) -> bool:
 async def cash_out_paid(tx: dict, machine: dict) -> dict:
     """The customer paid the cash-out invoice. Paid after the machine cancelled,
     it goes to the operator's abandoned queue: the sats are in, no cash came out."""
-    now = services.now()
+    now = helpers.now()
     await crud.update_atm_transaction(
         transaction_id=tx["id"],
         fields={"status": PAID, "paid_at": now, "updated_at": now},
@@ -120,7 +120,7 @@ async def land_cash_out(
         fields={
             "status": DISPENSED,
             "settlement_id": settlement.id,
-            "updated_at": services.now(),
+            "updated_at": helpers.now(),
         },
         only_if_status=list(from_statuses),
     )
@@ -146,7 +146,7 @@ async def land_cash_in(tx: dict, machine: dict) -> dict:
     )
     await crud.update_atm_transaction(
         transaction_id=tx["id"],
-        fields={"settlement_id": settlement.id, "updated_at": services.now()},
+        fields={"settlement_id": settlement.id, "updated_at": helpers.now()},
     )
     return await _reload(tx)
 
@@ -176,7 +176,7 @@ async def resolve_abandoned(
     if data.resolution == Resolution.void:
         await crud.update_atm_transaction(
             transaction_id=tx["id"],
-            fields={"status": VOID, "note": data.note, "updated_at": services.now()},
+            fields={"status": VOID, "note": data.note, "updated_at": helpers.now()},
             only_if_status=[tx["status"]],
         )
     else:

@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
 
-from . import crud, pairing, services, transactions
+from . import crud, helpers, pairing, services, transactions
 from .calculations import CalculationError
 from .errors import SatMachineError
 from .models import (
@@ -262,7 +262,7 @@ async def api_rpc_log(
 async def api_rpc_health(user: User = Depends(check_user_exists)) -> dict:
     """What an operator needs to see that their machines can reach the server."""
     status = rpc_server.status()
-    day_ago = services.now() - 86400
+    day_ago = helpers.now() - 86400
     return {
         "server_pubkey": status["server_pubkey"],
         "relays_connected": sum(1 for relay in status["relays"] if relay["connected"]),

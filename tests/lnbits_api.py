@@ -134,8 +134,9 @@ async def add_machine(http: httpx.AsyncClient, operator: Account, body: dict) ->
     """Adds a machine by npub as its operator, then confirms it from a simulated
     ATM (tools/bitspire_sim.py) over the server's relays, as a real ATM does:
     ``pair`` with the one-time token. The server must be on a running relay."""
-    from helpers import load_simulator
     from nostr_sdk import Keys
+
+    from helpers import load_simulator
 
     simulator = load_simulator().BitspireSimulator
     keys = Keys.generate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest_asyncio
-from helpers import API
 from test_payouts import wait_for_status
 from test_rpc_server import (
     Atm,
@@ -13,6 +12,7 @@ from test_rpc_server import (
     register,
 )
 
+from helpers import API
 from satmachineadmin import crud, payouts
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair

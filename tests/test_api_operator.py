@@ -11,6 +11,7 @@ import io
 from datetime import datetime, timezone
 
 import pytest
+
 from helpers import API, enrol_lp, fund, lp_code, machine_key
 from helpers import add_machine as confirmed_machine
 from helpers import cash_out_body as cash_out
@@ -253,7 +254,6 @@ async def test_a_machine_belongs_to_one_operator(client, make_user):
     """Adding another operator's machine by its (public) npub captures nothing,
     and the answer is the one a free key gets."""
     from helpers import machine_confirms, pairing_token
-
     from satmachineadmin.nostr.keys import KeyPair
 
     first, second = await make_user("op"), await make_user("op")

@@ -27,8 +27,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from conftest import Actor
-from helpers import API, add_machine, enrol_lp, lp_code, machine_key
 from starlette.routing import Route
+
+from helpers import API, add_machine, enrol_lp, lp_code, machine_key
 
 PAGE = "/satmachineadmin/"
 SUPER_PAGE = "/satmachineadmin/super"

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import Actor
-from helpers import API, add_machine, enrol_lp, fund
 
-from satmachineadmin import payouts, services
+from helpers import API, add_machine, enrol_lp, fund
+from satmachineadmin import payouts
 from satmachineadmin.database import db
+from satmachineadmin.services import balance_settlements
 
 
 async def wallet_sats(wallet_id: str) -> int:
@@ -212,7 +213,9 @@ async def test_without_an_lnbits_rate_an_operator_rate_needs_a_confirmation(
     async def no_price(code):
         return 0.0, 0.0
 
-    monkeypatch.setattr(services, "get_fiat_rate_and_price_satoshis", no_price)
+    monkeypatch.setattr(
+        balance_settlements, "get_fiat_rate_and_price_satoshis", no_price
+    )
     op = usd_lp.operator
     await fund(op.wallet_id, 1_000_000)
     at_lnbits_rate = await client.post(

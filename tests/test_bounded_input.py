@@ -20,16 +20,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API, enrol_lp
-from helpers import add_machine as add_confirmed_machine
-from helpers import cash_out_body as cash_out
 from test_abandoned import atm_cancel
 from test_rpc_server import Atm, CapturingPool, cash_out_params, register
 
-from satmachineadmin import crud, fiat, services
+from helpers import API, enrol_lp
+from helpers import add_machine as add_confirmed_machine
+from helpers import cash_out_body as cash_out
+from satmachineadmin import crud, fiat
 from satmachineadmin.nostr import bounded_json
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.nostr_rpc import RpcServer
+from satmachineadmin.services import balance_settlements
 
 BAD_RATES = [
     "1e-30000000",
@@ -545,7 +546,9 @@ async def test_good_numbers_still_work_through_rest_and_rpc(
     async def no_price(code):
         return 0.0, 0.0
 
-    monkeypatch.setattr(services, "get_fiat_rate_and_price_satoshis", no_price)
+    monkeypatch.setattr(
+        balance_settlements, "get_fiat_rate_and_price_satoshis", no_price
+    )
     settled = await client.post(
         f"{API}/lps/{enrolment['id']}/settle",
         json=settle | {"confirm_without_market_rate": True},

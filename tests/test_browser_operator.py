@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
-from helpers import cash_out_body, load_simulator
 from playwright.async_api import Page, expect
+
+from helpers import cash_out_body, load_simulator
 
 if TYPE_CHECKING:
     from browser_site import BrowserPage

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from helpers import API
 from test_payouts import Business, fund
 from test_rpc_server import pay_from_customer
 
+from helpers import API
 from satmachineadmin import tasks, transactions
 
 

@@ -38,11 +38,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from conftest import EXT_ID, Actor
-from helpers import API, enrol_lp, fund
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_rpc_server import Atm, CapturingPool, register
 
+from helpers import API, enrol_lp, fund
 from satmachineadmin import calculations, crud, payouts
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair

@@ -12,10 +12,10 @@ import inspect
 from typing import Any
 
 import pytest
-from helpers import API, add_machine
 from pydantic import BaseModel
 from pydantic.fields import ModelField
 
+from helpers import API, add_machine
 from satmachineadmin import models
 
 PREFIX = "/satmachineadmin/api/v1/"
@@ -41,7 +41,7 @@ def api_models() -> list[type[BaseModel]]:
         for value in vars(models).values()
         if inspect.isclass(value)
         and issubclass(value, BaseModel)
-        and value.__module__ == models.__name__
+        and value.__module__.startswith(f"{models.__name__}.")
     ]
 
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from helpers import API, add_machine, enrol_lp, fund
 
+from helpers import API, add_machine, enrol_lp, fund
 from satmachineadmin import crud, payouts
 
 
@@ -515,15 +515,17 @@ async def test_a_lightning_address_split_is_paid_through_lnurl(
 
 
 async def test_the_market_rate_is_the_float_rounded_half_up_to_cents(monkeypatch):
-    from satmachineadmin import services
     from satmachineadmin.errors import InvalidInput
+    from satmachineadmin.services import balance_settlements
 
     async def price_of(value):
         async def fake(code):
             return 0.0, value
 
-        monkeypatch.setattr(services, "get_fiat_rate_and_price_satoshis", fake)
-        return await services._market_rate("USD")
+        monkeypatch.setattr(
+            balance_settlements, "get_fiat_rate_and_price_satoshis", fake
+        )
+        return await balance_settlements._market_rate("USD")
 
     assert str(await price_of(65_432.125)) == "65432.13"  # half up, not to even
     assert str(await price_of(65_432.0)) == "65432.00"

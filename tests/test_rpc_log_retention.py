@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from helpers import API
-
-from satmachineadmin import crud, services, tasks
+from satmachineadmin import crud, helpers, tasks
+from satmachineadmin.database import db
 
 DAY = 86400
 
@@ -17,7 +17,7 @@ async def _log_entry(age_s: int) -> str:
     await crud.insert_rpc_log(
         row={
             "id": entry_id,
-            "created_at": services.now() - age_s,
+            "created_at": helpers.now() - age_s,
             "operator_id": None,
             "machine_id": None,
             "pubkey": "ab" * 32,
@@ -35,7 +35,7 @@ async def _log_entry(age_s: int) -> str:
 
 async def _stored(ids: list[str]) -> set[str]:
     names = {f"i{n}": entry_id for n, entry_id in enumerate(ids)}
-    rows: list[Any] = await crud.db.fetchall(
+    rows: list[Any] = await db.fetchall(
         "SELECT id FROM satmachineadmin.rpc_log "
         f"WHERE id IN ({', '.join(':' + name for name in names)})",
         names,

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API, load_simulator, pairing_token
 from nostr_sdk import (
     EventBuilder,
     Keys,
@@ -31,6 +30,8 @@ from nostr_sdk import (
     nip44_encrypt,
 )
 from relays import RELAY_KINDS, RelayNotInstalled, RelayProcess
+
+from helpers import API, load_simulator, pairing_token
 
 DEFAULT_RELAY = "ws://127.0.0.1:7777"
 NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
@@ -695,10 +696,10 @@ def _request_from(keys: Any, server_hex: str, n: int) -> Any:
 
 
 async def _rows(table: str, event_ids: list[str]) -> int:
-    from satmachineadmin import crud
+    from satmachineadmin.database import db
 
     names = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
-    row: Any = await crud.db.fetchone(
+    row: Any = await db.fetchone(
         f"SELECT COUNT(*) AS n FROM satmachineadmin.{table} "
         f"WHERE event_id IN ({', '.join(':' + name for name in names)})",
         names,

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API, pairing_token
 
+from helpers import API, pairing_token
 from satmachineadmin import crud
+from satmachineadmin.database import db
 from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import KeyPair
@@ -860,7 +861,7 @@ async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
 
 async def _count(table: str, event_ids: list[str]) -> int:
     names = {f"e{i}": event_id for i, event_id in enumerate(event_ids)}
-    row: Any = await crud.db.fetchone(
+    row: Any = await db.fetchone(
         f"SELECT COUNT(*) AS n FROM satmachineadmin.{table} "
         f"WHERE event_id IN ({', '.join(':' + name for name in names)})",
         names,

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from helpers import load_simulator
 from nostr_sdk import Event as SdkEvent
 
+from helpers import load_simulator
 from satmachineadmin.nostr.events import sign_event, verify_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
 from satmachineadmin.nostr.nip19 import npub_encode, nsec_encode

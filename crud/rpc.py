@@ -1,0 +1,156 @@
+"""Idempotent RPC requests, the RPC log and handled Nostr events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lnbits.db import Connection
+
+from ..database import execute
+from .sql import S, as_int, connection, fetch_all, fetch_one, insert_row
+
+
+async def claim_rpc_request(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    """Raises IntegrityError when (machine, method, tx_id) was claimed before."""
+    async with connection(conn) as c:
+        await insert_row(c, "rpc_requests", row)
+
+
+async def get_rpc_request(
+    *, machine_id: str, method: str, tx_id: str, conn: Connection | None = None
+) -> dict | None:
+    return await fetch_one(
+        f"SELECT * FROM {S}.rpc_requests WHERE machine_id = :machine_id "
+        "AND method = :method AND tx_id = :tx_id",
+        {"machine_id": machine_id, "method": method, "tx_id": tx_id},
+        conn,
+    )
+
+
+async def finish_rpc_request(
+    *, request_id: str, response: str, now: int, conn: Connection | None = None
+) -> None:
+    async with connection(conn) as c:
+        await execute(
+            c,
+            f"UPDATE {S}.rpc_requests SET status = 'done', response = :response, "
+            "updated_at = :now WHERE id = :id",
+            {"id": request_id, "response": response, "now": now},
+        )
+
+
+async def take_over_rpc_request(
+    *, request_id: str, stale_before: int, now: int, conn: Connection | None = None
+) -> bool:
+    """Lets one caller resume a claim whose worker died (still processing, old)."""
+    async with connection(conn) as c:
+        return (
+            await execute(
+                c,
+                f"UPDATE {S}.rpc_requests SET updated_at = :now WHERE id = :id "
+                "AND status = 'processing' AND updated_at < :stale_before",
+                {"id": request_id, "now": now, "stale_before": stale_before},
+            )
+            == 1
+        )
+
+
+async def release_rpc_request(
+    *, request_id: str, conn: Connection | None = None
+) -> None:
+    async with connection(conn) as c:
+        await execute(
+            c,
+            f"DELETE FROM {S}.rpc_requests WHERE id = :id AND status = 'processing'",
+            {"id": request_id},
+        )
+
+
+async def insert_rpc_log(
+    *, row: dict[str, Any], conn: Connection | None = None
+) -> None:
+    async with connection(conn) as c:
+        await insert_row(c, "rpc_log", row)
+
+
+async def delete_rpc_log_before(
+    *, before: int, batch: int = 5000, conn: Connection | None = None
+) -> int:
+    """Deletes up to ``batch`` entries older than ``before``; how many it deleted.
+
+    In batches, so that purging a large backlog never holds the database (SQLite's
+    single writer) for long: the caller repeats until fewer than ``batch`` go."""
+    async with connection(conn) as c:
+        return await execute(
+            c,
+            f"""
+            DELETE FROM {S}.rpc_log WHERE id IN (
+                SELECT id FROM {S}.rpc_log WHERE created_at < :before LIMIT :batch
+            )
+            """,
+            {"before": before, "batch": batch},
+        )
+
+
+async def list_rpc_log(
+    *,
+    operator_id: str,
+    machine_id: str | None = None,
+    limit: int = 100,
+    conn: Connection | None = None,
+) -> list[dict]:
+    clauses = ["operator_id = :operator_id"]
+    values: dict[str, Any] = {"operator_id": operator_id, "limit": limit}
+    if machine_id is not None:
+        clauses.append("machine_id = :machine_id")
+        values["machine_id"] = machine_id
+    return await fetch_all(
+        f"SELECT * FROM {S}.rpc_log WHERE {' AND '.join(clauses)} "
+        "ORDER BY created_at DESC, id LIMIT :limit",
+        values,
+        conn,
+    )
+
+
+async def rpc_error_counts(
+    *, operator_id: str, since: int, conn: Connection | None = None
+) -> list[dict]:
+    rows = await fetch_all(
+        f"""
+        SELECT COALESCE(error_code, 'ok') AS code, COUNT(*) AS count,
+               MAX(created_at) AS last_at
+        FROM {S}.rpc_log WHERE operator_id = :operator_id AND created_at >= :since
+        GROUP BY COALESCE(error_code, 'ok') ORDER BY code
+        """,
+        {"operator_id": operator_id, "since": since},
+        conn,
+    )
+    return [
+        {
+            "code": r["code"],
+            "count": as_int(r["count"]),
+            "last_at": as_int(r["last_at"]),
+        }
+        for r in rows
+    ]
+
+
+async def claim_event(
+    *, event_id: str, now: int, conn: Connection | None = None
+) -> None:
+    """Raises IntegrityError when the event was handled before."""
+    async with connection(conn) as c:
+        await insert_row(
+            c, "handled_events", {"event_id": event_id, "received_at": now}
+        )
+
+
+async def forget_events_before(*, before: int, conn: Connection | None = None) -> int:
+    async with connection(conn) as c:
+        return await execute(
+            c,
+            f"DELETE FROM {S}.handled_events WHERE received_at < :before",
+            {"before": before},
+        )

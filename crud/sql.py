@@ -1,0 +1,54 @@
+"""The few SQL helpers every crud module shares.
+
+Every crud function takes keyword-only arguments and an optional connection: given
+one, it runs inside the caller's transaction; without one, it opens its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from lnbits.db import Connection
+
+from ..database import db, execute, transaction
+
+S = "satmachineadmin"
+
+
+@asynccontextmanager
+async def connection(conn: Connection | None) -> AsyncIterator[Connection]:
+    if conn is not None:
+        yield conn
+    else:
+        async with transaction() as own:
+            yield own
+
+
+async def fetch_one(sql: str, values: dict, conn: Connection | None) -> dict | None:
+    row: Any = await (conn or db).fetchone(sql, values)
+    return dict(row) if row else None
+
+
+async def fetch_all(sql: str, values: dict, conn: Connection | None) -> list[dict]:
+    rows: list[Any] = await (conn or db).fetchall(sql, values)
+    return [dict(row) for row in rows]
+
+
+async def insert_row(conn: Connection, table: str, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    params = ", ".join(f":{key}" for key in row)
+    await execute(conn, f"INSERT INTO {S}.{table} ({columns}) VALUES ({params})", row)
+
+
+def as_int(value: Any) -> int:
+    # PostgreSQL returns SUM(BIGINT) as NUMERIC (Decimal); both are exact.
+    return int(value or 0)
+
+
+def ints_except(row: dict, *text_columns: str) -> dict:
+    return {
+        key: value if key in text_columns else as_int(value)
+        for key, value in row.items()
+    }

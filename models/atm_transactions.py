@@ -1,0 +1,61 @@
+"""ATM transactions the operator resolves."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, root_validator, validator
+
+from .base import ApiModel, Direction, blank_or_amount
+
+
+class AtmTransaction(ApiModel):
+    id: str
+    machine_id: str
+    tx_id: str
+    direction: Direction
+    status: str
+    payment_hash: str | None
+    amount_sats: int
+    principal_sats: int
+    fee_sats: int
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    paid_at: int | None
+    settlement_id: str | None
+    note: str | None
+    created_at: int
+    updated_at: int
+
+
+class Resolution(str, Enum):
+    full = "full"
+    partial = "partial"
+    void = "void"
+
+
+class AbandonedResolve(ApiModel):
+    resolution: Resolution
+    dispensed_fiat: str | None = Field(
+        None, description="For a partial dispense: the fiat the machine gave out."
+    )
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _dispensed = validator("dispensed_fiat", pre=True, allow_reuse=True)(
+        blank_or_amount
+    )
+
+    @root_validator(skip_on_failure=True)
+    def _needs(cls, values):
+        resolution = values["resolution"]
+        if resolution == Resolution.partial and not values.get("dispensed_fiat"):
+            raise ValueError("a partial dispense needs dispensed_fiat")
+        if resolution != Resolution.partial and values.get("dispensed_fiat"):
+            raise ValueError("dispensed_fiat is only for a partial dispense")
+        if resolution == Resolution.void and not (values.get("note") or "").strip():
+            raise ValueError("a refund or void needs a note saying what happened")
+        return values

@@ -1,0 +1,173 @@
+"""Liquidity providers: codes, enrolments, deposits, statements, forwarding."""
+
+from __future__ import annotations
+
+from pydantic import Field, validator
+
+from .base import ApiModel, Bps, amount_string, valid_fiat_code, valid_ln_address
+
+LP_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def valid_lp_code(value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError("the code is text such as ABCD-EFGH-JKMN")
+    return "".join(ch for ch in value.upper() if ch not in "- ")
+
+
+class LpEnrol(ApiModel):
+    """Enrols the LP who made ``code`` on their page and gave it to the operator."""
+
+    code: str = Field(..., min_length=1, max_length=32)
+    fiat_code: str
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(valid_fiat_code)
+    _lp = validator("code", allow_reuse=True)(valid_lp_code)
+
+
+class LpEnrolment(ApiModel):
+    id: str
+    operator_id: str
+    lp_id: str
+    name: str = Field(description="The LP's display name or LNbits username.")
+    fiat_code: str
+    created_at: int
+    deposited: str
+    pending_deposits: str
+    distributed: str
+    held: str
+    voided: str
+    balance: str
+    distributed_sats: int
+    held_sats: int
+
+
+class LpCodeCreate(ApiModel):
+    wallet_id: str | None = Field(
+        None, description="Your wallet that receives the sats; your first if left out."
+    )
+
+    class Config:
+        extra = "forbid"
+
+
+class LpCode(ApiModel):
+    code: str | None = Field(None, description="Only in the response that makes it.")
+    wallet_id: str
+    expires_at: int
+    used_at: int | None
+
+
+class LpProfile(ApiModel):
+    display_name: str | None = Field(None, max_length=64)
+
+    class Config:
+        extra = "forbid"
+
+    @validator("display_name")
+    def _display_name(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value or None
+
+
+class DepositCreate(ApiModel):
+    fiat_amount: str
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _amount = validator("fiat_amount", pre=True, allow_reuse=True)(amount_string)
+
+
+class Deposit(ApiModel):
+    id: str
+    enrolment_id: str
+    operator_id: str
+    lp_id: str
+    fiat_code: str
+    fiat_amount: str
+    status: str
+    note: str | None
+    created_by: str
+    created_at: int
+    confirmed_by: str | None
+    confirmed_at: int | None
+
+
+class LpBalance(ApiModel):
+    enrolment_id: str
+    operator: str = Field(description="The operator's LNbits username.")
+    fiat_code: str
+    wallet_id: str
+    deposited: str
+    pending_deposits: str
+    distributed: str
+    held: str
+    voided: str
+    balance: str
+    distributed_sats: int
+    held_sats: int
+
+
+class LpSummary(ApiModel):
+    lp_id: str | None
+    balances: list[LpBalance]
+    totals: list[dict]
+
+
+class LpDistribution(ApiModel):
+    leg_id: str
+    settlement_id: str
+    enrolment_id: str
+    operator: str = Field(description="The operator's LNbits username.")
+    fiat_code: str
+    fiat_amount: str
+    sats: int
+    exchange_rate: str
+    status: str
+    created_at: int
+    cost_basis: str | None = Field(
+        None,
+        description="What the LP paid per BTC (fiat_amount / sats), in fiat_code; "
+        "null for a 0-sat distribution.",
+    )
+    sats_per_fiat_unit: str | None = Field(
+        None, description="sats / fiat_amount; null when fiat_amount is 0."
+    )
+
+
+class ForwardingSettings(ApiModel):
+    ln_address: str | None = Field(
+        None, description="Where distributions are forwarded; null turns it off."
+    )
+    fee_reserve_bps: Bps = Field(
+        100, description="Kept back from each forward for routing fees (basis points)."
+    )
+
+    class Config:
+        extra = "forbid"
+
+    _address = validator("ln_address", allow_reuse=True)(valid_ln_address)
+
+    @validator("fee_reserve_bps")
+    def _reserve(cls, value: int) -> int:
+        if value > 1000:
+            raise ValueError("a fee reserve above 10 % is not a reserve")
+        return value
+
+
+class Forward(ApiModel):
+    id: str
+    leg_id: str
+    ln_address: str
+    sats: int
+    status: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: int | None
+    created_at: int
+    updated_at: int

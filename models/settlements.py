@@ -1,0 +1,138 @@
+"""Settlements, their legs, pages and totals."""
+
+from __future__ import annotations
+
+from pydantic import Field, root_validator, validator
+
+from .. import fiat
+from .base import (
+    ApiModel,
+    Direction,
+    FeeBasis,
+    LegKind,
+    Sats,
+    amount_string,
+    rate_string,
+    valid_fiat_code,
+)
+
+
+class ManualSettlementCreate(ApiModel):
+    machine_id: str
+    direction: Direction
+    principal_sats: Sats
+    fee_sats: Sats
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    tx_id: str | None = Field(None, min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=500)
+
+    class Config:
+        extra = "forbid"
+
+    _code = validator("fiat_code", allow_reuse=True)(valid_fiat_code)
+    _amount = validator("fiat_amount", pre=True, allow_reuse=True)(amount_string)
+    _rate = validator("exchange_rate", pre=True, allow_reuse=True)(rate_string)
+
+    @root_validator(skip_on_failure=True)
+    def _fiat_fits_currency(cls, values):
+        fiat.to_minor(values["fiat_amount"], values["fiat_code"])
+        return values
+
+
+class SettlementLeg(ApiModel):
+    id: str
+    position: int
+    kind: LegKind
+    label: str
+    wallet_id: str | None
+    ln_address: str | None
+    lp_enrolment_id: str | None
+    sats: int
+    fiat_amount: str | None
+    status: str
+    payment_hash: str | None
+    attempts: int
+    last_error: str | None
+    paid_at: int | None
+
+
+class Settlement(ApiModel):
+    id: str
+    operator_id: str
+    machine_id: str
+    direction: Direction
+    status: str
+    source: str
+    tx_id: str
+    payment_hash: str | None
+    gross_sats: int
+    principal_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    discount_sats: int
+    lp_allocated_sats: int
+    unallocated_sats: int
+    undispensed_sats: int
+    fiat_amount: str
+    fiat_code: str
+    exchange_rate: str
+    fee_bps: int
+    fee_basis: FeeBasis
+    fee_snapshot: dict
+    split_snapshot: list[dict]
+    note: str | None
+    created_by: str | None
+    created_at: int
+    updated_at: int
+    legs: list[SettlementLeg] | None = None
+
+
+class SettlementPage(ApiModel):
+    data: list[Settlement]
+    total: int
+    limit: int
+    offset: int
+
+
+class CurrencyTotals(ApiModel):
+    fiat_code: str
+    settlements: int
+    fiat_amount: str
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    lp_allocated_sats: int
+
+
+class SettlementTotals(ApiModel):
+    """Sums over a filtered period: sats across currencies, fiat per currency."""
+
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    lp_allocated_sats: int
+    by_currency: list[CurrencyTotals]
+
+
+class DailyMachineStats(ApiModel):
+    day: str = Field(description="UTC date, YYYY-MM-DD")
+    machine_id: str
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+
+
+class OperatorTotals(ApiModel):
+    operator_id: str
+    machines: int
+    settlements: int
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int

@@ -1,0 +1,38 @@
+"""LNbits accounts and wallets as this extension sees them, and rows into models."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, TypeVar
+
+from lnbits.core.crud import get_account, get_wallet
+from pydantic import BaseModel
+
+from ..errors import InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def to_model(model: type[M], row: dict[str, Any], **derived: Any) -> M:
+    """Builds an API model from a row: its own columns plus the derived fields."""
+    fields = {k: v for k, v in row.items() if k in model.__fields__}
+    return model(**{**fields, **derived})
+
+
+async def existing_wallet(wallet_id: str, what: str):
+    wallet = await get_wallet(wallet_id)
+    if wallet is None or wallet.deleted:
+        raise InvalidInput(f"{what}: no LNbits wallet with id '{wallet_id}'")
+    return wallet
+
+
+async def person_name(user_id: str, chosen: str | None = None) -> str:
+    """How one person appears to another: the name they chose, else their LNbits
+    username, else a label derived from (not revealing) their user id. A user id
+    is a login credential under LNbits' user-id-only method: never show it."""
+    if chosen:
+        return chosen
+    account = await get_account(user_id)
+    if account is not None and account.username:
+        return account.username
+    return f"user {hashlib.sha256(user_id.encode()).hexdigest()[:6]}"

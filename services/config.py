@@ -1,0 +1,126 @@
+"""The super user's configuration: platform fee, limits, relays, server key."""
+
+from __future__ import annotations
+
+import json
+
+from lnbits.db import Connection
+
+from .. import audit, crud
+from ..database import transaction
+from ..errors import InvalidInput
+from ..helpers import now
+from ..models import (
+    OperatorTotals,
+    PlatformFee,
+    SuperConfig,
+    SuperConfigUpdate,
+)
+from ..nostr.keys import KeyPair
+from ..nostr.nip19 import npub_encode
+from .accounts import existing_wallet, to_model
+
+DEFAULT_RELAYS = ("ws://127.0.0.1:7777",)
+
+
+def _super_config(row: dict) -> SuperConfig:
+    return to_model(
+        SuperConfig,
+        row,
+        relays=json.loads(row["relays"]),
+        server_npub=npub_encode(row["server_pubkey"]),
+    )
+
+
+async def get_super_config(*, conn: Connection | None = None) -> SuperConfig:
+    row = await crud.get_super_config(conn=conn)
+    if row is None:
+        keys = KeyPair.generate()
+        await crud.create_super_config_if_missing(
+            server_private_key=keys.private_key_hex,
+            server_pubkey=keys.public_key_hex,
+            relays=DEFAULT_RELAYS,
+            now=now(),
+            conn=conn,
+        )
+        row = await crud.get_super_config(conn=conn)
+        assert row is not None
+    return _super_config(row)
+
+
+async def update_super_config(
+    update: SuperConfigUpdate, *, actor_id: str
+) -> SuperConfig:
+    current = await get_super_config()
+    changes = update.dict(exclude_unset=True)
+    both = changes.pop("fee_basis", None)
+    if both is not None:
+        changes["cash_in_fee_basis"] = changes["cash_out_fee_basis"] = both
+    if changes.get("super_wallet_id"):
+        await existing_wallet(changes["super_wallet_id"], "super_wallet_id")
+    merged = {**current.dict(), **changes}
+    if (merged["cash_in_fee_bps"] or merged["cash_out_fee_bps"]) and not merged[
+        "super_wallet_id"
+    ]:
+        raise InvalidInput(
+            "set super_wallet_id before charging a platform fee: the fee has to be "
+            "paid into a wallet"
+        )
+    if not changes:
+        return current
+    stored = {
+        key: (json.dumps(value) if key == "relays" else getattr(value, "value", value))
+        for key, value in changes.items()
+    }
+    async with transaction() as conn:
+        await crud.update_super_config(
+            fields=stored, updated_by=actor_id, now=now(), conn=conn
+        )
+        await audit.record(
+            conn,
+            actor=actor_id,
+            operator_id=None,
+            action="super_config.update",
+            object_type="super_config",
+            object_id="global",
+            detail={
+                key: {"from": current.dict()[key], "to": value}
+                for key, value in changes.items()
+            },
+        )
+    return await get_super_config()
+
+
+async def rotate_server_key(*, actor_id: str) -> SuperConfig:
+    """A new Nostr identity for the server; machines must be told the new npub."""
+    old = await get_super_config()
+    keys = KeyPair.generate()
+    async with transaction() as conn:
+        await crud.update_super_config(
+            fields={
+                "server_private_key": keys.private_key_hex,
+                "server_pubkey": keys.public_key_hex,
+            },
+            updated_by=actor_id,
+            now=now(),
+            conn=conn,
+        )
+        await audit.record(
+            conn,
+            actor=actor_id,
+            operator_id=None,
+            action="super_config.rotate_key",
+            object_type="super_config",
+            object_id="global",
+            detail={"from": old.server_pubkey, "to": keys.public_key_hex},
+        )
+    return await get_super_config()
+
+
+async def get_platform_fee() -> PlatformFee:
+    config = await get_super_config()
+    return PlatformFee(**config.public_dict())
+
+
+async def super_overview() -> list[OperatorTotals]:
+    return [OperatorTotals(**row) for row in await crud.operator_totals()]

@@ -1,0 +1,238 @@
+"""Settlements as the operator reads them: list, detail, totals, CSV, worklist."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import audit, crud, fiat, payouts
+from ..database import transaction
+from ..errors import NotFound
+from ..helpers import now
+from ..models import (
+    CurrencyTotals,
+    DailyMachineStats,
+    Direction,
+    LegKind,
+    Settlement,
+    SettlementLeg,
+    SettlementPage,
+    SettlementTotals,
+)
+from .accounts import to_model
+
+# Legs that pay someone else's wallet: the super user's (platform fee) or an LP's.
+# The operator sees the label and the enrolment, never that wallet's id.
+_OTHER_PEOPLES_LEGS = frozenset(
+    (LegKind.platform_fee, LegKind.lp_distribution, LegKind.lp_balance_settlement)
+)
+
+
+def shown_wallet_id(kind: LegKind | str, wallet_id: str | None) -> str | None:
+    return None if LegKind(kind) in _OTHER_PEOPLES_LEGS else wallet_id
+
+
+def _shown_fee_snapshot(stored: str) -> dict:
+    snapshot = json.loads(stored)
+    snapshot.pop("super_wallet_id", None)
+    return snapshot
+
+
+def _leg(row: dict, fiat_code: str) -> SettlementLeg:
+    fiat_minor = row["fiat_minor"]
+    return to_model(
+        SettlementLeg,
+        row,
+        wallet_id=shown_wallet_id(row["kind"], row["wallet_id"]),
+        fiat_amount=None
+        if fiat_minor is None
+        else fiat.to_decimal_string(fiat_minor, fiat_code),
+    )
+
+
+def _settlement(row: dict, legs: list[dict] | None = None) -> Settlement:
+    return to_model(
+        Settlement,
+        row,
+        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+        fee_snapshot=_shown_fee_snapshot(row["fee_snapshot"]),
+        split_snapshot=json.loads(row["split_snapshot"]),
+        legs=None if legs is None else [_leg(leg, row["fiat_code"]) for leg in legs],
+    )
+
+
+async def get_settlement(operator_id: str, settlement_id: str) -> Settlement:
+    row = await crud.get_settlement(
+        settlement_id=settlement_id, operator_id=operator_id
+    )
+    if row is None:
+        raise NotFound(f"no settlement '{settlement_id}' in your account")
+    legs = await crud.get_legs(settlement_ids=[settlement_id])
+    return _settlement(row, legs)
+
+
+@dataclass(frozen=True)
+class SettlementFilter:
+    machine_id: str | None = None
+    status: str | None = None
+    direction: Direction | None = None
+    since: int | None = None
+    until: int | None = None
+
+    def query(self, operator_id: str) -> dict[str, Any]:
+        """The keyword arguments of crud's settlement queries."""
+        return {
+            "operator_id": operator_id,
+            "machine_id": self.machine_id,
+            "status": self.status,
+            "direction": self.direction.value if self.direction else None,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+async def list_settlements(
+    operator_id: str, filters: SettlementFilter, *, limit: int, offset: int
+) -> SettlementPage:
+    rows, total = await crud.list_settlements(
+        **filters.query(operator_id),
+        limit=limit,
+        offset=offset,
+    )
+    return SettlementPage(
+        data=[_settlement(row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+_SAT_TOTALS = (
+    "settlements",
+    "gross_sats",
+    "commission_sats",
+    "platform_fee_sats",
+    "operator_fee_sats",
+    "lp_allocated_sats",
+)
+
+
+async def settlement_totals(
+    operator_id: str, filters: SettlementFilter
+) -> SettlementTotals:
+    rows = await crud.settlement_totals(
+        **filters.query(operator_id),
+    )
+    by_currency = [
+        CurrencyTotals(
+            fiat_amount=fiat.to_decimal_string(
+                row["fiat_amount_minor"], row["fiat_code"]
+            ),
+            **{key: row[key] for key in ("fiat_code", *_SAT_TOTALS)},
+        )
+        for row in rows
+    ]
+    return SettlementTotals(
+        by_currency=by_currency,
+        **{key: sum(row[key] for row in rows) for key in _SAT_TOTALS},
+    )
+
+
+async def daily_stats(operator_id: str, *, days: int) -> list[DailyMachineStats]:
+    """The last ``days`` UTC days, today included."""
+    until = (now() // 86400 + 1) * 86400
+    rows = await crud.daily_settlement_stats(
+        operator_id=operator_id, since=until - days * 86400, until=until
+    )
+    return [
+        DailyMachineStats(
+            day=datetime.fromtimestamp(row["day"] * 86400, tz=timezone.utc)
+            .date()
+            .isoformat(),
+            machine_id=row["machine_id"],
+            settlements=row["settlements"],
+            gross_sats=row["gross_sats"],
+            commission_sats=row["commission_sats"],
+        )
+        for row in rows
+    ]
+
+
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "machine_id",
+    "direction",
+    "status",
+    "source",
+    "tx_id",
+    "payment_hash",
+    "gross_sats",
+    "principal_sats",
+    "commission_sats",
+    "platform_fee_sats",
+    "operator_fee_sats",
+    "lp_allocated_sats",
+    "unallocated_sats",
+    "fiat_amount",
+    "fiat_code",
+    "exchange_rate",
+    "note",
+)
+
+
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting like a formula runs as one in a spreadsheet, also after
+    # leading blanks, which some spreadsheets skip.
+    lead = text.lstrip(" ")[:1]
+    return f"'{text}" if lead and lead in _FORMULA_LEADS else text
+
+
+def csv_text(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
+    out = io.StringIO()
+    # The csv module quotes a cell holding a character of the line terminator:
+    # with "\r\n" (RFC 4180) every cell with a CR or an LF is quoted, so a bare
+    # CR cannot end a row and start a new cell in a spreadsheet that reads it so.
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(_csv_cell(row[column]) for column in columns)
+    return out.getvalue()
+
+
+async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
+    rows, _ = await crud.list_settlements(**filters.query(operator_id))
+    return csv_text(CSV_COLUMNS, (_settlement(row).dict() for row in rows))
+
+
+async def worklist(operator_id: str) -> list[Settlement]:
+    rows = await crud.list_settlements_with_failed_legs(operator_id=operator_id)
+    legs = await crud.get_legs(settlement_ids=[row["id"] for row in rows])
+    by_settlement: dict[str, list[dict]] = {}
+    for leg in legs:
+        by_settlement.setdefault(leg["settlement_id"], []).append(leg)
+    return [_settlement(row, by_settlement.get(row["id"], [])) for row in rows]
+
+
+async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:
+    """Pays the failed legs again, now; legs already paid are never touched."""
+    settlement = await get_settlement(operator_id, settlement_id)
+    await crud.make_failed_legs_due(settlement_id=settlement_id, now=now())
+    await payouts.process_settlement(settlement_id)
+    async with transaction() as conn:
+        await audit.record(
+            conn,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="settlement.retry",
+            object_type="settlement",
+            object_id=settlement.id,
+            detail={},
+        )
+    return await get_settlement(operator_id, settlement_id)
