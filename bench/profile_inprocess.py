@@ -143,7 +143,6 @@ async def confirmed_machine(http: Any, token: str, body: dict) -> dict:
     """Adds a machine by npub, then the machine confirms it with ``pair``, signed
     and encrypted as an ATM would send it (handled in process, no relay)."""
     from helpers import machine_confirms, pairing_token
-
     from satmachineadmin.nostr.keys import KeyPair
 
     keys = KeyPair.generate()

@@ -42,7 +42,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from helpers import load_simulator
 from lnbits_api import (
     API,
     Account,
@@ -53,6 +52,8 @@ from lnbits_api import (
 )
 from lnbits_process import EXT_ID, REPO_ROOT, LnbitsProcess, prepare_home
 from relays import RelayProcess
+
+from helpers import load_simulator
 
 pytestmark = pytest.mark.slow
 
@@ -334,7 +335,7 @@ async def platform_setup(site: Site) -> None:
     admin = site.admin
     config = {
         "relays": [site.relay.url],
-        # LOCAL_ONLY
+        "local_only": True,
         "super_wallet_id": admin.wallet_id,
         "cash_out_fee_bps": 3000,
         "cash_in_fee_bps": 3000,
@@ -458,8 +459,17 @@ async def test_installs_into_a_stock_lnbits_and_runs_a_paired_cash_out(site):
     assert (site.lnbits.home / "extensions" / EXT_ID / "config.json").is_file()
     assert not (site.lnbits.home / "extensions" / EXT_ID / "tests").exists()
 
-    await platform_setup(site)
+    # A fresh install points at no relay: nothing to pair over until the admin
+    # has set the platform up.
     await operator_business(site)
+    fresh = await site.as_operator("GET", "/platform-fee")
+    assert (fresh["relays"], fresh["configured"]) == ([], False)
+    machine = {"name": "Lobby", "fiat_code": "GTQ"}
+    refused = await site.as_operator("POST", "/pairings", body=machine, expect=(409,))
+    assert refused["detail"].startswith("the platform is not yet configured")
+
+    await platform_setup(site)
+    assert (await site.as_operator("GET", "/platform-fee"))["configured"] is True
     async with paired_machine(site, "Lobby") as atm:
         summary = await cash_out(site, atm)
     legs = await site.lnbits.query(
