@@ -36,7 +36,7 @@ async def open_page(site: BrowserSite, page: Page, path: str) -> None:  # noqa: 
 
 
 async def test_setup_checklist_until_relays_and_fee_wallet_are_set(site):  # noqa: F811
-    unset = {
+    unset: dict[str, object] = {
         "cash_in_fee_bps": 0,
         "cash_out_fee_bps": 0,
         "super_wallet_id": None,
