@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 INSTALL_LOCKED = -m pip install --quiet --no-deps --require-hashes -r
 
 .PHONY: run demo test test-postgres lint format relay-venv browser lock \
-	schemathesis-venv schemathesis
+	schemathesis-venv schemathesis dist
 
 $(VENV)/.installed: requirements/dev.lock
 	rm -rf $(VENV)
@@ -27,6 +27,14 @@ demo: $(VENV)/.installed
 
 test: browser relay-venv $(VENV)/.installed
 	$(PY) -m pytest
+
+# The release archive and the catalog LNbits installs it from, in dist/
+# (tools/dist.py; standard library only, so no venv). DIST_URL: where dist/ will be
+# served from, the start of every link in dist/catalog.json.
+DIST_URL ?= http://127.0.0.1:8000
+
+dist:
+	$(PYTHON) tools/dist.py --base-url $(DIST_URL)
 
 # The browser tests add nothing on PostgreSQL: the pages are the same.
 test-postgres: relay-venv $(VENV)/.installed

@@ -498,3 +498,13 @@ async def m008_rpc_log_retention(db):
         "ADD COLUMN rpc_log_retention_days INTEGER NOT NULL DEFAULT 90"
     )
     await _create_index(db, "rpc_log_time", "rpc_log", "created_at")
+
+
+async def m009_local_only_instance(db):
+    """The super user may mark the instance as local-only (a test bench or a shop
+    whose machines share its network): only then may a seed URL carry nothing but
+    loopback or private-network relays."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.super_config "
+        "ADD COLUMN local_only BOOLEAN NOT NULL DEFAULT FALSE"
+    )

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pyqrcode
 
@@ -28,6 +29,7 @@ from .models import (
     Pairing,
     PairingCreate,
     PairingStatus,
+    SuperConfig,
 )
 from .nostr.nip19 import npub_encode
 
@@ -53,6 +55,47 @@ def seed_url(*, server_npub: str, relays: list[str], token: str, operator: str) 
     return f"{SEED_SCHEME}?{urlencode(query)}"
 
 
+# Names that only resolve on the machine itself or inside a local network.
+LOCAL_NAME_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")
+
+
+def is_local_relay(url: str) -> bool:
+    """Whether a relay is reachable only from this computer or its local network:
+    a loopback, private or link-local address, or a name that is local by nature
+    (``localhost``, ``*.local``, a name without a dot such as a container's)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return (
+            host == "localhost" or host.endswith(LOCAL_NAME_SUFFIXES) or "." not in host
+        )
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_unspecified
+    )
+
+
+def seed_relays(config: SuperConfig) -> list[str]:
+    """Every relay the server listens on, for a seed URL; refused when a machine
+    elsewhere could not reach any of them."""
+    if not config.relays:
+        raise Conflict(
+            "the platform is not yet configured: the LNbits admin has to set the "
+            "relays your machines connect to before a machine can pair"
+        )
+    if not config.local_only and all(is_local_relay(r) for r in config.relays):
+        raise Conflict(
+            "the platform's relays are reachable only from the server's own "
+            "computer or network, so a machine elsewhere could never pair: the "
+            "LNbits admin has to add a public relay, or mark this instance as "
+            "local-only"
+        )
+    return list(config.relays)
+
+
 def qr_svg(data: str) -> str:
     buffer = io.BytesIO()
     pyqrcode.create(data, error="M").svg(buffer, scale=4, xmldecl=False, svgns=True)
@@ -66,6 +109,7 @@ async def create_pairing(
     expected_pubkey: str | None = None,
 ) -> Pairing:
     config = await services.get_super_config()
+    relays = seed_relays(config)
     await crud.ensure_operator(user_id=operator_id, now=helpers.now())
     token = secrets.token_urlsafe(24)
     now = helpers.now()
@@ -87,7 +131,7 @@ async def create_pairing(
     await crud.insert_pairing(row=row)
     url = seed_url(
         server_npub=config.server_npub,
-        relays=config.relays,
+        relays=relays,
         token=token,
         operator=await services.person_name(operator_id),
     )

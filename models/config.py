@@ -31,7 +31,18 @@ class SuperConfig(ApiModel):
     telemetry_retention_days: int
     rpc_log_retention_days: int
     lp_rate_tolerance_bps: int
+    local_only: bool
     updated_at: int
+
+    @property
+    def setup_missing(self) -> list[str]:
+        """What the super user still has to set before machines can work."""
+        missing = []
+        if not self.relays:
+            missing.append("relays")
+        if not self.super_wallet_id:
+            missing.append("super_wallet_id")
+        return missing
 
     @property
     def fee_basis(self) -> FeeBasis | None:
@@ -47,6 +58,7 @@ class SuperConfig(ApiModel):
     def public_dict(self) -> dict:
         data = self.dict()
         data["fee_basis"] = self.fee_basis
+        data["configured"] = not self.setup_missing
         return data
 
 
@@ -71,6 +83,10 @@ class SuperConfigUpdate(ApiModel):
     lp_rate_tolerance_bps: Bps | None = not_null(
         description="How far an operator's rate for an LP balance settlement may "
         f"be from LNbits' current rate (0..{LP_RATE_TOLERANCE_MAX_BPS})."
+    )
+    local_only: bool | None = not_null(
+        description="This instance serves only machines on its own computer or "
+        "network: seed URLs may then carry loopback or private-network relays only."
     )
 
     class Config:
@@ -116,3 +132,8 @@ class PlatformFee(ApiModel):
     server_pubkey: str
     server_npub: str
     relays: list[str]
+    configured: bool = Field(
+        ...,
+        description="The super user has set the relays and the platform fee wallet; "
+        "until then no machine can pair.",
+    )

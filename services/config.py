@@ -20,7 +20,8 @@ from ..nostr.keys import KeyPair
 from ..nostr.nip19 import npub_encode
 from .accounts import existing_wallet, to_model
 
-DEFAULT_RELAYS = ("ws://127.0.0.1:7777",)
+# A fresh install has no relay: the super user names the ones the machines reach.
+DEFAULT_RELAYS: tuple[str, ...] = ()
 
 
 def _super_config(row: dict) -> SuperConfig:

@@ -155,7 +155,7 @@ class BrowserSite:
             "PUT",
             f"{API}/super/config",
             account=self.super,
-            body={"relays": [self.relay_url]},
+            body={"relays": [self.relay_url], "local_only": True},
         )
 
         from playwright.async_api import async_playwright

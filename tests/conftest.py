@@ -78,6 +78,8 @@ class Actor:
 # Fixed market prices (fiat per BTC): the tests run offline, and LNbits prices
 # every payment in the wallet's currency.
 BTC_PRICES = {"USD": 100_000.0, "GTQ": 500_000.0}
+# The relay the in-process server is pointed at unless a test sets others.
+TEST_RELAY = "ws://127.0.0.1:7777"
 
 
 async def _fixed_btc_price(currency: str) -> float:
@@ -160,7 +162,16 @@ async def super_user(client) -> Actor:
         },
     )
     assert response.status_code == 200, response.text
-    return await _actor_from_token(client, response.json()["access_token"], "superuser")
+    token = response.json()["access_token"]
+    actor = await _actor_from_token(client, token, "superuser")
+    # A fresh install has no relay; the tests' machines pair over this local one.
+    configured = await client.put(
+        f"/{EXT_ID}/api/v1/super/config",
+        json={"relays": [TEST_RELAY], "local_only": True},
+        headers=actor.headers,
+    )
+    assert configured.status_code == 200, configured.text
+    return actor
 
 
 @pytest.fixture(scope="session")

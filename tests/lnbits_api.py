@@ -90,7 +90,8 @@ async def first_install(
     username: str = SUPER_USERNAME,
     password: str = SUPER_PASSWORD,
 ) -> Account:
-    """Claims the first install as the super user, who enables the extension."""
+    """Claims the first install as the super user, who enables the extension and
+    marks the instance local-only: its relays run on 127.0.0.1."""
     answer = await call(
         http,
         "PUT",
@@ -99,6 +100,8 @@ async def first_install(
     )
     token = answer["access_token"]
     await call(http, "PUT", f"/api/v1/extension/{EXT_ID}/enable", token=token)
+    local = {"local_only": True}
+    await call(http, "PUT", f"{API}/super/config", token=token, body=local)
     return await Account(token, username).refresh(http)
 
 
@@ -170,7 +173,7 @@ async def add_machine_through_a_relay(
     relay = RelayProcess("embedded")
     await relay.start()
     try:
-        relays = {"relays": [relay.url]}
+        relays = {"relays": [relay.url], "local_only": True}
         await call(
             http, "PUT", f"{API}/super/config", token=super_user.token, body=relays
         )

@@ -3,7 +3,10 @@
 SQLite and FakeWallet in ./.data, http://127.0.0.1:5000, the extension enabled for
 every new account, a super user ready to log in (created on the first start with a
 generated password, which is printed at every start), and nostr-sdk's embedded
-relay on ws://127.0.0.1:7777, the extension's default relay.
+relay on ws://127.0.0.1:7777. A fresh install of the extension has no relay: at
+every start this sets the embedded relay, on the port it started, as the
+extension's relay (in place of any other loopback relay) and marks the instance
+local-only, so that seed URLs may carry it.
 
     python tools/dev_server.py [--demo]
 
@@ -11,8 +14,9 @@ relay on ws://127.0.0.1:7777, the extension's default relay.
 simulated ATM whose transactions appear on the dashboard.
 
 Environment overrides: SATMACHINEADMIN_HOST, SATMACHINEADMIN_PORT,
-SATMACHINEADMIN_DATA (folder), SATMACHINEADMIN_RELAY_PORT (0: start no relay, for
-when the super user points the extension at real relays), and any LNBITS_* setting.
+SATMACHINEADMIN_DATA (folder), SATMACHINEADMIN_RELAY_PORT (0: start no relay and
+leave the relays alone, for when the super user points the extension at real
+relays), and any LNBITS_* setting.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import json
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 EXT_ID = "satmachineadmin"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +40,7 @@ PORT = int(os.environ.get("SATMACHINEADMIN_PORT", "5000"))
 HOME = Path(os.environ.get("SATMACHINEADMIN_DATA", REPO_ROOT / ".data")).resolve()
 CREDENTIALS = HOME / "super-user.json"
 RELAY_PORT = int(os.environ.get("SATMACHINEADMIN_RELAY_PORT", "7777"))
+RELAY_URL = f"ws://127.0.0.1:{RELAY_PORT}"
 
 
 def prepare_home() -> None:
@@ -102,10 +109,10 @@ async def prepare_super_user(base_url: str) -> None:
                 )
                 return
             token = signed_in.json()["access_token"]
-        await http.put(
-            f"/api/v1/extension/{EXT_ID}/enable",
-            headers={"Authorization": f"Bearer {token}"},
-        )
+        headers = {"Authorization": f"Bearer {token}"}
+        await http.put(f"/api/v1/extension/{EXT_ID}/enable", headers=headers)
+        if RELAY_PORT:
+            await use_embedded_relay(http, headers)
     print(
         "\n"
         f"  LNbits with {EXT_ID}: {base_url}\n"
@@ -114,6 +121,30 @@ async def prepare_super_user(base_url: str) -> None:
         f"  Operator dashboard: {base_url}/{EXT_ID}/  API docs: {base_url}/docs\n",
         flush=True,
     )
+
+
+def is_loopback_relay(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def use_embedded_relay(http, headers: dict[str, str]) -> None:
+    """The embedded relay, on the port it started, replaces any loopback relay in
+    the extension's list (one of an earlier run on another port); relays the super
+    user added elsewhere stay."""
+    path = f"/{EXT_ID}/api/v1/super/config"
+    current = await http.get(path, headers=headers)
+    if current.status_code != 200:
+        print(f"Could not read the extension's relays: {current.text}", file=sys.stderr)
+        return
+    kept = [url for url in current.json()["relays"] if not is_loopback_relay(url)]
+    body = {"relays": [RELAY_URL, *kept], "local_only": True}
+    updated = await http.put(path, json=body, headers=headers)
+    if updated.status_code != 200:
+        print(f"Could not set the embedded relay: {updated.text}", file=sys.stderr)
 
 
 def start_relay() -> subprocess.Popen | None:

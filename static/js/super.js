@@ -78,7 +78,7 @@ window.app = Vue.createApp({
         cash_out_fee_basis: 'commission',
         super_wallet_id: null
       },
-      relayForm: {relays: []},
+      relayForm: {relays: [], local_only: false},
       rpcForm: {},
       relayStatus: {relays: [], dropped: {}},
       overview: [],
@@ -154,6 +154,23 @@ window.app = Vue.createApp({
     }
   },
   computed: {
+    setupSteps() {
+      return [
+        {
+          key: 'relays',
+          label: 'Set the relays your machines connect to (Relays, below)',
+          done: Boolean(this.config.relays && this.config.relays.length)
+        },
+        {
+          key: 'wallet',
+          label: 'Choose the wallet the platform fee is paid into (Fee wallet)',
+          done: Boolean(this.config.super_wallet_id)
+        }
+      ]
+    },
+    setupComplete() {
+      return this.setupSteps.every(step => step.done)
+    },
     walletOptions() {
       const options = [{label: 'No fee wallet', value: null}]
       const own = this.g.user ? this.g.user.wallets : []
@@ -229,7 +246,7 @@ window.app = Vue.createApp({
         cash_out_fee_basis: config.cash_out_fee_basis,
         super_wallet_id: config.super_wallet_id
       }
-      this.relayForm = {relays: [...config.relays]}
+      this.relayForm = {relays: [...config.relays], local_only: config.local_only}
       this.rpcForm = Object.fromEntries(
         RPC_FIELDS.map(field => [field.key, config[field.key]])
       )
@@ -268,7 +285,8 @@ window.app = Vue.createApp({
         })
         return
       }
-      if (await this.update('relays', {relays}, 'Relays saved')) {
+      const body = {relays, local_only: this.relayForm.local_only}
+      if (await this.update('relays', body, 'Relays saved')) {
         // The server follows its relay list within a second.
         setTimeout(this.loadRelayStatus, 1500)
       }
