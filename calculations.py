@@ -31,17 +31,17 @@ __all__ = [
     "CommissionSplit",
     "FeeBasis",
     "LpDistribution",
-    "ScaledAmounts",
+    "check_bps",
     "check_cash_in_amounts",
     "check_cash_out_amounts",
+    "check_int",
+    "check_non_negative",
     "customer_sats",
     "distribute_principal",
-    "fiat_to_sats",
+    "ensure",
     "largest_remainder",
     "platform_fee",
-    "principal_matches_fiat",
     "round_half_up",
-    "scale_for_partial_dispense",
     "split_commission",
 ]
 
@@ -58,12 +58,10 @@ class CalculationError(ValueError):
     """An input, or a result, that would break a money invariant."""
 
 
-# --------------------------------------------------------------------------------
-# Validation helpers
-# --------------------------------------------------------------------------------
+# --- Input checks ---------------------------------------------------------------------
 
 
-def _ensure(condition: bool, message: str) -> None:
+def ensure(condition: bool, message: str) -> None:
     """Raise :class:`CalculationError` unless ``condition`` holds.
 
     Used instead of ``assert`` so that the checks still run under ``python -O``.
@@ -72,7 +70,7 @@ def _ensure(condition: bool, message: str) -> None:
         raise CalculationError(message)
 
 
-def _check_int(name: str, value: object) -> int:
+def check_int(name: str, value: object) -> int:
     """Return ``value`` if it is an ``int``; reject ``bool``, ``float`` and the rest.
 
     ``bool`` is an ``int`` subclass in Python, but ``True`` sats is always a bug, and
@@ -85,10 +83,10 @@ def _check_int(name: str, value: object) -> int:
     return value
 
 
-def _check_non_negative(name: str, value: object) -> int:
+def check_non_negative(name: str, value: object) -> int:
     """Return ``value`` if it is an ``int`` >= 0."""
-    number = _check_int(name, value)
-    _ensure(number >= 0, f"{name} must be >= 0, got {number}")
+    number = check_int(name, value)
+    ensure(number >= 0, f"{name} must be >= 0, got {number}")
     return number
 
 
@@ -98,13 +96,13 @@ def _check_int_sequence(name: str, values: object) -> tuple[int, ...]:
         raise CalculationError(
             f"{name} must be a sequence of ints, got {type(values).__name__}"
         )
-    return tuple(_check_int(f"{name}[{i}]", value) for i, value in enumerate(values))
+    return tuple(check_int(f"{name}[{i}]", value) for i, value in enumerate(values))
 
 
-def _check_bps(name: str, value: object) -> int:
+def check_bps(name: str, value: object) -> int:
     """Return ``value`` if it is a rate in basis points, 0..BPS_DENOMINATOR."""
-    bps = _check_int(name, value)
-    _ensure(
+    bps = check_int(name, value)
+    ensure(
         0 <= bps <= BPS_DENOMINATOR,
         f"{name} must be between 0 and {BPS_DENOMINATOR}, got {bps}",
     )
@@ -120,9 +118,7 @@ def _check_fee_basis(value: object) -> FeeBasis:
     raise CalculationError(f"fee_basis must be one of {_FEE_BASES}, got {value!r}")
 
 
-# --------------------------------------------------------------------------------
-# Rounding and apportionment
-# --------------------------------------------------------------------------------
+# --- Rounding and apportionment -------------------------------------------------------
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
@@ -132,12 +128,12 @@ def round_half_up(numerator: int, denominator: int) -> int:
     2.5 sats is 3 sats. Integer arithmetic, ``(2n + d) // (2d)``, keeps it exact for
     amounts of any size.
     """
-    n = _check_non_negative("numerator", numerator)
-    d = _check_int("denominator", denominator)
-    _ensure(d > 0, f"denominator must be > 0, got {d}")
+    n = check_non_negative("numerator", numerator)
+    d = check_int("denominator", denominator)
+    ensure(d > 0, f"denominator must be > 0, got {d}")
     result = (2 * n + d) // (2 * d)
     # |n/d - result| <= 1/2, with an exact half going up.
-    _ensure(
+    ensure(
         2 * n - d < 2 * result * d <= 2 * n + d,
         f"invariant broken: round_half_up({n}, {d}) gave {result}",
     )
@@ -160,13 +156,13 @@ def largest_remainder(total: int, weights: Sequence[int]) -> tuple[int, ...]:
     ``sum(weights) == 0`` is allowed only when ``total == 0``: there is no one to
     give a unit to, and a unit silently dropped would be a lost sat.
     """
-    total = _check_non_negative("total", total)
+    total = check_non_negative("total", total)
     ws = _check_int_sequence("weights", weights)
     for i, weight in enumerate(ws):
-        _ensure(weight >= 0, f"weights[{i}] must be >= 0, got {weight}")
+        ensure(weight >= 0, f"weights[{i}] must be >= 0, got {weight}")
     weight_sum = sum(ws)
     if weight_sum == 0:
-        _ensure(
+        ensure(
             total == 0,
             f"cannot apportion total {total} over weights that sum to 0 "
             f"({len(ws)} weights)",
@@ -198,22 +194,20 @@ def _check_apportionment(
     total: int, weights: tuple[int, ...], weight_sum: int, shares: tuple[int, ...]
 ) -> None:
     """Check that ``shares`` sum to ``total`` and each is within 1 of its quota."""
-    _ensure(
+    ensure(
         len(shares) == len(weights) and sum(shares) == total,
         f"invariant broken: shares sum to {sum(shares)}, not {total}",
     )
     for i, (share, weight) in enumerate(zip(shares, weights, strict=True)):
         # |share - total * weight / weight_sum| < 1, so a zero weight gets 0.
-        _ensure(
+        ensure(
             share >= 0 and abs(share * weight_sum - total * weight) < weight_sum,
             f"invariant broken: share {share} at position {i} is not within one "
             f"unit of its quota {total} * {weight} / {weight_sum}",
         )
 
 
-# --------------------------------------------------------------------------------
-# Commission
-# --------------------------------------------------------------------------------
+# --- Commission -----------------------------------------------------------------------
 
 
 def platform_fee(
@@ -226,9 +220,9 @@ def platform_fee(
     commission: the platform is paid out of the commission, so taking more would
     leave the operator with a negative share.
     """
-    commission = _check_non_negative("commission_sats", commission_sats)
-    principal = _check_non_negative("principal_sats", principal_sats)
-    bps = _check_bps("fee_bps", fee_bps)
+    commission = check_non_negative("commission_sats", commission_sats)
+    principal = check_non_negative("principal_sats", principal_sats)
+    bps = check_bps("fee_bps", fee_bps)
     basis = _check_fee_basis(fee_basis)
 
     if basis == "commission":
@@ -236,7 +230,7 @@ def platform_fee(
     else:
         fee = min(commission, round_half_up(principal * bps, BPS_DENOMINATOR))
 
-    _ensure(
+    ensure(
         0 <= fee <= commission,
         f"invariant broken: platform fee {fee} is outside 0..{commission}",
     )
@@ -259,16 +253,16 @@ class CommissionSplit:
 
     def __post_init__(self) -> None:
         amounts = (self.commission_sats, self.platform_fee_sats, self.operator_fee_sats)
-        _ensure(
+        ensure(
             all(amount >= 0 for amount in (*amounts, *self.operator_legs_sats)),
             f"invariant broken: negative amount in {self!r}",
         )
-        _ensure(
+        ensure(
             self.platform_fee_sats + self.operator_fee_sats == self.commission_sats,
             f"invariant broken: platform {self.platform_fee_sats} + operator "
             f"{self.operator_fee_sats} != commission {self.commission_sats}",
         )
-        _ensure(
+        ensure(
             sum(self.operator_legs_sats) == self.operator_fee_sats,
             f"invariant broken: operator legs sum to {sum(self.operator_legs_sats)}, "
             f"not the operator fee {self.operator_fee_sats}",
@@ -278,14 +272,14 @@ class CommissionSplit:
 def _check_rule_weights(rule_weights_bps: object) -> tuple[int, ...]:
     """Return the rule weights if they are a non-empty partition of 100 %."""
     weights = _check_int_sequence("rule_weights_bps", rule_weights_bps)
-    _ensure(len(weights) > 0, "rule_weights_bps must not be empty")
+    ensure(len(weights) > 0, "rule_weights_bps must not be empty")
     for i, weight in enumerate(weights):
-        _ensure(
+        ensure(
             1 <= weight <= BPS_DENOMINATOR,
             f"rule_weights_bps[{i}] must be between 1 and {BPS_DENOMINATOR}, "
             f"got {weight}",
         )
-    _ensure(
+    ensure(
         sum(weights) == BPS_DENOMINATOR,
         f"rule_weights_bps must sum to {BPS_DENOMINATOR}, got {sum(weights)}",
     )
@@ -308,7 +302,7 @@ def split_commission(
     no part of the operator's fee is left without an owner.
     """
     weights = _check_rule_weights(rule_weights_bps)
-    commission = _check_non_negative("commission_sats", commission_sats)
+    commission = check_non_negative("commission_sats", commission_sats)
     platform = platform_fee(
         commission_sats=commission,
         principal_sats=principal_sats,
@@ -317,7 +311,7 @@ def split_commission(
     )
     operator = commission - platform
     legs = largest_remainder(operator, weights)
-    _ensure(
+    ensure(
         len(legs) == len(weights),
         f"invariant broken: {len(legs)} operator legs for {len(weights)} rules",
     )
@@ -329,9 +323,7 @@ def split_commission(
     )
 
 
-# --------------------------------------------------------------------------------
-# Liquidity providers
-# --------------------------------------------------------------------------------
+# --- Liquidity providers --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -361,22 +353,22 @@ class LpDistribution:
             self.unallocated_sats,
             self.uncovered_fiat_minor,
         )
-        _ensure(
+        ensure(
             all(amount >= 0 for amount in amounts),
             f"invariant broken: negative amount in {self!r}",
         )
-        _ensure(
+        ensure(
             len(self.fiat_minor) == len(self.sats),
             f"invariant broken: {len(self.fiat_minor)} fiat shares but "
             f"{len(self.sats)} sat shares",
         )
-        _ensure(
+        ensure(
             sum(self.sats) == self.allocated_sats,
             f"invariant broken: LP sats sum to {sum(self.sats)}, "
             f"not allocated {self.allocated_sats}",
         )
         for i, (fiat, sats) in enumerate(zip(self.fiat_minor, self.sats, strict=True)):
-            _ensure(
+            ensure(
                 fiat > 0 or sats == 0,
                 f"invariant broken: LP {i} gets {sats} sats for no fiat",
             )
@@ -395,11 +387,11 @@ def distribute_principal(
     of the principal their fiat paid for; the rest stays in the machine wallet
     (``unallocated_sats``) against the uncovered fiat, so the books still balance.
     """
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fiat = _check_non_negative("fiat_minor", fiat_minor)
+    principal = check_non_negative("principal_sats", principal_sats)
+    fiat = check_non_negative("fiat_minor", fiat_minor)
     balances = _check_int_sequence("balances_minor", balances_minor)
     for i, balance in enumerate(balances):
-        _ensure(balance >= 0, f"balances_minor[{i}] must be >= 0, got {balance}")
+        ensure(balance >= 0, f"balances_minor[{i}] must be >= 0, got {balance}")
     covered_total = sum(balances)
 
     if fiat == 0 or covered_total == 0:
@@ -432,17 +424,17 @@ def _check_distribution(
     balances: tuple[int, ...],
 ) -> None:
     """Check a distribution against the inputs it was computed from."""
-    _ensure(
+    ensure(
         len(distribution.fiat_minor) == len(balances),
         f"invariant broken: {len(distribution.fiat_minor)} shares for "
         f"{len(balances)} LPs",
     )
-    _ensure(
+    ensure(
         distribution.allocated_sats + distribution.unallocated_sats == principal,
         f"invariant broken: allocated {distribution.allocated_sats} + unallocated "
         f"{distribution.unallocated_sats} != principal {principal}",
     )
-    _ensure(
+    ensure(
         sum(distribution.fiat_minor) + distribution.uncovered_fiat_minor == fiat,
         f"invariant broken: LP fiat {sum(distribution.fiat_minor)} + uncovered "
         f"{distribution.uncovered_fiat_minor} != fiat {fiat}",
@@ -450,65 +442,14 @@ def _check_distribution(
     for i, (share, balance) in enumerate(
         zip(distribution.fiat_minor, balances, strict=True)
     ):
-        _ensure(
+        ensure(
             share <= balance,
             f"invariant broken: LP {i} debited {share}, more than its balance "
             f"{balance}",
         )
 
 
-# --------------------------------------------------------------------------------
-# Transactions
-# --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScaledAmounts:
-    """A transaction's amounts scaled down to the fiat actually dispensed."""
-
-    principal_sats: int
-    fee_sats: int
-    fiat_minor: int
-
-    def __post_init__(self) -> None:
-        _ensure(
-            min(self.principal_sats, self.fee_sats, self.fiat_minor) >= 0,
-            f"invariant broken: negative amount in {self!r}",
-        )
-
-
-def scale_for_partial_dispense(
-    *, principal_sats: int, fee_sats: int, fiat_minor: int, dispensed_fiat_minor: int
-) -> ScaledAmounts:
-    """Scale a cash-out to the fiat the machine actually dispensed.
-
-    When the machine hands out less cash than was requested, the customer only
-    owes, and the LPs are only owed, the matching fraction of the principal and
-    of the fee. Each is rounded half up on its own; a full dispense returns the
-    amounts unchanged, so no rounding touches the common case.
-    """
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fee = _check_non_negative("fee_sats", fee_sats)
-    fiat = _check_int("fiat_minor", fiat_minor)
-    _ensure(fiat > 0, f"fiat_minor must be > 0, got {fiat}")
-    dispensed = _check_non_negative("dispensed_fiat_minor", dispensed_fiat_minor)
-    _ensure(
-        dispensed <= fiat,
-        f"dispensed_fiat_minor ({dispensed}) must not exceed fiat_minor ({fiat})",
-    )
-
-    if dispensed == fiat:
-        return ScaledAmounts(principal_sats=principal, fee_sats=fee, fiat_minor=fiat)
-    scaled = ScaledAmounts(
-        principal_sats=round_half_up(principal * dispensed, fiat),
-        fee_sats=round_half_up(fee * dispensed, fiat),
-        fiat_minor=dispensed,
-    )
-    _ensure(
-        scaled.principal_sats <= principal and scaled.fee_sats <= fee,
-        f"invariant broken: scaling to {dispensed}/{fiat} grew the amounts: {scaled!r}",
-    )
-    return scaled
+# --- A transaction's sats -------------------------------------------------------------
 
 
 def check_cash_out_amounts(
@@ -519,11 +460,11 @@ def check_cash_out_amounts(
     The customer pays ``gross``; it is then split into the principal (for the LPs)
     and the fee (for the commission split). Any gap would be sats lost or invented.
     """
-    gross = _check_non_negative("gross_sats", gross_sats)
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fee = _check_non_negative("fee_sats", fee_sats)
+    gross = check_non_negative("gross_sats", gross_sats)
+    principal = check_non_negative("principal_sats", principal_sats)
+    fee = check_non_negative("fee_sats", fee_sats)
     owed = customer_sats(direction="cash_out", principal_sats=principal, fee_sats=fee)
-    _ensure(
+    ensure(
         gross == owed,
         f"gross_sats ({gross}) must equal principal_sats + fee_sats "
         f"({principal} + {fee} = {owed})",
@@ -536,11 +477,11 @@ def customer_sats(*, direction: str, principal_sats: int, fee_sats: int) -> int:
     A cash-out customer pays the principal plus the commission; a cash-in customer
     receives the principal less the commission. This is the one place that says so.
     """
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fee = _check_non_negative("fee_sats", fee_sats)
+    principal = check_non_negative("principal_sats", principal_sats)
+    fee = check_non_negative("fee_sats", fee_sats)
     if direction == "cash_out":
         return principal + fee
-    _ensure(direction == "cash_in", f"unknown direction {direction!r}")
+    ensure(direction == "cash_in", f"unknown direction {direction!r}")
     check_cash_in_amounts(principal_sats=principal, fee_sats=fee)
     return principal - fee
 
@@ -551,66 +492,9 @@ def check_cash_in_amounts(*, principal_sats: int, fee_sats: int) -> None:
     A fee above the principal would mean the customer pays more in commission than
     the bitcoin they receive, which is never a legitimate transaction.
     """
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fee = _check_non_negative("fee_sats", fee_sats)
-    _ensure(
+    principal = check_non_negative("principal_sats", principal_sats)
+    fee = check_non_negative("fee_sats", fee_sats)
+    ensure(
         fee <= principal,
         f"fee_sats ({fee}) must not exceed principal_sats ({principal})",
     )
-
-
-SATS_PER_BTC = 100_000_000
-
-
-def _check_rate(numerator: object, denominator: object) -> tuple[int, int]:
-    """An exchange rate given as the exact fraction numerator / denominator > 0."""
-    num = _check_int("rate_numerator", numerator)
-    den = _check_int("rate_denominator", denominator)
-    _ensure(num > 0 and den > 0, f"the exchange rate must be positive, got {num}/{den}")
-    return num, den
-
-
-def principal_matches_fiat(
-    *,
-    principal_sats: int,
-    fiat_minor: int,
-    fiat_exponent: int,
-    rate_numerator: int,
-    rate_denominator: int,
-    tolerance_bps: int,
-) -> bool:
-    """Whether ``principal_sats`` is worth ``fiat_minor`` at the exchange rate.
-
-    The rate is fiat units per BTC, given as the exact fraction
-    ``rate_numerator / rate_denominator``; the fiat is in minor units with
-    ``fiat_exponent`` decimals. The principal may differ from
-    ``fiat * 10^8 / rate`` by at most ``tolerance_bps`` of that value, so that a
-    faulty machine cannot short the liquidity providers who fund the cash.
-    """
-    principal = _check_non_negative("principal_sats", principal_sats)
-    fiat = _check_non_negative("fiat_minor", fiat_minor)
-    exponent = _check_non_negative("fiat_exponent", fiat_exponent)
-    numerator, denominator = _check_rate(rate_numerator, rate_denominator)
-    tolerance = _check_bps("tolerance_bps", tolerance_bps)
-    # expected = fiat * 10^8 * den / (10^exp * num): compare over that denominator.
-    expected_scaled = fiat * SATS_PER_BTC * denominator
-    principal_scaled = principal * 10**exponent * numerator
-    difference = abs(principal_scaled - expected_scaled)
-    return difference * BPS_DENOMINATOR <= tolerance * expected_scaled
-
-
-def fiat_to_sats(
-    *,
-    fiat_minor: int,
-    fiat_exponent: int,
-    rate_numerator: int,
-    rate_denominator: int,
-) -> int:
-    """Sats for ``fiat_minor`` at a rate of fiat per BTC, rounded half up.
-
-    sats = fiat_minor / 10^exp * 10^8 / (numerator / denominator).
-    """
-    fiat = _check_non_negative("fiat_minor", fiat_minor)
-    exponent = _check_non_negative("fiat_exponent", fiat_exponent)
-    numerator, denominator = _check_rate(rate_numerator, rate_denominator)
-    return round_half_up(fiat * SATS_PER_BTC * denominator, 10**exponent * numerator)

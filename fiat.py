@@ -41,7 +41,6 @@ _EXPONENT_EXCEPTIONS = {
     "XPF": 0,
 }
 
-SATS_PER_BTC = 100_000_000
 # Far above any real cash transaction, far below anything that overflows BIGINT.
 MAX_FIAT_MINOR = 10**15
 

@@ -14,7 +14,7 @@ from lnbits.core.crud import get_payments, get_standalone_payment
 from lnbits.core.models import Payment
 from loguru import logger
 
-from . import audit, calculations, crud, fiat, helpers, services
+from . import audit, conversions, crud, fiat, helpers, services
 from .errors import Conflict, InvalidInput, NotFound, SatMachineError
 from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
 
@@ -90,7 +90,7 @@ async def land_cash_out(
     from_statuses: Sequence[str] = (PAID,),
 ) -> dict:
     """Lands the settlement of a paid cash-out for the fiat actually dispensed."""
-    scaled = calculations.scale_for_partial_dispense(
+    scaled = conversions.scale_for_partial_dispense(
         principal_sats=tx["principal_sats"],
         fee_sats=tx["fee_sats"],
         fiat_minor=tx["fiat_amount_minor"],

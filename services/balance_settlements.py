@@ -15,7 +15,7 @@ from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, calculations, crud, fiat, payouts
+from .. import audit, conversions, crud, fiat, payouts
 from ..database import transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import new_id, now
@@ -276,7 +276,7 @@ async def _record_balance_settlement(
             f"({fiat.to_decimal_string(balance, code)} {code})"
         )
     numerator, denominator = fiat.rate_fraction(rate.rate)
-    sats = calculations.fiat_to_sats(
+    sats = conversions.fiat_to_sats(
         fiat_minor=fiat_minor,
         fiat_exponent=fiat.exponent(code),
         rate_numerator=numerator,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, calculations, crud, fiat, payouts
+from .. import audit, calculations, conversions, crud, fiat, payouts
 from ..database import transaction
 from ..errors import Conflict, InvalidInput
 from ..helpers import new_id, now
@@ -239,7 +239,7 @@ def principal_agrees_with_fiat(
     tolerance_bps: int,
 ) -> bool:
     numerator, denominator = fiat.rate_fraction(rate)
-    return calculations.principal_matches_fiat(
+    return conversions.principal_matches_fiat(
         principal_sats=principal_sats,
         fiat_minor=fiat_minor,
         fiat_exponent=fiat.exponent(fiat_code),

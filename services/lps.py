@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, crud, fiat
+from .. import audit, conversions, crud, fiat
 from ..database import transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import new_id, now
@@ -285,7 +285,7 @@ def cost_basis(
     per_btc = per_unit = None
     if sats > 0:
         per_btc = str(
-            (amount * fiat.SATS_PER_BTC / sats).quantize(
+            (amount * conversions.SATS_PER_BTC / sats).quantize(
                 Decimal(1).scaleb(-fiat.exponent(fiat_code)), rounding=ROUND_HALF_UP
             )
         )

@@ -29,17 +29,19 @@ from satmachineadmin.calculations import (
     CalculationError,
     CommissionSplit,
     LpDistribution,
-    ScaledAmounts,
     check_cash_in_amounts,
     check_cash_out_amounts,
     distribute_principal,
-    fiat_to_sats,
     largest_remainder,
     platform_fee,
-    principal_matches_fiat,
     round_half_up,
-    scale_for_partial_dispense,
     split_commission,
+)
+from satmachineadmin.conversions import (
+    ScaledAmounts,
+    fiat_to_sats,
+    principal_matches_fiat,
+    scale_for_partial_dispense,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

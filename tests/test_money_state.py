@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from test_rpc_server import Atm, CapturingPool, register
 
 from helpers import API, enrol_lp, fund
-from satmachineadmin import calculations, crud, payouts
+from satmachineadmin import calculations, conversions, crud, payouts
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.nostr_rpc import RpcServer
@@ -188,7 +188,7 @@ def few_sats_cash_outs(draw: st.DrawFn) -> ManualCashOut:
     fiat_minor = draw(st.integers(2, 300))
     return ManualCashOut(
         fiat_minor=fiat_minor,
-        rate_minor=fiat_minor * calculations.SATS_PER_BTC // sats,
+        rate_minor=fiat_minor * conversions.SATS_PER_BTC // sats,
         deviation_bps=0,
         fee_sats=draw(st.integers(0, 3)),
     )
@@ -334,13 +334,13 @@ async def other_wallets(count: int) -> list[Actor]:
 def principal_for(fiat_minor: int, rate_minor: int, deviation_bps: int) -> int:
     """Sats for the fiat at the rate (fiat per BTC, in cents), off by deviation."""
     return calculations.round_half_up(
-        fiat_minor * calculations.SATS_PER_BTC * (10_000 + deviation_bps),
+        fiat_minor * conversions.SATS_PER_BTC * (10_000 + deviation_bps),
         rate_minor * 10_000,
     )
 
 
 def agrees(principal: int, fiat_minor: int, rate_minor: int) -> bool:
-    return calculations.principal_matches_fiat(
+    return conversions.principal_matches_fiat(
         principal_sats=principal,
         fiat_minor=fiat_minor,
         fiat_exponent=2,
@@ -830,7 +830,7 @@ class Business:
             headers=self.operator.headers,
         )
         settlement = response.json()
-        scaled = calculations.scale_for_partial_dispense(
+        scaled = conversions.scale_for_partial_dispense(
             principal_sats=principal,
             fee_sats=op.fee_sats,
             fiat_minor=op.fiat_minor,
@@ -852,7 +852,7 @@ class Business:
         balance = await self.balance_minor(op.lp)
         requested = balance if op.percent is None else balance * op.percent // 100
         rate = LNBITS_RATE_MINOR if op.rate_minor is None else op.rate_minor
-        sats = calculations.fiat_to_sats(
+        sats = conversions.fiat_to_sats(
             fiat_minor=requested,
             fiat_exponent=2,
             rate_numerator=rate,

@@ -21,13 +21,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
-from satmachineadmin.nostr.relay_pool import (
-    MAX_MESSAGE_SIZE,
-    RelayPool,
-    RelayStatus,
-    _backoff,
-    _too_long,
-)
+from satmachineadmin.nostr.relay import MAX_MESSAGE_SIZE, _too_long
+from satmachineadmin.nostr.relay_pool import RelayPool, RelayStatus, _backoff
 
 
 class Backoff(TypedDict):
