@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
 
-from . import crud, helpers, pairing, services, transactions
+from . import crud, helpers, services
 from .calculations import CalculationError
 from .errors import SatMachineError
 from .models import (
@@ -65,7 +65,9 @@ from .models import (
     SplitsUpdate,
     SuperConfigUpdate,
 )
-from .nostr_rpc import rpc_server
+from .rpc import rpc_server
+from .services import atm_transactions as transactions
+from .services import pairing
 
 
 class _DomainErrorsAsHttp(APIRoute):
