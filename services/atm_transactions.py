@@ -54,15 +54,16 @@ class TxEvent(str, Enum):
     resolved_void = "resolved_void"
 
 
+# Short names, so that the table below reads as one.
 _OUT, _IN, _S, _E = Direction.cash_out, Direction.cash_in, TxStatus, TxEvent
 
 INITIAL = {_OUT: _S.invoiced, _IN: _S.paying}
 
 # (direction, event) → {from: to}: every status change there is.
 TRANSITIONS: dict[tuple[Direction, TxEvent], dict[TxStatus, TxStatus]] = {
-    # Paid after the machine cancelled: the sats are in, no cash came out.
     (_OUT, _E.invoice_paid): {
         _S.invoiced: _S.paid,
+        # Paid after the machine cancelled: the sats are in, no cash came out.
         _S.cancelled: _S.cancelled_after_payment,
     },
     (_OUT, _E.dispensed): {_S.paid: _S.dispensed},
