@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, Field, root_validator, validator
+from pydantic import Field, root_validator, validator
 
 from .base import ApiModel, Direction, blank_or_amount
 
 
-class AtmTransactionRow(BaseModel):
+class AtmTransactionRow(ApiModel):
     """One stored ATM transaction (``atm_transactions``); its ``status`` is one of
     the states of ``services.atm_transactions.TxStatus``."""
 

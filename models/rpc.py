@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from .base import ApiModel
 
 
-class RpcRequestRow(BaseModel):
+class RpcRequestRow(ApiModel):
     """A claimed (machine, method, tx_id): ``processing`` while its effect runs,
     then ``done`` with the stored ``response`` that retries are answered with."""
 
@@ -20,7 +20,7 @@ class RpcRequestRow(BaseModel):
     updated_at: int
 
 
-class RpcLogRow(BaseModel):
+class RpcLogRow(ApiModel):
     """One answered request, as the operator's RPC log shows it."""
 
     id: str
@@ -37,7 +37,7 @@ class RpcLogRow(BaseModel):
     error_code: str | None = None
 
 
-class RpcErrorCount(BaseModel):
+class RpcErrorCount(ApiModel):
     """How often an operator's machines got one answer code (``ok`` for results)."""
 
     code: str
