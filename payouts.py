@@ -38,6 +38,7 @@ from . import audit, crud, forwarding
 from .database import transaction
 from .helpers import EXT_TAG
 from .models import check_ln_address
+from .services import atm_transactions
 from .waiting import wait_until_set
 
 STALE_PAYING_S = 60
@@ -318,25 +319,6 @@ async def run_worker() -> None:
 
 
 async def abandon_overdue() -> None:
-    """A paid cash-out whose machine reported no dispense in time pays nothing
-    until the operator resolves it."""
-    config = await crud.get_super_config()
-    if config is None:
-        return
-    now = int(time.time())
-    for tx in await crud.abandon_overdue_cash_outs(
-        paid_before=now - config["dispense_timeout_s"], now=now
-    ):
-        logger.warning(
-            f"satmachineadmin: cash-out {tx['tx_id']} on machine {tx['machine_id']} "
-            "abandoned: no dispense report"
-        )
-        await audit.record(
-            None,
-            actor="system:dispense-timeout",
-            operator_id=tx["operator_id"],
-            action="atm_transaction.abandoned",
-            object_type="atm_transaction",
-            object_id=tx["id"],
-            detail={"tx_id": tx["tx_id"], "timeout_s": config["dispense_timeout_s"]},
-        )
+    """Moves paid cash-outs whose dispense report is overdue to the operator's
+    abandoned queue (the rule is the transaction state machine's)."""
+    await atm_transactions.abandon_overdue()

@@ -8,9 +8,9 @@ from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import beacons, crud, helpers, payouts, services, transactions
+from . import crud, helpers, payouts, services
 from .helpers import EXT_TAG
-from .nostr_rpc import rpc_server
+from .rpc import beacons, rpc_server
 
 MAINTENANCE_EVERY_S = 3600
 
@@ -22,23 +22,20 @@ async def on_invoice_paid(payment: Payment) -> None:
         return
     tx = await crud.get_atm_transaction_by_hash(payment_hash=payment.payment_hash)
     if tx is None:
-        await transactions.land_bitspire_payment(payment)
+        await services.land_bitspire_payment(payment)
         return
-    if tx["status"] not in (
-        transactions.CASH_OUT_UNPAID,
-        transactions.CANCELLED,
-    ):
+    if not services.event_applies(tx, services.TxEvent.invoice_paid):
         return
-    machine = await crud.get_machine(machine_id=tx["machine_id"])
+    machine = await crud.get_machine(machine_id=tx.machine_id)
     if machine is not None:
-        await transactions.cash_out_paid(tx, machine)
+        await services.cash_out_paid(tx, machine)
 
 
 OUTGOING_SCAN_EVERY_S = 30
 
 
 async def scan_outgoing() -> None:
-    await transactions.land_outgoing_bitspire_payments(since=helpers.now() - 86400)
+    await services.land_outgoing_bitspire_payments(since=helpers.now() - 86400)
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 

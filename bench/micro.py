@@ -2,7 +2,7 @@
 LNbits' NIP-44 class reads LNbits' settings, which wants a data folder):
 
 - NIP-44 v2 encrypt + decrypt of a 1 KiB message: this extension's ``nostr.nip44``
-  with its ``ConversationKeyCache`` (as ``nostr_rpc`` uses it) against LNbits' own
+  with its ``ConversationKeyCache`` (as ``rpc.server`` uses it) against LNbits' own
   ``NIP44Encryption`` (``lnbits/wallets/nwc.py``), called the way LNbits' NWC
   funding source calls it: ``encrypt(content, service_pubkey, private_key_hex)``,
   which derives the conversation key (ECDH + HKDF-extract) on every call.

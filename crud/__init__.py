@@ -1,20 +1,18 @@
 """Database access, and nothing else: one module per concern.
 
 Every function takes keyword-only arguments and an optional connection: given one,
-it runs inside the caller's transaction; without one, it opens its own. Rows come
-back as plain dicts; services turn them into API models.
+it runs inside the caller's transaction; without one, it opens its own.
 """
 
 from __future__ import annotations
 
 from .atm_transactions import (
-    ABANDONED_STATES,
-    abandon_overdue_cash_outs,
     get_atm_transaction,
     get_atm_transaction_by_hash,
     get_atm_transaction_for_operator,
     insert_atm_transaction,
-    list_abandoned,
+    list_atm_transactions_in,
+    list_paid_before,
     update_atm_transaction,
 )
 from .audit import (
@@ -133,9 +131,7 @@ from .splits import (
 )
 
 __all__ = [
-    "ABANDONED_STATES",
     "BALANCE_SUMS",
-    "abandon_overdue_cash_outs",
     "claim_event",
     "claim_forward",
     "claim_leg",
@@ -189,7 +185,7 @@ __all__ = [
     "insert_telemetry",
     "latest_beacons",
     "legs_of",
-    "list_abandoned",
+    "list_atm_transactions_in",
     "list_audit",
     "list_balance_settlements",
     "list_deposits",
@@ -201,6 +197,7 @@ __all__ = [
     "list_machine_pubkeys",
     "list_machine_wallets",
     "list_machines",
+    "list_paid_before",
     "list_pairings",
     "list_rpc_log",
     "list_settlements",

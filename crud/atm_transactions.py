@@ -1,4 +1,6 @@
-"""ATM transactions and the abandonment of overdue cash-outs."""
+"""ATM transactions: rows, guarded status updates, and the queries the state
+machine in ``services.atm_transactions`` needs (which states and how overdue are
+its decisions, passed in here)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,25 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
+from ..models import AtmTransactionRow
 from .sql import S, connection, fetch_all, fetch_one, insert_row
 
 
+def _row(row: dict | None) -> AtmTransactionRow | None:
+    return AtmTransactionRow(**row) if row else None
+
+
+def _in(name: str, values: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """``(:name0, :name1, …)`` and its values, for an SQL ``IN``."""
+    names = {f"{name}{i}": value for i, value in enumerate(values)}
+    return f"({', '.join(f':{n}' for n in names)})", names
+
+
 async def insert_atm_transaction(
-    *, row: dict[str, Any], conn: Connection | None = None
+    *, row: AtmTransactionRow, conn: Connection | None = None
 ) -> None:
     async with connection(conn) as c:
-        await insert_row(c, "atm_transactions", row)
+        await insert_row(c, "atm_transactions", row.columns())
 
 
 async def get_atm_transaction(
@@ -24,25 +37,42 @@ async def get_atm_transaction(
     tx_id: str | None = None,
     payment_hash: str | None = None,
     conn: Connection | None = None,
-) -> dict | None:
+) -> AtmTransactionRow | None:
     column, value = (
         ("tx_id", tx_id) if tx_id is not None else ("payment_hash", payment_hash)
     )
-    return await fetch_one(
-        f"SELECT * FROM {S}.atm_transactions WHERE machine_id = :machine_id "
-        f"AND {column} = :value",
-        {"machine_id": machine_id, "value": value},
-        conn,
+    return _row(
+        await fetch_one(
+            f"SELECT * FROM {S}.atm_transactions WHERE machine_id = :machine_id "
+            f"AND {column} = :value",
+            {"machine_id": machine_id, "value": value},
+            conn,
+        )
     )
 
 
 async def get_atm_transaction_by_hash(
     *, payment_hash: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
-        f"SELECT * FROM {S}.atm_transactions WHERE payment_hash = :payment_hash",
-        {"payment_hash": payment_hash},
-        conn,
+) -> AtmTransactionRow | None:
+    return _row(
+        await fetch_one(
+            f"SELECT * FROM {S}.atm_transactions WHERE payment_hash = :payment_hash",
+            {"payment_hash": payment_hash},
+            conn,
+        )
+    )
+
+
+async def get_atm_transaction_for_operator(
+    *, transaction_id: str, operator_id: str, conn: Connection | None = None
+) -> AtmTransactionRow | None:
+    return _row(
+        await fetch_one(
+            f"SELECT * FROM {S}.atm_transactions WHERE id = :id "
+            "AND operator_id = :operator_id",
+            {"id": transaction_id, "operator_id": operator_id},
+            conn,
+        )
     )
 
 
@@ -59,8 +89,8 @@ async def update_atm_transaction(
     values: dict[str, Any] = {**fields, "transaction_id": transaction_id}
     guard = ""
     if only_if_status:
-        names = {f"st{i}": status for i, status in enumerate(only_if_status)}
-        guard = f" AND status IN ({', '.join(f':{n}' for n in names)})"
+        states, names = _in("st", only_if_status)
+        guard = f" AND status IN {states}"
         values.update(names)
     async with connection(conn) as c:
         return await execute(
@@ -71,59 +101,47 @@ async def update_atm_transaction(
         )
 
 
-async def abandon_overdue_cash_outs(
-    *, paid_before: int, now: int, conn: Connection | None = None
-) -> list[dict]:
-    """Paid cash-outs whose machine never reported the dispense: abandoned."""
-    async with connection(conn) as c:
-        overdue = await fetch_all(
-            f"""
-            SELECT t.* FROM {S}.atm_transactions t
-            JOIN {S}.machines m ON m.id = t.machine_id
-            WHERE t.status = 'paid' AND t.direction = 'cash_out'
-              AND m.dispense_confirmation = 'report' AND t.paid_at < :paid_before
-            """,
-            {"paid_before": paid_before},
-            c,
-        )
-        abandoned = []
-        for tx in overdue:
-            changed = await execute(
-                c,
-                f"UPDATE {S}.atm_transactions SET status = 'abandoned', "
-                "note = 'no dispense report before the timeout', updated_at = :now "
-                "WHERE id = :id AND status = 'paid'",
-                {"id": tx["id"], "now": now},
-            )
-            if changed:
-                abandoned.append(tx)
-    return abandoned
+async def list_paid_before(
+    *,
+    direction: str,
+    statuses: Sequence[str],
+    dispense_confirmation: str,
+    paid_before: int,
+    conn: Connection | None = None,
+) -> list[AtmTransactionRow]:
+    """Transactions in any of ``statuses`` paid before ``paid_before``, on machines
+    that confirm their dispenses the given way."""
+    states, names = _in("st", statuses)
+    rows = await fetch_all(
+        f"""
+        SELECT t.* FROM {S}.atm_transactions t
+        JOIN {S}.machines m ON m.id = t.machine_id
+        WHERE t.status IN {states} AND t.direction = :direction
+          AND m.dispense_confirmation = :confirmation AND t.paid_at < :paid_before
+        """,
+        {
+            **names,
+            "direction": direction,
+            "confirmation": dispense_confirmation,
+            "paid_before": paid_before,
+        },
+        conn,
+    )
+    return [AtmTransactionRow(**row) for row in rows]
 
 
-ABANDONED_STATES = ("abandoned", "cancelled_after_payment", "failed")
-
-
-async def list_abandoned(
-    *, operator_id: str, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+async def list_atm_transactions_in(
+    *, operator_id: str, statuses: Sequence[str], conn: Connection | None = None
+) -> list[AtmTransactionRow]:
+    """An operator's transactions in any of ``statuses``, the latest change first."""
+    states, names = _in("st", statuses)
+    rows = await fetch_all(
         f"""
         SELECT * FROM {S}.atm_transactions
-        WHERE operator_id = :operator_id
-          AND status IN ('abandoned', 'cancelled_after_payment', 'failed')
+        WHERE operator_id = :operator_id AND status IN {states}
         ORDER BY updated_at DESC, id
         """,
-        {"operator_id": operator_id},
+        {"operator_id": operator_id, **names},
         conn,
     )
-
-
-async def get_atm_transaction_for_operator(
-    *, transaction_id: str, operator_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
-        f"SELECT * FROM {S}.atm_transactions WHERE id = :id "
-        "AND operator_id = :operator_id",
-        {"id": transaction_id, "operator_id": operator_id},
-        conn,
-    )
+    return [AtmTransactionRow(**row) for row in rows]

@@ -7,26 +7,28 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
+from ..models import RpcErrorCount, RpcLogRow, RpcRequestRow
 from .sql import S, as_int, connection, fetch_all, fetch_one, insert_row
 
 
 async def claim_rpc_request(
-    *, row: dict[str, Any], conn: Connection | None = None
+    *, row: RpcRequestRow, conn: Connection | None = None
 ) -> None:
     """Raises IntegrityError when (machine, method, tx_id) was claimed before."""
     async with connection(conn) as c:
-        await insert_row(c, "rpc_requests", row)
+        await insert_row(c, "rpc_requests", row.dict())
 
 
 async def get_rpc_request(
     *, machine_id: str, method: str, tx_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> RpcRequestRow | None:
+    row = await fetch_one(
         f"SELECT * FROM {S}.rpc_requests WHERE machine_id = :machine_id "
         "AND method = :method AND tx_id = :tx_id",
         {"machine_id": machine_id, "method": method, "tx_id": tx_id},
         conn,
     )
+    return RpcRequestRow(**row) if row else None
 
 
 async def finish_rpc_request(
@@ -69,10 +71,12 @@ async def release_rpc_request(
 
 
 async def insert_rpc_log(
-    *, row: dict[str, Any], conn: Connection | None = None
+    *, row: RpcLogRow | dict[str, Any], conn: Connection | None = None
 ) -> None:
     async with connection(conn) as c:
-        await insert_row(c, "rpc_log", row)
+        await insert_row(
+            c, "rpc_log", row.dict() if isinstance(row, RpcLogRow) else row
+        )
 
 
 async def delete_rpc_log_before(
@@ -101,6 +105,7 @@ async def list_rpc_log(
     limit: int = 100,
     conn: Connection | None = None,
 ) -> list[dict]:
+    """The operator's log as the API shows it (the columns of ``RpcLogRow``)."""
     clauses = ["operator_id = :operator_id"]
     values: dict[str, Any] = {"operator_id": operator_id, "limit": limit}
     if machine_id is not None:
@@ -116,7 +121,7 @@ async def list_rpc_log(
 
 async def rpc_error_counts(
     *, operator_id: str, since: int, conn: Connection | None = None
-) -> list[dict]:
+) -> list[RpcErrorCount]:
     rows = await fetch_all(
         f"""
         SELECT COALESCE(error_code, 'ok') AS code, COUNT(*) AS count,
@@ -128,11 +133,9 @@ async def rpc_error_counts(
         conn,
     )
     return [
-        {
-            "code": r["code"],
-            "count": as_int(r["count"]),
-            "last_at": as_int(r["last_at"]),
-        }
+        RpcErrorCount(
+            code=r["code"], count=as_int(r["count"]), last_at=as_int(r["last_at"])
+        )
         for r in rows
     ]
 

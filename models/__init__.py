@@ -10,6 +10,7 @@ from __future__ import annotations
 from .atm_transactions import (
     AbandonedResolve,
     AtmTransaction,
+    AtmTransactionRow,
     Resolution,
 )
 from .balance_settlements import (
@@ -72,6 +73,11 @@ from .machines import (
     PairingCreate,
     PairingStatus,
 )
+from .rpc import (
+    RpcErrorCount,
+    RpcLogRow,
+    RpcRequestRow,
+)
 from .settlements import (
     CurrencyTotals,
     DailyMachineStats,
@@ -101,6 +107,7 @@ __all__ = [
     "AbandonedResolve",
     "ApiModel",
     "AtmTransaction",
+    "AtmTransactionRow",
     "BalanceSettle",
     "BalanceSettlement",
     "Bps",
@@ -136,6 +143,9 @@ __all__ = [
     "PairingStatus",
     "PlatformFee",
     "Resolution",
+    "RpcErrorCount",
+    "RpcLogRow",
+    "RpcRequestRow",
     "Sats",
     "Settlement",
     "SettlementLeg",

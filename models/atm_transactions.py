@@ -1,4 +1,4 @@
-"""ATM transactions the operator resolves."""
+"""ATM transactions: the stored row, and what the operator sees and resolves."""
 
 from __future__ import annotations
 
@@ -7,6 +7,36 @@ from enum import Enum
 from pydantic import Field, root_validator, validator
 
 from .base import ApiModel, Direction, blank_or_amount
+
+
+class AtmTransactionRow(ApiModel):
+    """One stored ATM transaction (``atm_transactions``); its ``status`` is one of
+    the states of ``services.atm_transactions.TxStatus``."""
+
+    id: str
+    operator_id: str
+    machine_id: str
+    tx_id: str
+    direction: Direction
+    status: str
+    payment_hash: str | None = None
+    bolt11: str | None = None
+    amount_sats: int
+    principal_sats: int
+    fee_sats: int
+    fiat_amount_minor: int
+    fiat_code: str
+    exchange_rate: str
+    expires_at: int | None = None
+    paid_at: int | None = None
+    settlement_id: str | None = None
+    note: str | None = None
+    created_at: int
+    updated_at: int
+
+    def columns(self) -> dict:
+        """The row as the database stores it (the direction as its text)."""
+        return {**self.dict(), "direction": self.direction.value}
 
 
 class AtmTransaction(ApiModel):

@@ -1,24 +1,458 @@
-"""ATM transactions the operator sees: abandoned ones."""
+"""The life of one ATM transaction, whatever moves it on: the RPC methods, the
+invoice listener, the dispense timeout or the operator.
+
+Its states (``TxStatus``) and the one table of what may move it from which state to
+which (``TRANSITIONS``) are here, and every status change goes through
+``transition``: a guarded UPDATE per allowed move, so it happens once however many
+relays, retries or processes race for it.
+"""
 
 from __future__ import annotations
 
-from .. import crud, fiat
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+from lnbits.core.crud import get_standalone_payment
+from loguru import logger
+
+from .. import audit, calculations, conversions, crud, fiat, helpers
+from ..errors import Conflict, InvalidInput, NotFound
 from ..models import (
+    AbandonedResolve,
     AtmTransaction,
+    AtmTransactionRow,
+    Direction,
+    DispenseConfirmation,
+    Resolution,
 )
 from .accounts import to_model
+from .landing import NewSettlement, land_settlement
 
 
-def atm_transaction(row: dict) -> AtmTransaction:
+class TxStatus(str, Enum):
+    invoiced = "invoiced"  # cash-out: the invoice is out, not paid yet
+    paying = "paying"  # cash-in: the payment to the customer is under way
+    paid = "paid"  # cash-out: waiting for the dispense; cash-in: done, landed
+    dispensed = "dispensed"  # cash-out: its settlement landed
+    cancelled = "cancelled"  # cash-out: the machine gave up before payment
+    cancelled_after_payment = "cancelled_after_payment"
+    failed = "failed"  # cash-in: the payment to the customer failed
+    abandoned = "abandoned"  # cash-out: no dispense report in time
+    void = "void"  # the operator's decision: nothing lands
+
+
+class TxEvent(str, Enum):
+    invoice_paid = "invoice_paid"
+    dispensed = "dispensed"
+    cancelled = "cancelled"
+    dispense_overdue = "dispense_overdue"
+    payment_retried = "payment_retried"
+    payment_succeeded = "payment_succeeded"
+    payment_failed = "payment_failed"
+    resolved_dispensed = "resolved_dispensed"
+    resolved_void = "resolved_void"
+
+
+# Short names, so that the table below reads as one.
+_OUT, _IN, _S, _E = Direction.cash_out, Direction.cash_in, TxStatus, TxEvent
+
+INITIAL = {_OUT: _S.invoiced, _IN: _S.paying}
+
+# (direction, event) → {from: to}: every status change there is.
+TRANSITIONS: dict[tuple[Direction, TxEvent], dict[TxStatus, TxStatus]] = {
+    (_OUT, _E.invoice_paid): {
+        _S.invoiced: _S.paid,
+        # Paid after the machine cancelled: the sats are in, no cash came out.
+        _S.cancelled: _S.cancelled_after_payment,
+    },
+    (_OUT, _E.dispensed): {_S.paid: _S.dispensed},
+    (_OUT, _E.cancelled): {
+        _S.invoiced: _S.cancelled,
+        _S.paid: _S.cancelled_after_payment,
+    },
+    (_OUT, _E.dispense_overdue): {_S.paid: _S.abandoned},
+    (_OUT, _E.resolved_dispensed): {
+        _S.abandoned: _S.dispensed,
+        _S.cancelled_after_payment: _S.dispensed,
+    },
+    (_OUT, _E.resolved_void): {
+        _S.abandoned: _S.void,
+        _S.cancelled_after_payment: _S.void,
+    },
+    (_IN, _E.payment_retried): {_S.failed: _S.paying},
+    (_IN, _E.payment_succeeded): {_S.paying: _S.paid},
+    (_IN, _E.payment_failed): {_S.paying: _S.failed},
+    (_IN, _E.resolved_void): {_S.failed: _S.void},
+}
+
+# The operator's abandoned queue: what only the operator can move on.
+AWAITING_DECISION: tuple[TxStatus, ...] = tuple(
+    dict.fromkeys(
+        source
+        for (_, event), moves in TRANSITIONS.items()
+        if event == _E.resolved_void
+        for source in moves
+    )
+)
+
+# The abandonment rule: a paid cash-out on a machine that reports its dispenses,
+# with no report ``dispense_timeout_s`` (super user setting) after ``paid_at``.
+ABANDON_NOTE = "no dispense report before the timeout"
+
+
+def event_applies(tx: AtmTransactionRow, event: TxEvent) -> bool:
+    """Whether ``event`` moves ``tx`` on from the state it was read in."""
+    return TxStatus(tx.status) in TRANSITIONS.get((tx.direction, event), {})
+
+
+async def transition(
+    tx: AtmTransactionRow,
+    event: TxEvent,
+    *,
+    from_: Iterable[str] | None = None,
+    **fields: Any,
+) -> TxStatus | None:
+    """Moves ``tx`` on by ``event``, from any state the table allows (or only from
+    those of ``from_``), writing ``fields`` with the new status; the new status if
+    this caller moved it, else None (another caller was first, or not allowed)."""
+    moves = TRANSITIONS.get((tx.direction, event), {})
+    sources = list(moves) if from_ is None else [TxStatus(s) for s in from_]
+    for source in sources:
+        target = moves.get(source)
+        if target is not None and await crud.update_atm_transaction(
+            transaction_id=tx.id,
+            fields={"status": target.value, **fields},
+            only_if_status=[source.value],
+        ):
+            return target
+    return None
+
+
+async def new_atm_transaction(
+    machine: dict,
+    *,
+    direction: Direction,
+    tx_id: str,
+    payment_hash: str,
+    bolt11: str,
+    principal_sats: int,
+    fee_sats: int,
+    fiat_minor: int,
+    exchange_rate: str,
+    expires_at: int | None = None,
+) -> AtmTransactionRow:
+    """A new transaction in its direction's first state (raises IntegrityError if
+    its tx_id or payment hash is taken)."""
+    now = helpers.now()
+    row = AtmTransactionRow(
+        id=helpers.new_id(),
+        operator_id=machine["operator_id"],
+        machine_id=machine["id"],
+        tx_id=tx_id,
+        direction=direction,
+        status=INITIAL[direction].value,
+        payment_hash=payment_hash,
+        bolt11=bolt11,
+        amount_sats=calculations.customer_sats(
+            direction=direction.value, principal_sats=principal_sats, fee_sats=fee_sats
+        ),
+        principal_sats=principal_sats,
+        fee_sats=fee_sats,
+        fiat_amount_minor=fiat_minor,
+        fiat_code=machine["fiat_code"],
+        exchange_rate=exchange_rate,
+        expires_at=expires_at,
+        created_at=now,
+        updated_at=now,
+    )
+    await crud.insert_atm_transaction(row=row)
+    return row
+
+
+async def _reload(tx: AtmTransactionRow) -> AtmTransactionRow:
+    fresh = await crud.get_atm_transaction(machine_id=tx.machine_id, tx_id=tx.tx_id)
+    assert fresh is not None
+    return fresh
+
+
+def _pays_out_on_payment(machine: dict) -> bool:
+    return machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value
+
+
+def _machine_actor(machine: dict) -> str:
+    return f"machine:{machine['id']}"
+
+
+# --- cash-out ------------------------------------------------------------------------
+
+
+async def incoming_payment_succeeded(tx: AtmTransactionRow, wallet_id: str) -> bool:
+    payment = await get_standalone_payment(
+        tx.payment_hash or "", incoming=True, wallet_id=wallet_id
+    )
+    return payment is not None and payment.success
+
+
+async def refresh_cash_out(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+    """Brings an unpaid cash-out up to date with its invoice (a missed listener
+    event must not strand a paid transaction)."""
+    if tx.direction != Direction.cash_out:
+        return tx
+    if event_applies(tx, TxEvent.invoice_paid) and await incoming_payment_succeeded(
+        tx, machine["wallet_id"]
+    ):
+        return await cash_out_paid(tx, machine)
+    if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
+        # Paid, and the landing (by whoever saw the payment first) not done yet:
+        # landing is idempotent, so this caller may finish it.
+        return await land_cash_out(tx, machine, dispensed_minor=tx.fiat_amount_minor)
+    return tx
+
+
+async def cash_out_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+    """The customer paid the cash-out invoice. Paid after the machine cancelled,
+    it goes to the operator's abandoned queue: the sats are in, no cash came out."""
+    now = helpers.now()
+    await transition(tx, TxEvent.invoice_paid, paid_at=now, updated_at=now)
+    before = tx.status
+    tx = await _reload(tx)
+    if tx.status != before:
+        await audit.record(
+            None,
+            actor=_machine_actor(machine),
+            operator_id=tx.operator_id,
+            action=f"atm_transaction.{tx.status}",
+            object_type="atm_transaction",
+            object_id=tx.id,
+            detail={"tx_id": tx.tx_id, "payment_hash": tx.payment_hash},
+        )
+    if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
+        tx = await land_cash_out(tx, machine, dispensed_minor=tx.fiat_amount_minor)
+    return tx
+
+
+async def land_cash_out(
+    tx: AtmTransactionRow,
+    machine: dict,
+    *,
+    dispensed_minor: int,
+    event: TxEvent = TxEvent.dispensed,
+) -> AtmTransactionRow:
+    """Lands the settlement of a paid cash-out for the fiat actually dispensed."""
+    scaled = conversions.scale_for_partial_dispense(
+        principal_sats=tx.principal_sats,
+        fee_sats=tx.fee_sats,
+        fiat_minor=tx.fiat_amount_minor,
+        dispensed_fiat_minor=dispensed_minor,
+    )
+    settlement, _ = await land_settlement(
+        NewSettlement(
+            operator_id=tx.operator_id,
+            machine=machine,
+            direction=Direction.cash_out,
+            source="rpc",
+            tx_id=tx.tx_id,
+            payment_hash=tx.payment_hash,
+            principal_sats=scaled.principal_sats,
+            fee_sats=scaled.fee_sats,
+            fiat_minor=scaled.fiat_minor,
+            fiat_code=tx.fiat_code,
+            exchange_rate=tx.exchange_rate,
+            actor=_machine_actor(machine),
+            undispensed_sats=tx.amount_sats
+            - calculations.customer_sats(
+                direction=Direction.cash_out.value,
+                principal_sats=scaled.principal_sats,
+                fee_sats=scaled.fee_sats,
+            ),
+        )
+    )
+    await transition(tx, event, settlement_id=settlement.id, updated_at=helpers.now())
+    return await _reload(tx)
+
+
+async def cancel_cash_out(
+    tx: AtmTransactionRow, machine: dict, *, reason: str
+) -> AtmTransactionRow:
+    """The machine gave up on a cash-out: before payment it is cancelled, after it
+    goes to the operator's abandoned queue; in any other state nothing changes."""
+    tx = await refresh_cash_out(tx, machine)
+    target = await transition(
+        tx,
+        TxEvent.cancelled,
+        from_=[tx.status],
+        note=reason or None,
+        updated_at=helpers.now(),
+    )
+    if target is not None:
+        await audit.record(
+            None,
+            actor=_machine_actor(machine),
+            operator_id=machine["operator_id"],
+            action=f"atm_transaction.{target.value}",
+            object_type="atm_transaction",
+            object_id=tx.id,
+            detail={"tx_id": tx.tx_id, "reason": reason},
+        )
+    return await _reload(tx)
+
+
+async def abandon_overdue() -> None:
+    """A paid cash-out whose machine reported no dispense in time pays nothing
+    until the operator resolves it."""
+    config = await crud.get_super_config()
+    if config is None:
+        return
+    now = helpers.now()
+    timeout = config["dispense_timeout_s"]
+    overdue = await crud.list_paid_before(
+        direction=Direction.cash_out.value,
+        statuses=[s.value for s in TRANSITIONS[(_OUT, _E.dispense_overdue)]],
+        dispense_confirmation=DispenseConfirmation.report.value,
+        paid_before=now - timeout,
+    )
+    for tx in overdue:
+        if not await transition(
+            tx, TxEvent.dispense_overdue, note=ABANDON_NOTE, updated_at=now
+        ):
+            continue
+        logger.warning(
+            f"satmachineadmin: cash-out {tx.tx_id} on machine {tx.machine_id} "
+            "abandoned: no dispense report"
+        )
+        await audit.record(
+            None,
+            actor="system:dispense-timeout",
+            operator_id=tx.operator_id,
+            action="atm_transaction.abandoned",
+            object_type="atm_transaction",
+            object_id=tx.id,
+            detail={"tx_id": tx.tx_id, "timeout_s": timeout},
+        )
+
+
+# --- cash-in -------------------------------------------------------------------------
+
+
+async def retry_cash_in(tx: AtmTransactionRow) -> None:
+    """A failed cash-in asked for again: paying once more, before the payment."""
+    await transition(tx, TxEvent.payment_retried, updated_at=helpers.now())
+
+
+async def cash_in_failed(tx: AtmTransactionRow, **fields: Any) -> None:
+    await transition(tx, TxEvent.payment_failed, **fields)
+
+
+async def cash_in_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+    """The customer got the sats: paid, and its settlement lands (once)."""
+    await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
+    tx = await _reload(tx)
+    settlement, _ = await land_settlement(
+        NewSettlement(
+            operator_id=tx.operator_id,
+            machine=machine,
+            direction=Direction.cash_in,
+            source="rpc",
+            tx_id=tx.tx_id,
+            payment_hash=tx.payment_hash,
+            principal_sats=tx.principal_sats,
+            fee_sats=tx.fee_sats,
+            fiat_minor=tx.fiat_amount_minor,
+            fiat_code=tx.fiat_code,
+            exchange_rate=tx.exchange_rate,
+            actor=_machine_actor(machine),
+        )
+    )
+    await crud.update_atm_transaction(
+        transaction_id=tx.id,
+        fields={"settlement_id": settlement.id, "updated_at": helpers.now()},
+    )
+    return await _reload(tx)
+
+
+# --- the operator's abandoned queue --------------------------------------------------
+
+
+def atm_transaction(row: AtmTransactionRow) -> AtmTransaction:
     return to_model(
         AtmTransaction,
-        row,
-        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+        row.dict(),
+        fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
     )
 
 
 async def list_abandoned(operator_id: str) -> list[AtmTransaction]:
     return [
         atm_transaction(row)
-        for row in await crud.list_abandoned(operator_id=operator_id)
+        for row in await crud.list_atm_transactions_in(
+            operator_id=operator_id, statuses=[s.value for s in AWAITING_DECISION]
+        )
     ]
+
+
+async def resolve_abandoned(
+    operator_id: str, transaction_id: str, data: AbandonedResolve
+) -> AtmTransactionRow:
+    """The operator's decision on a transaction that paid nothing out by itself."""
+    tx = await crud.get_atm_transaction_for_operator(
+        transaction_id=transaction_id, operator_id=operator_id
+    )
+    if tx is None:
+        raise NotFound(f"no transaction '{transaction_id}' in your account")
+    if tx.status not in AWAITING_DECISION:
+        raise Conflict(f"the transaction is {tx.status}, not waiting for a decision")
+    if data.resolution == Resolution.void:
+        await transition(
+            tx,
+            TxEvent.resolved_void,
+            from_=[tx.status],
+            note=data.note,
+            updated_at=helpers.now(),
+        )
+    else:
+        await _resolve_as_dispensed(tx, data)
+    await audit.record(
+        None,
+        actor=operator_id,
+        operator_id=operator_id,
+        action="abandoned.resolve",
+        object_type="atm_transaction",
+        object_id=tx.id,
+        detail={
+            "resolution": data.resolution.value,
+            "dispensed_fiat": data.dispensed_fiat,
+            "note": data.note,
+        },
+    )
+    return await _reload(tx)
+
+
+async def _resolve_as_dispensed(tx: AtmTransactionRow, data: AbandonedResolve) -> None:
+    if tx.direction != Direction.cash_out or tx.paid_at is None:
+        raise Conflict(
+            "only a paid cash-out can be settled as dispensed; a failed cash-in "
+            "can only be voided (refund the customer's cash)"
+        )
+    dispensed = tx.fiat_amount_minor
+    if data.resolution == Resolution.partial:
+        assert data.dispensed_fiat is not None
+        try:
+            dispensed = fiat.to_minor(data.dispensed_fiat, tx.fiat_code)
+        except ValueError as exc:
+            raise InvalidInput(f"dispensed_fiat: {exc}") from exc
+        if dispensed > tx.fiat_amount_minor:
+            raise InvalidInput(
+                "dispensed_fiat is more than the transaction's fiat amount"
+            )
+    machine = await crud.get_machine(machine_id=tx.machine_id)
+    assert machine is not None
+    landed = await land_cash_out(
+        tx, machine, dispensed_minor=dispensed, event=TxEvent.resolved_dispensed
+    )
+    if landed.status != TxStatus.dispensed:
+        raise Conflict("the transaction changed meanwhile; reload and retry")
+    if data.note:
+        await crud.update_atm_transaction(
+            transaction_id=tx.id, fields={"note": data.note}
+        )

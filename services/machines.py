@@ -10,7 +10,7 @@ from lnbits.core.crud.wallets import create_wallet
 from lnbits.db import Connection
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, beacons, crud
+from .. import audit, crud
 from ..database import transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import new_id, now
@@ -21,6 +21,7 @@ from ..models import (
 )
 from ..nostr.nip19 import npub_encode
 from .accounts import to_model
+from .beacons import beacon_status
 from .config import get_super_config
 
 
@@ -98,7 +99,7 @@ async def _with_beacons(rows: list[dict]) -> list[Machine]:
             row,
             npub=npub_encode(row["pubkey"]),
             balance_sats=balances.get(row["wallet_id"]),
-            **beacons.beacon_status(
+            **beacon_status(
                 by_machine.get(row["id"], []),
                 offline_after_s=config.beacon_offline_s,
                 now=timestamp,

@@ -38,7 +38,7 @@ async def machine_confirms(keys, token: str) -> dict:
     from satmachineadmin.nostr import nip44
     from satmachineadmin.nostr.events import sign_event
     from satmachineadmin.nostr.keys import KeyPair
-    from satmachineadmin.nostr_rpc import RpcServer
+    from satmachineadmin.rpc import RpcServer
 
     class Capture:
         def __init__(self) -> None:

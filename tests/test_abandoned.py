@@ -16,7 +16,7 @@ from helpers import API
 from satmachineadmin import crud, payouts
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.nostr_rpc import RpcServer
+from satmachineadmin.rpc import RpcServer
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -29,7 +29,7 @@ from helpers import cash_out_body as cash_out
 from satmachineadmin import crud, fiat
 from satmachineadmin.nostr import bounded_json
 from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.nostr_rpc import RpcServer
+from satmachineadmin.rpc import RpcServer
 from satmachineadmin.services import balance_settlements
 
 BAD_RATES = [

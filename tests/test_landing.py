@@ -9,7 +9,8 @@ from test_payouts import Business, fund
 from test_rpc_server import pay_from_customer
 
 from helpers import API
-from satmachineadmin import tasks, transactions
+from satmachineadmin import tasks
+from satmachineadmin.services import foreign_payments as transactions
 
 
 def metadata(kind: str, tx_id: str, **overrides) -> dict:

@@ -46,7 +46,7 @@ from helpers import API, enrol_lp, fund
 from satmachineadmin import calculations, conversions, crud, payouts
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.nostr_rpc import RpcServer
+from satmachineadmin.rpc import RpcServer
 
 # A longer soak: SATMACHINEADMIN_STATE_EXAMPLES=500 .venv/bin/pytest tests/...
 MAX_EXAMPLES = int(os.environ.get("SATMACHINEADMIN_STATE_EXAMPLES", "25"))

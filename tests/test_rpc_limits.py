@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from satmachineadmin.rpc_limits import (
+from satmachineadmin.rpc.limits import (
     OVER_BUDGET,
     RATE_LIMITED,
     OncePerInterval,

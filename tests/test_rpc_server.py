@@ -24,8 +24,7 @@ from satmachineadmin.database import db
 from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.nostr_rpc import RpcServer
-from satmachineadmin.rpc_limits import BUDGET_BURST, StrangerGate
+from satmachineadmin.rpc import BUDGET_BURST, RpcServer, StrangerGate
 
 
 class FakeClock:

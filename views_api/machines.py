@@ -9,9 +9,10 @@ from fastapi import Depends
 from lnbits.core.models import User
 from lnbits.decorators import check_user_exists
 
-from .. import crud, helpers, pairing, services
+from .. import crud, helpers, services
 from ..models import Machine, MachineCreate, MachineUpdate, Pairing, PairingCreate
-from ..nostr_rpc import rpc_server
+from ..rpc import rpc_server
+from ..services import pairing
 from .queries import ROWS, query_int
 from .routing import concern_router
 

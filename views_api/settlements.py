@@ -9,7 +9,7 @@ from fastapi import Depends, Query, Response
 from lnbits.core.models import User
 from lnbits.decorators import check_user_exists
 
-from .. import services, transactions
+from .. import services
 from ..models import (
     AbandonedResolve,
     AtmTransaction,
@@ -20,6 +20,7 @@ from ..models import (
     SettlementPage,
     SettlementTotals,
 )
+from ..services import atm_transactions as transactions
 from .queries import MAX_OFFSET, instant, query_int
 from .routing import CSV_REFUSALS, CsvResponse, concern_router, csv_download
 

@@ -9,7 +9,7 @@ from lnbits.decorators import check_super_user, check_user_exists
 
 from .. import services
 from ..models import OperatorTotals, PlatformFee, SuperConfigUpdate
-from ..nostr_rpc import rpc_server
+from ..rpc import rpc_server
 from .routing import concern_router
 
 router = concern_router()

@@ -72,7 +72,7 @@ def seed_relays(seed_url: str) -> list[str]:
     ],
 )
 def test_which_relays_only_a_local_network_reaches(url, local):
-    from satmachineadmin.pairing import is_local_relay
+    from satmachineadmin.services.pairing import is_local_relay
 
     assert is_local_relay(url) is local
 

@@ -1,18 +1,16 @@
-"""What machines announce: beacons (contract §6) and telemetry (§7).
+"""What the operator sees of a machine's beacons (contract §6): online or not, and
+the newest beacon's fields.
 
 Parsing is lenient on purpose: an ATM's firmware is older or newer than this
 server, so unknown fields are kept raw and a field of the wrong type is ignored,
-never fatal. Storage keeps the newest beacon per (machine, d) whatever order the
-relays deliver them in; the database's conditional upsert decides.
+never fatal. (Receiving and storing beacons is ``rpc.beacons``.)
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from . import crud
-from .nostr import bounded_json
+from ..nostr import bounded_json
 
 # field → the JSON types it may have; anything else is ignored.
 _BEACON_FIELDS: dict[str, tuple[type, ...]] = {
@@ -46,43 +44,6 @@ def parse_beacon(content: str) -> dict[str, Any]:
             parsed[name] = value
     parsed["raw"] = data
     return parsed
-
-
-async def record_beacon(
-    *, machine_id: str, d_tag: str, event_id: str, created_at: int, content: str
-) -> bool:
-    stored = await crud.upsert_beacon(
-        row={
-            "machine_id": machine_id,
-            "d_tag": d_tag,
-            "event_id": event_id,
-            "created_at": created_at,
-            "content": content,
-            "received_at": int(time.time()),
-        }
-    )
-    return stored == 1
-
-
-async def record_telemetry(
-    *, machine_id: str, d_tag: str, event_id: str, created_at: int, content: str
-) -> bool:
-    stored = await crud.insert_telemetry(
-        row={
-            "event_id": event_id,
-            "machine_id": machine_id,
-            "d_tag": d_tag,
-            "created_at": created_at,
-            "content": content,
-            "received_at": int(time.time()),
-        }
-    )
-    return stored == 1
-
-
-async def purge_telemetry(*, retention_days: int) -> int:
-    cutoff = int(time.time()) - retention_days * 86400
-    return await crud.delete_telemetry_before(before=cutoff)
 
 
 def beacon_status(rows: list[dict], *, offline_after_s: int, now: int) -> dict:

@@ -5,9 +5,9 @@ addressed to the server's key and to the machines' beacons and telemetry, follow
 the super user's relay list and key, and for every request runs the contract's
 steps in order — dedupe and signature (in the pool; the dedupe again in the
 database, which survives restarts and is shared by processes), p tag, clock, decryption,
-parsing, then ``rpc_methods.dispatch`` — and publishes the encrypted answer to
+parsing, then ``methods.dispatch`` — and publishes the encrypted answer to
 every connected relay. A request from an author that is not an active machine
-takes a cheaper path within the limits of ``rpc_limits`` (no database write).
+takes a cheaper path within the limits of ``limits`` (no database write).
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ from typing import Any
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
-from . import beacons, crud, helpers, rpc_limits, services
-from .models import MachineStatus
-from .nostr import bounded_json, nip44
-from .nostr.events import Event, sign_event
-from .nostr.keys import KeyPair
-from .nostr.relay_pool import RelayPool
-from .rpc_methods import DuplicateInFlight, RpcError, dispatch, parse_request
-from .waiting import wait_until_set
+from .. import crud, helpers, services
+from ..models import MachineStatus, RpcLogRow
+from ..nostr import bounded_json, nip44
+from ..nostr.events import Event, sign_event
+from ..nostr.keys import KeyPair
+from ..nostr.relay_pool import RelayPool
+from ..waiting import wait_until_set
+from . import beacons, limits
+from .errors import DuplicateInFlight, RpcError
+from .methods import dispatch
+from .params import parse_request
 
 RPC_KIND = 21000
 BEACON_KIND = 30078
@@ -78,7 +81,7 @@ class RpcServer:
         # Keys added by npub that have not confirmed yet: their pair is let through
         # the strangers' per-author minute (not their budget).
         self._expected_machines: frozenset[str] = frozenset()
-        self.strangers = rpc_limits.StrangerGate()
+        self.strangers = limits.StrangerGate()
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
 
@@ -262,7 +265,7 @@ class RpcServer:
         """An author that is not an active machine (unknown, disabled, or added
         since the last refresh): no database write and no cached conversation key
         (a flood of fresh keys would evict the machines'), within the budget of
-        ``rpc_limits.StrangerGate``."""
+        ``limits.StrangerGate``."""
         why = self.strangers.admit(
             event.pubkey, expected=event.pubkey in self._expected_machines
         )
@@ -290,7 +293,7 @@ class RpcServer:
             return
         paired = method == "pair" and "result" in response
         if method != "pair" and not self.strangers.claim_answer(event.pubkey):
-            self.dropped[rpc_limits.RATE_LIMITED] += 1
+            self.dropped[limits.RATE_LIMITED] += 1
             return
         await self._respond(keys, event, response, conversation_key)
         self._count_answer()
@@ -362,20 +365,20 @@ class RpcServer:
         error_code: str | None,
     ) -> None:
         await crud.insert_rpc_log(
-            row={
-                "id": helpers.new_id(),
-                "created_at": int(time.time()),
-                "operator_id": machine["operator_id"] if machine else None,
-                "machine_id": machine["id"] if machine else None,
-                "pubkey": event.pubkey,
-                "event_id": event.id,
-                "relay": relay,
-                "request_id": request_id or None,
-                "method": method,
-                "tx_id": tx_id,
-                "latency_ms": round((time.perf_counter() - started) * 1000),
-                "error_code": error_code,
-            }
+            row=RpcLogRow(
+                id=helpers.new_id(),
+                created_at=int(time.time()),
+                operator_id=machine["operator_id"] if machine else None,
+                machine_id=machine["id"] if machine else None,
+                pubkey=event.pubkey,
+                event_id=event.id,
+                relay=relay,
+                request_id=request_id or None,
+                method=method,
+                tx_id=tx_id,
+                latency_ms=round((time.perf_counter() - started) * 1000),
+                error_code=error_code,
+            )
         )
 
     async def _respond(

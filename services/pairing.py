@@ -21,9 +21,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pyqrcode
 
-from . import crud, helpers, services
-from .errors import Conflict, InvalidInput, NotFound
-from .models import (
+from .. import crud, helpers
+from ..errors import Conflict, InvalidInput, NotFound
+from ..models import (
     DispenseConfirmation,
     MachineCreate,
     Pairing,
@@ -31,7 +31,10 @@ from .models import (
     PairingStatus,
     SuperConfig,
 )
-from .nostr.nip19 import npub_encode
+from ..nostr.nip19 import npub_encode
+from .accounts import person_name
+from .config import get_super_config
+from .machines import create_machine, get_machine
 
 TOKEN_TTL_S = 3600
 SEED_SCHEME = "bitspire://pair"
@@ -108,7 +111,7 @@ async def create_pairing(
     *,
     expected_pubkey: str | None = None,
 ) -> Pairing:
-    config = await services.get_super_config()
+    config = await get_super_config()
     relays = seed_relays(config)
     await crud.ensure_operator(user_id=operator_id, now=helpers.now())
     token = secrets.token_urlsafe(24)
@@ -133,7 +136,7 @@ async def create_pairing(
         server_npub=config.server_npub,
         relays=relays,
         token=token,
-        operator=await services.person_name(operator_id),
+        operator=await person_name(operator_id),
     )
     return _pairing(
         {**row, "used_at": None, "machine_id": None},
@@ -146,7 +149,7 @@ async def create_pairing(
 async def expect_machine(operator_id: str, data: MachineCreate) -> Pairing:
     """Add by npub: a pairing only the machine with that key can redeem. Whether
     another operator holds or expects the key changes nothing in the answer."""
-    config = await services.get_super_config()
+    config = await get_super_config()
     if data.npub == config.server_pubkey:
         raise InvalidInput("that is this server's own key, not a machine's")
     bound = await crud.get_machine_by_pubkey(pubkey=data.npub)
@@ -201,7 +204,7 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
     ):
         raise PairingError("conflict", "this pairing token was already used")
     try:
-        machine = await services.create_machine(
+        machine = await create_machine(
             pairing["operator_id"],
             MachineCreate(
                 npub=pubkey,
@@ -221,7 +224,7 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
 
 async def _paired(operator_id: str, machine_id: str) -> dict:
     try:
-        machine = await services.get_machine(operator_id, machine_id)
+        machine = await get_machine(operator_id, machine_id)
     except NotFound as exc:
         raise PairingError("not_found", "the paired machine was removed") from exc
     return {
