@@ -325,7 +325,7 @@ async def abandon_overdue() -> None:
         return
     now = int(time.time())
     for tx in await crud.abandon_overdue_cash_outs(
-        paid_before=now - config["dispense_timeout_s"], now=now
+        paid_before=now - config.dispense_timeout_s, now=now
     ):
         logger.warning(
             f"satmachineadmin: cash-out {tx['tx_id']} on machine {tx['machine_id']} "
@@ -338,5 +338,5 @@ async def abandon_overdue() -> None:
             action="atm_transaction.abandoned",
             object_type="atm_transaction",
             object_id=tx["id"],
-            detail={"tx_id": tx["tx_id"], "timeout_s": config["dispense_timeout_s"]},
+            detail={"tx_id": tx["tx_id"], "timeout_s": config.dispense_timeout_s},
         )

@@ -16,7 +16,13 @@ from loguru import logger
 
 from . import audit, calculations, crud, fiat, helpers, services
 from .errors import Conflict, InvalidInput, NotFound, SatMachineError
-from .models import AbandonedResolve, Direction, DispenseConfirmation, Resolution
+from .models import (
+    AbandonedResolve,
+    Direction,
+    DispenseConfirmation,
+    MachineRow,
+    Resolution,
+)
 
 CASH_OUT_UNPAID = "invoiced"
 PAID = "paid"
@@ -99,7 +105,7 @@ async def land_cash_out(
     settlement, _ = await services.land_settlement(
         services.NewSettlement(
             operator_id=tx["operator_id"],
-            machine=machine,
+            machine=MachineRow.construct(**machine),  # a stored row: valid
             direction=Direction.cash_out,
             source="rpc",
             tx_id=tx["tx_id"],
@@ -110,9 +116,11 @@ async def land_cash_out(
             fiat_code=tx["fiat_code"],
             exchange_rate=tx["exchange_rate"],
             actor=f"machine:{machine['id']}",
-            undispensed_sats=tx["amount_sats"]
+            undispensed_sats=tx["principal_sats"]
+            + tx["fee_sats"]
             - scaled.principal_sats
             - scaled.fee_sats,
+            paid_sats=tx["amount_sats"],
         )
     )
     await crud.update_atm_transaction(
@@ -131,7 +139,7 @@ async def land_cash_in(tx: dict, machine: dict) -> dict:
     settlement, _ = await services.land_settlement(
         services.NewSettlement(
             operator_id=tx["operator_id"],
-            machine=machine,
+            machine=MachineRow.construct(**machine),  # a stored row: valid
             direction=Direction.cash_in,
             source="rpc",
             tx_id=tx["tx_id"],
@@ -200,7 +208,7 @@ async def resolve_abandoned(
         assert machine is not None
         landed = await land_cash_out(
             tx,
-            machine,
+            machine.dict(),
             dispensed_minor=dispensed,
             from_statuses=crud.ABANDONED_STATES,
         )
@@ -294,7 +302,7 @@ def _settlement_from_metadata(
         tx_id = payment.payment_hash
     return services.NewSettlement(
         operator_id=machine["operator_id"],
-        machine=machine,
+        machine=MachineRow.construct(**machine),  # a stored row: valid
         direction=direction,
         source="payment",
         tx_id=tx_id,

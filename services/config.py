@@ -14,6 +14,7 @@ from ..models import (
     OperatorTotals,
     PlatformFee,
     SuperConfig,
+    SuperConfigRow,
     SuperConfigUpdate,
 )
 from ..nostr.keys import KeyPair
@@ -23,12 +24,12 @@ from .accounts import existing_wallet, to_model
 DEFAULT_RELAYS = ("ws://127.0.0.1:7777",)
 
 
-def _super_config(row: dict) -> SuperConfig:
+def _super_config(row: SuperConfigRow) -> SuperConfig:
     return to_model(
         SuperConfig,
         row,
-        relays=json.loads(row["relays"]),
-        server_npub=npub_encode(row["server_pubkey"]),
+        relays=json.loads(row.relays),
+        server_npub=npub_encode(row.server_pubkey),
     )
 
 
@@ -123,4 +124,4 @@ async def get_platform_fee() -> PlatformFee:
 
 
 async def super_overview() -> list[OperatorTotals]:
-    return [OperatorTotals(**row) for row in await crud.operator_totals()]
+    return await crud.operator_totals()
