@@ -127,10 +127,12 @@ class ApiModel(BaseModel):
 
 class RowModel(BaseModel):
     """A stored row as crud hands it on: its columns, typed. A query may select
-    more columns than the model names (a join); those are left out."""
+    more columns than the model names (a join); those are left out. Its schema
+    says which columns may be null, as an API model's does."""
 
     class Config:
         extra = Extra.ignore
+        schema_extra = staticmethod(_document_null)
 
 
 @cache

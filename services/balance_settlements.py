@@ -72,11 +72,7 @@ async def _market_rate(fiat_code: str) -> Decimal:
 
 
 RATE_LNBITS = "lnbits"
-
-
 RATE_OPERATOR = "operator"  # within the tolerance of LNbits' rate
-
-
 RATE_UNVERIFIED = "operator_unverified"  # LNbits had none; the operator confirmed
 
 
@@ -96,17 +92,14 @@ async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
     within the super user's tolerance of LNbits'. Without an LNbits rate to check
     it against, the operator's is taken only when they confirm it explicitly: a
     mistyped rate pays the LP almost nothing for their whole balance."""
-    market = await _lnbits_rate(code)
     if data.exchange_rate is None:
-        if market is None:
-            raise InvalidInput(
-                f"LNbits has no exchange rate for {code} right now: give one"
-            )
+        market = await _market_rate(code)
         return SettlementRate(market, RATE_LNBITS, market)
     try:
         rate = fiat.parse_exchange_rate(data.exchange_rate)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
+    market = await _lnbits_rate(code)
     if market is None:
         if not data.confirm_without_market_rate:
             raise InvalidInput(

@@ -58,7 +58,7 @@ class NewSettlement:
 
     @property
     def gross_sats(self) -> int:
-        return _moved_sats(self.direction, self.principal_sats, self.fee_sats) + (
+        return _gross_sats(self.direction, self.principal_sats, self.fee_sats) + (
             self.undispensed_sats if self.direction == Direction.cash_out else 0
         )
 
@@ -73,9 +73,9 @@ class NewSettlement:
         )
 
 
-def _moved_sats(direction: Direction, principal_sats: int, fee_sats: int) -> int:
-    """The sats through the machine wallet: what a cash-out customer pays, or the
-    principal a cash-in takes out of it (the fee of which stays in)."""
+def _gross_sats(direction: Direction, principal_sats: int, fee_sats: int) -> int:
+    """A settlement's gross: what a cash-out customer pays (principal + fee), or a
+    cash-in's principal (the customer receives it less the fee)."""
     if direction == Direction.cash_out:
         return calculations.customer_sats(
             direction=direction.value, principal_sats=principal_sats, fee_sats=fee_sats
@@ -96,8 +96,8 @@ def _check_paid_amount(new: NewSettlement) -> None:
         )
     except ValueError as exc:
         raise InvalidInput(
-            f"the customer paid {new.paid_sats} sats, which is not what "
-            f"transaction '{new.tx_id}' owes: {exc}"
+            f"transaction '{new.tx_id}' was paid {new.paid_sats} sats, not the "
+            f"{new.gross_sats} sats its principal, fee and undispensed cash add up to"
         ) from exc
 
 
@@ -359,7 +359,7 @@ def _check_amounts(
             )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    if _moved_sats(data.direction, data.principal_sats, data.fee_sats) < 1:
+    if _gross_sats(data.direction, data.principal_sats, data.fee_sats) < 1:
         raise InvalidInput("a transaction moves at least 1 sat")
     if not principal_agrees_with_fiat(
         principal_sats=data.principal_sats,
