@@ -93,8 +93,8 @@ async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
     it against, the operator's is taken only when they confirm it explicitly: a
     mistyped rate pays the LP almost nothing for their whole balance."""
     if data.exchange_rate is None:
-        market = await _market_rate(code)
-        return SettlementRate(market, RATE_LNBITS, market)
+        current = await _market_rate(code)
+        return SettlementRate(current, RATE_LNBITS, current)
     try:
         rate = fiat.parse_exchange_rate(data.exchange_rate)
     except ValueError as exc:
