@@ -1,7 +1,10 @@
 """Database access, and nothing else: one module per concern.
 
 Every function takes keyword-only arguments and an optional connection: given one,
-it runs inside the caller's transaction; without one, it opens its own.
+it runs inside the caller's transaction; without one, it opens its own. Rows come
+back as row models (``models/``, ``...Row``), typed; services turn them into API
+models. The few lookups the Nostr RPC server and the payout engine read still
+return dicts, and say so.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ from typing import Any
 
 from lnbits.db import Connection
 
-from .sql import S, connection, fetch_all, insert_row
+from ..models import AuditRow
+from .sql import S, connection, fetch_rows, insert_row
 
 
 async def insert_audit(*, row: dict[str, Any], conn: Connection | None = None) -> None:
@@ -16,8 +17,9 @@ async def insert_audit(*, row: dict[str, Any], conn: Connection | None = None) -
 
 async def list_audit(
     *, operator_id: str, limit: int = 100, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[AuditRow]:
+    return await fetch_rows(
+        AuditRow,
         f"SELECT * FROM {S}.audit_log WHERE operator_id = :operator_id "
         "ORDER BY created_at DESC, id LIMIT :limit",
         {"operator_id": operator_id, "limit": limit},

@@ -8,11 +8,19 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import fetch_returning
-from .sql import S, fetch_all, fetch_one, insert_row
+from ..models import (
+    BalanceSettlementRow,
+    LegRow,
+    LpBalanceSettlementRow,
+    NewBalanceSettlementRow,
+)
+from .sql import S, fetch_row, fetch_rows, insert_model
 
 
-async def insert_balance_settlement(*, row: dict[str, Any], conn: Connection) -> None:
-    await insert_row(conn, "balance_settlements", row)
+async def insert_balance_settlement(
+    *, row: NewBalanceSettlementRow, conn: Connection
+) -> None:
+    await insert_model(conn, "balance_settlements", row)
 
 
 async def list_balance_settlements(
@@ -23,7 +31,7 @@ async def list_balance_settlements(
     status: str | None = None,
     limit: int = 1000,
     conn: Connection | None = None,
-) -> list[dict]:
+) -> list[BalanceSettlementRow]:
     clauses: list[str] = []
     values: dict[str, Any] = {"limit": limit}
     if operator_id is not None:
@@ -42,7 +50,8 @@ async def list_balance_settlements(
         clauses.append(f"b.enrolment_id IN ({', '.join(f':{n}' for n in names)})")
         values.update(names)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return await fetch_all(
+    return await fetch_rows(
+        BalanceSettlementRow,
         f"""
         SELECT b.*, g.status, g.last_error, g.attempts, g.payment_hash
         FROM {S}.balance_settlements b
@@ -58,8 +67,9 @@ async def list_balance_settlements(
 
 async def get_balance_settlement_by_key(
     *, operator_id: str, idempotency_key: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> BalanceSettlementRow | None:
+    return await fetch_row(
+        BalanceSettlementRow,
         f"""
         SELECT b.*, g.status, g.last_error, g.attempts, g.payment_hash
         FROM {S}.balance_settlements b
@@ -73,11 +83,11 @@ async def get_balance_settlement_by_key(
 
 async def void_failed_balance_settlement(
     *, settlement_id: str, operator_id: str, now: int, conn: Connection
-) -> dict | None:
+) -> LegRow | None:
     """failed → void, for a balance settlement's leg only: a leg being paid
     (paying), paid or already void is left as it is, whatever else runs. Returns
     the voided leg, or None when it was not failed."""
-    return await fetch_returning(
+    leg = await fetch_returning(
         conn,
         f"""
         UPDATE {S}.payout_legs
@@ -88,13 +98,15 @@ async def void_failed_balance_settlement(
         """,
         {"id": settlement_id, "operator_id": operator_id, "now": now},
     )
+    return None if leg is None else LegRow.parse_obj(leg)
 
 
 async def list_lp_balance_settlements(
     *, lp_id: str, limit: int = 1000, conn: Connection | None = None
-) -> list[dict]:
+) -> list[LpBalanceSettlementRow]:
     """An LP's balance settlements, newest first, with their legs' status."""
-    return await fetch_all(
+    return await fetch_rows(
+        LpBalanceSettlementRow,
         f"""
         SELECT b.id, b.enrolment_id, b.operator_id, b.fiat_minor, b.fiat_code,
                b.exchange_rate, b.sats, b.created_at, g.status, g.paid_at

@@ -8,7 +8,8 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, connection, fetch_all
+from ..models import BeaconRow, TelemetryRow
+from .sql import S, connection, fetch_rows
 
 
 async def upsert_beacon(*, row: dict[str, Any], conn: Connection | None = None) -> int:
@@ -36,12 +37,13 @@ async def upsert_beacon(*, row: dict[str, Any], conn: Connection | None = None) 
 
 async def latest_beacons(
     *, machine_ids: Sequence[str], conn: Connection | None = None
-) -> list[dict]:
+) -> list[BeaconRow]:
     if not machine_ids:
         return []
     names = {f"m{i}": mid for i, mid in enumerate(machine_ids)}
     placeholders = ", ".join(f":{name}" for name in names)
-    return await fetch_all(
+    return await fetch_rows(
+        BeaconRow,
         f"SELECT * FROM {S}.beacons WHERE machine_id IN ({placeholders}) "
         "ORDER BY machine_id, created_at DESC",
         names,
@@ -67,8 +69,9 @@ async def insert_telemetry(
 
 async def list_telemetry(
     *, machine_id: str, limit: int = 100, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[TelemetryRow]:
+    return await fetch_rows(
+        TelemetryRow,
         f"SELECT * FROM {S}.telemetry WHERE machine_id = :machine_id "
         "ORDER BY created_at DESC, event_id LIMIT :limit",
         {"machine_id": machine_id, "limit": limit},

@@ -9,12 +9,13 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, connection, fetch_one
+from ..models import SuperConfigRow
+from .sql import S, connection, fetch_one, fetch_row
 
 
-async def get_super_config(*, conn: Connection | None = None) -> dict | None:
-    return await fetch_one(
-        f"SELECT * FROM {S}.super_config WHERE id = 'global'", {}, conn
+async def get_super_config(*, conn: Connection | None = None) -> SuperConfigRow | None:
+    return await fetch_row(
+        SuperConfigRow, f"SELECT * FROM {S}.super_config WHERE id = 'global'", {}, conn
     )
 
 

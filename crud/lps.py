@@ -7,12 +7,29 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, as_int, connection, fetch_all, fetch_one, insert_row
+from ..models import (
+    DepositRow,
+    EnrolmentRow,
+    LpCodeRow,
+    LpDistributionRow,
+    LpRow,
+)
+from .sql import (
+    S,
+    as_int,
+    connection,
+    fetch_all,
+    fetch_one,
+    fetch_row,
+    fetch_rows,
+    insert_model,
+    insert_row,
+)
 
 
 async def ensure_lp(
     *, lp_id: str, user_id: str, now: int, conn: Connection | None = None
-) -> dict:
+) -> LpRow:
     """Returns the LP row of this LNbits user, creating it on first enrolment."""
     async with connection(conn) as c:
         await execute(
@@ -23,18 +40,19 @@ async def ensure_lp(
             """,
             {"id": lp_id, "user_id": user_id, "now": now},
         )
-        row = await fetch_one(
-            f"SELECT * FROM {S}.lps WHERE user_id = :user_id", {"user_id": user_id}, c
-        )
+        row = await get_lp_by_user(user_id=user_id, conn=c)
     assert row is not None
     return row
 
 
 async def get_lp_by_user(
     *, user_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
-        f"SELECT * FROM {S}.lps WHERE user_id = :user_id", {"user_id": user_id}, conn
+) -> LpRow | None:
+    return await fetch_row(
+        LpRow,
+        f"SELECT * FROM {S}.lps WHERE user_id = :user_id",
+        {"user_id": user_id},
+        conn,
     )
 
 
@@ -49,9 +67,7 @@ async def set_lp_display_name(
         )
 
 
-async def replace_lp_code(
-    *, row: dict[str, Any], conn: Connection | None = None
-) -> None:
+async def replace_lp_code(*, row: LpCodeRow, conn: Connection | None = None) -> None:
     """One live code per LP user: a new code replaces the previous one."""
     async with connection(conn) as c:
         await execute(
@@ -67,12 +83,15 @@ async def replace_lp_code(
                 code_hash = excluded.code_hash, expires_at = excluded.expires_at,
                 used_at = NULL, created_at = excluded.created_at
             """,
-            row,
+            row.dict(exclude={"used_at"}),
         )
 
 
-async def get_lp_code(*, user_id: str, conn: Connection | None = None) -> dict | None:
-    return await fetch_one(
+async def get_lp_code(
+    *, user_id: str, conn: Connection | None = None
+) -> LpCodeRow | None:
+    return await fetch_row(
+        LpCodeRow,
         f"SELECT * FROM {S}.lp_codes WHERE user_id = :user_id",
         {"user_id": user_id},
         conn,
@@ -81,7 +100,7 @@ async def get_lp_code(*, user_id: str, conn: Connection | None = None) -> dict |
 
 async def claim_lp_code(
     *, code_hash: str, now: int, conn: Connection | None = None
-) -> dict | None:
+) -> LpCodeRow | None:
     """Uses a live code once: the first caller before expiry gets its row."""
     async with connection(conn) as c:
         claimed = await execute(
@@ -92,7 +111,8 @@ async def claim_lp_code(
         )
         if claimed != 1:
             return None
-        return await fetch_one(
+        return await fetch_row(
+            LpCodeRow,
             f"SELECT * FROM {S}.lp_codes WHERE code_hash = :code_hash",
             {"code_hash": code_hash},
             c,
@@ -171,7 +191,7 @@ _LEG_SUM_COLUMNS = (
 BALANCE_SUMS = ("deposited_minor", "pending_minor", *_LEG_SUM_COLUMNS)
 
 
-async def _with_balances(rows: list[dict], conn: Connection) -> list[dict]:
+async def _with_balances(rows: list[dict], conn: Connection) -> list[EnrolmentRow]:
     """The enrolments with their leg sums and the balance they make."""
     names = {f"e{i}": row["id"] for i, row in enumerate(rows)}
     sums: dict[str, dict] = {}
@@ -184,16 +204,15 @@ async def _with_balances(rows: list[dict], conn: Connection) -> list[dict]:
             conn,
         ):
             sums[found["lp_enrolment_id"]] = found
+    enrolments = []
     for row in rows:
         found = sums.get(row["id"], {})
         for key in _LEG_SUM_COLUMNS:
             row[key] = found.get(key)
         for key in BALANCE_SUMS:
             row[key] = as_int(row[key])
-        row["balance_minor"] = (
-            row["deposited_minor"] - row["distributed_minor"] - row["held_minor"]
-        )
-    return rows
+        enrolments.append(EnrolmentRow.parse_obj(row))
+    return enrolments
 
 
 async def list_enrolments(
@@ -202,7 +221,7 @@ async def list_enrolments(
     lp_id: str | None = None,
     fiat_code: str | None = None,
     conn: Connection | None = None,
-) -> list[dict]:
+) -> list[EnrolmentRow]:
     """Enrolments with their balances, oldest first (the allocation order)."""
     clauses, values = [], {}
     for column, value in (
@@ -225,7 +244,7 @@ async def list_enrolments(
 
 async def get_enrolment(
     *, enrolment_id: str, operator_id: str, conn: Connection | None = None
-) -> dict | None:
+) -> EnrolmentRow | None:
     async with connection(conn) as c:
         row = await fetch_one(
             f"{_ENROLMENT_WITH_DEPOSITS} "
@@ -236,17 +255,16 @@ async def get_enrolment(
         return (await _with_balances([row], c))[0] if row else None
 
 
-async def insert_deposit(
-    *, row: dict[str, Any], conn: Connection | None = None
-) -> None:
+async def insert_deposit(*, row: DepositRow, conn: Connection | None = None) -> None:
     async with connection(conn) as c:
-        await insert_row(c, "deposits", row)
+        await insert_model(c, "deposits", row)
 
 
 async def get_deposit(
     *, deposit_id: str, operator_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> DepositRow | None:
+    return await fetch_row(
+        DepositRow,
         f"SELECT * FROM {S}.deposits WHERE id = :id AND operator_id = :operator_id",
         {"id": deposit_id, "operator_id": operator_id},
         conn,
@@ -285,7 +303,7 @@ async def list_deposits(
     enrolment_id: str | None = None,
     status: str | None = None,
     conn: Connection | None = None,
-) -> list[dict]:
+) -> list[DepositRow]:
     clauses = ["operator_id = :operator_id"]
     values = {"operator_id": operator_id}
     if enrolment_id is not None:
@@ -294,7 +312,8 @@ async def list_deposits(
     if status is not None:
         clauses.append("status = :status")
         values["status"] = status
-    return await fetch_all(
+    return await fetch_rows(
+        DepositRow,
         f"SELECT * FROM {S}.deposits WHERE {' AND '.join(clauses)} "
         "ORDER BY created_at DESC, id",
         values,
@@ -304,8 +323,9 @@ async def list_deposits(
 
 async def list_lp_distributions(
     *, lp_id: str, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[LpDistributionRow]:
+    return await fetch_rows(
+        LpDistributionRow,
         f"""
         SELECT g.id AS leg_id, g.settlement_id, g.lp_enrolment_id AS enrolment_id,
                g.operator_id, s.fiat_code, g.fiat_minor, g.sats, s.exchange_rate,

@@ -7,7 +7,8 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, connection, fetch_all, fetch_one, insert_row
+from ..models import MachineRow
+from .sql import S, connection, fetch_all, fetch_one, fetch_row, fetch_rows, insert_row
 
 
 async def insert_machine(
@@ -19,12 +20,16 @@ async def insert_machine(
 
 async def get_machine(
     *, machine_id: str, operator_id: str | None = None, conn: Connection | None = None
-) -> dict | None:
+) -> MachineRow | None:
     if operator_id is None:
-        return await fetch_one(
-            f"SELECT * FROM {S}.machines WHERE id = :id", {"id": machine_id}, conn
+        return await fetch_row(
+            MachineRow,
+            f"SELECT * FROM {S}.machines WHERE id = :id",
+            {"id": machine_id},
+            conn,
         )
-    return await fetch_one(
+    return await fetch_row(
+        MachineRow,
         f"SELECT * FROM {S}.machines WHERE id = :id AND operator_id = :operator_id",
         {"id": machine_id, "operator_id": operator_id},
         conn,
@@ -33,8 +38,9 @@ async def get_machine(
 
 async def list_machines(
     *, operator_id: str, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[MachineRow]:
+    return await fetch_rows(
+        MachineRow,
         f"SELECT * FROM {S}.machines WHERE operator_id = :operator_id "
         "ORDER BY created_at, id",
         {"operator_id": operator_id},
@@ -89,6 +95,7 @@ async def machine_has_settlements(
 
 
 async def list_machine_pubkeys(*, conn: Connection | None = None) -> list[dict]:
+    # A dict per machine: the Nostr RPC server reads them so.
     return await fetch_all(
         f"SELECT id, pubkey, operator_id, status FROM {S}.machines ORDER BY pubkey",
         {},
@@ -115,6 +122,7 @@ async def list_expected_pubkeys(
 async def get_machine_by_pubkey(
     *, pubkey: str, conn: Connection | None = None
 ) -> dict | None:
+    # A dict: the Nostr RPC server and its methods read the machine so.
     return await fetch_one(
         f"SELECT * FROM {S}.machines WHERE pubkey = :pubkey", {"pubkey": pubkey}, conn
     )
@@ -123,6 +131,7 @@ async def get_machine_by_pubkey(
 async def get_machine_by_wallet(
     *, wallet_id: str, conn: Connection | None = None
 ) -> dict | None:
+    # A dict: the payment listener's landing (transactions.py) reads it so.
     return await fetch_one(
         f"SELECT * FROM {S}.machines WHERE wallet_id = :wallet_id",
         {"wallet_id": wallet_id},

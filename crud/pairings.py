@@ -7,7 +7,8 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, connection, fetch_all, fetch_one, insert_row
+from ..models import PairingRow
+from .sql import S, connection, fetch_row, fetch_rows, insert_row
 
 
 async def insert_pairing(
@@ -19,8 +20,9 @@ async def insert_pairing(
 
 async def get_pairing_by_token_hash(
     *, token_hash: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> PairingRow | None:
+    return await fetch_row(
+        PairingRow,
         f"SELECT * FROM {S}.pairings WHERE token_hash = :token_hash",
         {"token_hash": token_hash},
         conn,
@@ -58,8 +60,9 @@ async def set_pairing_machine(
 
 async def list_pairings(
     *, operator_id: str, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[PairingRow]:
+    return await fetch_rows(
+        PairingRow,
         f"SELECT * FROM {S}.pairings WHERE operator_id = :operator_id "
         "ORDER BY created_at DESC, id",
         {"operator_id": operator_id},

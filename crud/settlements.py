@@ -7,16 +7,35 @@ from typing import Any
 
 from lnbits.db import Connection
 
-from .sql import S, as_int, connection, fetch_all, fetch_one, insert_row, ints_except
+from ..models import (
+    CurrencySumsRow,
+    DailyMachineSumsRow,
+    LegRow,
+    NewLegRow,
+    NewSettlementRow,
+    OperatorTotals,
+    SettlementRow,
+)
+from .sql import (
+    S,
+    as_int,
+    connection,
+    fetch_all,
+    fetch_one,
+    fetch_row,
+    fetch_rows,
+    insert_model,
+    ints_except,
+)
 
 
-async def insert_settlement(*, row: dict[str, Any], conn: Connection) -> None:
-    await insert_row(conn, "settlements", row)
+async def insert_settlement(*, row: NewSettlementRow, conn: Connection) -> None:
+    await insert_model(conn, "settlements", row)
 
 
-async def insert_legs(*, rows: Sequence[dict[str, Any]], conn: Connection) -> None:
+async def insert_legs(*, rows: Sequence[NewLegRow], conn: Connection) -> None:
     for row in rows:
-        await insert_row(conn, "payout_legs", row)
+        await insert_model(conn, "payout_legs", row)
 
 
 async def get_settlement(
@@ -24,19 +43,20 @@ async def get_settlement(
     settlement_id: str,
     operator_id: str | None = None,
     conn: Connection | None = None,
-) -> dict | None:
+) -> SettlementRow | None:
     sql = f"SELECT * FROM {S}.settlements WHERE id = :id"
     values = {"id": settlement_id}
     if operator_id is not None:
         sql += " AND operator_id = :operator_id"
         values["operator_id"] = operator_id
-    return await fetch_one(sql, values, conn)
+    return await fetch_row(SettlementRow, sql, values, conn)
 
 
 async def get_settlement_by_tx(
     *, machine_id: str, tx_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> SettlementRow | None:
+    return await fetch_row(
+        SettlementRow,
         f"SELECT * FROM {S}.settlements WHERE machine_id = :machine_id "
         "AND tx_id = :tx_id",
         {"machine_id": machine_id, "tx_id": tx_id},
@@ -46,8 +66,9 @@ async def get_settlement_by_tx(
 
 async def get_settlement_by_payment_hash(
     *, payment_hash: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> SettlementRow | None:
+    return await fetch_row(
+        SettlementRow,
         f"SELECT * FROM {S}.settlements WHERE payment_hash = :payment_hash",
         {"payment_hash": payment_hash},
         conn,
@@ -93,7 +114,7 @@ async def list_settlements(
     limit: int | None = None,
     offset: int = 0,
     conn: Connection | None = None,
-) -> tuple[list[dict], int]:
+) -> tuple[list[SettlementRow], int]:
     where, values = _settlement_filters(
         operator_id=operator_id,
         machine_id=machine_id,
@@ -105,14 +126,18 @@ async def list_settlements(
     order = "ORDER BY created_at DESC, id DESC"
     async with connection(conn) as c:  # one connection for the page and its count
         if limit is None:
-            rows = await fetch_all(
-                f"SELECT * FROM {S}.settlements WHERE {where} {order}", values, c
+            rows = await fetch_rows(
+                SettlementRow,
+                f"SELECT * FROM {S}.settlements WHERE {where} {order}",
+                values,
+                c,
             )
             return rows, len(rows)
         # The page's ids come from the index alone (settlements_list covers the
         # usual filter, the order and the id), so a deep offset skips index
         # entries, not whole rows; only the page's own rows are read.
-        rows = await fetch_all(
+        rows = await fetch_rows(
+            SettlementRow,
             f"SELECT s.* FROM {S}.settlements s JOIN ("
             f"SELECT id FROM {S}.settlements WHERE {where} {order} "
             "LIMIT :limit OFFSET :offset"
@@ -135,7 +160,7 @@ async def settlement_totals(
     since: int | None = None,
     until: int | None = None,
     conn: Connection | None = None,
-) -> list[dict]:
+) -> list[CurrencySumsRow]:
     """Sums of the filtered settlements, one row per fiat currency."""
     where, values = _settlement_filters(
         operator_id=operator_id,
@@ -160,12 +185,12 @@ async def settlement_totals(
         values,
         conn,
     )
-    return [ints_except(row, "fiat_code") for row in rows]
+    return [CurrencySumsRow.parse_obj(ints_except(row, "fiat_code")) for row in rows]
 
 
 async def daily_settlement_stats(
     *, operator_id: str, since: int, until: int, conn: Connection | None = None
-) -> list[dict]:
+) -> list[DailyMachineSumsRow]:
     """Per UTC day and machine; created_at is integer seconds, so the division
     truncates to the day on SQLite and PostgreSQL alike."""
     rows = await fetch_all(
@@ -181,17 +206,20 @@ async def daily_settlement_stats(
         {"operator_id": operator_id, "since": since, "until": until},
         conn,
     )
-    return [ints_except(row, "machine_id") for row in rows]
+    return [
+        DailyMachineSumsRow.parse_obj(ints_except(row, "machine_id")) for row in rows
+    ]
 
 
 async def get_legs(
     *, settlement_ids: Sequence[str], conn: Connection | None = None
-) -> list[dict]:
+) -> list[LegRow]:
     if not settlement_ids:
         return []
     names = {f"s{i}": sid for i, sid in enumerate(settlement_ids)}
     placeholders = ", ".join(f":{name}" for name in names)
-    return await fetch_all(
+    return await fetch_rows(
+        LegRow,
         f"SELECT * FROM {S}.payout_legs WHERE settlement_id IN ({placeholders}) "
         "ORDER BY settlement_id, position",
         names,
@@ -199,7 +227,7 @@ async def get_legs(
     )
 
 
-async def operator_totals(*, conn: Connection | None = None) -> list[dict]:
+async def operator_totals(*, conn: Connection | None = None) -> list[OperatorTotals]:
     rows = await fetch_all(
         f"""
         SELECT o.user_id AS operator_id,
@@ -218,8 +246,4 @@ async def operator_totals(*, conn: Connection | None = None) -> list[dict]:
         {},
         conn,
     )
-    for row in rows:
-        for key, value in row.items():
-            if key != "operator_id":
-                row[key] = as_int(value)
-    return rows
+    return [OperatorTotals.parse_obj(ints_except(row, "operator_id")) for row in rows]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from lnbits.db import Connection
 
 from ..database import execute
-from .sql import S, connection, fetch_all, insert_row
+from ..models import SplitRuleRow
+from .sql import S, connection, fetch_rows, insert_model
 
 
 async def get_split_rules(
     *, operator_id: str, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[SplitRuleRow]:
+    return await fetch_rows(
+        SplitRuleRow,
         f"SELECT * FROM {S}.split_rules WHERE operator_id = :operator_id "
         "ORDER BY position",
         {"operator_id": operator_id},
@@ -23,7 +24,7 @@ async def get_split_rules(
 
 
 async def replace_split_rules(
-    *, operator_id: str, rows: Sequence[dict[str, Any]], conn: Connection | None = None
+    *, operator_id: str, rows: Sequence[SplitRuleRow], conn: Connection | None = None
 ) -> None:
     async with connection(conn) as c:
         await execute(
@@ -32,4 +33,4 @@ async def replace_split_rules(
             {"operator_id": operator_id},
         )
         for row in rows:
-            await insert_row(c, "split_rules", row)
+            await insert_model(c, "split_rules", row)

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from lnbits.db import Connection
+from pydantic import BaseModel
 
 from ..database import db, execute, transaction
 
 S = "satmachineadmin"
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @asynccontextmanager
@@ -36,10 +40,27 @@ async def fetch_all(sql: str, values: dict, conn: Connection | None) -> list[dic
     return [dict(row) for row in rows]
 
 
+async def fetch_row(
+    model: type[M], sql: str, values: dict, conn: Connection | None
+) -> M | None:
+    row = await fetch_one(sql, values, conn)
+    return None if row is None else model.parse_obj(row)
+
+
+async def fetch_rows(
+    model: type[M], sql: str, values: dict, conn: Connection | None
+) -> list[M]:
+    return [model.parse_obj(row) for row in await fetch_all(sql, values, conn)]
+
+
 async def insert_row(conn: Connection, table: str, row: dict[str, Any]) -> None:
     columns = ", ".join(row)
     params = ", ".join(f":{key}" for key in row)
     await execute(conn, f"INSERT INTO {S}.{table} ({columns}) VALUES ({params})", row)
+
+
+async def insert_model(conn: Connection, table: str, row: BaseModel) -> None:
+    await insert_row(conn, table, row.dict())
 
 
 def as_int(value: Any) -> int:

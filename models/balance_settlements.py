@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, StrictBool, validator
 
-from .base import ApiModel, blank_or_rate, optional_amount
+from .base import ApiModel, RowModel, blank_or_rate, optional_amount
 
 
 class BalanceSettle(ApiModel):
@@ -64,4 +64,47 @@ class LpBalanceSettlement(ApiModel):
     sats: int
     state: str = Field(description="held (not paid yet), paid, or voided.")
     created_at: int
+    paid_at: int | None
+
+
+class NewBalanceSettlementRow(RowModel):
+    """A balance settlement as it is written; its one leg pays it."""
+
+    id: str
+    operator_id: str
+    enrolment_id: str
+    fiat_minor: int
+    fiat_code: str
+    exchange_rate: str
+    rate_source: str
+    sats: int
+    source_wallet_id: str
+    note: str | None
+    created_by: str
+    created_at: int
+    idempotency_key: str | None
+    request_digest: str | None  # None only on rows older than idempotency keys
+
+
+class BalanceSettlementRow(NewBalanceSettlementRow):
+    """A stored balance settlement with the state of its leg."""
+
+    status: str
+    last_error: str | None
+    attempts: int
+    payment_hash: str | None
+
+
+class LpBalanceSettlementRow(RowModel):
+    """A balance settlement as its LP reads it, with its leg's state."""
+
+    id: str
+    enrolment_id: str
+    operator_id: str
+    fiat_minor: int
+    fiat_code: str
+    exchange_rate: str
+    sats: int
+    created_at: int
+    status: str
     paid_at: int | None

@@ -8,7 +8,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from lnbits.settings import settings
-from pydantic import BaseModel, Field, conint, root_validator
+from pydantic import BaseModel, Extra, Field, conint, root_validator
 from pydantic.fields import ModelField
 
 from .. import fiat
@@ -123,6 +123,16 @@ class ApiModel(BaseModel):
             if alias in values and values[alias] is None:
                 raise ValueError(f"{alias} must not be null")
         return values
+
+
+class RowModel(BaseModel):
+    """A stored row as crud hands it on: its columns, typed. A query may select
+    more columns than the model names (a join); those are left out. Its schema
+    says which columns may be null, as an API model's does."""
+
+    class Config:
+        extra = Extra.ignore
+        schema_extra = staticmethod(_document_null)
 
 
 @cache

@@ -11,6 +11,7 @@ from .base import (
     Bps,
     Direction,
     FeeBasis,
+    RowModel,
     not_null,
 )
 
@@ -137,3 +138,26 @@ class PlatformFee(ApiModel):
         description="The super user has set the relays and the platform fee wallet; "
         "until then no machine can pair.",
     )
+
+
+class SuperConfigRow(RowModel):
+    """The one configuration row; ``relays`` is the JSON text stored."""
+
+    id: str
+    cash_in_fee_bps: int
+    cash_out_fee_bps: int
+    cash_in_fee_basis: str
+    cash_out_fee_basis: str
+    super_wallet_id: str | None
+    relays: str
+    server_private_key: str
+    server_pubkey: str
+    clock_tolerance_s: int
+    amount_tolerance_bps: int
+    beacon_offline_s: int
+    dispense_timeout_s: int
+    telemetry_retention_days: int
+    rpc_log_retention_days: int
+    lp_rate_tolerance_bps: int
+    updated_at: int
+    updated_by: str | None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, validator
 
-from .base import ApiModel, Bps, amount_string, valid_fiat_code, valid_ln_address
+from .base import (
+    ApiModel,
+    Bps,
+    RowModel,
+    amount_string,
+    valid_fiat_code,
+    valid_ln_address,
+)
 
 LP_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
@@ -171,3 +178,84 @@ class Forward(ApiModel):
     next_attempt_at: int | None
     created_at: int
     updated_at: int
+
+
+class LpRow(RowModel):
+    id: str
+    user_id: str
+    created_at: int
+    display_name: str | None
+    ln_address: str | None
+    forward_fee_reserve_bps: int
+
+
+class LpCodeRow(RowModel):
+    """An LP's live enrolment code (stored hashed) and the wallet it names."""
+
+    user_id: str
+    lp_id: str
+    wallet_id: str
+    code_hash: str
+    expires_at: int
+    used_at: int | None
+    created_at: int
+
+
+class BalanceSums(RowModel):
+    """An LP's fiat balance in one currency (minor units), as crud/lps.py sums it:
+    balance = confirmed deposits - distributed - held."""
+
+    fiat_code: str
+    deposited_minor: int = 0
+    pending_minor: int = 0
+    distributed_minor: int = 0
+    distributed_sats: int = 0
+    held_minor: int = 0
+    held_sats: int = 0
+    voided_minor: int = 0
+
+    @property
+    def balance_minor(self) -> int:
+        return self.deposited_minor - self.distributed_minor - self.held_minor
+
+
+class EnrolmentRow(BalanceSums):
+    """An enrolment with its LP's user and name and its balance."""
+
+    id: str
+    operator_id: str
+    lp_id: str
+    wallet_id: str
+    created_at: int
+    user_id: str
+    display_name: str | None
+
+
+class DepositRow(RowModel):
+    id: str
+    enrolment_id: str
+    operator_id: str
+    lp_id: str
+    fiat_code: str
+    fiat_amount_minor: int
+    status: str
+    note: str | None
+    created_by: str
+    created_at: int
+    confirmed_by: str | None = None
+    confirmed_at: int | None = None
+
+
+class LpDistributionRow(RowModel):
+    """An LP's share of a machine settlement (one leg)."""
+
+    leg_id: str
+    settlement_id: str
+    enrolment_id: str
+    operator_id: str
+    fiat_code: str
+    fiat_minor: int | None
+    sats: int
+    exchange_rate: str
+    status: str
+    created_at: int

@@ -11,6 +11,7 @@ from .base import (
     ApiModel,
     DispenseConfirmation,
     MachineStatus,
+    RowModel,
     not_null,
     valid_fiat_code,
 )
@@ -113,3 +114,53 @@ class Pairing(ApiModel):
         None, description="Only in the response that creates it."
     )
     qr_svg: str | None = Field(None, description="The seed URL as a QR code (SVG).")
+
+
+class MachineRow(RowModel):
+    id: str
+    operator_id: str
+    pubkey: str
+    wallet_id: str
+    name: str
+    location: str | None
+    fiat_code: str | None
+    status: str
+    dispense_confirmation: str
+    created_at: int
+    updated_at: int
+
+
+class PairingRow(RowModel):
+    id: str
+    operator_id: str
+    token_hash: str
+    name: str
+    fiat_code: str | None
+    location: str | None
+    expires_at: int
+    used_at: int | None
+    pubkey: str | None
+    machine_id: str | None
+    created_at: int
+    expected_pubkey: str | None
+    dispense_confirmation: str
+
+
+class BeaconRow(RowModel):
+    """The newest beacon of one kind (d tag) from a machine."""
+
+    machine_id: str
+    d_tag: str
+    event_id: str
+    created_at: int
+    content: str
+    received_at: int
+
+
+class TelemetryRow(RowModel):
+    event_id: str
+    machine_id: str
+    d_tag: str
+    created_at: int
+    content: str
+    received_at: int

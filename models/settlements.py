@@ -10,6 +10,7 @@ from .base import (
     Direction,
     FeeBasis,
     LegKind,
+    RowModel,
     Sats,
     amount_string,
     rate_string,
@@ -136,3 +137,97 @@ class OperatorTotals(ApiModel):
     commission_sats: int
     platform_fee_sats: int
     operator_fee_sats: int
+
+
+class NewLegRow(RowModel):
+    """A payout leg as it is written when its settlement lands."""
+
+    id: str
+    settlement_id: str
+    operator_id: str
+    position: int
+    kind: str
+    label: str
+    target: str
+    wallet_id: str | None
+    ln_address: str | None = None
+    lp_enrolment_id: str | None
+    sats: int
+    fiat_minor: int | None
+    status: str
+    source_wallet_id: str | None
+    created_at: int
+    updated_at: int
+
+
+class LegRow(NewLegRow):
+    """A stored payout leg, with what paying it has recorded."""
+
+    payment_hash: str | None
+    attempts: int
+    last_error: str | None
+    paid_at: int | None
+    payment_request: str | None = None
+    claimed_at: int | None = None
+    next_attempt_at: int | None = None
+
+
+class NewSettlementRow(RowModel):
+    """A settlement as it lands: every column is written then. The snapshots are
+    the JSON text stored."""
+
+    id: str
+    operator_id: str
+    machine_id: str
+    direction: str
+    status: str
+    source: str
+    tx_id: str
+    payment_hash: str | None
+    gross_sats: int
+    principal_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    discount_sats: int
+    lp_allocated_sats: int
+    unallocated_sats: int
+    undispensed_sats: int
+    fiat_amount_minor: int
+    fiat_code: str
+    exchange_rate: str
+    fee_bps: int
+    fee_basis: str
+    fee_snapshot: str
+    split_snapshot: str
+    note: str | None
+    created_by: str | None
+    created_at: int
+    updated_at: int
+
+
+class SettlementRow(NewSettlementRow):
+    """A stored settlement (its status changes as its legs are paid)."""
+
+
+class CurrencySumsRow(RowModel):
+    """The sums of the filtered settlements in one fiat currency."""
+
+    fiat_code: str
+    settlements: int
+    fiat_amount_minor: int
+    gross_sats: int
+    commission_sats: int
+    platform_fee_sats: int
+    operator_fee_sats: int
+    lp_allocated_sats: int
+
+
+class DailyMachineSumsRow(RowModel):
+    """One machine's settlements on one UTC day (days since the epoch)."""
+
+    day: int
+    machine_id: str
+    settlements: int
+    gross_sats: int
+    commission_sats: int

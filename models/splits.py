@@ -10,6 +10,7 @@ from .base import (
     Direction,
     FeeBasis,
     LegKind,
+    RowModel,
     Sats,
     Weight,
     valid_ln_address,
@@ -103,3 +104,14 @@ class SplitPreview(ApiModel):
     platform_fee_sats: int
     operator_fee_sats: int
     legs: list[Leg]
+
+
+class SplitRuleRow(RowModel):
+    id: str
+    operator_id: str
+    position: int
+    label: str
+    wallet_id: str | None
+    ln_address: str | None
+    weight_bps: int
+    created_at: int

@@ -13,9 +13,10 @@ from ..errors import InvalidInput
 M = TypeVar("M", bound=BaseModel)
 
 
-def to_model(model: type[M], row: dict[str, Any], **derived: Any) -> M:
+def to_model(model: type[M], row: BaseModel | dict[str, Any], **derived: Any) -> M:
     """Builds an API model from a row: its own columns plus the derived fields."""
-    fields = {k: v for k, v in row.items() if k in model.__fields__}
+    columns = row.dict() if isinstance(row, BaseModel) else row
+    fields = {k: v for k, v in columns.items() if k in model.__fields__}
     return model(**{**fields, **derived})
 
 

@@ -24,6 +24,7 @@ from ..models import (
     AtmTransactionRow,
     Direction,
     DispenseConfirmation,
+    MachineRow,
     Resolution,
 )
 from .accounts import to_model
@@ -232,6 +233,16 @@ async def cash_out_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionR
     return tx
 
 
+def _quoted_sats(tx: AtmTransactionRow) -> int:
+    """What the quote asked of the customer; landing checks it against what they
+    actually paid, so the undispensed part is worked out from the quote."""
+    return calculations.customer_sats(
+        direction=Direction.cash_out.value,
+        principal_sats=tx.principal_sats,
+        fee_sats=tx.fee_sats,
+    )
+
+
 async def land_cash_out(
     tx: AtmTransactionRow,
     machine: dict,
@@ -249,7 +260,7 @@ async def land_cash_out(
     settlement, _ = await land_settlement(
         NewSettlement(
             operator_id=tx.operator_id,
-            machine=machine,
+            machine=MachineRow.construct(**machine),  # a stored row: valid
             direction=Direction.cash_out,
             source="rpc",
             tx_id=tx.tx_id,
@@ -260,12 +271,13 @@ async def land_cash_out(
             fiat_code=tx.fiat_code,
             exchange_rate=tx.exchange_rate,
             actor=_machine_actor(machine),
-            undispensed_sats=tx.amount_sats
+            undispensed_sats=_quoted_sats(tx)
             - calculations.customer_sats(
                 direction=Direction.cash_out.value,
                 principal_sats=scaled.principal_sats,
                 fee_sats=scaled.fee_sats,
             ),
+            paid_sats=tx.amount_sats,
         )
     )
     await transition(tx, event, settlement_id=settlement.id, updated_at=helpers.now())
@@ -305,7 +317,7 @@ async def abandon_overdue() -> None:
     if config is None:
         return
     now = helpers.now()
-    timeout = config["dispense_timeout_s"]
+    timeout = config.dispense_timeout_s
     overdue = await crud.list_paid_before(
         direction=Direction.cash_out.value,
         statuses=[s.value for s in TRANSITIONS[(_OUT, _E.dispense_overdue)]],
@@ -351,7 +363,7 @@ async def cash_in_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRo
     settlement, _ = await land_settlement(
         NewSettlement(
             operator_id=tx.operator_id,
-            machine=machine,
+            machine=MachineRow.construct(**machine),  # a stored row: valid
             direction=Direction.cash_in,
             source="rpc",
             tx_id=tx.tx_id,
@@ -448,7 +460,10 @@ async def _resolve_as_dispensed(tx: AtmTransactionRow, data: AbandonedResolve) -
     machine = await crud.get_machine(machine_id=tx.machine_id)
     assert machine is not None
     landed = await land_cash_out(
-        tx, machine, dispensed_minor=dispensed, event=TxEvent.resolved_dispensed
+        tx,
+        machine.dict(),
+        dispensed_minor=dispensed,
+        event=TxEvent.resolved_dispensed,
     )
     if landed.status != TxStatus.dispensed:
         raise Conflict("the transaction changed meanwhile; reload and retry")

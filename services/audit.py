@@ -8,10 +8,11 @@ from .. import crud
 
 
 async def audit_log(operator_id: str, limit: int) -> list[dict]:
-    rows = await crud.list_audit(operator_id=operator_id, limit=limit)
-    for row in rows:
-        row["detail"] = json.loads(row["detail"])
-        if row["action"] == "lp.enrol":
+    entries = []
+    for row in await crud.list_audit(operator_id=operator_id, limit=limit):
+        detail = json.loads(row.detail)
+        if row.action == "lp.enrol":
             # Enrolments recorded before consent codes kept the LP's user id.
-            row["detail"].pop("user_id", None)
-    return rows
+            detail.pop("user_id", None)
+        entries.append({**row.dict(), "detail": detail})
+    return entries

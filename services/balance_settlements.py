@@ -25,19 +25,24 @@ from ..models import (
     MAX_SATS,
     BalanceSettle,
     BalanceSettlement,
+    BalanceSettlementRow,
+    EnrolmentRow,
     LegKind,
     LpBalanceSettlement,
+    LpBalanceSettlementRow,
+    NewBalanceSettlementRow,
 )
 from .accounts import person_name, to_model
 from .config import get_super_config
 from .lps import operator_enrolment
+from .splits import LegDraft
 
 
-def _balance_settlement(row: dict) -> BalanceSettlement:
+def _balance_settlement(row: BalanceSettlementRow) -> BalanceSettlement:
     return to_model(
         BalanceSettlement,
         row,
-        fiat_amount=fiat.to_decimal_string(row["fiat_minor"], row["fiat_code"]),
+        fiat_amount=fiat.to_decimal_string(row.fiat_minor, row.fiat_code),
     )
 
 
@@ -67,11 +72,7 @@ async def _market_rate(fiat_code: str) -> Decimal:
 
 
 RATE_LNBITS = "lnbits"
-
-
 RATE_OPERATOR = "operator"  # within the tolerance of LNbits' rate
-
-
 RATE_UNVERIFIED = "operator_unverified"  # LNbits had none; the operator confirmed
 
 
@@ -91,17 +92,14 @@ async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
     within the super user's tolerance of LNbits'. Without an LNbits rate to check
     it against, the operator's is taken only when they confirm it explicitly: a
     mistyped rate pays the LP almost nothing for their whole balance."""
-    market = await _lnbits_rate(code)
     if data.exchange_rate is None:
-        if market is None:
-            raise InvalidInput(
-                f"LNbits has no exchange rate for {code} right now: give one"
-            )
-        return SettlementRate(market, RATE_LNBITS, market)
+        current = await _market_rate(code)
+        return SettlementRate(current, RATE_LNBITS, current)
     try:
         rate = fiat.parse_exchange_rate(data.exchange_rate)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
+    market = await _lnbits_rate(code)
     if market is None:
         if not data.confirm_without_market_rate:
             raise InvalidInput(
@@ -128,19 +126,40 @@ def _idempotency_key(key: str | None) -> str | None:
     return key
 
 
+@dataclass(frozen=True)
+class SettleRequest:
+    """A request to settle, as its Idempotency-Key (if the client sent one) and a
+    digest of what it asked for recognise it when it comes again."""
+
+    key: str | None
+    digest: str
+
+
 def _request_digest(enrolment_id: str, data: BalanceSettle) -> str:
     request = {"enrolment_id": enrolment_id, **data.dict()}
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
-def _replayed(row: dict, digest: str) -> BalanceSettlement:
+def _replayed(row: BalanceSettlementRow, digest: str) -> BalanceSettlement:
     """The first answer to a repeated request; a key reused for another request
     is refused rather than guessed at."""
-    if row["request_digest"] != digest:
+    if row.request_digest != digest:
         raise Conflict(
             "this Idempotency-Key was already used for a different settlement"
         )
     return _balance_settlement(row)
+
+
+async def _seen_before(
+    operator_id: str, request: SettleRequest, conn: Connection | None = None
+) -> BalanceSettlement | None:
+    """The answer already given to this request, if its key was used before."""
+    if request.key is None:
+        return None
+    seen = await crud.get_balance_settlement_by_key(
+        operator_id=operator_id, idempotency_key=request.key, conn=conn
+    )
+    return None if seen is None else _replayed(seen, request.digest)
 
 
 async def _check_payable(wallet_id: str, target_wallet_id: str, sats: int) -> None:
@@ -181,6 +200,16 @@ async def _check_payable(wallet_id: str, target_wallet_id: str, sats: int) -> No
         )
 
 
+def _requested_minor(data: BalanceSettle, code: str) -> int | None:
+    """The fiat amount asked for, in minor units; None: the whole balance."""
+    try:
+        return (
+            None if data.fiat_amount is None else fiat.to_minor(data.fiat_amount, code)
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 async def settle_lp_balance(
     operator_id: str,
     enrolment_id: str,
@@ -198,75 +227,60 @@ async def settle_lp_balance(
     enrolment = await operator_enrolment(operator_id, enrolment_id)
     if data.wallet_id not in user_wallet_ids:
         raise InvalidInput("pay from one of your own wallets")
-    key = _idempotency_key(idempotency_key)
-    digest = _request_digest(enrolment_id, data)
-    if key is not None:
-        seen = await crud.get_balance_settlement_by_key(
-            operator_id=operator_id, idempotency_key=key
-        )
-        if seen is not None:
-            return _replayed(seen, digest), False
-    code = enrolment["fiat_code"]
-    rate = await _settlement_rate(code, data)
-    try:
-        requested = (
-            None if data.fiat_amount is None else fiat.to_minor(data.fiat_amount, code)
-        )
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    request = SettleRequest(
+        _idempotency_key(idempotency_key), _request_digest(enrolment_id, data)
+    )
+    seen = await _seen_before(operator_id, request)
+    if seen is not None:
+        return seen, False
+    rate = await _settlement_rate(enrolment.fiat_code, data)
+    requested = _requested_minor(data, enrolment.fiat_code)
     settlement_id = new_id()
     try:
         async with transaction() as conn:
             await crud.lock_operator_allocations(operator_id=operator_id, conn=conn)
-            if key is not None:  # a concurrent double submit, now serialized
-                seen = await crud.get_balance_settlement_by_key(
-                    operator_id=operator_id, idempotency_key=key, conn=conn
-                )
-                if seen is not None:
-                    return _replayed(seen, digest), False
+            # A concurrent double submit, now serialized.
+            seen = await _seen_before(operator_id, request, conn)
+            if seen is not None:
+                return seen, False
             await _record_balance_settlement(
                 conn,
                 settlement_id=settlement_id,
                 enrolment=enrolment,
-                requested=requested,
-                rate=rate,
+                amount=await _amount_to_settle(conn, enrolment, requested, rate),
                 data=data,
-                key=key,
-                digest=digest,
+                request=request,
             )
     except IntegrityError:
         # The unique key refused a second row that raced past the lookup.
-        if key is None:
-            raise
-        seen = await crud.get_balance_settlement_by_key(
-            operator_id=operator_id, idempotency_key=key
-        )
+        seen = await _seen_before(operator_id, request)
         if seen is None:
             raise
-        return _replayed(seen, digest), False
+        return seen, False
     await payouts.process_settlement(settlement_id)
     return await _get_balance_settlement(operator_id, settlement_id), True
 
 
-async def _record_balance_settlement(
+@dataclass(frozen=True)
+class SettledAmount:
+    fiat_minor: int
+    sats: int
+    rate: SettlementRate
+
+
+async def _amount_to_settle(
     conn: Connection,
-    *,
-    settlement_id: str,
-    enrolment: dict,
+    enrolment: EnrolmentRow,
     requested: int | None,
     rate: SettlementRate,
-    data: BalanceSettle,
-    key: str | None,
-    digest: str,
-) -> None:
-    """The settlement and its leg, held from the balance read under the lock."""
-    operator_id, enrolment_id = enrolment["operator_id"], enrolment["id"]
-    code = enrolment["fiat_code"]
+) -> SettledAmount:
+    """The fiat to settle and its sats, against the balance read under the lock."""
+    code = enrolment.fiat_code
     current = await crud.get_enrolment(
-        enrolment_id=enrolment_id, operator_id=operator_id, conn=conn
+        enrolment_id=enrolment.id, operator_id=enrolment.operator_id, conn=conn
     )
     assert current is not None
-    balance = current["balance_minor"]
+    balance = current.balance_minor
     fiat_minor = balance if requested is None else requested
     if balance <= 0:
         raise InvalidInput("this liquidity provider has no balance to settle")
@@ -286,65 +300,79 @@ async def _record_balance_settlement(
         raise InvalidInput("that amount is worth less than one sat")
     if sats > MAX_SATS:
         raise InvalidInput("at that rate the amount is more than 21 million BTC")
-    await _check_payable(data.wallet_id, enrolment["wallet_id"], sats)
+    return SettledAmount(fiat_minor, sats, rate)
+
+
+async def _record_balance_settlement(
+    conn: Connection,
+    *,
+    settlement_id: str,
+    enrolment: EnrolmentRow,
+    amount: SettledAmount,
+    data: BalanceSettle,
+    request: SettleRequest,
+) -> None:
+    """The settlement and its leg, held from the balance as the leg is written."""
+    await _check_payable(data.wallet_id, enrolment.wallet_id, amount.sats)
     timestamp = now()
-    await crud.insert_balance_settlement(
-        row={
-            "id": settlement_id,
-            "operator_id": operator_id,
-            "enrolment_id": enrolment_id,
-            "fiat_minor": fiat_minor,
-            "fiat_code": code,
-            "exchange_rate": str(rate.rate),
-            "rate_source": rate.source,
-            "sats": sats,
-            "source_wallet_id": data.wallet_id,
-            "note": data.note,
-            "created_by": operator_id,
-            "created_at": timestamp,
-            "idempotency_key": key,
-            "request_digest": digest,
-        },
-        conn=conn,
+    row = NewBalanceSettlementRow(
+        id=settlement_id,
+        operator_id=enrolment.operator_id,
+        enrolment_id=enrolment.id,
+        fiat_minor=amount.fiat_minor,
+        fiat_code=enrolment.fiat_code,
+        exchange_rate=str(amount.rate.rate),
+        rate_source=amount.rate.source,
+        sats=amount.sats,
+        source_wallet_id=data.wallet_id,
+        note=data.note,
+        created_by=enrolment.operator_id,
+        created_at=timestamp,
+        idempotency_key=request.key,
+        request_digest=request.digest,
     )
-    await crud.insert_legs(
-        rows=[
-            {
-                "id": new_id(),
-                "settlement_id": settlement_id,
-                "operator_id": operator_id,
-                "position": 0,
-                "kind": LegKind.lp_balance_settlement.value,
-                "label": "Balance settlement",
-                "target": enrolment_id,
-                "wallet_id": enrolment["wallet_id"],
-                "lp_enrolment_id": enrolment_id,
-                "sats": sats,
-                "fiat_minor": fiat_minor,
-                "status": "pending",
-                "source_wallet_id": data.wallet_id,
-                "created_at": timestamp,
-                "updated_at": timestamp,
-            }
-        ],
-        conn=conn,
+    await crud.insert_balance_settlement(row=row, conn=conn)
+    leg = LegDraft(
+        kind=LegKind.lp_balance_settlement,
+        label="Balance settlement",
+        target=enrolment.id,
+        wallet_id=enrolment.wallet_id,
+        lp_enrolment_id=enrolment.id,
+        sats=amount.sats,
+        fiat_minor=amount.fiat_minor,
     )
+    leg_row = leg.row(
+        settlement_id=settlement_id,
+        operator_id=enrolment.operator_id,
+        position=0,
+        status="pending",
+        source_wallet_id=data.wallet_id,
+        timestamp=timestamp,
+    )
+    await crud.insert_legs(rows=[leg_row], conn=conn)
+    await _audit_settled(conn, row, amount.rate)
+
+
+async def _audit_settled(
+    conn: Connection, row: NewBalanceSettlementRow, rate: SettlementRate
+) -> None:
+    lnbits_rate = None if rate.lnbits_rate is None else str(rate.lnbits_rate)
     await audit.record(
         conn,
-        actor=operator_id,
-        operator_id=operator_id,
+        actor=row.operator_id,
+        operator_id=row.operator_id,
         action="lp.settle_balance",
         object_type="balance_settlement",
-        object_id=settlement_id,
+        object_id=row.id,
         detail={
-            "enrolment_id": enrolment_id,
-            "fiat_minor": fiat_minor,
+            "enrolment_id": row.enrolment_id,
+            "fiat_minor": row.fiat_minor,
             "rate": str(rate.rate),
             "rate_source": rate.source,
-            "lnbits_rate": None if rate.lnbits_rate is None else str(rate.lnbits_rate),
+            "lnbits_rate": lnbits_rate,
             "confirmed_without_market_rate": rate.source == RATE_UNVERIFIED,
-            "sats": sats,
-            "idempotency_key": key,
+            "sats": row.sats,
+            "idempotency_key": row.idempotency_key,
         },
     )
 
@@ -420,7 +448,8 @@ async def void_balance_settlement(
             raise Conflict(
                 f"only a failed settlement can be voided; this one is {current.status}"
             )
-        if await payouts.payment_made_or_in_flight(leg):
+        # The payout engine reads legs as dicts.
+        if await payouts.payment_made_or_in_flight(leg.dict()):
             raise Conflict(
                 "LNbits shows this settlement's payment as sent or in flight: it "
                 "cannot be voided"
@@ -433,22 +462,24 @@ async def void_balance_settlement(
             object_type="balance_settlement",
             object_id=settlement_id,
             detail={
-                "enrolment_id": leg["lp_enrolment_id"],
-                "fiat_minor": leg["fiat_minor"],
-                "sats": leg["sats"],
-                "last_error": leg["last_error"],
+                "enrolment_id": leg.lp_enrolment_id,
+                "fiat_minor": leg.fiat_minor,
+                "sats": leg.sats,
+                "last_error": leg.last_error,
             },
         )
     return await _get_balance_settlement(operator_id, settlement_id)
 
 
-def _lp_balance_settlement(row: dict, operator: str) -> LpBalanceSettlement:
-    state = {"paid": "paid", "void": "voided"}.get(row["status"], "held")
+def _lp_balance_settlement(
+    row: LpBalanceSettlementRow, operator: str
+) -> LpBalanceSettlement:
+    state = {"paid": "paid", "void": "voided"}.get(row.status, "held")
     return to_model(
         LpBalanceSettlement,
         row,
         operator=operator,
-        fiat_amount=fiat.to_decimal_string(row["fiat_minor"], row["fiat_code"]),
+        fiat_amount=fiat.to_decimal_string(row.fiat_minor, row.fiat_code),
         state=state,
     )
 
@@ -457,9 +488,9 @@ async def lp_balance_settlements(user_id: str) -> list[LpBalanceSettlement]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    rows = await crud.list_lp_balance_settlements(lp_id=lp["id"])
+    rows = await crud.list_lp_balance_settlements(lp_id=lp.id)
     names = {
         operator_id: await person_name(operator_id)
-        for operator_id in {row["operator_id"] for row in rows}
+        for operator_id in {row.operator_id for row in rows}
     }
-    return [_lp_balance_settlement(row, names[row["operator_id"]]) for row in rows]
+    return [_lp_balance_settlement(row, names[row.operator_id]) for row in rows]

@@ -14,6 +14,7 @@ from ..models import (
     OperatorTotals,
     PlatformFee,
     SuperConfig,
+    SuperConfigRow,
     SuperConfigUpdate,
 )
 from ..nostr.keys import KeyPair
@@ -24,12 +25,12 @@ from .accounts import existing_wallet, to_model
 DEFAULT_RELAYS: tuple[str, ...] = ()
 
 
-def _super_config(row: dict) -> SuperConfig:
+def _super_config(row: SuperConfigRow) -> SuperConfig:
     return to_model(
         SuperConfig,
         row,
-        relays=json.loads(row["relays"]),
-        server_npub=npub_encode(row["server_pubkey"]),
+        relays=json.loads(row.relays),
+        server_npub=npub_encode(row.server_pubkey),
     )
 
 
@@ -124,4 +125,4 @@ async def get_platform_fee() -> PlatformFee:
 
 
 async def super_overview() -> list[OperatorTotals]:
-    return [OperatorTotals(**row) for row in await crud.operator_totals()]
+    return await crud.operator_totals()

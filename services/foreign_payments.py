@@ -10,7 +10,7 @@ from loguru import logger
 
 from .. import calculations, crud, fiat
 from ..errors import SatMachineError
-from ..models import Direction
+from ..models import Direction, MachineRow
 from .landing import NewSettlement, land_settlement
 
 
@@ -81,7 +81,7 @@ def _settlement_from_metadata(
         tx_id = payment.payment_hash
     return NewSettlement(
         operator_id=machine["operator_id"],
-        machine=machine,
+        machine=MachineRow.construct(**machine),  # a stored row: valid
         direction=direction,
         source="payment",
         tx_id=tx_id,

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
+from lnbits.db import Connection
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, calculations, conversions, crud, fiat, payouts
@@ -14,9 +15,15 @@ from ..errors import Conflict, InvalidInput
 from ..helpers import new_id, now
 from ..models import (
     Direction,
+    EnrolmentRow,
     LegKind,
+    MachineRow,
     ManualSettlementCreate,
+    NewLegRow,
+    NewSettlementRow,
     Settlement,
+    SettlementRow,
+    SplitRule,
     SuperConfig,
 )
 from .config import get_super_config
@@ -30,7 +37,7 @@ class NewSettlement:
     """A customer transaction as it lands, whatever path it came by."""
 
     operator_id: str
-    machine: dict
+    machine: MachineRow
     direction: Direction
     source: str
     tx_id: str
@@ -45,40 +52,71 @@ class NewSettlement:
     # Sats the customer paid for cash the machine did not dispense (partial
     # dispense): they stay in the machine wallet for the operator to refund.
     undispensed_sats: int = 0
+    # What the customer's payment carried, where the caller knows it (a cash-out's
+    # invoice): landing refuses a settlement whose amounts do not add up to it.
+    paid_sats: int | None = None
 
     @property
     def gross_sats(self) -> int:
-        if self.direction == Direction.cash_out:
-            return self.principal_sats + self.fee_sats + self.undispensed_sats
-        return self.principal_sats
+        return _gross_sats(self.direction, self.principal_sats, self.fee_sats) + (
+            self.undispensed_sats if self.direction == Direction.cash_out else 0
+        )
 
-    def same_transaction_as(self, row: dict) -> bool:
+    def same_transaction_as(self, row: SettlementRow) -> bool:
         return (
-            row["direction"] == self.direction.value
-            and row["principal_sats"] == self.principal_sats
-            and row["commission_sats"] == self.fee_sats
-            and row["fiat_amount_minor"] == self.fiat_minor
-            and row["fiat_code"] == self.fiat_code
-            and row["exchange_rate"] == self.exchange_rate
+            row.direction == self.direction.value
+            and row.principal_sats == self.principal_sats
+            and row.commission_sats == self.fee_sats
+            and row.fiat_amount_minor == self.fiat_minor
+            and row.fiat_code == self.fiat_code
+            and row.exchange_rate == self.exchange_rate
         )
 
 
+def _gross_sats(direction: Direction, principal_sats: int, fee_sats: int) -> int:
+    """A settlement's gross: what a cash-out customer pays (principal + fee), or a
+    cash-in's principal (the customer receives it less the fee)."""
+    if direction == Direction.cash_out:
+        return calculations.customer_sats(
+            direction=direction.value, principal_sats=principal_sats, fee_sats=fee_sats
+        )
+    return principal_sats
+
+
+def _check_paid_amount(new: NewSettlement) -> None:
+    """A cash-out's principal and fee (as dispensed) must add up to what the
+    customer paid, less what was not dispensed: sats are neither lost nor made."""
+    if new.paid_sats is None or new.direction != Direction.cash_out:
+        return
+    try:
+        calculations.check_cash_out_amounts(
+            gross_sats=new.paid_sats - new.undispensed_sats,
+            principal_sats=new.principal_sats,
+            fee_sats=new.fee_sats,
+        )
+    except ValueError as exc:
+        raise InvalidInput(
+            f"transaction '{new.tx_id}' was paid {new.paid_sats} sats, not the "
+            f"{new.gross_sats} sats its principal, fee and undispensed cash add up to"
+        ) from exc
+
+
 def _lp_legs(
-    new: NewSettlement, enrolments: list[dict]
+    new: NewSettlement, enrolments: list[EnrolmentRow]
 ) -> tuple[calculations.LpDistribution, list[LegDraft]]:
-    funded = [row for row in enrolments if row["balance_minor"] > 0]
+    funded = [row for row in enrolments if row.balance_minor > 0]
     distribution = calculations.distribute_principal(
         principal_sats=new.principal_sats,
         fiat_minor=new.fiat_minor,
-        balances_minor=[row["balance_minor"] for row in funded],
+        balances_minor=[row.balance_minor for row in funded],
     )
     legs = [
         LegDraft(
             kind=LegKind.lp_distribution,
-            label=f"Liquidity provider {row['lp_id'][:8]}",
-            target=row["id"],
-            wallet_id=row["wallet_id"],
-            lp_enrolment_id=row["id"],
+            label=f"Liquidity provider {row.lp_id[:8]}",
+            target=row.id,
+            wallet_id=row.wallet_id,
+            lp_enrolment_id=row.id,
             sats=sats,
             fiat_minor=fiat_minor,
         )
@@ -90,6 +128,165 @@ def _lp_legs(
     return distribution, legs
 
 
+@dataclass(frozen=True)
+class OwedLegs:
+    """What one settlement owes: the commission split, the legs, and how much of
+    the principal the LPs' balances took."""
+
+    split: calculations.CommissionSplit
+    legs: list[LegDraft]
+    lp_allocated_sats: int = 0
+    unallocated_sats: int = 0
+
+
+async def _owed_legs(
+    conn: Connection, new: NewSettlement, config: SuperConfig, rules: list[SplitRule]
+) -> OwedLegs:
+    split, legs = fee_legs(
+        config=config,
+        direction=new.direction,
+        commission_sats=new.fee_sats,
+        principal_sats=new.principal_sats,
+        rules=rules,
+        machine_wallet_id=new.machine.wallet_id,
+    )
+    if new.direction != Direction.cash_out:
+        return OwedLegs(split, legs)
+    enrolments = await crud.list_enrolments(
+        operator_id=new.operator_id, fiat_code=new.fiat_code, conn=conn
+    )
+    distribution, lp_legs = _lp_legs(new, enrolments)
+    return OwedLegs(
+        split,
+        legs + lp_legs,
+        distribution.allocated_sats,
+        distribution.unallocated_sats,
+    )
+
+
+def _leg_rows(
+    new: NewSettlement, settlement_id: str, legs: list[LegDraft], timestamp: int
+) -> list[NewLegRow]:
+    """The legs worth storing: a leg of nothing owes nothing."""
+    wallet_id = new.machine.wallet_id
+    return [
+        leg.row(
+            settlement_id=settlement_id,
+            operator_id=new.operator_id,
+            position=position,
+            status=_initial_leg_status(leg, wallet_id),
+            source_wallet_id=wallet_id,
+            timestamp=timestamp,
+        )
+        for position, leg in enumerate(legs)
+        if leg.sats > 0 or leg.fiat_minor
+    ]
+
+
+def _fee_snapshot(config: SuperConfig) -> str:
+    return json.dumps(
+        {
+            "cash_in_fee_bps": config.cash_in_fee_bps,
+            "cash_out_fee_bps": config.cash_out_fee_bps,
+            "cash_in_fee_basis": config.cash_in_fee_basis.value,
+            "cash_out_fee_basis": config.cash_out_fee_basis.value,
+            "super_wallet_id": config.super_wallet_id,
+        }
+    )
+
+
+def _settlement_row(
+    new: NewSettlement,
+    settlement_id: str,
+    *,
+    config: SuperConfig,
+    rules: list[SplitRule],
+    owed: OwedLegs,
+    settled: bool,
+    timestamp: int,
+) -> NewSettlementRow:
+    fee_bps, basis = config.fee_for(new.direction)
+    return NewSettlementRow(
+        id=settlement_id,
+        operator_id=new.operator_id,
+        machine_id=new.machine.id,
+        direction=new.direction.value,
+        status="settled" if settled else "pending",
+        source=new.source,
+        tx_id=new.tx_id,
+        payment_hash=new.payment_hash,
+        gross_sats=new.gross_sats,
+        principal_sats=new.principal_sats,
+        commission_sats=new.fee_sats,
+        platform_fee_sats=owed.split.platform_fee_sats,
+        operator_fee_sats=owed.split.operator_fee_sats,
+        discount_sats=0,
+        lp_allocated_sats=owed.lp_allocated_sats,
+        unallocated_sats=owed.unallocated_sats,
+        undispensed_sats=new.undispensed_sats,
+        fiat_amount_minor=new.fiat_minor,
+        fiat_code=new.fiat_code,
+        exchange_rate=new.exchange_rate,
+        fee_bps=fee_bps,
+        fee_basis=basis.value,
+        fee_snapshot=_fee_snapshot(config),
+        split_snapshot=json.dumps([rule.dict() for rule in rules]),
+        note=new.note,
+        created_by=new.actor,
+        created_at=timestamp,
+        updated_at=timestamp,
+    )
+
+
+async def _write_settlement(
+    conn: Connection, new: NewSettlement, settlement_id: str
+) -> None:
+    """The settlement, its legs and the audit entry, under the operator's lock
+    (the LP balances the legs draw on are read under it)."""
+    await crud.lock_operator_allocations(operator_id=new.operator_id, conn=conn)
+    config = await get_super_config(conn=conn)
+    rules = [
+        split_rule(row)
+        for row in await crud.get_split_rules(operator_id=new.operator_id, conn=conn)
+    ]
+    owed = await _owed_legs(conn, new, config, rules)
+    timestamp = now()
+    legs = _leg_rows(new, settlement_id, owed.legs, timestamp)
+    settled = all(leg.status in payouts.DONE for leg in legs)
+    row = _settlement_row(
+        new,
+        settlement_id,
+        config=config,
+        rules=rules,
+        owed=owed,
+        settled=settled,
+        timestamp=timestamp,
+    )
+    await crud.insert_settlement(row=row, conn=conn)
+    await crud.insert_legs(rows=legs, conn=conn)
+    await audit.record(
+        conn,
+        actor=new.actor,
+        operator_id=new.operator_id,
+        action="settlement.land",
+        object_type="settlement",
+        object_id=settlement_id,
+        detail={"source": new.source, "tx_id": new.tx_id},
+    )
+
+
+async def _stored_as(new: NewSettlement) -> SettlementRow | None:
+    """The settlement already stored under this transaction's tx_id or payment."""
+    existing = await crud.get_settlement_by_tx(
+        machine_id=new.machine.id, tx_id=new.tx_id
+    )
+    if existing is None and new.payment_hash:
+        existing = await crud.get_settlement_by_payment_hash(
+            payment_hash=new.payment_hash
+        )
+    return existing
+
+
 async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
     """Lands one customer transaction with its legs, atomically and once.
 
@@ -97,119 +294,13 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
     transaction returns the stored one; the same tx_id or payment hash with other
     amounts is a conflict. The database's unique keys decide, not a prior read.
     """
+    _check_paid_amount(new)
     settlement_id = new_id()
-    timestamp = now()
     try:
         async with transaction() as conn:
-            await crud.lock_operator_allocations(operator_id=new.operator_id, conn=conn)
-            config = await get_super_config(conn=conn)
-            rules = [
-                split_rule(row)
-                for row in await crud.get_split_rules(
-                    operator_id=new.operator_id, conn=conn
-                )
-            ]
-            split, legs = fee_legs(
-                config=config,
-                direction=new.direction,
-                commission_sats=new.fee_sats,
-                principal_sats=new.principal_sats,
-                rules=rules,
-                machine_wallet_id=new.machine["wallet_id"],
-            )
-            allocated = unallocated = 0
-            if new.direction == Direction.cash_out:
-                enrolments = await crud.list_enrolments(
-                    operator_id=new.operator_id, fiat_code=new.fiat_code, conn=conn
-                )
-                distribution, lp_legs = _lp_legs(new, enrolments)
-                legs += lp_legs
-                allocated = distribution.allocated_sats
-                unallocated = distribution.unallocated_sats
-            fee_bps, basis = config.fee_for(new.direction)
-            leg_rows = [
-                {
-                    "id": new_id(),
-                    "settlement_id": settlement_id,
-                    "operator_id": new.operator_id,
-                    "position": position,
-                    "kind": leg.kind.value,
-                    "label": leg.label,
-                    "target": leg.target,
-                    "wallet_id": leg.wallet_id,
-                    "ln_address": leg.ln_address,
-                    "lp_enrolment_id": leg.lp_enrolment_id,
-                    "sats": leg.sats,
-                    "fiat_minor": leg.fiat_minor,
-                    "status": _initial_leg_status(leg, new.machine["wallet_id"]),
-                    "source_wallet_id": new.machine["wallet_id"],
-                    "created_at": timestamp,
-                    "updated_at": timestamp,
-                }
-                for position, leg in enumerate(legs)
-                if leg.sats > 0 or leg.fiat_minor
-            ]
-            await crud.insert_settlement(
-                row={
-                    "id": settlement_id,
-                    "operator_id": new.operator_id,
-                    "machine_id": new.machine["id"],
-                    "direction": new.direction.value,
-                    "status": "settled"
-                    if all(row["status"] in payouts.DONE for row in leg_rows)
-                    else "pending",
-                    "source": new.source,
-                    "tx_id": new.tx_id,
-                    "payment_hash": new.payment_hash,
-                    "gross_sats": new.gross_sats,
-                    "principal_sats": new.principal_sats,
-                    "commission_sats": new.fee_sats,
-                    "platform_fee_sats": split.platform_fee_sats,
-                    "operator_fee_sats": split.operator_fee_sats,
-                    "discount_sats": 0,
-                    "lp_allocated_sats": allocated,
-                    "unallocated_sats": unallocated,
-                    "undispensed_sats": new.undispensed_sats,
-                    "fiat_amount_minor": new.fiat_minor,
-                    "fiat_code": new.fiat_code,
-                    "exchange_rate": new.exchange_rate,
-                    "fee_bps": fee_bps,
-                    "fee_basis": basis.value,
-                    "fee_snapshot": json.dumps(
-                        {
-                            "cash_in_fee_bps": config.cash_in_fee_bps,
-                            "cash_out_fee_bps": config.cash_out_fee_bps,
-                            "cash_in_fee_basis": config.cash_in_fee_basis.value,
-                            "cash_out_fee_basis": config.cash_out_fee_basis.value,
-                            "super_wallet_id": config.super_wallet_id,
-                        }
-                    ),
-                    "split_snapshot": json.dumps([rule.dict() for rule in rules]),
-                    "note": new.note,
-                    "created_by": new.actor,
-                    "created_at": timestamp,
-                    "updated_at": timestamp,
-                },
-                conn=conn,
-            )
-            await crud.insert_legs(rows=leg_rows, conn=conn)
-            await audit.record(
-                conn,
-                actor=new.actor,
-                operator_id=new.operator_id,
-                action="settlement.land",
-                object_type="settlement",
-                object_id=settlement_id,
-                detail={"source": new.source, "tx_id": new.tx_id},
-            )
+            await _write_settlement(conn, new, settlement_id)
     except IntegrityError as exc:
-        existing = await crud.get_settlement_by_tx(
-            machine_id=new.machine["id"], tx_id=new.tx_id
-        )
-        if existing is None and new.payment_hash:
-            existing = await crud.get_settlement_by_payment_hash(
-                payment_hash=new.payment_hash
-            )
+        existing = await _stored_as(new)
         if existing is None:
             raise
         if not new.same_transaction_as(existing):
@@ -217,7 +308,7 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 f"tx_id '{new.tx_id}' was already recorded on this machine with "
                 "different amounts"
             ) from exc
-        return await get_settlement(new.operator_id, existing["id"]), False
+        return await get_settlement(new.operator_id, existing.id), False
     payouts.wake()
     return await get_settlement(new.operator_id, settlement_id), True
 
@@ -250,12 +341,14 @@ def principal_agrees_with_fiat(
 
 
 def _check_amounts(
-    data: ManualSettlementCreate, machine: dict, config: SuperConfig
+    data: ManualSettlementCreate, machine: MachineRow, config: SuperConfig
 ) -> tuple[int, str]:
-    if machine["fiat_code"] and data.fiat_code != machine["fiat_code"]:
+    """The operator types the principal and the fee; no payment of the customer's
+    is known to check them against (landing checks one where there is)."""
+    if machine.fiat_code and data.fiat_code != machine.fiat_code:
         raise InvalidInput(
-            f"fiat code mismatch: machine '{machine['name']}' works in "
-            f"{machine['fiat_code']}, not {data.fiat_code}"
+            f"fiat code mismatch: machine '{machine.name}' works in "
+            f"{machine.fiat_code}, not {data.fiat_code}"
         )
     try:
         fiat_minor = fiat.to_minor(data.fiat_amount, data.fiat_code)
@@ -264,15 +357,9 @@ def _check_amounts(
             calculations.check_cash_in_amounts(
                 principal_sats=data.principal_sats, fee_sats=data.fee_sats
             )
-        else:
-            calculations.check_cash_out_amounts(
-                gross_sats=data.principal_sats + data.fee_sats,
-                principal_sats=data.principal_sats,
-                fee_sats=data.fee_sats,
-            )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    if data.principal_sats + data.fee_sats < 1:
+    if _gross_sats(data.direction, data.principal_sats, data.fee_sats) < 1:
         raise InvalidInput("a transaction moves at least 1 sat")
     if not principal_agrees_with_fiat(
         principal_sats=data.principal_sats,
@@ -295,13 +382,13 @@ async def record_manual_settlement(
     machine = await operator_machine(data.machine_id, operator_id)
     config = await get_super_config()
     fiat_minor, rate = _check_amounts(data, machine, config)
-    if not machine["fiat_code"]:
+    if not machine.fiat_code:
         await crud.update_machine(
-            machine_id=machine["id"],
+            machine_id=machine.id,
             operator_id=operator_id,
             fields={"fiat_code": data.fiat_code, "updated_at": now()},
         )
-        machine = {**machine, "fiat_code": data.fiat_code}
+        machine = machine.copy(update={"fiat_code": data.fiat_code})
     return await land_settlement(
         NewSettlement(
             operator_id=operator_id,

@@ -16,43 +16,49 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import new_id, now
 from ..models import (
     LP_CODE_ALPHABET,
+    BalanceSums,
     Deposit,
     DepositCreate,
+    DepositRow,
+    EnrolmentRow,
     Forward,
     ForwardingSettings,
     LpBalance,
     LpCode,
     LpCodeCreate,
+    LpCodeRow,
     LpDistribution,
+    LpDistributionRow,
     LpEnrol,
     LpEnrolment,
     LpProfile,
+    LpRow,
     LpSummary,
 )
 from .accounts import person_name, to_model
 from .settlements import csv_text
 
 
-def _balances(row: dict) -> dict[str, Any]:
-    code = row["fiat_code"]
+def _balances(sums: BalanceSums) -> dict[str, Any]:
+    code = sums.fiat_code
     return {
-        "deposited": fiat.to_decimal_string(row["deposited_minor"], code),
-        "pending_deposits": fiat.to_decimal_string(row["pending_minor"], code),
-        "distributed": fiat.to_decimal_string(row["distributed_minor"], code),
-        "held": fiat.to_decimal_string(row["held_minor"], code),
-        "voided": fiat.to_decimal_string(row["voided_minor"], code),
-        "balance": fiat.to_decimal_string(row["balance_minor"], code),
-        "distributed_sats": row["distributed_sats"],
-        "held_sats": row["held_sats"],
+        "deposited": fiat.to_decimal_string(sums.deposited_minor, code),
+        "pending_deposits": fiat.to_decimal_string(sums.pending_minor, code),
+        "distributed": fiat.to_decimal_string(sums.distributed_minor, code),
+        "held": fiat.to_decimal_string(sums.held_minor, code),
+        "voided": fiat.to_decimal_string(sums.voided_minor, code),
+        "balance": fiat.to_decimal_string(sums.balance_minor, code),
+        "distributed_sats": sums.distributed_sats,
+        "held_sats": sums.held_sats,
     }
 
 
-async def _enrolment(row: dict) -> LpEnrolment:
-    name = await person_name(row["user_id"], row.get("display_name"))
+async def _enrolment(row: EnrolmentRow) -> LpEnrolment:
+    name = await person_name(row.user_id, row.display_name)
     return to_model(LpEnrolment, row, name=name, **_balances(row))
 
 
-async def operator_enrolment(operator_id: str, enrolment_id: str) -> dict:
+async def operator_enrolment(operator_id: str, enrolment_id: str) -> EnrolmentRow:
     row = await crud.get_enrolment(enrolment_id=enrolment_id, operator_id=operator_id)
     if row is None:
         raise NotFound(f"no liquidity provider enrolment '{enrolment_id}'")
@@ -86,19 +92,18 @@ async def create_lp_code(
         raise InvalidInput("choose one of your own wallets")
     lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
     code, timestamp = _new_lp_code(), now()
-    row = {
-        "user_id": user_id,
-        "lp_id": lp["id"],
-        "wallet_id": wallet_id,
-        "code_hash": _code_hash(code),
-        "expires_at": timestamp + LP_CODE_TTL_S,
-        "created_at": timestamp,
-    }
+    row = LpCodeRow(
+        user_id=user_id,
+        lp_id=lp.id,
+        wallet_id=wallet_id,
+        code_hash=_code_hash(code),
+        expires_at=timestamp + LP_CODE_TTL_S,
+        used_at=None,
+        created_at=timestamp,
+    )
     await crud.replace_lp_code(row=row)
     grouped = "-".join(code[i : i + 4] for i in range(0, LP_CODE_LENGTH, 4))
-    return LpCode(
-        code=grouped, wallet_id=wallet_id, expires_at=row["expires_at"], used_at=None
-    )
+    return to_model(LpCode, row, code=grouped)
 
 
 async def get_lp_code(user_id: str) -> LpCode | None:
@@ -108,12 +113,12 @@ async def get_lp_code(user_id: str) -> LpCode | None:
 
 async def get_lp_profile(user_id: str) -> LpProfile:
     lp = await crud.get_lp_by_user(user_id=user_id)
-    return LpProfile(display_name=lp["display_name"] if lp else None)
+    return LpProfile(display_name=lp.display_name if lp else None)
 
 
 async def set_lp_profile(user_id: str, data: LpProfile) -> LpProfile:
     lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
-    await crud.set_lp_display_name(lp_id=lp["id"], display_name=data.display_name)
+    await crud.set_lp_display_name(lp_id=lp.id, display_name=data.display_name)
     return await get_lp_profile(user_id)
 
 
@@ -136,8 +141,8 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
                 row={
                     "id": enrolment_id,
                     "operator_id": operator_id,
-                    "lp_id": code["lp_id"],
-                    "wallet_id": code["wallet_id"],
+                    "lp_id": code.lp_id,
+                    "wallet_id": code.wallet_id,
                     "fiat_code": data.fiat_code,
                     "created_at": now(),
                 },
@@ -150,7 +155,7 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
                 action="lp.enrol",
                 object_type="lp_enrolment",
                 object_id=enrolment_id,
-                detail={"lp_id": code["lp_id"], "fiat_code": data.fiat_code},
+                detail={"lp_id": code.lp_id, "fiat_code": data.fiat_code},
             )
     except IntegrityError as exc:
         raise Conflict(
@@ -166,11 +171,11 @@ async def list_lps(operator_id: str) -> list[LpEnrolment]:
     ]
 
 
-def _deposit(row: dict) -> Deposit:
+def _deposit(row: DepositRow) -> Deposit:
     return to_model(
         Deposit,
         row,
-        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
+        fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
     )
 
 
@@ -179,23 +184,23 @@ async def add_deposit(
 ) -> Deposit:
     enrolment = await operator_enrolment(operator_id, enrolment_id)
     try:
-        minor = fiat.to_minor(data.fiat_amount, enrolment["fiat_code"])
+        minor = fiat.to_minor(data.fiat_amount, enrolment.fiat_code)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     if minor <= 0:
         raise InvalidInput("a deposit must be greater than zero")
-    row = {
-        "id": new_id(),
-        "enrolment_id": enrolment_id,
-        "operator_id": operator_id,
-        "lp_id": enrolment["lp_id"],
-        "fiat_code": enrolment["fiat_code"],
-        "fiat_amount_minor": minor,
-        "status": "pending",
-        "note": data.note,
-        "created_by": operator_id,
-        "created_at": now(),
-    }
+    row = DepositRow(
+        id=new_id(),
+        enrolment_id=enrolment_id,
+        operator_id=operator_id,
+        lp_id=enrolment.lp_id,
+        fiat_code=enrolment.fiat_code,
+        fiat_amount_minor=minor,
+        status="pending",
+        note=data.note,
+        created_by=operator_id,
+        created_at=now(),
+    )
     async with transaction() as conn:
         await crud.insert_deposit(row=row, conn=conn)
         await audit.record(
@@ -204,10 +209,10 @@ async def add_deposit(
             operator_id=operator_id,
             action="deposit.record",
             object_type="deposit",
-            object_id=row["id"],
+            object_id=row.id,
             detail={"enrolment_id": enrolment_id, "fiat_amount": data.fiat_amount},
         )
-    return _deposit({**row, "confirmed_by": None, "confirmed_at": None})
+    return _deposit(row)
 
 
 async def confirm_deposit(operator_id: str, deposit_id: str) -> Deposit:
@@ -248,32 +253,39 @@ async def lp_summary(user_id: str) -> LpSummary:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return LpSummary(lp_id=None, balances=[], totals=[])
-    rows = await crud.list_enrolments(lp_id=lp["id"])
+    rows = await crud.list_enrolments(lp_id=lp.id)
     balances = [
         LpBalance(
-            enrolment_id=row["id"],
-            operator=await person_name(row["operator_id"]),
-            fiat_code=row["fiat_code"],
-            wallet_id=row["wallet_id"],
+            enrolment_id=row.id,
+            operator=await person_name(row.operator_id),
+            fiat_code=row.fiat_code,
+            wallet_id=row.wallet_id,
             **_balances(row),
         )
         for row in rows
     ]
-    totals: dict[str, dict[str, int]] = {}
-    for row in rows:
-        total = totals.setdefault(
-            row["fiat_code"], dict.fromkeys((*crud.BALANCE_SUMS, "balance_minor"), 0)
-        )
-        for key in total:
-            total[key] += row[key]
     return LpSummary(
-        lp_id=lp["id"],
+        lp_id=lp.id,
         balances=balances,
         totals=[
-            {"fiat_code": code, **_balances({"fiat_code": code, **total})}
-            for code, total in sorted(totals.items())
+            {"fiat_code": total.fiat_code, **_balances(total)}
+            for total in _totals_per_currency(rows)
         ],
     )
+
+
+def _totals_per_currency(rows: list[EnrolmentRow]) -> list[BalanceSums]:
+    codes = sorted({row.fiat_code for row in rows})
+    return [
+        BalanceSums(
+            fiat_code=code,
+            **{
+                key: sum(getattr(row, key) for row in rows if row.fiat_code == code)
+                for key in crud.BALANCE_SUMS
+            },
+        )
+        for code in codes
+    ]
 
 
 def cost_basis(
@@ -294,10 +306,10 @@ def cost_basis(
     return per_btc, per_unit
 
 
-def _distribution(row: dict, operator: str) -> LpDistribution:
-    code = row["fiat_code"]
-    minor = row["fiat_minor"] or 0
-    per_btc, per_unit = cost_basis(minor, row["sats"], code)
+def _distribution(row: LpDistributionRow, operator: str) -> LpDistribution:
+    code = row.fiat_code
+    minor = row.fiat_minor or 0
+    per_btc, per_unit = cost_basis(minor, row.sats, code)
     return to_model(
         LpDistribution,
         row,
@@ -312,12 +324,12 @@ async def lp_distributions(user_id: str) -> list[LpDistribution]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    rows = await crud.list_lp_distributions(lp_id=lp["id"])
+    rows = await crud.list_lp_distributions(lp_id=lp.id)
     names = {
         operator_id: await person_name(operator_id)
-        for operator_id in {row["operator_id"] for row in rows}
+        for operator_id in {row.operator_id for row in rows}
     }
-    return [_distribution(row, names[row["operator_id"]]) for row in rows]
+    return [_distribution(row, names[row.operator_id]) for row in rows]
 
 
 LP_CSV_COLUMNS = (
@@ -350,7 +362,7 @@ async def lp_distributions_csv(user_id: str) -> str:
     return csv_text(LP_CSV_COLUMNS, rows)
 
 
-async def _own_lp(user_id: str) -> dict:
+async def _own_lp(user_id: str) -> LpRow:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         raise NotFound("you are not a liquidity provider of any operator")
@@ -360,7 +372,7 @@ async def _own_lp(user_id: str) -> dict:
 async def get_forwarding(user_id: str) -> ForwardingSettings:
     lp = await _own_lp(user_id)
     return ForwardingSettings(
-        ln_address=lp["ln_address"], fee_reserve_bps=lp["forward_fee_reserve_bps"]
+        ln_address=lp.ln_address, fee_reserve_bps=lp.forward_fee_reserve_bps
     )
 
 
@@ -368,7 +380,7 @@ async def set_forwarding(user_id: str, data: ForwardingSettings) -> ForwardingSe
     lp = await _own_lp(user_id)
     async with transaction() as conn:
         await crud.update_lp_forwarding(
-            lp_id=lp["id"],
+            lp_id=lp.id,
             ln_address=data.ln_address,
             fee_reserve_bps=data.fee_reserve_bps,
             conn=conn,
@@ -379,7 +391,7 @@ async def set_forwarding(user_id: str, data: ForwardingSettings) -> ForwardingSe
             operator_id=None,
             action="lp.forwarding",
             object_type="lp",
-            object_id=lp["id"],
+            object_id=lp.id,
             detail=data.dict(),
         )
     return data
@@ -389,4 +401,4 @@ async def list_forwards(user_id: str) -> list[Forward]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    return [to_model(Forward, row) for row in await crud.list_forwards(lp_id=lp["id"])]
+    return [to_model(Forward, row) for row in await crud.list_forwards(lp_id=lp.id)]

@@ -17,6 +17,7 @@ from ..helpers import new_id, now
 from ..models import (
     Machine,
     MachineCreate,
+    MachineRow,
     MachineUpdate,
 )
 from ..nostr.nip19 import npub_encode
@@ -27,7 +28,7 @@ from .config import get_super_config
 
 async def operator_machine(
     machine_id: str, operator_id: str, conn: Connection | None = None
-) -> dict:
+) -> MachineRow:
     row = await crud.get_machine(
         machine_id=machine_id, operator_id=operator_id, conn=conn
     )
@@ -47,22 +48,22 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
     )
     timestamp = now()
     machine_id = new_id()
-    row = {
-        "id": machine_id,
-        "operator_id": operator_id,
-        "pubkey": data.npub,
-        "wallet_id": wallet.id,
-        "name": data.name,
-        "location": data.location,
-        "fiat_code": data.fiat_code,
-        "status": "active",
-        "dispense_confirmation": data.dispense_confirmation.value,
-        "created_at": timestamp,
-        "updated_at": timestamp,
-    }
+    row = MachineRow(
+        id=machine_id,
+        operator_id=operator_id,
+        pubkey=data.npub,
+        wallet_id=wallet.id,
+        name=data.name,
+        location=data.location,
+        fiat_code=data.fiat_code,
+        status="active",
+        dispense_confirmation=data.dispense_confirmation.value,
+        created_at=timestamp,
+        updated_at=timestamp,
+    )
     try:
         async with transaction() as conn:
-            await crud.insert_machine(row=row, conn=conn)
+            await crud.insert_machine(row=row.dict(), conn=conn)
             await audit.record(
                 conn,
                 actor=operator_id,
@@ -79,28 +80,28 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
     return (await _with_beacons([row]))[0]
 
 
-async def _with_beacons(rows: list[dict]) -> list[Machine]:
+async def _with_beacons(rows: list[MachineRow]) -> list[Machine]:
     config = await get_super_config()
-    stored = await crud.latest_beacons(machine_ids=[row["id"] for row in rows])
+    stored = await crud.latest_beacons(machine_ids=[row.id for row in rows])
     by_machine: dict[str, list[dict]] = {}
-    for beacon in stored:
-        by_machine.setdefault(beacon["machine_id"], []).append(beacon)
+    for beacon in stored:  # beacon_status reads the rows as dicts
+        by_machine.setdefault(beacon.machine_id, []).append(beacon.dict())
     timestamp = now()
     # One query per operator (the page polls this), not one per machine; a deleted
     # wallet is absent and shows as None.
     balances = {
         wallet.id: wallet.balance
-        for operator_id in {row["operator_id"] for row in rows}
+        for operator_id in {row.operator_id for row in rows}
         for wallet in await get_wallets(operator_id)
     }
     return [
         to_model(
             Machine,
             row,
-            npub=npub_encode(row["pubkey"]),
-            balance_sats=balances.get(row["wallet_id"]),
+            npub=npub_encode(row.pubkey),
+            balance_sats=balances.get(row.wallet_id),
             **beacon_status(
-                by_machine.get(row["id"], []),
+                by_machine.get(row.id, []),
                 offline_after_s=config.beacon_offline_s,
                 now=timestamp,
             ),
@@ -117,6 +118,12 @@ async def get_machine(operator_id: str, machine_id: str) -> Machine:
     return (await _with_beacons([await operator_machine(machine_id, operator_id)]))[0]
 
 
+async def _currency_change_refused(current: MachineRow, fiat_code: str | None) -> bool:
+    return fiat_code != current.fiat_code and await crud.machine_has_settlements(
+        machine_id=current.id
+    )
+
+
 async def update_machine(
     operator_id: str, machine_id: str, data: MachineUpdate
 ) -> Machine:
@@ -131,9 +138,7 @@ async def update_machine(
         changes["name"] = changes["name"].strip()
     if changes.get("fiat_code") is None:
         changes.pop("fiat_code", None)
-    elif changes["fiat_code"] != current[
-        "fiat_code"
-    ] and await crud.machine_has_settlements(machine_id=machine_id):
+    elif await _currency_change_refused(current, changes["fiat_code"]):
         raise Conflict(
             "the fiat currency of a machine with settlements cannot change: "
             "its LP balances and history are in the old currency"
@@ -155,9 +160,12 @@ async def update_machine(
             action="machine.update",
             object_type="machine",
             object_id=machine_id,
-            detail={k: {"from": current.get(k), "to": v} for k, v in changes.items()},
+            detail={
+                k: {"from": getattr(current, k, None), "to": v}
+                for k, v in changes.items()
+            },
         )
-    return (await _with_beacons([{**current, **changes}]))[0]
+    return (await _with_beacons([current.copy(update=changes)]))[0]
 
 
 async def delete_machine(operator_id: str, machine_id: str) -> dict:
@@ -174,7 +182,7 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
                 action="machine.delete",
                 object_type="machine",
                 object_id=machine_id,
-                detail={"pubkey": current["pubkey"]},
+                detail={"pubkey": current.pubkey},
             )
     if not deleted:
         raise Conflict(
@@ -182,7 +190,7 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
         )
     return {
         "deleted": machine_id,
-        "wallet_id": current["wallet_id"],
+        "wallet_id": current.wallet_id,
         "message": "the machine's wallet, and any balance in it, stays in your account",
     }
 
@@ -191,7 +199,10 @@ async def machine_telemetry(
     operator_id: str, machine_id: str, limit: int
 ) -> list[dict]:
     await operator_machine(machine_id, operator_id)
-    rows = await crud.list_telemetry(machine_id=machine_id, limit=limit)
+    rows = [
+        row.dict()
+        for row in await crud.list_telemetry(machine_id=machine_id, limit=limit)
+    ]
     for row in rows:
         with contextlib.suppress(ValueError):  # unparseable content is shown raw
             row["content"] = json.loads(row["content"])

@@ -179,14 +179,15 @@ def _pairing(row: dict, *, now: int, **extra) -> Pairing:
 async def list_pairings(operator_id: str) -> list[Pairing]:
     now = helpers.now()
     return [
-        _pairing(row, now=now)
+        _pairing(row.dict(), now=now)
         for row in await crud.list_pairings(operator_id=operator_id)
     ]
 
 
 async def pair_machine(*, token: str, pubkey: str) -> dict:
     """The ``pair`` RPC: binds ``pubkey`` to the operator who issued ``token``."""
-    pairing = await crud.get_pairing_by_token_hash(token_hash=_hash(token))
+    row = await crud.get_pairing_by_token_hash(token_hash=_hash(token))
+    pairing = None if row is None else row.dict()
     if pairing is None or pairing["expected_pubkey"] not in (None, pubkey):
         # A token made for another machine's key is no token for this one.
         raise PairingError("not_found", "unknown pairing token")

@@ -19,9 +19,11 @@ from ..models import (
     DailyMachineStats,
     Direction,
     LegKind,
+    LegRow,
     Settlement,
     SettlementLeg,
     SettlementPage,
+    SettlementRow,
     SettlementTotals,
 )
 from .accounts import to_model
@@ -43,26 +45,26 @@ def _shown_fee_snapshot(stored: str) -> dict:
     return snapshot
 
 
-def _leg(row: dict, fiat_code: str) -> SettlementLeg:
-    fiat_minor = row["fiat_minor"]
+def _leg(row: LegRow, fiat_code: str) -> SettlementLeg:
+    fiat_minor = row.fiat_minor
     return to_model(
         SettlementLeg,
         row,
-        wallet_id=shown_wallet_id(row["kind"], row["wallet_id"]),
+        wallet_id=shown_wallet_id(row.kind, row.wallet_id),
         fiat_amount=None
         if fiat_minor is None
         else fiat.to_decimal_string(fiat_minor, fiat_code),
     )
 
 
-def _settlement(row: dict, legs: list[dict] | None = None) -> Settlement:
+def _settlement(row: SettlementRow, legs: list[LegRow] | None = None) -> Settlement:
     return to_model(
         Settlement,
         row,
-        fiat_amount=fiat.to_decimal_string(row["fiat_amount_minor"], row["fiat_code"]),
-        fee_snapshot=_shown_fee_snapshot(row["fee_snapshot"]),
-        split_snapshot=json.loads(row["split_snapshot"]),
-        legs=None if legs is None else [_leg(leg, row["fiat_code"]) for leg in legs],
+        fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
+        fee_snapshot=_shown_fee_snapshot(row.fee_snapshot),
+        split_snapshot=json.loads(row.split_snapshot),
+        legs=None if legs is None else [_leg(leg, row.fiat_code) for leg in legs],
     )
 
 
@@ -126,17 +128,16 @@ async def settlement_totals(
         **filters.query(operator_id),
     )
     by_currency = [
-        CurrencyTotals(
-            fiat_amount=fiat.to_decimal_string(
-                row["fiat_amount_minor"], row["fiat_code"]
-            ),
-            **{key: row[key] for key in ("fiat_code", *_SAT_TOTALS)},
+        to_model(
+            CurrencyTotals,
+            row,
+            fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
         )
         for row in rows
     ]
     return SettlementTotals(
         by_currency=by_currency,
-        **{key: sum(row[key] for row in rows) for key in _SAT_TOTALS},
+        **{key: sum(getattr(row, key) for row in rows) for key in _SAT_TOTALS},
     )
 
 
@@ -148,13 +149,13 @@ async def daily_stats(operator_id: str, *, days: int) -> list[DailyMachineStats]
     )
     return [
         DailyMachineStats(
-            day=datetime.fromtimestamp(row["day"] * 86400, tz=timezone.utc)
+            day=datetime.fromtimestamp(row.day * 86400, tz=timezone.utc)
             .date()
             .isoformat(),
-            machine_id=row["machine_id"],
-            settlements=row["settlements"],
-            gross_sats=row["gross_sats"],
-            commission_sats=row["commission_sats"],
+            machine_id=row.machine_id,
+            settlements=row.settlements,
+            gross_sats=row.gross_sats,
+            commission_sats=row.commission_sats,
         )
         for row in rows
     ]
@@ -212,12 +213,15 @@ async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
 
 
 async def worklist(operator_id: str) -> list[Settlement]:
-    rows = await crud.list_settlements_with_failed_legs(operator_id=operator_id)
-    legs = await crud.get_legs(settlement_ids=[row["id"] for row in rows])
-    by_settlement: dict[str, list[dict]] = {}
+    rows = [
+        SettlementRow.parse_obj(row)  # the payout queue reads settlements as dicts
+        for row in await crud.list_settlements_with_failed_legs(operator_id=operator_id)
+    ]
+    legs = await crud.get_legs(settlement_ids=[row.id for row in rows])
+    by_settlement: dict[str, list[LegRow]] = {}
     for leg in legs:
-        by_settlement.setdefault(leg["settlement_id"], []).append(leg)
-    return [_settlement(row, by_settlement.get(row["id"], [])) for row in rows]
+        by_settlement.setdefault(leg.settlement_id, []).append(leg)
+    return [_settlement(row, by_settlement.get(row.id, [])) for row in rows]
 
 
 async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:

@@ -13,10 +13,12 @@ from ..models import (
     Direction,
     Leg,
     LegKind,
+    NewLegRow,
     SplitPreview,
     SplitPreviewRequest,
     SplitRule,
     SplitRuleIn,
+    SplitRuleRow,
     SplitsUpdate,
     SuperConfig,
 )
@@ -25,7 +27,7 @@ from .config import get_super_config
 from .settlements import shown_wallet_id
 
 
-def split_rule(row: dict) -> SplitRule:
+def split_rule(row: SplitRuleRow) -> SplitRule:
     return to_model(SplitRule, row)
 
 
@@ -40,16 +42,16 @@ async def set_splits(operator_id: str, data: SplitsUpdate) -> list[SplitRule]:
         if rule.wallet_id:
             await existing_wallet(rule.wallet_id, f"rule '{rule.label}'")
     rows = [
-        {
-            "id": new_id(),
-            "operator_id": operator_id,
-            "position": position,
-            "label": rule.label,
-            "wallet_id": rule.wallet_id,
-            "ln_address": rule.ln_address,
-            "weight_bps": rule.weight_bps,
-            "created_at": now(),
-        }
+        SplitRuleRow(
+            id=new_id(),
+            operator_id=operator_id,
+            position=position,
+            label=rule.label,
+            wallet_id=rule.wallet_id,
+            ln_address=rule.ln_address,
+            weight_bps=rule.weight_bps,
+            created_at=now(),
+        )
         for position, rule in enumerate(data.rules)
     ]
     await crud.ensure_operator(user_id=operator_id, now=now())
@@ -69,6 +71,8 @@ async def set_splits(operator_id: str, data: SplitsUpdate) -> list[SplitRule]:
 
 @dataclass(frozen=True)
 class LegDraft:
+    """A payment a settlement owes, before it is stored as a payout leg."""
+
     kind: LegKind
     label: str
     target: str
@@ -77,6 +81,37 @@ class LegDraft:
     ln_address: str | None = None
     lp_enrolment_id: str | None = None
     fiat_minor: int | None = None
+
+    def row(
+        self,
+        *,
+        settlement_id: str,
+        operator_id: str,
+        position: int,
+        status: str,
+        source_wallet_id: str,
+        timestamp: int,
+    ) -> NewLegRow:
+        """The leg as it is stored, paid from ``source_wallet_id``: the one place
+        that writes a leg, for machine settlements and balance settlements alike."""
+        return NewLegRow(
+            id=new_id(),
+            settlement_id=settlement_id,
+            operator_id=operator_id,
+            position=position,
+            kind=self.kind.value,
+            label=self.label,
+            target=self.target,
+            wallet_id=self.wallet_id,
+            ln_address=self.ln_address,
+            lp_enrolment_id=self.lp_enrolment_id,
+            sats=self.sats,
+            fiat_minor=self.fiat_minor,
+            status=status,
+            source_wallet_id=source_wallet_id,
+            created_at=timestamp,
+            updated_at=timestamp,
+        )
 
 
 RETAINED_LABEL = "Retained in the machine wallet (no split rules)"

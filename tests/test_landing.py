@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from test_payouts import Business, fund
 from test_rpc_server import pay_from_customer
 
@@ -119,6 +120,42 @@ async def test_unusable_metadata_lands_nothing(client, super_user, make_user):
         assert payment is not None
         assert await transactions.land_bitspire_payment(payment) is False, bad
         assert await settlements(client, business.operator, tx_id) == [], bad
+
+
+async def test_a_cash_out_lands_only_for_what_the_customer_paid(
+    client, super_user, make_user
+):
+    """Landing compares principal + fee with the invoice the customer paid: a
+    transaction whose amounts do not add up to it lands nothing."""
+    from satmachineadmin.errors import InvalidInput
+    from satmachineadmin.models import AtmTransactionRow
+    from satmachineadmin.services import atm_transactions
+
+    business = await Business(client, super_user, make_user).build()
+    tx_id = uuid.uuid4().hex
+    tx = {
+        "id": uuid.uuid4().hex,
+        "operator_id": business.operator.id,
+        "machine_id": business.machine["id"],
+        "tx_id": tx_id,
+        "payment_hash": None,
+        "principal_sats": 100_000,
+        "fee_sats": 1_000,
+        "amount_sats": 100_500,  # the invoice paid: 500 sats short
+        "fiat_amount_minor": 50_000,
+        "fiat_code": "GTQ",
+        "exchange_rate": "500000.00",
+    }
+    row = AtmTransactionRow.construct(**tx)
+    with pytest.raises(InvalidInput, match="paid 100500 sats"):
+        await atm_transactions.land_cash_out(
+            row, business.machine, dispensed_minor=25_000
+        )
+    with pytest.raises(InvalidInput, match="paid 100500 sats"):
+        await atm_transactions.land_cash_out(
+            row, business.machine, dispensed_minor=50_000
+        )
+    assert await settlements(client, business.operator, tx_id) == []
 
 
 def test_metadata_amounts_are_compared_to_the_msat():
