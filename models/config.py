@@ -159,5 +159,6 @@ class SuperConfigRow(RowModel):
     telemetry_retention_days: int
     rpc_log_retention_days: int
     lp_rate_tolerance_bps: int
+    local_only: bool
     updated_at: int
     updated_by: str | None
