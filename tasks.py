@@ -8,9 +8,10 @@ from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import beacons, crud, helpers, payouts, services, transactions
+from . import beacons, crud, helpers, services, transactions
 from .helpers import EXT_TAG
 from .nostr_rpc import rpc_server
+from .services import payouts
 
 MAINTENANCE_EVERY_S = 3600
 

@@ -31,6 +31,7 @@ from .base import (
     FeeBasis,
     LegKind,
     MachineStatus,
+    Row,
     Sats,
     Weight,
     amount_string,
@@ -71,6 +72,11 @@ from .machines import (
     Pairing,
     PairingCreate,
     PairingStatus,
+)
+from .payouts import (
+    ForwardRow,
+    LegRow,
+    LpForwardingRow,
 )
 from .settlements import (
     CurrencyTotals,
@@ -113,9 +119,11 @@ __all__ = [
     "ErrorDetail",
     "FeeBasis",
     "Forward",
+    "ForwardRow",
     "ForwardingSettings",
     "Leg",
     "LegKind",
+    "LegRow",
     "LpBalance",
     "LpBalanceSettlement",
     "LpCode",
@@ -123,6 +131,7 @@ __all__ = [
     "LpDistribution",
     "LpEnrol",
     "LpEnrolment",
+    "LpForwardingRow",
     "LpProfile",
     "LpSummary",
     "Machine",
@@ -136,6 +145,7 @@ __all__ = [
     "PairingStatus",
     "PlatformFee",
     "Resolution",
+    "Row",
     "Sats",
     "Settlement",
     "SettlementLeg",

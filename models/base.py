@@ -233,3 +233,15 @@ def blank_or_rate(value: object) -> str | None:
     """Blank means "no rate given" (LNbits' market rate), as it always did."""
     value = _blank_is_none(value)
     return None if value is None else rate_string(value)
+
+
+class Row(BaseModel):
+    """A stored row as crud reads it: typed attributes for the code that uses it.
+    Reading it by column name (``row["status"]``) works as well, as it did when
+    rows were dicts."""
+
+    def __getitem__(self, column: str) -> Any:
+        try:
+            return getattr(self, column)
+        except AttributeError:
+            raise KeyError(column) from None

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, calculations, crud, fiat, payouts
+from .. import audit, calculations, crud, fiat
 from ..database import transaction
 from ..errors import Conflict, InvalidInput
 from ..helpers import new_id, now
@@ -19,6 +19,7 @@ from ..models import (
     Settlement,
     SuperConfig,
 )
+from . import payouts
 from .config import get_super_config
 from .machines import operator_machine
 from .settlements import get_settlement

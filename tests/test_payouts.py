@@ -10,7 +10,8 @@ import pytest
 import pytest_asyncio
 
 from helpers import API, add_machine, enrol_lp, fund
-from satmachineadmin import crud, payouts
+from satmachineadmin import crud
+from satmachineadmin.services import payouts, sending
 
 
 async def balance(wallet_id: str) -> int:
@@ -403,7 +404,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
 ):
     from lnbits.core.services import create_invoice
 
-    from satmachineadmin import forwarding
+    from satmachineadmin.services import forwarding
 
     lp = business.lps[1]
     cold = await business.make_user("cold")
@@ -439,7 +440,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
         )
         return invoice.bolt11
 
-    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     await fund(business.machine["wallet_id"], 100_100)
     hot_before = await balance(lp.wallet_id)
     settlement = await business.cash_out()
@@ -497,7 +498,7 @@ async def test_a_lightning_address_split_is_paid_through_lnurl(
         )
         return invoice.bolt11
 
-    monkeypatch.setattr(payouts, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     failed = await wait_for_status(client, op, settlement["id"], "failed")
@@ -539,7 +540,7 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
 ):
     from types import SimpleNamespace
 
-    from satmachineadmin import forwarding
+    from satmachineadmin.services import forwarding
 
     forward_id = uuid.uuid4().hex
     now = int(time.time())
@@ -567,9 +568,9 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
     async def lightning_address(address: str, amount_msat: int) -> str:
         return "lnbc-stalled"
 
-    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     monkeypatch.setattr(
-        forwarding,
+        sending,
         "decode_bolt11",
         lambda _: SimpleNamespace(amount_msat=1_000_000, payment_hash="ab" * 32),
     )
