@@ -2,7 +2,8 @@
 
 Every function takes keyword-only arguments and an optional connection: given one,
 it runs inside the caller's transaction; without one, it opens its own. Rows come
-back as plain dicts; services turn them into API models.
+back as the row models of ``models`` where their concern has them (payout legs,
+forwards), else as plain dicts; services turn them into API models.
 """
 
 from __future__ import annotations
