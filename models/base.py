@@ -235,7 +235,7 @@ def blank_or_rate(value: object) -> str | None:
     return None if value is None else rate_string(value)
 
 
-class Row(BaseModel):
+class Row(ApiModel):
     """A stored row as crud reads it: typed attributes for the code that uses it.
     Reading it by column name (``row["status"]``) works as well, as it did when
     rows were dicts."""
