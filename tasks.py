@@ -8,9 +8,10 @@ from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
 from loguru import logger
 
-from . import crud, helpers, payouts, services
+from . import crud, helpers, services
 from .helpers import EXT_TAG
 from .rpc import beacons, rpc_server
+from .services import payouts
 
 MAINTENANCE_EVERY_S = 3600
 

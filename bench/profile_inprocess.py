@@ -96,7 +96,7 @@ async def profile(args: argparse.Namespace) -> None:
             task = task_manager.get_task(name)
             if task is not None:
                 task_manager.cancel_task(task)
-        payouts = sys.modules[f"{EXT_ID}.payouts"]
+        payouts = sys.modules[f"{EXT_ID}.services.payouts"]
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://x") as http:
             out = Path(args.out)

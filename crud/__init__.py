@@ -2,9 +2,8 @@
 
 Every function takes keyword-only arguments and an optional connection: given one,
 it runs inside the caller's transaction; without one, it opens its own. Rows come
-back as row models (``models/``, ``...Row``), typed; services turn them into API
-models. The few lookups the Nostr RPC server and the payout engine read still
-return dicts, and say so.
+back as the row models of ``models`` (``...Row``), typed; services turn them into API
+models. The few lookups the Nostr RPC server reads still return dicts, and say so.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ from typing import Any
 
 from lnbits.db import Connection
 
-from ..database import execute, fetch_returning
-from .sql import S, connection, fetch_all, fetch_one
+from ..database import db, execute, fetch_returning
+from ..models import ForwardRow, LpForwardingRow
+from .sql import S, connection
 
 
 async def update_lp_forwarding(
@@ -28,12 +29,12 @@ async def update_lp_forwarding(
 
 async def get_lp_of_enrolment(
     *, enrolment_id: str, conn: Connection | None = None
-) -> dict | None:
-    return await fetch_one(
+) -> LpForwardingRow | None:
+    return await (conn or db).fetchone(
         f"SELECT l.* FROM {S}.lps l JOIN {S}.lp_enrolments e ON e.lp_id = l.id "
         "WHERE e.id = :id",
         {"id": enrolment_id},
-        conn,
+        LpForwardingRow,
     )
 
 
@@ -54,8 +55,8 @@ async def insert_forward_once(
 
 async def forwards_due(
     *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
-) -> list[dict]:
-    return await fetch_all(
+) -> list[ForwardRow]:
+    return await (conn or db).fetchall(
         f"""
         SELECT * FROM {S}.forwards
         WHERE status = 'pending'
@@ -64,18 +65,18 @@ async def forwards_due(
         ORDER BY created_at LIMIT :limit
         """,
         {"now": now, "stale_before": stale_before, "limit": limit},
-        conn,
+        ForwardRow,
     )
 
 
 async def claim_forward(
     *, forward_id: str, now: int, stale_before: int, conn: Connection | None = None
-) -> dict | None:
+) -> ForwardRow | None:
     """Takes a forward for sending, as claim_leg takes a leg; returns it as it now
     stands (None when the claim was lost). Its ``updated_at`` is the claim's token
     for update_forward."""
     async with connection(conn) as c:
-        return await fetch_returning(
+        row = await fetch_returning(
             c,
             f"""
             UPDATE {S}.forwards
@@ -89,6 +90,7 @@ async def claim_forward(
             """,
             {"id": forward_id, "now": now, "stale_before": stale_before},
         )
+    return ForwardRow(**row) if row else None
 
 
 async def update_forward(
@@ -113,10 +115,12 @@ async def update_forward(
         )
 
 
-async def list_forwards(*, lp_id: str, conn: Connection | None = None) -> list[dict]:
-    return await fetch_all(
+async def list_forwards(
+    *, lp_id: str, conn: Connection | None = None
+) -> list[ForwardRow]:
+    return await (conn or db).fetchall(
         f"SELECT * FROM {S}.forwards WHERE lp_id = :lp_id "
         "ORDER BY created_at DESC, id LIMIT 500",
         {"lp_id": lp_id},
-        conn,
+        ForwardRow,
     )

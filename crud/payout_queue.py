@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from lnbits.db import Connection
 
-from ..database import execute, fetch_returning
-from .sql import S, connection, fetch_all, fetch_one
+from ..database import db, execute, fetch_returning
+from ..models import LegRow
+from .sql import S, connection, fetch_all
 
 
-async def get_leg(*, leg_id: str, conn: Connection | None = None) -> dict | None:
-    return await fetch_one(
-        f"SELECT * FROM {S}.payout_legs WHERE id = :id", {"id": leg_id}, conn
+async def get_leg(*, leg_id: str, conn: Connection | None = None) -> LegRow | None:
+    return await (conn or db).fetchone(
+        f"SELECT * FROM {S}.payout_legs WHERE id = :id", {"id": leg_id}, LegRow
     )
 
 
 async def claim_leg(
     *, leg_id: str, now: int, stale_before: int, conn: Connection | None = None
-) -> dict | None:
+) -> LegRow | None:
     """Takes a leg for payment: one claimant wins, whatever the number of workers
     or processes. A failed leg is taken only once its retry is due; a claim older
     than ``stale_before`` belonged to a dead worker.
@@ -25,7 +26,7 @@ async def claim_leg(
     in the same statement, plus ``lp_ln_address``: the Lightning address its LP
     forwards to, if any, so that paying the leg needs no further reads."""
     async with connection(conn) as c:
-        return await fetch_returning(
+        row = await fetch_returning(
             c,
             f"""
             UPDATE {S}.payout_legs
@@ -44,12 +45,13 @@ async def claim_leg(
             """,
             {"id": leg_id, "now": now, "stale_before": stale_before},
         )
+    return LegRow(**row) if row else None
 
 
 async def set_leg_invoice(
     *,
     leg_id: str,
-    claimed_at: int,
+    claimed_at: int | None,
     payment_hash: str,
     payment_request: str,
     conn: Connection | None = None,
@@ -78,7 +80,7 @@ async def set_leg_invoice(
 async def finish_leg(
     *,
     leg_id: str,
-    claimed_at: int,
+    claimed_at: int | None,
     status: str,
     now: int,
     error: str | None = None,
@@ -107,11 +109,13 @@ async def finish_leg(
         )
 
 
-async def legs_of(*, settlement_id: str, conn: Connection | None = None) -> list[dict]:
-    return await fetch_all(
+async def legs_of(
+    *, settlement_id: str, conn: Connection | None = None
+) -> list[LegRow]:
+    return await (conn or db).fetchall(
         f"SELECT * FROM {S}.payout_legs WHERE settlement_id = :id ORDER BY position",
         {"id": settlement_id},
-        conn,
+        LegRow,
     )
 
 

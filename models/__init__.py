@@ -2,7 +2,8 @@
 
 Validation lives here, at the edge: basis points 0..10000, non-negative sats below
 the 21M BTC supply, fiat as exact decimal strings, known currency codes. Everything
-behind these models may assume its input is well-formed.
+behind these models may assume its input is well-formed. Rows as stored are the
+``...Row`` models (``RowModel``), which crud returns.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from .atm_transactions import (
     AtmTransactionRow,
     Resolution,
 )
-from .audit import AuditRow
+from .audit import (
+    AuditRow,
+)
 from .balance_settlements import (
     BalanceSettle,
     BalanceSettlement,
@@ -89,6 +92,10 @@ from .machines import (
     PairingStatus,
     TelemetryRow,
 )
+from .payouts import (
+    ForwardRow,
+    LpForwardingRow,
+)
 from .rpc import (
     RpcErrorCount,
     RpcLogRow,
@@ -151,6 +158,7 @@ __all__ = [
     "ErrorDetail",
     "FeeBasis",
     "Forward",
+    "ForwardRow",
     "ForwardingSettings",
     "Leg",
     "LegKind",
@@ -165,6 +173,7 @@ __all__ = [
     "LpDistributionRow",
     "LpEnrol",
     "LpEnrolment",
+    "LpForwardingRow",
     "LpProfile",
     "LpRow",
     "LpSummary",

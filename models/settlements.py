@@ -155,7 +155,7 @@ class NewLegRow(RowModel):
     sats: int
     fiat_minor: int | None
     status: str
-    source_wallet_id: str | None
+    source_wallet_id: str
     created_at: int
     updated_at: int
 
@@ -170,6 +170,8 @@ class LegRow(NewLegRow):
     payment_request: str | None = None
     claimed_at: int | None = None
     next_attempt_at: int | None = None
+    # Read with a claim only: the Lightning address the leg's LP forwards to.
+    lp_ln_address: str | None = None
 
 
 class NewSettlementRow(RowModel):

@@ -3,6 +3,10 @@
 The money arithmetic itself is in ``calculations`` (pure); persistence is in
 ``crud``. Functions here decide what may happen, read what the arithmetic needs,
 and write its results atomically. One module per concern.
+
+The payout worker's modules, ``sending`` (the engine), ``payouts`` (legs) and
+``forwarding`` (LP forwards), are used as modules and not re-exported here: their
+names are looked up on the module, where the worker and the tests find them.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from lnbits.utils.exchange_rates import get_fiat_rate_and_price_satoshis
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, conversions, crud, fiat, payouts
+from .. import audit, conversions, crud, fiat
 from ..database import transaction
 from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import new_id, now
@@ -32,6 +32,7 @@ from ..models import (
     LpBalanceSettlementRow,
     NewBalanceSettlementRow,
 )
+from . import payouts
 from .accounts import person_name, to_model
 from .config import get_super_config
 from .lps import operator_enrolment

@@ -9,7 +9,7 @@ from decimal import Decimal
 from lnbits.db import Connection
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, calculations, conversions, crud, fiat, payouts
+from .. import audit, calculations, conversions, crud, fiat
 from ..database import transaction
 from ..errors import Conflict, InvalidInput
 from ..helpers import new_id, now
@@ -26,6 +26,7 @@ from ..models import (
     SplitRule,
     SuperConfig,
 )
+from . import payouts
 from .config import get_super_config
 from .machines import operator_machine
 from .settlements import get_settlement

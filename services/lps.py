@@ -401,4 +401,6 @@ async def list_forwards(user_id: str) -> list[Forward]:
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    return [to_model(Forward, row) for row in await crud.list_forwards(lp_id=lp.id)]
+    return [
+        to_model(Forward, row.dict()) for row in await crud.list_forwards(lp_id=lp.id)
+    ]

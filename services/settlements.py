@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import audit, crud, fiat, payouts
+from .. import audit, crud, fiat
 from ..database import transaction
 from ..errors import NotFound
 from ..helpers import now
@@ -26,6 +26,7 @@ from ..models import (
     SettlementRow,
     SettlementTotals,
 )
+from . import payouts
 from .accounts import to_model
 
 # Legs that pay someone else's wallet: the super user's (platform fee) or an LP's.

@@ -13,10 +13,11 @@ from test_rpc_server import (
 )
 
 from helpers import API
-from satmachineadmin import crud, payouts
+from satmachineadmin import crud
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.rpc import RpcServer
+from satmachineadmin.services import payouts
 
 
 @pytest_asyncio.fixture(loop_scope="session")

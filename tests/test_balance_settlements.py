@@ -16,9 +16,8 @@ import pytest
 from conftest import Actor
 
 from helpers import API, add_machine, enrol_lp, fund
-from satmachineadmin import payouts
 from satmachineadmin.database import db
-from satmachineadmin.services import balance_settlements
+from satmachineadmin.services import balance_settlements, payouts, sending
 
 
 async def wallet_sats(wallet_id: str) -> int:
@@ -81,7 +80,7 @@ def failing_payments(monkeypatch):
     emptied meanwhile; ``failing_payments["on"] = False`` lets them through."""
     from lnbits.exceptions import PaymentError
 
-    real_pay_invoice = payouts.pay_invoice
+    real_pay_invoice = sending.pay_invoice
     switch = {"on": True}
 
     async def pay_invoice(**kwargs):
@@ -89,7 +88,7 @@ def failing_payments(monkeypatch):
             raise PaymentError("Insufficient balance.", status="failed")
         return await real_pay_invoice(**kwargs)
 
-    monkeypatch.setattr(payouts, "pay_invoice", pay_invoice)
+    monkeypatch.setattr(sending, "pay_invoice", pay_invoice)
     return switch
 
 

@@ -649,7 +649,8 @@ def test_lnbits_private_lnurl_setting_allows_private_domains(monkeypatch):
 
 
 async def test_an_address_saved_before_the_rule_is_not_fetched(monkeypatch):
-    from satmachineadmin import forwarding, payouts
+    from satmachineadmin.models import LegRow
+    from satmachineadmin.services import forwarding, payouts, sending
 
     fetched: list[str] = []
 
@@ -657,9 +658,8 @@ async def test_an_address_saved_before_the_rule_is_not_fetched(monkeypatch):
         fetched.append(address)
         raise AssertionError("a private domain must not be fetched")
 
-    monkeypatch.setattr(payouts, "get_pr_from_lnurl", fetch)
-    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", fetch)
-    leg = {"ln_address": "x@metadata.google.internal", "sats": 10}
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", fetch)
+    leg: Any = LegRow.construct(ln_address="x@metadata.google.internal", sats=10)
     with pytest.raises(payouts.LegFailure, match="not on a public domain"):
         await payouts._lightning_address_invoice(leg)
     with pytest.raises(ValueError, match="not on a public domain"):

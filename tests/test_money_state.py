@@ -43,10 +43,11 @@ from hypothesis import strategies as st
 from test_rpc_server import Atm, CapturingPool, register
 
 from helpers import API, enrol_lp, fund
-from satmachineadmin import calculations, conversions, crud, payouts
+from satmachineadmin import calculations, conversions, crud
 from satmachineadmin.database import db
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.rpc import RpcServer
+from satmachineadmin.services import payouts, sending
 
 # A longer soak: SATMACHINEADMIN_STATE_EXAMPLES=500 .venv/bin/pytest tests/...
 MAX_EXAMPLES = int(os.environ.get("SATMACHINEADMIN_STATE_EXAMPLES", "25"))
@@ -864,9 +865,9 @@ class Business:
         if op.rate_minor is not None:
             body["exchange_rate"] = minor_str(op.rate_minor)
         available = await self.wallet_balance(source)
-        real_pay_invoice = payouts.pay_invoice
+        real_pay_invoice = sending.pay_invoice
         if op.refused:
-            payouts.pay_invoice = refuse_payment  # type: ignore[assignment]
+            sending.pay_invoice = refuse_payment  # type: ignore[assignment]
         try:
             response = await self.client.post(
                 f"{API}/lps/{enrolment}/settle",
@@ -874,7 +875,7 @@ class Business:
                 headers=self.operator.headers,
             )
         finally:
-            payouts.pay_invoice = real_pay_invoice  # type: ignore[assignment]
+            sending.pay_invoice = real_pay_invoice  # type: ignore[assignment]
         # What cannot be paid (an operator's rate too far from LNbits', more
         # sats than the paying wallet holds, the LP's wallet gone) is refused
         # before anything is recorded now, instead of failing as a recorded leg.
@@ -1114,13 +1115,13 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
     # it fail before; that is refused before anything is recorded now, so the
     # wallet is emptied "meanwhile": LNbits refuses this one payment.)
     await business.fund(operator.wallet_id, 10_000)
-    real_pay_invoice = payouts.pay_invoice
+    real_pay_invoice = sending.pay_invoice
 
     async def refused_once(**kwargs: Any) -> Any:
-        monkeypatch.setattr(payouts, "pay_invoice", real_pay_invoice)
+        monkeypatch.setattr(sending, "pay_invoice", real_pay_invoice)
         raise PaymentError("Insufficient balance.", status="failed")
 
-    monkeypatch.setattr(payouts, "pay_invoice", refused_once)
+    monkeypatch.setattr(sending, "pay_invoice", refused_once)
     response = await client.post(
         f"{API}/lps/{business.enrolments[0]}/settle",
         json={"wallet_id": operator.wallet_id, "fiat_amount": "10.00"},
@@ -1189,10 +1190,10 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
             await asyncio.sleep(0.6)
         return await write_status(**kwargs)
 
-    monkeypatch.setattr(payouts, "pay_invoice", slow_pay_invoice)
+    monkeypatch.setattr(sending, "pay_invoice", slow_pay_invoice)
     monkeypatch.setattr(crud, "refresh_settlement_status", late_write)
     worker_b = asyncio.create_task(payouts.process_settlement(settlement["id"]))
-    while (await crud.get_leg(leg_id=first["id"]) or {})["status"] != "paying":
+    while getattr(await crud.get_leg(leg_id=first["id"]), "status", None) != "paying":
         await asyncio.sleep(0.01)
     await asyncio.gather(payouts.process_settlement(settlement["id"]), worker_b)
 

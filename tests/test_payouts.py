@@ -10,7 +10,8 @@ import pytest
 import pytest_asyncio
 
 from helpers import API, add_machine, enrol_lp, fund
-from satmachineadmin import crud, payouts
+from satmachineadmin import crud
+from satmachineadmin.services import payouts, sending
 
 
 async def balance(wallet_id: str) -> int:
@@ -208,7 +209,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
     monkeypatch.setattr(payouts, "process_due", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
-    legs = await crud.legs_of(settlement_id=settlement["id"])
+    legs = [leg.dict() for leg in await crud.legs_of(settlement_id=settlement["id"])]
     first = legs[0]
     now = int(time.time())
     claimed = await crud.claim_leg(leg_id=first["id"], now=now, stale_before=now)
@@ -248,7 +249,7 @@ async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     monkeypatch.setattr(payouts, "process_due", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
-    leg_id = (await crud.legs_of(settlement_id=settlement["id"]))[0]["id"]
+    leg_id = (await crud.legs_of(settlement_id=settlement["id"]))[0].id
     now = int(time.time())
     stalled = await crud.claim_leg(
         leg_id=leg_id, now=now - payouts.STALE_PAYING_S - 1, stale_before=0
@@ -261,12 +262,12 @@ async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     with pytest.raises(payouts.ClaimLost):
         await payouts._leg_invoice(stalled)
     assert not await crud.finish_leg(
-        leg_id=leg_id, claimed_at=stalled["claimed_at"], status="failed", now=now
+        leg_id=leg_id, claimed_at=stalled.claimed_at, status="failed", now=now
     )
     leg = await crud.get_leg(leg_id=leg_id)
     assert leg is not None
-    assert leg["status"] == "paying" and leg["payment_hash"] is None
-    assert leg["claimed_at"] == current["claimed_at"]
+    assert leg.status == "paying" and leg.payment_hash is None
+    assert leg.claimed_at == current.claimed_at
 
 
 async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, business):
@@ -316,7 +317,7 @@ async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     settlement = await business.cash_out(principal=10_000, fee_sats=10)
     done = await wait_for_status(client, business.operator, settlement["id"], "failed")
     assert done["status"] == "failed"
-    legs = await crud.legs_of(settlement_id=settlement["id"])
+    legs = [leg.dict() for leg in await crud.legs_of(settlement_id=settlement["id"])]
     unpaid = [leg for leg in legs if leg["status"] == "failed"]
     assert unpaid and all(leg["next_attempt_at"] > time.time() for leg in unpaid)
     assert payouts.backoff_s(1) == 30 and payouts.backoff_s(20) == 3600
@@ -403,7 +404,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
 ):
     from lnbits.core.services import create_invoice
 
-    from satmachineadmin import forwarding
+    from satmachineadmin.services import forwarding
 
     lp = business.lps[1]
     cold = await business.make_user("cold")
@@ -439,7 +440,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
         )
         return invoice.bolt11
 
-    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     await fund(business.machine["wallet_id"], 100_100)
     hot_before = await balance(lp.wallet_id)
     settlement = await business.cash_out()
@@ -497,7 +498,7 @@ async def test_a_lightning_address_split_is_paid_through_lnurl(
         )
         return invoice.bolt11
 
-    monkeypatch.setattr(payouts, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     failed = await wait_for_status(client, op, settlement["id"], "failed")
@@ -539,7 +540,7 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
 ):
     from types import SimpleNamespace
 
-    from satmachineadmin import forwarding
+    from satmachineadmin.services import forwarding
 
     forward_id = uuid.uuid4().hex
     now = int(time.time())
@@ -567,9 +568,9 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
     async def lightning_address(address: str, amount_msat: int) -> str:
         return "lnbc-stalled"
 
-    monkeypatch.setattr(forwarding, "get_pr_from_lnurl", lightning_address)
+    monkeypatch.setattr(sending, "get_pr_from_lnurl", lightning_address)
     monkeypatch.setattr(
-        forwarding,
+        sending,
         "decode_bolt11",
         lambda _: SimpleNamespace(amount_msat=1_000_000, payment_hash="ab" * 32),
     )
@@ -577,10 +578,10 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
         await forwarding._invoice(stalled)
     assert not await crud.update_forward(
         forward_id=forward_id,
-        claimed_at=stalled["updated_at"],
+        claimed_at=stalled.updated_at,
         fields={"status": "failed"},
     )
     rows = await crud.list_forwards(lp_id="lp")
-    mine = next(row for row in rows if row["id"] == forward_id)
-    assert mine["status"] == "sending" and mine["payment_hash"] is None
-    assert mine["updated_at"] == current["updated_at"]
+    mine = next(row for row in rows if row.id == forward_id)
+    assert mine.status == "sending" and mine.payment_hash is None
+    assert mine.updated_at == current.updated_at

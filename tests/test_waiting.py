@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from satmachineadmin import forwarding, payouts
+from satmachineadmin.services import forwarding, payouts
 from satmachineadmin.waiting import wait_until_set
 
 

@@ -1,0 +1,290 @@
+"""Paying a settlement's legs: each exactly once, in order, across crashes.
+
+A leg is paid as an internal LNbits payment from its source wallet (the machine's)
+to its target wallet, or to a Lightning address with an invoice fetched through
+LNbits' LNURL client (replaced only after a failure). The sending itself (the
+claim, the invoice recorded before it is paid, the takeover that asks LNbits
+first, the backoff) is ``sending``'s; here is what a leg adds to it: its invoice,
+the completion of an internal payment LNbits left half done, and, with its
+outcome, the audit row and the LP's forward.
+
+A leg that fails is in the operator's worklist at once; the automatic retries
+stop after ``sending.MAX_AUTO_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
+from lnbits.core.models import PaymentState
+from lnbits.core.services import create_invoice
+from lnbits.exceptions import InvoiceError
+from loguru import logger
+
+from .. import audit, crud
+from ..database import transaction
+from ..helpers import EXT_TAG
+from ..models import LegRow
+from ..waiting import wait_until_set
+from . import atm_transactions, forwarding, sending
+from .sending import ClaimLost, Outcome, Payables, backoff_s
+from .sending import SendFailure as LegFailure
+
+__all__ = [
+    "DONE",
+    "EXT_TAG",
+    "STALE_PAYING_S",
+    "ClaimLost",
+    "LegFailure",
+    "abandon_overdue",
+    "backoff_s",
+    "pay_leg",
+    "payment_made_or_in_flight",
+    "process_due",
+    "process_settlement",
+    "run_worker",
+    "settlement_status",
+    "wake",
+]
+
+STALE_PAYING_S = 60
+POLL_EVERY_S = 5.0
+
+DONE = ("paid", "retained", "void")
+
+_wakeup = asyncio.Event()
+
+
+def wake() -> None:
+    """New work: the worker looks now instead of at its next poll."""
+    _wakeup.set()
+
+
+def settlement_status(legs: Sequence[LegRow | Mapping[str, Any]]) -> str:
+    # The API's legs (dicts) and the stored ones follow the same rule.
+    statuses = {
+        leg.status if isinstance(leg, LegRow) else leg["status"] for leg in legs
+    }
+    if statuses <= set(DONE):
+        return "settled"
+    if statuses & {"pending", "paying"}:
+        return "processing"
+    return "failed"  # nothing in flight, and not everything paid
+
+
+async def process_settlement(settlement_id: str) -> str:
+    """Pays every leg that is due, in order, and returns the settlement's status."""
+    for leg in await crud.legs_of(settlement_id=settlement_id):
+        if leg.status not in DONE:
+            await pay_leg(leg)
+    status = await crud.refresh_settlement_status(
+        settlement_id=settlement_id, now=int(time.time())
+    )
+    if status is not None:
+        return status
+    # A balance settlement has no settlement row: its status is its leg's.
+    return settlement_status(await crud.legs_of(settlement_id=settlement_id))
+
+
+async def pay_leg(leg: LegRow) -> None:
+    """One attempt at the leg, unless it is paid, retained, in another worker's
+    hands or not due."""
+    await sending.send(LEGS, leg.id)
+
+
+class Legs(Payables[LegRow]):
+    noun = "leg"
+    stale_after_s = STALE_PAYING_S
+
+    async def claim(self, row_id: str, *, now: int, stale_before: int) -> LegRow | None:
+        return await crud.claim_leg(leg_id=row_id, now=now, stale_before=stale_before)
+
+    async def invoice(self, row: LegRow) -> str:
+        return await _leg_invoice(row)
+
+    async def save_invoice(
+        self, row: LegRow, *, payment_hash: str, bolt11: str
+    ) -> bool:
+        return await crud.set_leg_invoice(
+            leg_id=row.id,
+            claimed_at=row.claimed_at,
+            payment_hash=payment_hash,
+            payment_request=bolt11,
+        )
+
+    async def received(self, row: LegRow) -> bool:
+        return await _received(row)
+
+    def payment_extra(self, row: LegRow) -> dict[str, Any]:
+        return {
+            "tag": EXT_TAG,
+            "settlement_id": row.settlement_id,
+            "leg_id": row.id,
+            "leg_kind": row.kind,
+        }
+
+    def description(self, row: LegRow) -> str:
+        return f"{row.label} (settlement {row.settlement_id[:8]})"
+
+    async def finish(self, row: LegRow, outcome: Outcome) -> None:
+        await _finish(row, outcome)
+
+
+LEGS = Legs()
+
+
+async def _finish(leg: LegRow, outcome: Outcome) -> None:
+    """The leg's new state, its audit row and its forward commit together."""
+    status = "paid" if outcome.paid else "failed"
+    error = outcome.error
+    async with transaction() as conn:
+        finished = await crud.finish_leg(
+            leg_id=leg.id,
+            claimed_at=leg.claimed_at,
+            status=status,
+            now=int(time.time()),
+            error=error[:500] if error else None,
+            next_attempt_at=outcome.retry_at,
+            conn=conn,
+        )
+        if not finished:
+            return  # taken over meanwhile: the new claim's outcome counts
+        await audit.record(
+            conn,
+            actor="system:payouts",
+            operator_id=leg.operator_id,
+            action=f"leg.{status}",
+            object_type="payout_leg",
+            object_id=leg.id,
+            detail={
+                "settlement_id": leg.settlement_id,
+                "sats": leg.sats,
+                "attempt": leg.attempts,
+                "error": error,
+            },
+        )
+        # lp_ln_address was read with the claim: most LPs forward nothing.
+        if outcome.paid and leg.lp_ln_address:
+            await forwarding.schedule(leg, conn=conn)
+
+
+async def _received(leg: LegRow) -> bool:
+    """Whether the target wallet was credited for the leg's recorded invoice.
+
+    LNbits commits an internal payment in two steps (the payer's side, then the
+    payee's invoice); a crash in between leaves the payer debited and the payee
+    not credited. This finishes that step, exactly as LNbits would have: the sats
+    already left the payer, so crediting the payee invents nothing.
+    """
+    if not leg.wallet_id:
+        return True  # a Lightning address: the payer's side is all there is
+    invoice = await get_standalone_payment(
+        leg.payment_hash or "", incoming=True, wallet_id=leg.wallet_id
+    )
+    if invoice is None:
+        return False
+    if not invoice.success:
+        logger.warning(
+            f"satmachineadmin: completing LNbits' interrupted internal payment "
+            f"{leg.payment_hash} of leg {leg.id}"
+        )
+        invoice.status = PaymentState.SUCCESS
+        await update_payment(invoice)
+    return True
+
+
+async def payment_made_or_in_flight(leg: LegRow | Mapping[str, Any]) -> bool:
+    """Whether LNbits shows the leg's recorded invoice paid, or being paid, from
+    its source wallet: such a leg must never be voided."""
+    row = leg if isinstance(leg, LegRow) else LegRow(**leg)
+    payment = await sending.previous_payment(row)
+    return payment is not None and (payment.success or payment.pending)
+
+
+async def _leg_invoice(leg: LegRow) -> str:
+    """The invoice this leg pays: made once, recorded before any payment."""
+    if not leg.wallet_id:
+        if leg.payment_request and not await _invoice_failed(leg):
+            return leg.payment_request
+        return await _lightning_address_invoice(leg)
+    if leg.payment_request:
+        # A recorded invoice of a wallet deleted since must not be paid into it.
+        await _check_target(leg.wallet_id)
+        if await _still_payable(leg):
+            return leg.payment_request
+    try:
+        # create_invoice reads the target wallet itself and refuses a deleted one,
+        # so a new invoice needs no check of its own.
+        invoice = await create_invoice(
+            wallet_id=leg.wallet_id,
+            amount=leg.sats,
+            memo=LEGS.description(leg),
+            extra=LEGS.payment_extra(leg),
+            internal=True,
+        )
+    except InvoiceError:
+        await _check_target(leg.wallet_id)  # say why, when it is that
+        raise
+    return await sending.record_invoice(LEGS, leg, invoice.payment_hash, invoice.bolt11)
+
+
+async def _check_target(wallet_id: str) -> None:
+    target = await get_wallet(wallet_id)
+    if target is None or target.deleted:
+        raise LegFailure("the target wallet no longer exists")
+
+
+async def _still_payable(leg: LegRow) -> bool:
+    """A recorded internal invoice that LNbits has given up on (it expired, or the
+    funding source forgot it across a restart) is replaced by a new one; it was
+    never paid (the payer's side was checked first), so nothing is paid twice."""
+    invoice = await get_standalone_payment(
+        leg.payment_hash or "", incoming=True, wallet_id=leg.wallet_id
+    )
+    return invoice is not None and invoice.pending and not invoice.is_expired
+
+
+async def _invoice_failed(leg: LegRow) -> bool:
+    """Whether the leg's recorded invoice was tried and failed (a Lightning
+    address's invoice is then replaced; an internal one is simply paid again)."""
+    payment = await sending.previous_payment(leg)
+    return payment is not None and payment.failed
+
+
+async def _lightning_address_invoice(leg: LegRow) -> str:
+    """An invoice from the rule's Lightning address, for exactly the leg's sats."""
+    return await sending.address_invoice(LEGS, leg, leg.ln_address, leg.sats)
+
+
+async def process_due() -> int:
+    """One pass over everything payable now; returns how many settlements."""
+    now = int(time.time())
+    ids = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
+    for settlement_id in ids:
+        await process_settlement(settlement_id)
+    return len(ids)
+
+
+async def run_worker() -> None:
+    """The payout loop: wakes on new settlements, polls for retries and takeovers."""
+    while True:
+        _wakeup.clear()
+        try:
+            await abandon_overdue()
+            for _ in range(100):  # bounded: what is left waits for the next wake-up
+                if not await process_due():
+                    break
+            await forwarding.send_due()
+        except Exception:
+            logger.exception("satmachineadmin: payout pass failed")
+        await wait_until_set(_wakeup, POLL_EVERY_S)
+
+
+async def abandon_overdue() -> None:
+    """Moves paid cash-outs whose dispense report is overdue to the operator's
+    abandoned queue (the rule is the transaction state machine's)."""
+    await atm_transactions.abandon_overdue()

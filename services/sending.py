@@ -1,0 +1,229 @@
+"""Sending sats exactly once, across crashes and processes: the one engine behind
+a settlement's payout legs (``payouts``) and an LP's forwards (``forwarding``).
+
+Exactly-once rests on three things, in this order:
+
+1. a claim: a guarded UPDATE in the database that one worker wins, in this
+   process or another one on the same database;
+2. the invoice is *recorded on the row before it is paid*, under that claim, so
+   the payment's identity (its hash) is fixed before any sat moves, and a worker
+   whose claim was taken over meanwhile pays no invoice of its own (``ClaimLost``);
+3. a claim left behind by a worker that died is taken over only once it is stale,
+   and the new worker first asks LNbits whether the recorded invoice was already
+   paid from the source wallet: if so it records the payment instead of making it
+   again, and if it is still in flight it leaves it alone. It never pays again to
+   find out.
+
+A failed attempt is recorded with its error and retried automatically with one
+backoff, up to MAX_AUTO_ATTEMPTS. What differs between legs and forwards is a
+``Payables`` queue: how a row is claimed, which invoice it pays, and how what came
+of an attempt is written.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from lnbits.bolt11 import decode as decode_bolt11
+from lnbits.core.crud import get_standalone_payment
+from lnbits.core.models import Payment
+from lnbits.core.services import pay_invoice
+from lnbits.core.services.lnurl import get_pr_from_lnurl
+from lnbits.exceptions import InvoiceError, PaymentError
+from loguru import logger
+
+from ..helpers import EXT_TAG
+from ..models import check_ln_address
+
+# Eight, not five: a forward has no retry button (a failed leg has one, on the
+# operator's worklist), and what makes a Lightning address fail (its host or a
+# route down) can last an hour; eight attempts, 30 s doubling, span about one.
+# For a leg the extra attempts change nothing visible: it is on the worklist from
+# its first failure. The tests allow any limit above one: they see a failure's
+# first retry scheduled, and retries the operator asks for.
+MAX_AUTO_ATTEMPTS = 8
+BACKOFF_BASE_S = 30
+BACKOFF_MAX_S = 3600
+
+
+class ClaimLost(Exception):
+    """Another worker took the row over: this one pays and records nothing."""
+
+
+class SendFailure(ValueError):
+    """What is to be sent cannot be paid as it stands (the message says why): a
+    target wallet gone, a Lightning address refused or unreachable, an invoice
+    for the wrong amount."""
+
+
+def backoff_s(attempts: int) -> int:
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+
+
+class Payable(Protocol):
+    """What the engine reads of a claimed row."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def payment_hash(self) -> str | None: ...
+
+    @property
+    def source_wallet_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=Payable)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of an attempt: paid (no error), or failed, with the time of the
+    automatic retry (None once the attempts are used up)."""
+
+    error: str | None = None
+    retry_at: int | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.error is None
+
+
+class Payables(ABC, Generic[P]):
+    """One queue of things to send: its rows, their invoices, their outcomes."""
+
+    noun: str  # what the log calls one row
+    stale_after_s: int  # a claim older than this belonged to a worker that died
+
+    @abstractmethod
+    async def claim(self, row_id: str, *, now: int, stale_before: int) -> P | None:
+        """The row as claimed now; None when it is done, another worker's, or not
+        due."""
+
+    @abstractmethod
+    async def invoice(self, row: P) -> str:
+        """The invoice the row pays, recorded (``record_invoice``) before it is
+        returned; a previous attempt's invoice was not paid (checked first)."""
+
+    @abstractmethod
+    async def save_invoice(self, row: P, *, payment_hash: str, bolt11: str) -> bool:
+        """Writes the invoice on the row under its claim; False: claim lost."""
+
+    @abstractmethod
+    async def received(self, row: P) -> bool:
+        """Whether the payee got what LNbits shows paid from the source wallet."""
+
+    @abstractmethod
+    def payment_extra(self, row: P) -> dict[str, Any]:
+        """What the payment carries in LNbits to say what it was for."""
+
+    @abstractmethod
+    def description(self, row: P) -> str: ...
+
+    @abstractmethod
+    async def finish(self, row: P, outcome: Outcome) -> None:
+        """Writes the outcome under the row's claim (a claim taken over meanwhile
+        writes nothing)."""
+
+
+async def send(queue: Payables[P], row_id: str) -> None:
+    """One attempt at one row: claim it, pay it (or find it paid), record what
+    came of it."""
+    now = int(time.time())
+    row = await queue.claim(row_id, now=now, stale_before=now - queue.stale_after_s)
+    if row is None:
+        return
+    try:
+        outcome = await _attempt(queue, row)
+    except ClaimLost:
+        logger.warning(
+            f"satmachineadmin: {queue.noun} {row.id} was taken over meanwhile"
+        )
+        return
+    except (SendFailure, PaymentError, InvoiceError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        outcome = failure(row, message)
+    except Exception as exc:  # an unknown failure is still a failed attempt
+        logger.exception(f"satmachineadmin: paying {queue.noun} {row.id}")
+        outcome = failure(row, f"unexpected error: {exc}")
+    if outcome is None:
+        return  # still in flight: left claimed until it settles or goes stale
+    await queue.finish(row, outcome)
+    if not outcome.paid:
+        logger.warning(
+            f"satmachineadmin: {queue.noun} {row.id} failed: {outcome.error}"
+        )
+
+
+async def _attempt(queue: Payables[P], row: P) -> Outcome | None:
+    previous = await previous_payment(row)
+    if previous is not None and previous.pending:
+        return None
+    if previous is not None and previous.success:
+        if not await queue.received(row):
+            raise SendFailure(
+                f"LNbits shows this {queue.noun}'s payment sent but not the invoice "
+                "it paid: check the target wallet before retrying"
+            )
+        return Outcome()
+    await pay_invoice(
+        wallet_id=row.source_wallet_id,
+        payment_request=await queue.invoice(row),
+        extra=queue.payment_extra(row),
+        tag=EXT_TAG,
+        description=queue.description(row),
+    )
+    return Outcome()
+
+
+def failure(row: Payable, error: str) -> Outcome:
+    """A failed attempt, retried after the backoff unless it was the last one."""
+    retry_at = None
+    if row.attempts < MAX_AUTO_ATTEMPTS:
+        retry_at = int(time.time()) + backoff_s(row.attempts)
+    return Outcome(error=error, retry_at=retry_at)
+
+
+async def previous_payment(row: Payable) -> Payment | None:
+    """The payment of the row's recorded invoice, if one was ever made."""
+    if not row.payment_hash:
+        return None
+    return await get_standalone_payment(
+        row.payment_hash, incoming=False, wallet_id=row.source_wallet_id
+    )
+
+
+async def record_invoice(
+    queue: Payables[P], row: P, payment_hash: str, bolt11: str
+) -> str:
+    """Fixes the invoice on the row before it is paid, under this worker's claim:
+    a worker whose claim was taken over meanwhile must pay no invoice of its own."""
+    if not await queue.save_invoice(row, payment_hash=payment_hash, bolt11=bolt11):
+        raise ClaimLost
+    return bolt11
+
+
+async def address_invoice(
+    queue: Payables[P], row: P, address: str | None, sats: int
+) -> str:
+    """An invoice from a Lightning address, through LNbits' LNURL client, checked
+    for the exact amount and recorded before it is paid."""
+    checked = address or ""  # a row without one is refused as a malformed one
+    try:
+        check_ln_address(checked)  # also one saved before the rule
+        bolt11 = await get_pr_from_lnurl(checked, sats * 1000)
+        invoice = decode_bolt11(bolt11)
+    except Exception as exc:
+        raise SendFailure(f"{address}: {exc}") from exc
+    if invoice.amount_msat != sats * 1000:
+        raise SendFailure(
+            f"{address} returned an invoice for {invoice.amount_msat} msat "
+            f"instead of {sats * 1000}"
+        )
+    return await record_invoice(queue, row, invoice.payment_hash, bolt11)
