@@ -503,8 +503,9 @@ async def relay_timings(relay_url: str, count: int) -> tuple[list[float], list[f
 
 
 def load_test_relays() -> Any:
-    """tests/relays.py: runs PyPI's nostr-relay from .venv-relay (make relay-venv)."""
-    path = harness.REPO_ROOT / "tests" / "relays.py"
+    """tests/support/relays.py: runs PyPI's nostr-relay from .venv-relay
+    (make relay-venv)."""
+    path = harness.REPO_ROOT / "tests" / "support" / "relays.py"
     spec = importlib.util.spec_from_file_location("satmachineadmin_test_relays", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

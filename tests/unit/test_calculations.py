@@ -42,7 +42,7 @@ from satmachineadmin.calculations import (
     split_commission,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_SATS = 21_000_000 * 100_000_000
 """Every sat there will ever be."""
 

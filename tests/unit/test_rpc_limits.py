@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from helpers import FakeClock
 
 from satmachineadmin.rpc_limits import (
     OVER_BUDGET,
@@ -13,14 +14,6 @@ from satmachineadmin.rpc_limits import (
     StrangerGate,
     TokenBucket,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_bucket_spends_its_burst_then_refills_at_its_rate():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from helpers import API
-from test_payouts import Business, fund
-from test_rpc_server import pay_from_customer
+from helpers import API, fund
+from in_process_rpc import pay_from_customer
+from payout_business import Business
 
 from satmachineadmin import tasks, transactions
 
@@ -33,12 +33,12 @@ async def settlements(client, operator, tx_id: str) -> list[dict]:
 
 
 async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
-    client, super_user, make_user
+    client, super_user, make_user, super_config
 ):
     from lnbits.core.crud import get_standalone_payment
     from lnbits.core.services import create_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     tx_id = uuid.uuid4().hex
     invoice = await create_invoice(
         wallet_id=business.machine["wallet_id"],
@@ -69,11 +69,11 @@ async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
 
 
 async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
-    client, super_user, make_user
+    client, super_user, make_user, super_config
 ):
     from lnbits.core.services import create_invoice, pay_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     await fund(business.machine["wallet_id"], 200_000)
     customer = await make_user("cust")
     bolt11 = (
@@ -94,11 +94,13 @@ async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
     assert landed[0]["commission_sats"] == 1_000
 
 
-async def test_unusable_metadata_lands_nothing(client, super_user, make_user):
+async def test_unusable_metadata_lands_nothing(
+    client, super_user, make_user, super_config
+):
     from lnbits.core.crud import get_standalone_payment
     from lnbits.core.services import create_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     for bad in (
         {"principal_sats": "100000"},
         {"fee_sats": -1},

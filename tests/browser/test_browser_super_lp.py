@@ -1,5 +1,5 @@
 """The super user's and the liquidity provider's pages, in headless Chromium against
-a real LNbits (tests/browser_site.py).
+a real LNbits (tests/support/browser_site.py).
 
 The super user logs in through LNbits' own login form, sets the cash-out fee, the fee
 wallet and the relays through the page's forms and sees them saved (after a reload,

@@ -13,8 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from conftest import Actor
-from helpers import API, add_machine, enrol_lp, fund
+from helpers import API, Actor, add_machine, enrol_lp, fund
 
 from satmachineadmin import payouts, services
 from satmachineadmin.database import db

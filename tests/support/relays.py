@@ -40,7 +40,7 @@ __all__ = [
     "nostr_relay_binary",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_RELAY_SCRIPT = REPO_ROOT / "tools" / "local_relay.py"
 NOSTR_RELAY_VENV = REPO_ROOT / ".venv-relay"
 RELAY_KINDS = ("embedded", "nostr-relay")

@@ -8,8 +8,8 @@
         await site.screenshot(page, "operator-dashboard")
         assert page.console_errors == []
 
-``BrowserSite`` starts an embedded relay (tests/relays.py), an LNbits in a
-subprocess on SQLite (tests/lnbits_process.py), claims the first install as the
+``BrowserSite`` starts an embedded relay (tests/support/relays.py), an LNbits in a
+subprocess on SQLite (tests/support/lnbits_process.py), claims the first install as the
 super user (``site.super``, who has the extension enabled and whose relay list is
 the embedded relay), and launches Chromium. Test modules use the module-scoped
 ``site`` fixture:
@@ -62,7 +62,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REQUIRE_ENV = "SATMACHINEADMIN_REQUIRE_BROWSER"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "browser"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 SUPER_USERNAME = "superuser"
 SUPER_PASSWORD = "super-password-1"
 USER_PASSWORD = "user-password-1"

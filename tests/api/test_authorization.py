@@ -26,8 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import Actor
-from helpers import API, add_machine, enrol_lp, lp_code, machine_key
+from helpers import API, Actor, add_machine, enrol_lp, lp_code, machine_key
 from starlette.routing import Route
 
 PAGE = "/satmachineadmin/"
