@@ -333,14 +333,10 @@ async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def world(client, super_user, make_user) -> World:
+async def world(client, super_user, make_user, super_config_for_module) -> World:
     await ok(
-        call(
-            client,
-            super_user,
-            "PUT",
-            f"{API}/super/config",
-            {"cash_out_fee_bps": FEE_BPS, "super_wallet_id": super_user.wallet_id},
+        super_config_for_module.put(
+            {"cash_out_fee_bps": FEE_BPS, "super_wallet_id": super_user.wallet_id}
         )
     )
     a = await _operator(client, make_user, "opa", await make_user("lp"))

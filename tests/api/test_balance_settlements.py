@@ -145,7 +145,7 @@ async def test_a_settlement_lnbits_cannot_pay_is_refused_before_anything_moves(
     assert await wallet_sats(op.wallet_id) == 1_000_000
 
 
-async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
+async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_config):
     """Was: at 89000000000 USD per BTC, the LP's whole 500.00 (the audit's 890.00)
     was settled as paid for 1 sat."""
     op = usd_lp.operator
@@ -164,17 +164,9 @@ async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
 
     # The tolerance is the super user's, bounded.
     for refused in (-1, 2001, "500"):
-        response = await client.put(
-            f"{API}/super/config",
-            json={"lp_rate_tolerance_bps": refused},
-            headers=super_user.headers,
-        )
+        response = await super_config.put({"lp_rate_tolerance_bps": refused})
         assert response.status_code == 400, (refused, response.text)
-    saved = await client.put(
-        f"{API}/super/config",
-        json={"lp_rate_tolerance_bps": 200},
-        headers=super_user.headers,
-    )
+    saved = await super_config.put({"lp_rate_tolerance_bps": 200})
     assert saved.status_code == 200, saved.text
     assert saved.json()["lp_rate_tolerance_bps"] == 200
     try:
@@ -197,11 +189,7 @@ async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
         assert inside.json()["rate_source"] == "operator"
         assert (inside.json()["sats"], inside.json()["status"]) == (100_000, "paid")
     finally:
-        restored = await client.put(
-            f"{API}/super/config",
-            json={"lp_rate_tolerance_bps": 500},
-            headers=super_user.headers,
-        )
+        restored = await super_config.put({"lp_rate_tolerance_bps": 500})
         assert restored.status_code == 200, restored.text
 
 

@@ -26,6 +26,7 @@ class SuperConfigSetter:
         self._named: set[str] = set()
 
     async def get(self) -> dict:
+        self.client.cookies.clear()  # the request says who makes it, nothing else
         response = await self.client.get(
             f"{API}/super/config", headers=self.super_user.headers
         )
@@ -37,6 +38,7 @@ class SuperConfigSetter:
             self._before = await self.get()
         for name in body:
             self._named.update(BOTH_BASES.get(name, (name,)))
+        self.client.cookies.clear()
         return await self.client.put(
             f"{API}/super/config", json=body, headers=self.super_user.headers
         )
