@@ -179,8 +179,9 @@ def make_user(client, super_user):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def super_config(client, super_user) -> AsyncIterator[SuperConfigSetter]:
-    """Sets the super config for one test; what it changed is put back after."""
+    """Sets the super config for one test and puts the previous one back after."""
     setter = SuperConfigSetter(client, super_user)
+    await setter.remember()
     yield setter
     await setter.restore()
 
@@ -191,6 +192,7 @@ async def super_config_for_module(
 ) -> AsyncIterator[SuperConfigSetter]:
     """``super_config`` for a whole module (its module-scoped fixtures)."""
     setter = SuperConfigSetter(client, super_user)
+    await setter.remember()
     yield setter
     await setter.restore()
 

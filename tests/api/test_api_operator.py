@@ -383,6 +383,7 @@ async def test_manual_settlement_is_idempotent_by_tx_id(client, make_user, fee_3
     assert len(first.json()["legs"]) == 2  # platform fee + retained operator share
 
 
+@pytest.mark.slow
 async def test_manual_settlement_input_errors(client, make_user, fee_30):
     operator, other = await make_user("op"), await make_user("op")
     machine = await add_machine(client, operator)
@@ -473,6 +474,7 @@ async def deposit(client, operator, enrolment, amount, confirm=True):
     return response.json()
 
 
+@pytest.mark.slow
 async def test_lp_distribution_follows_remaining_balances(client, make_user, fee_30):
     operator = await make_user("op")
     alice, bob = await make_user("lp"), await make_user("lp")

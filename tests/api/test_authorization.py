@@ -604,6 +604,7 @@ async def test_foreign_objects_are_not_found(client, world, intruder, owner):
     assert await _snapshot(client, target) == before, f"{name} changed {owner}'s data"
 
 
+@pytest.mark.slow
 async def test_operator_uses_own_objects(client, world, make_user):
     a = world.a.actor
     machine_path = f"{API}/machines/{world.a.machine['id']}"

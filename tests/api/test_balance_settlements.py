@@ -243,6 +243,7 @@ async def test_without_an_lnbits_rate_an_operator_rate_needs_a_confirmation(
     assert audited["detail"]["rate"] == "100000"
 
 
+@pytest.mark.slow
 async def test_a_failed_settlement_is_held_listed_and_voided(
     client, usd_lp, make_user, failing_payments
 ):
@@ -322,6 +323,7 @@ async def test_a_failed_settlement_is_held_listed_and_voided(
     assert await wallet_sats(op.wallet_id) == 1_000_000
 
 
+@pytest.mark.slow
 async def test_a_failed_settlement_retried_is_paid_once_and_says_so(
     client, usd_lp, failing_payments
 ):
@@ -416,6 +418,7 @@ async def test_a_failed_leg_whose_payment_lnbits_shows_sent_is_not_voided(
     assert [r["status"] for r in rows.json()] == ["failed"]  # rolled back
 
 
+@pytest.mark.slow
 async def test_an_idempotency_key_settles_a_double_submit_once(
     client, usd_lp, make_user
 ):

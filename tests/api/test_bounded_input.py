@@ -315,6 +315,7 @@ def test_ordinary_json_still_parses():
 # --- through REST and RPC, with LNbits answering meanwhile ----------------------------
 
 
+@pytest.mark.slow
 async def test_no_bad_number_or_json_stalls_the_server(
     client, server, operator, make_user
 ):
@@ -475,6 +476,7 @@ async def test_no_bad_number_or_json_stalls_the_server(
     assert (await atm.call("get_info"))["result"]["machine_id"]
 
 
+@pytest.mark.slow
 async def test_good_numbers_still_work_through_rest_and_rpc(
     client, server, operator, make_user, monkeypatch
 ):
@@ -575,6 +577,7 @@ PRIVATE_ADDRESSES = [
 ]
 
 
+@pytest.mark.slow
 async def test_lightning_addresses_must_be_on_public_domains(
     client, operator, make_user
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 from helpers import API, fund
 from in_process_rpc import pay_from_customer
 from payout_business import Business
@@ -32,6 +33,7 @@ async def settlements(client, operator, tx_id: str) -> list[dict]:
     return [s for s in page.json()["data"] if s["tx_id"] == tx_id]
 
 
+@pytest.mark.slow
 async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
     client, super_user, make_user, super_config
 ):
@@ -68,6 +70,7 @@ async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
     )
 
 
+@pytest.mark.slow
 async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
     client, super_user, make_user, super_config
 ):
@@ -94,6 +97,7 @@ async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
     assert landed[0]["commission_sats"] == 1_000
 
 
+@pytest.mark.slow
 async def test_unusable_metadata_lands_nothing(
     client, super_user, make_user, super_config
 ):

@@ -997,6 +997,7 @@ async def quiet_worker(monkeypatch):
     monkeypatch.setattr(payouts, "process_due", nothing_due)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -1123,6 +1124,7 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
     await delete_wallet(user_id=lp.id, wallet_id=lp.wallet_id, deleted=False)
 
 
+@pytest.mark.slow
 async def test_a_settled_settlement_does_not_go_back_to_processing(
     client, super_config, server, quiet_worker, monkeypatch
 ):
@@ -1174,6 +1176,7 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
     assert settlement["status"] == "settled"
 
 
+@pytest.mark.slow
 async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
     client, super_config, server, quiet_worker
 ):

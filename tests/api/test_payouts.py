@@ -19,6 +19,7 @@ async def business(client, super_user, make_user, super_config) -> Business:
     return await Business(client, super_user, make_user, super_config).build()
 
 
+@pytest.mark.slow
 async def test_legs_are_paid_as_the_preview_predicts(client, business):
     preview = await client.post(
         f"{API}/splits/preview",
@@ -48,6 +49,7 @@ async def test_legs_are_paid_as_the_preview_predicts(client, business):
     assert all(leg["payment_hash"] and leg["attempts"] == 1 for leg in done["legs"])
 
 
+@pytest.mark.slow
 async def test_a_replayed_landing_pays_once(client, business):
     await fund(business.machine["wallet_id"], 100_100)
     before = await business.balances()
@@ -70,6 +72,7 @@ async def test_a_replayed_landing_pays_once(client, business):
     assert len(legs) == 6
 
 
+@pytest.mark.slow
 async def test_concurrent_workers_pay_each_leg_once(client, business):
     await fund(business.machine["wallet_id"], 100_100)
     before = await business.balances()
@@ -86,6 +89,7 @@ async def test_concurrent_workers_pay_each_leg_once(client, business):
     assert all(leg["attempts"] == 1 for leg in done["legs"])
 
 
+@pytest.mark.slow
 async def test_a_crash_between_paying_and_recording_is_reconciled(
     client, business, monkeypatch
 ):
@@ -128,6 +132,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
     assert paid_first["status"] == "paid" and paid_first["attempts"] == 2
 
 
+@pytest.mark.slow
 async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     client, business, monkeypatch
 ):
@@ -162,6 +167,7 @@ async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     assert leg["claimed_at"] == current["claimed_at"]
 
 
+@pytest.mark.slow
 async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, business):
     from lnbits.core.crud import delete_wallet
 
@@ -205,6 +211,7 @@ async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, bu
     assert empty.json() == []
 
 
+@pytest.mark.slow
 async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     settlement = await business.cash_out(principal=10_000, fee_sats=10)
     done = await wait_for_status(client, business.operator, settlement["id"], "failed")
@@ -215,6 +222,7 @@ async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     assert payouts.backoff_s(1) == 30 and payouts.backoff_s(20) == 3600
 
 
+@pytest.mark.slow
 async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business):
     op = business.operator
     lps = (await client.get(f"{API}/lps", headers=op.headers)).json()
@@ -291,6 +299,7 @@ async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business
     ).json() == []
 
 
+@pytest.mark.slow
 async def test_lp_auto_forward_sends_once_and_survives_failures(
     client, business, monkeypatch
 ):
@@ -364,6 +373,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
     assert forwarding.forward_amount(1, 100) == 0
 
 
+@pytest.mark.slow
 async def test_a_lightning_address_split_is_paid_through_lnurl(
     client, business, monkeypatch
 ):

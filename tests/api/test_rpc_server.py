@@ -195,6 +195,7 @@ async def test_amount_rules_refuse_and_store_nothing(server, client, operator):
 # --- cash-out -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cash_out_end_to_end_and_replays(server, client, operator, make_user):
     atm = Atm(server)
     machine = await register(client, operator, atm)
@@ -304,6 +305,7 @@ async def test_on_payment_machines_land_when_paid(server, client, operator, make
     assert report["result"]["settlement_id"] == mine[0]["id"]
 
 
+@pytest.mark.slow
 async def test_cancel_before_and_after_payment(server, client, operator, make_user):
     atm = Atm(server)
     await register(client, operator, atm)
@@ -328,6 +330,7 @@ async def test_cancel_before_and_after_payment(server, client, operator, make_us
 # --- cash-in --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cash_in_pays_the_customer_once(server, client, operator, make_user):
     from lnbits.core.crud import get_wallet
     from lnbits.core.services import create_invoice, update_wallet_balance
@@ -653,6 +656,7 @@ async def test_a_pair_is_answered_once_even_by_two_servers(server, client, opera
     assert other.dropped["already_handled"] == 1
 
 
+@pytest.mark.slow
 async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     server, client, operator, make_user
 ):

@@ -50,6 +50,8 @@ from lnbits_api import (
 )
 from lnbits_process import DbBusy, DbReader, LnbitsProcess, fresh_postgres_database
 
+pytestmark = pytest.mark.slow  # LNbits and relay processes, killed and restarted
+
 PG_URL_ENV = "SATMACHINEADMIN_TEST_DATABASE_URL"
 
 # 10.00 GTQ at 500000.00 GTQ/BTC is exactly 2000 sats; the customer pays 100 more.

@@ -29,6 +29,8 @@ from satmachineadmin.nostr.relay_pool import (
     _too_long,
 )
 
+pytestmark = pytest.mark.slow  # relay processes and in-process relay servers
+
 
 class Backoff(TypedDict):
     backoff_initial: float

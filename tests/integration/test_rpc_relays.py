@@ -33,6 +33,8 @@ from nostr_sdk import (
 from relays import RELAY_KINDS, RelayNotInstalled, RelayProcess
 from super_config import SuperConfigSetter
 
+pytestmark = pytest.mark.slow  # relay processes
+
 NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
 CONNECT_TIMEOUT = 10.0
 # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats; 5 % fee is 10_000.

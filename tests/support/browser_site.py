@@ -16,7 +16,7 @@ the embedded relay), and launches Chromium. Test modules use the module-scoped
 
     from browser_site import site, skip_or_fail_without_browser  # noqa: F401
 
-    pytestmark = pytest.mark.browser
+    pytestmark = [pytest.mark.browser, pytest.mark.slow]
     skip_or_fail_without_browser(module=True)  # before importing playwright
     from playwright.async_api import expect  # noqa: E402
 
@@ -40,6 +40,7 @@ import pytest
 import pytest_asyncio
 from lnbits_process import EXT_ID, LnbitsProcess
 from relays import RelayProcess
+from super_config import SuperConfigSetter
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Playwright
@@ -399,6 +400,11 @@ class BrowserSite:
         await form.get_by_role("button", name="Login").click()
         await page.wait_for_url("**/wallet/**")
 
+    def super_config(self) -> SuperConfigSetter:
+        """Sets this LNbits' super config as its super user (and puts it back)."""
+        assert self._http is not None, "the site is not running"
+        return SuperConfigSetter(self._http, self.super)
+
     async def screenshot(self, page: Page, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
@@ -411,3 +417,21 @@ async def site() -> AsyncIterator[BrowserSite]:
     skip_or_fail_without_browser()
     async with BrowserSite() as running:
         yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site_config(site) -> AsyncIterator[SuperConfigSetter]:
+    """The site's super config, set for one test and put back after it."""
+    setter = site.super_config()
+    await setter.remember()
+    yield setter
+    await setter.restore()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def site_config_for_module(site) -> AsyncIterator[SuperConfigSetter]:
+    """``site_config`` for a whole module (its module-scoped fixtures)."""
+    setter = site.super_config()
+    await setter.remember()
+    yield setter
+    await setter.restore()

@@ -63,6 +63,10 @@ class Account:
     wallets: list[dict] = field(default_factory=list)
 
     @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
     def wallet_id(self) -> str:
         return self.wallets[0]["id"]
 
