@@ -76,12 +76,24 @@ async def _fixed_btc_price(currency: str) -> float:
     return BTC_PRICES.get(currency.upper(), 100_000.0)
 
 
+def _cheap_salt(rounds: int = 4, prefix: bytes = b"2b") -> bytes:
+    """bcrypt's cheapest cost for the passwords of the accounts the tests register:
+    at LNbits' default cost (12) each of the hundreds of them takes a quarter of a
+    second, and how hard a password hash is to crack is LNbits' concern, not this
+    extension's. Registering and logging in run LNbits' code all the same."""
+    import bcrypt
+
+    return bcrypt.gensalt(rounds, prefix)
+
+
 @pytest.fixture(scope="session")
 async def app():
     from lnbits.app import create_app
+    from lnbits.core.models import users
     from lnbits.utils import exchange_rates
 
     exchange_rates.btc_price = _fixed_btc_price
+    users.gensalt = _cheap_salt
 
     # Chdir only now: pytest resolves its test paths against the cwd at start-up.
     os.chdir(_workdir)
