@@ -14,17 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 from helpers import API, Actor, add_machine, enrol_lp, fund
+from helpers import balance as wallet_sats
 
 from satmachineadmin import payouts, services
 from satmachineadmin.database import db
-
-
-async def wallet_sats(wallet_id: str) -> int:
-    from lnbits.core.crud import get_wallet
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    return wallet.balance
 
 
 @dataclass

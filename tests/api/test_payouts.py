@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from helpers import API, fund
-from payout_business import Business, balance, wait_for_status
+from helpers import API, balance, fund
+from payout_business import Business, wait_for_status
 
 from satmachineadmin import crud, payouts
 

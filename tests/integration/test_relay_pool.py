@@ -11,10 +11,11 @@ from typing import Any, TypedDict
 
 import pytest
 from relays import (
+    NOT_INSTALLED,
     RELAY_KINDS,
-    RelayNotInstalled,
     RelayProcess,
     free_port,
+    make_relay,
     nostr_relay_binary,
 )
 from websockets.asyncio.server import ServerConnection, serve
@@ -39,14 +40,6 @@ class Backoff(TypedDict):
 
 # Typed, so that **FAST is checked against RelayPool's keyword arguments.
 FAST: Backoff = {"backoff_initial": 0.05, "backoff_max": 0.3}
-NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
-
-
-def make_relay(kind: str, port: int | None = None) -> RelayProcess:
-    try:
-        return RelayProcess(kind, port=port)
-    except RelayNotInstalled:
-        pytest.skip(NOT_INSTALLED)
 
 
 async def wait_until(

@@ -30,12 +30,11 @@ from nostr_sdk import (
     Tag,
     nip44_encrypt,
 )
-from relays import RELAY_KINDS, RelayNotInstalled, RelayProcess
+from relays import RELAY_KINDS, RelayProcess, make_relay
 from super_config import SuperConfigSetter
 
 pytestmark = pytest.mark.slow  # relay processes
 
-NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
 CONNECT_TIMEOUT = 10.0
 # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats; 5 % fee is 10_000.
 FIAT, RATE, FEE_BPS = "1000.00", "500000.00", 500
@@ -194,13 +193,6 @@ async def machine_payments(wallet_id: str) -> list:
     from lnbits.core.crud import get_payments
 
     return await get_payments(wallet_id=wallet_id)
-
-
-def make_relay(kind: str) -> RelayProcess:
-    try:
-        return RelayProcess(kind)
-    except RelayNotInstalled:
-        pytest.skip(NOT_INSTALLED)
 
 
 # --- fixtures -------------------------------------------------------------------------

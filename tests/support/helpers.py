@@ -119,6 +119,15 @@ async def fund(wallet_id: str, sats: int) -> None:
     await update_wallet_balance(wallet, sats)
 
 
+async def balance(wallet_id: str) -> int:
+    """A wallet's balance in sats, as LNbits has it."""
+    from lnbits.core.crud import get_wallet
+
+    wallet = await get_wallet(wallet_id)
+    assert wallet is not None
+    return wallet.balance
+
+
 def load_simulator() -> ModuleType:
     """tools/bitspire_sim.py, the ATM simulator. tools/ is not a package, so the file
     is loaded by path, once per session: the module must be in sys.modules while it

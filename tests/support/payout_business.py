@@ -8,17 +8,9 @@ import asyncio
 import time
 import uuid
 
-from helpers import API, add_machine, enrol_lp
+from helpers import API, add_machine, balance, enrol_lp
 
 from satmachineadmin import payouts
-
-
-async def balance(wallet_id: str) -> int:
-    from lnbits.core.crud import get_wallet
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    return wallet.balance
 
 
 async def wait_for_status(client, operator, settlement_id, wanted, timeout=15.0):
