@@ -85,6 +85,10 @@ class Account:
     extensions: list[str] = field(default_factory=list)
 
     @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
     def wallet_id(self) -> str:
         return self.wallets[0]["id"]
 
