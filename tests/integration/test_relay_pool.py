@@ -7,9 +7,11 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, TypedDict
 
 import pytest
+from helpers import wait_until as poll_until
 from relays import (
     NOT_INSTALLED,
     RELAY_KINDS,
@@ -42,14 +44,9 @@ class Backoff(TypedDict):
 FAST: Backoff = {"backoff_initial": 0.05, "backoff_max": 0.3}
 
 
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+# The pool reconnects within FAST's 50 ms: look every 10 ms, so that a state that
+# short is seen.
+wait_until = partial(poll_until, timeout=5.0, every=0.01)
 
 
 class Inbox:
@@ -65,7 +62,9 @@ class Inbox:
         return [event.id for event, _ in self.events]
 
     async def wait_for(self, event_id: str, timeout: float = 5.0) -> None:
-        await wait_until(lambda: event_id in self.ids(), timeout, f"event {event_id}")
+        await wait_until(
+            lambda: event_id in self.ids(), timeout=timeout, what=f"event {event_id}"
+        )
 
 
 class Author:

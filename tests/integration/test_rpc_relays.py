@@ -11,7 +11,6 @@ In-process request handling without relays is in test_rpc_server.py.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import API, load_simulator
+from helpers import API, load_simulator, wait_until
 from in_process_rpc import cash_out_params, register, settlements_of
 from nostr_sdk import (
     EventBuilder,
@@ -95,22 +94,6 @@ class Atm(bs.BitspireSimulator):  # type: ignore[name-defined]
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-async def wait_until(
-    check: Callable[[], Any], *, timeout: float = 10.0, what: str
-) -> Any:
-    """Polls ``check`` (plain or async) until it gives something truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def put_config(config: SuperConfigSetter, **fields: Any) -> dict:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 EXT_ID = "satmachineadmin"
 API = f"/{EXT_ID}/api/v1"
@@ -39,6 +44,27 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    what: str = "the condition",
+    every: float = 0.05,
+) -> Any:
+    """Polls ``check`` (plain or async) every ``every`` s until it gives something
+    truthy; returns it. Fails the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def machine_key() -> tuple[str, str]:
