@@ -1,4 +1,7 @@
-"""Small builders shared by the API tests."""
+"""Small builders shared by the tests: accounts, machines, LPs, money, waiting.
+
+Importing it imports neither lnbits nor the extension (each function imports what
+it needs), so that the tests of processes, bench/ and tools/ may use it too."""
 
 from __future__ import annotations
 
