@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # otherwise refuse the unpinned extras (pydantic[email]) that some packages declare.
 INSTALL_LOCKED = -m pip install --quiet --no-deps --require-hashes -r
 
-.PHONY: run demo test test-postgres lint format relay-venv browser lock \
+.PHONY: run demo test test-fast test-postgres lint format relay-venv browser lock \
 	schemathesis-venv schemathesis dist
 
 $(VENV)/.installed: requirements/dev.lock
@@ -27,6 +27,11 @@ demo: $(VENV)/.installed
 
 test: browser relay-venv $(VENV)/.installed
 	$(PY) -m pytest
+
+# The fast part while working: no relay, LNbits or browser process, nothing that
+# takes seconds on its own (the `slow` marker); the in-process LNbits still boots.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 # The release archive and the catalog LNbits installs it from, in dist/
 # (tools/dist.py; standard library only, so no venv). DIST_URL: where dist/ will be

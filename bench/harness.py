@@ -5,10 +5,10 @@ PostgreSQL database. Every process runs in its own process group on a free port
 
 Importing this module does not import lnbits: the benchmark's own process stays
 free of it, and every LNbits runs in a subprocess. What the crash tests' harness
-(tests/lnbits_process.py) already has — the process registry killed at exit, the
-price source, fresh PostgreSQL databases, LNbits' home and environment — is taken
-from there. The benchmark drives LNbits' API with tests/lnbits_api.py, found through
-the same path.
+(tests/support/lnbits_process.py) already has — the process registry killed at
+exit, the price source, fresh PostgreSQL databases, LNbits' home and environment —
+is taken from there. The benchmark drives LNbits' API with
+tests/support/lnbits_api.py, found through the same path.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 import lnbits_process  # noqa: E402 (found through the path set just above)
 from lnbits_process import EXT_ID, _alive, _kill_group  # noqa: E402

@@ -3,6 +3,13 @@
 LNbits reads its settings, picks SQLite or PostgreSQL and writes its auth key when it
 is first imported, so everything below up to the fixtures runs before any import of
 ``lnbits`` or of the extension. That is also why ``tests/`` has no ``__init__.py``.
+
+The tests are grouped by what they need: ``unit/`` (pure code, no LNbits),
+``api/`` (this in-process LNbits), ``integration/`` (relay and LNbits processes) and
+``browser/`` (headless Chromium). What they share is in ``support/``, which this file
+puts on ``sys.path``: its modules are imported by their names (``from helpers import
+API``), as ``bench/`` and ``tools/`` import them too. Test modules never import each
+other, and their basenames are unique across the folders.
 """
 
 from __future__ import annotations
@@ -16,10 +23,10 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 EXT_ID = "satmachineadmin"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,30 +56,16 @@ if os.environ.get("SATMACHINEADMIN_TEST_DATABASE_URL"):
 else:
     os.environ.pop("LNBITS_DATABASE_URL", None)
 sys.path.insert(0, str(_workdir / "extensions"))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 import httpx  # noqa: E402
+from super_config import SuperConfigSetter  # noqa: E402
+
+from helpers import Actor  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_workdir, ignore_errors=True)
-
-
-@dataclass
-class Actor:
-    """An LNbits account as the tests drive it: its id, token and wallets."""
-
-    id: str
-    username: str
-    token: str
-    wallets: list[dict] = field(default_factory=list)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def wallet_id(self) -> str:
-        return self.wallets[0]["id"]
 
 
 # Fixed market prices (fiat per BTC): the tests run offline, and LNbits prices
@@ -86,12 +79,24 @@ async def _fixed_btc_price(currency: str) -> float:
     return BTC_PRICES.get(currency.upper(), 100_000.0)
 
 
+def _cheap_salt(rounds: int = 4, prefix: bytes = b"2b") -> bytes:
+    """bcrypt's cheapest cost for the passwords of the accounts the tests register:
+    at LNbits' default cost (12) each of the hundreds of them takes a quarter of a
+    second, and how hard a password hash is to crack is LNbits' concern, not this
+    extension's. Registering and logging in run LNbits' code all the same."""
+    import bcrypt
+
+    return bcrypt.gensalt(rounds, prefix)
+
+
 @pytest.fixture(scope="session")
 async def app():
     from lnbits.app import create_app
+    from lnbits.core.models import users
     from lnbits.utils import exchange_rates
 
     exchange_rates.btc_price = _fixed_btc_price
+    users.gensalt = _cheap_salt
 
     # Chdir only now: pytest resolves its test paths against the cwd at start-up.
     os.chdir(_workdir)
@@ -194,3 +199,50 @@ def make_user(client, super_user):
         )
 
     return _make
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def super_config(client, super_user) -> AsyncIterator[SuperConfigSetter]:
+    """Sets the super config for one test and puts the previous one back after."""
+    setter = SuperConfigSetter(client, super_user)
+    await setter.remember()
+    yield setter
+    await setter.restore()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def super_config_for_module(
+    client, super_user
+) -> AsyncIterator[SuperConfigSetter]:
+    """``super_config`` for a whole module (its module-scoped fixtures)."""
+    setter = SuperConfigSetter(client, super_user)
+    await setter.remember()
+    yield setter
+    await setter.restore()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def server(app):
+    """The RPC server's request handling, in process: events are handed to it as
+    the relay pool would, and what it publishes is captured
+    (support/in_process_rpc.py)."""
+    from in_process_rpc import rpc_server
+
+    return await rpc_server()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def operator(super_config, super_user, make_user) -> Actor:
+    """A fresh operator, on a platform that charges 30 % of the commission in both
+    directions into the super user's wallet, with the default tolerances."""
+    await super_config.set(
+        {
+            "cash_out_fee_bps": 3000,
+            "cash_in_fee_bps": 3000,
+            "fee_basis": "commission",
+            "super_wallet_id": super_user.wallet_id,
+            "amount_tolerance_bps": 200,
+            "dispense_timeout_s": 900,
+        }
+    )
+    return await make_user("op")

@@ -5,12 +5,12 @@ answer the schema does not describe (its status, content type or body).
 
     .venv/bin/python tools/schemathesis_run.py [--max-time 150] [--seed N]
 
-LNbits runs as tests/lnbits_process.py runs it (uvicorn in a subprocess, FakeWallet,
-SQLite in a scratch folder, a local price source) and is given data through its
-HTTP API first (tests/lnbits_api.py): a super user charging a platform fee, an
-operator with a three-way split, a funded machine, settled cash-outs paid to an
-enrolled LP, a pending deposit, a pairing and an LP balance settlement, so that the
-fuzzed GETs answer with real rows and not only empty lists.
+LNbits runs as tests/support/lnbits_process.py runs it (uvicorn in a subprocess,
+FakeWallet, SQLite in a scratch folder, a local price source) and is given data
+through its HTTP API first (tests/support/lnbits_api.py): a super user charging a
+platform fee, an operator with a three-way split, a funded machine, settled
+cash-outs paid to an enrolled LP, a pending deposit, a pairing and an LP balance
+settlement, so that the fuzzed GETs answer with real rows and not only empty lists.
 
 The super user's routes are fuzzed only as the two others (a 403): fuzzed as the
 super user, PUT /super/config would point the RPC server at random relay URLs,
@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 from lnbits_api import (  # noqa: E402 (found through the path set just above)
     API,

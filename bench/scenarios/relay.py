@@ -119,7 +119,7 @@ async def rpc_via_nostr_relay(
 ) -> None:
     """The same sequential get_info through PyPI's nostr-relay (Python) instead:
     the server's round trip without the embedded relay's ~40 ms answer stall."""
-    import relays  # tests/relays.py: PyPI's nostr-relay from .venv-relay
+    import relays  # tests/support/relays.py: PyPI's nostr-relay from .venv-relay
 
     try:
         second = relays.RelayProcess("nostr-relay")

@@ -13,19 +13,11 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from conftest import Actor
 
-from helpers import API, add_machine, enrol_lp, fund
+from helpers import API, Actor, add_machine, enrol_lp, fund
+from helpers import balance as wallet_sats
 from satmachineadmin.database import db
 from satmachineadmin.services import balance_settlements, payouts, sending
-
-
-async def wallet_sats(wallet_id: str) -> int:
-    from lnbits.core.crud import get_wallet
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    return wallet.balance
 
 
 @dataclass
@@ -146,7 +138,7 @@ async def test_a_settlement_lnbits_cannot_pay_is_refused_before_anything_moves(
     assert await wallet_sats(op.wallet_id) == 1_000_000
 
 
-async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
+async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_config):
     """Was: at 89000000000 USD per BTC, the LP's whole 500.00 (the audit's 890.00)
     was settled as paid for 1 sat."""
     op = usd_lp.operator
@@ -165,17 +157,9 @@ async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
 
     # The tolerance is the super user's, bounded.
     for refused in (-1, 2001, "500"):
-        response = await client.put(
-            f"{API}/super/config",
-            json={"lp_rate_tolerance_bps": refused},
-            headers=super_user.headers,
-        )
+        response = await super_config.put({"lp_rate_tolerance_bps": refused})
         assert response.status_code == 400, (refused, response.text)
-    saved = await client.put(
-        f"{API}/super/config",
-        json={"lp_rate_tolerance_bps": 200},
-        headers=super_user.headers,
-    )
+    saved = await super_config.put({"lp_rate_tolerance_bps": 200})
     assert saved.status_code == 200, saved.text
     assert saved.json()["lp_rate_tolerance_bps"] == 200
     try:
@@ -198,11 +182,7 @@ async def test_a_rate_far_from_lnbits_is_refused(client, usd_lp, super_user):
         assert inside.json()["rate_source"] == "operator"
         assert (inside.json()["sats"], inside.json()["status"]) == (100_000, "paid")
     finally:
-        restored = await client.put(
-            f"{API}/super/config",
-            json={"lp_rate_tolerance_bps": 500},
-            headers=super_user.headers,
-        )
+        restored = await super_config.put({"lp_rate_tolerance_bps": 500})
         assert restored.status_code == 200, restored.text
 
 
@@ -258,6 +238,7 @@ async def test_without_an_lnbits_rate_an_operator_rate_needs_a_confirmation(
     assert audited["detail"]["rate"] == "100000"
 
 
+@pytest.mark.slow
 async def test_a_failed_settlement_is_held_listed_and_voided(
     client, usd_lp, make_user, failing_payments
 ):
@@ -337,6 +318,7 @@ async def test_a_failed_settlement_is_held_listed_and_voided(
     assert await wallet_sats(op.wallet_id) == 1_000_000
 
 
+@pytest.mark.slow
 async def test_a_failed_settlement_retried_is_paid_once_and_says_so(
     client, usd_lp, failing_payments
 ):
@@ -431,6 +413,7 @@ async def test_a_failed_leg_whose_payment_lnbits_shows_sent_is_not_voided(
     assert [r["status"] for r in rows.json()] == ["failed"]  # rolled back
 
 
+@pytest.mark.slow
 async def test_an_idempotency_key_settles_a_double_submit_once(
     client, usd_lp, make_user
 ):

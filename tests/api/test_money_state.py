@@ -37,15 +37,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import EXT_ID, Actor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_rpc_server import Atm, CapturingPool, register
+from in_process_rpc import Atm, register
+from super_config import SuperConfigSetter
 
-from helpers import API, enrol_lp, fund
+from helpers import API, EXT_ID, Actor, enrol_lp, fund
 from satmachineadmin import calculations, conversions, crud
 from satmachineadmin.database import db
-from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.rpc import RpcServer
 from satmachineadmin.services import payouts, sending
 
@@ -361,7 +360,7 @@ class Business:
     client: Any
     server: RpcServer
     config: Config
-    super_headers: dict[str, str]
+    super_config: SuperConfigSetter
     operator: Actor = field(init=False)
     platform: str = field(init=False)
     employee: Actor = field(init=False)
@@ -390,15 +389,13 @@ class Business:
         self.platform = others[0].wallet_id
         self.employee, self.maintenance, self.customer = others[1:]
         # The platform wallet is the super user's for this example.
-        response = await client.put(
-            f"{API}/super/config",
-            json={
+        response = await self.super_config.put(
+            {
                 "cash_out_fee_bps": self.config.fee_bps,
                 "cash_out_fee_basis": self.config.fee_basis,
                 "super_wallet_id": self.platform,
                 "amount_tolerance_bps": TOLERANCE_BPS,
-            },
-            headers=self.super_headers,
+            }
         )
         assert response.status_code == 200, response.text
         if self.config.weights:
@@ -992,42 +989,16 @@ class Business:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def rpc(app) -> RpcServer:
-    from satmachineadmin import services
-
-    server = RpcServer()
-    server.pool = CapturingPool()  # type: ignore[assignment]
-    await services.get_super_config()
-    private_key = await crud.get_server_private_key()
-    assert private_key is not None
-    server.keys = KeyPair.from_private_key(private_key)
-    return server
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def quiet_worker(client, super_user, monkeypatch):
-    """Pauses the app's payout worker and restores the platform settings after."""
+async def quiet_worker(monkeypatch):
+    """Pauses the app's payout worker."""
 
     async def nothing_due() -> int:
         return 0
 
     monkeypatch.setattr(payouts, "process_due", nothing_due)
-    before = (
-        await client.get(f"{API}/super/config", headers=super_user.headers)
-    ).json()
-    yield
-    restore = {
-        key: before[key]
-        for key in ("cash_out_fee_bps", "cash_out_fee_basis", "amount_tolerance_bps")
-    }
-    if before["super_wallet_id"]:
-        restore["super_wallet_id"] = before["super_wallet_id"]
-    response = await client.put(
-        f"{API}/super/config", json=restore, headers=super_user.headers
-    )
-    assert response.status_code == 200, response.text
 
 
+@pytest.mark.slow
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -1039,12 +1010,12 @@ async def quiet_worker(client, super_user, monkeypatch):
     ops=st.lists(operations, min_size=3, max_size=MAX_STEPS),
 )
 async def test_money_stays_whole_over_any_sequence(
-    client, super_user, rpc, quiet_worker, config: Config, ops: list[Op]
+    client, super_config, server, quiet_worker, config: Config, ops: list[Op]
 ):
     # Hypothesis seeds `random` alike for every example; LNbits draws the
     # wallets' lightning addresses from it and would collide with the last ones.
     random.seed(uuid.uuid4().int)
-    business = Business(client, rpc, config, super_user.headers)
+    business = Business(client, server, config, super_config)
     await business.build()
     for lp, minor in enumerate(config.deposits):
         if minor:
@@ -1061,11 +1032,11 @@ async def test_money_stays_whole_over_any_sequence(
 # regression tests.
 
 
-async def small_business(client, rpc, super_user, deposits: list[int]) -> Business:
+async def small_business(client, server, super_config, deposits: list[int]) -> Business:
     """No platform fee, no split rules, one confirmed deposit per LP."""
     random.seed(uuid.uuid4().int)
     config = Config(fee_bps=0, fee_basis="commission", weights=())
-    business = Business(client, rpc, config, super_user.headers)
+    business = Business(client, server, config, super_config)
     await business.build()
     for lp, minor in enumerate(deposits):
         await business.deposit(Deposit(lp=lp, minor=minor, confirm=True))
@@ -1073,12 +1044,12 @@ async def small_business(client, rpc, super_user, deposits: list[int]) -> Busine
 
 
 async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
-    client, super_user, rpc, quiet_worker
+    client, super_config, server, quiet_worker
 ):
     """Was: the 0-sat leg stayed 'pending', LNbits refused its 0-sat invoice
     ('Amountless invoices not supported.') on every attempt and retry, and the
     settlement never settled."""
-    business = await small_business(client, rpc, super_user, [100, 100])
+    business = await small_business(client, server, super_config, [100, 100])
     # 1.00 GTQ at 100000000.00 GTQ/BTC is exactly 1 sat; the two LPs cover
     # 0.50 GTQ each, and largest remainder gives the sat to the first: the second
     # LP's leg is 0 sats for 0.50 GTQ. (Any currency worth less than a sat per
@@ -1100,7 +1071,7 @@ async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
 
 
 async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
-    client, super_user, rpc, quiet_worker, monkeypatch
+    client, super_config, server, quiet_worker, monkeypatch
 ):
     """Was: the target wallet was checked only when the leg's invoice was made;
     a retry paid the recorded invoice into the since-deleted wallet (2000 sats
@@ -1109,7 +1080,7 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
     from lnbits.core.crud import delete_wallet
     from lnbits.exceptions import PaymentError
 
-    business = await small_business(client, rpc, super_user, [10_000])
+    business = await small_business(client, server, super_config, [10_000])
     operator, lp = business.operator, business.lps[0]
     # The leg's invoice is made, its payment fails. (An empty paying wallet made
     # it fail before; that is refused before anything is recorded now, so the
@@ -1154,8 +1125,9 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
     await delete_wallet(user_id=lp.id, wallet_id=lp.wallet_id, deleted=False)
 
 
+@pytest.mark.slow
 async def test_a_settled_settlement_does_not_go_back_to_processing(
-    client, super_user, rpc, quiet_worker, monkeypatch
+    client, super_config, server, quiet_worker, monkeypatch
 ):
     """Was: process_settlement read the legs, then wrote the status it derived
     with an unguarded UPDATE: a worker that read while another's leg was still
@@ -1163,7 +1135,7 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
     settlement stayed 'processing' with every leg paid."""
     from lnbits.core.services import pay_invoice
 
-    business = await small_business(client, rpc, super_user, [100_00, 100_00])
+    business = await small_business(client, server, super_config, [100_00, 100_00])
     await business.manual_cash_out(
         ManualCashOut(
             fiat_minor=100_00, rate_minor=LNBITS_RATE_MINOR, deviation_bps=0, fee_sats=0
@@ -1205,13 +1177,14 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
     assert settlement["status"] == "settled"
 
 
+@pytest.mark.slow
 async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
-    client, super_user, rpc, quiet_worker
+    client, super_config, server, quiet_worker
 ):
     """A balance settlement LNbits refuses to pay stays held (the balance is not
     free to settle or allocate again, nor distributed); voided, the amount is
     the balance again; retried, it is paid once."""
-    business = await small_business(client, rpc, super_user, [100_00, 100_00])
+    business = await small_business(client, server, super_config, [100_00, 100_00])
     for lp in (0, 1):
         await business.settle_balance(
             SettleBalance(

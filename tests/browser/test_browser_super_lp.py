@@ -1,5 +1,5 @@
 """The super user's and the liquidity provider's pages, in headless Chromium against
-a real LNbits (tests/browser_site.py).
+a real LNbits (tests/support/browser_site.py).
 
 The super user logs in through LNbits' own login form, sets the cash-out fee, the fee
 wallet and the relays through the page's forms and sees them saved (after a reload,
@@ -28,11 +28,13 @@ from browser_site import (
     Account,
     BrowserSite,
     site,  # noqa: F401
+    site_config,  # noqa: F401
     skip_or_fail_without_browser,
 )
 from lnbits_process import free_port
+from super_config import SuperConfigSetter
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 skip_or_fail_without_browser(module=True)
 
 from playwright.async_api import Page, Request, expect  # noqa: E402
@@ -73,14 +75,14 @@ async def open_super_page(site: BrowserSite, page: Page) -> None:  # noqa: F811
     await expect(page.get_by_test_id("server-npub")).to_contain_text("npub1")
 
 
-async def test_super_user_sets_fee_and_relays_through_the_forms(site):  # noqa: F811
+async def test_super_user_sets_fee_and_relays_through_the_forms(
+    site,  # noqa: F811
+    site_config,  # noqa: F811
+):
     wallet = site.super.wallets[0]
     dead_relay = f"ws://127.0.0.1:{free_port()}"
-    await site.api(
-        "PUT",
-        f"{API}/super/config",
-        account=site.super,
-        body={"cash_out_fee_bps": 0, "super_wallet_id": None, "relays": [dead_relay]},
+    await site_config.set(
+        {"cash_out_fee_bps": 0, "super_wallet_id": None, "relays": [dead_relay]}
     )
 
     page = await site.page_for(site.super, login_form=True)
@@ -136,10 +138,13 @@ async def test_super_user_sets_fee_and_relays_through_the_forms(site):  # noqa: 
     assert page.console_errors == []
 
 
-async def test_super_forms_refuse_bad_input_and_show_api_refusals(site):  # noqa: F811
+async def test_super_forms_refuse_bad_input_and_show_api_refusals(
+    site,  # noqa: F811
+    site_config,  # noqa: F811
+):
     wallet_id = site.super.wallet_id
     body = {"cash_out_fee_bps": 250, "super_wallet_id": wallet_id}
-    await site.api("PUT", f"{API}/super/config", account=site.super, body=body)
+    await site_config.set(body)
     before = await site.api("GET", f"{API}/super/config", account=site.super)
 
     page = await site.page_for(site.super)
@@ -247,18 +252,18 @@ async def wait_until_paid(site: BrowserSite, lp: Account, count: int) -> list[di
         await asyncio.sleep(0.5)
 
 
-async def business_with_an_lp(site: BrowserSite) -> dict[str, Any]:  # noqa: F811
+async def business_with_an_lp(
+    site: BrowserSite,  # noqa: F811
+    config: SuperConfigSetter,
+) -> dict[str, Any]:
     """An operator with a GTQ machine, an enrolled LP with a confirmed deposit,
     and two manual cash-out settlements, all through the API."""
-    await site.api(
-        "PUT",
-        f"{API}/super/config",
-        account=site.super,
-        body={
+    await config.set(
+        {
             "cash_out_fee_bps": 3000,
             "fee_basis": "commission",
             "super_wallet_id": site.super.wallet_id,
-        },
+        }
     )
     operator = await site.new_account("op")
     lp = await site.new_account("lp")
@@ -310,8 +315,12 @@ async def business_with_an_lp(site: BrowserSite) -> dict[str, Any]:  # noqa: F81
     }
 
 
-async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(site, tmp_path):  # noqa: F811
-    world = await business_with_an_lp(site)
+async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(
+    site,  # noqa: F811
+    site_config,  # noqa: F811
+    tmp_path,
+):
+    world = await business_with_an_lp(site, site_config)
     lp: Account = world["lp"]
     operator: Account = world["operator"]
 

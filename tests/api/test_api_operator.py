@@ -18,16 +18,14 @@ from helpers import cash_out_body as cash_out
 
 
 @pytest.fixture
-async def fee_30(client, super_user):
-    response = await client.put(
-        f"{API}/super/config",
-        json={
+async def fee_30(super_user, super_config):
+    response = await super_config.put(
+        {
             "cash_out_fee_bps": 3000,
             "cash_in_fee_bps": 1000,
             "fee_basis": "commission",
             "super_wallet_id": super_user.wallet_id,
-        },
-        headers=super_user.headers,
+        }
     )
     assert response.status_code == 200, response.text
 
@@ -43,51 +41,33 @@ def detail(response) -> str:
 # --- super config ----------------------------------------------------------------
 
 
-async def test_platform_fee_needs_a_wallet_and_valid_bps(client, super_user):
-    clear = await client.put(
-        f"{API}/super/config",
-        json={"cash_in_fee_bps": 0, "cash_out_fee_bps": 0, "super_wallet_id": None},
-        headers=super_user.headers,
+async def test_platform_fee_needs_a_wallet_and_valid_bps(super_user, super_config):
+    clear = await super_config.put(
+        {"cash_in_fee_bps": 0, "cash_out_fee_bps": 0, "super_wallet_id": None}
     )
     assert clear.status_code == 200, clear.text
-    no_wallet = await client.put(
-        f"{API}/super/config",
-        json={"cash_out_fee_bps": 100},
-        headers=super_user.headers,
-    )
+    no_wallet = await super_config.put({"cash_out_fee_bps": 100})
     assert no_wallet.status_code == 400
     assert "super_wallet_id" in detail(no_wallet)
 
-    too_big = await client.put(
-        f"{API}/super/config",
-        json={"cash_out_fee_bps": 10_001, "super_wallet_id": super_user.wallet_id},
-        headers=super_user.headers,
+    too_big = await super_config.put(
+        {"cash_out_fee_bps": 10_001, "super_wallet_id": super_user.wallet_id}
     )
     assert too_big.status_code == 400
 
-    unknown = await client.put(
-        f"{API}/super/config",
-        json={"super_wallet_id": "f" * 32},
-        headers=super_user.headers,
-    )
+    unknown = await super_config.put({"super_wallet_id": "f" * 32})
     assert unknown.status_code == 400
     assert "no LNbits wallet" in detail(unknown)
 
-    bad_relay = await client.put(
-        f"{API}/super/config",
-        json={"relays": ["http://relay.example"]},
-        headers=super_user.headers,
-    )
+    bad_relay = await super_config.put({"relays": ["http://relay.example"]})
     assert bad_relay.status_code == 400
 
-    per_direction = await client.put(
-        f"{API}/super/config",
-        json={
+    per_direction = await super_config.put(
+        {
             "cash_out_fee_bps": 50,
             "cash_out_fee_basis": "principal",
             "super_wallet_id": super_user.wallet_id,
-        },
-        headers=super_user.headers,
+        }
     )
     assert per_direction.status_code == 200, per_direction.text
     body = per_direction.json()
@@ -98,15 +78,13 @@ async def test_platform_fee_needs_a_wallet_and_valid_bps(client, super_user):
     assert "server_private_key" not in body
 
 
-async def test_preview_on_principal_basis(client, super_user, make_user):
-    response = await client.put(
-        f"{API}/super/config",
-        json={
+async def test_preview_on_principal_basis(client, super_user, make_user, super_config):
+    response = await super_config.put(
+        {
             "cash_out_fee_bps": 50,
             "cash_out_fee_basis": "principal",
             "super_wallet_id": super_user.wallet_id,
-        },
-        headers=super_user.headers,
+        }
     )
     assert response.status_code == 200, response.text
     operator = await make_user("op")
@@ -405,6 +383,7 @@ async def test_manual_settlement_is_idempotent_by_tx_id(client, make_user, fee_3
     assert len(first.json()["legs"]) == 2  # platform fee + retained operator share
 
 
+@pytest.mark.slow
 async def test_manual_settlement_input_errors(client, make_user, fee_30):
     operator, other = await make_user("op"), await make_user("op")
     machine = await add_machine(client, operator)
@@ -495,6 +474,7 @@ async def deposit(client, operator, enrolment, amount, confirm=True):
     return response.json()
 
 
+@pytest.mark.slow
 async def test_lp_distribution_follows_remaining_balances(client, make_user, fee_30):
     operator = await make_user("op")
     alice, bob = await make_user("lp"), await make_user("lp")

@@ -8,15 +8,15 @@
         await site.screenshot(page, "operator-dashboard")
         assert page.console_errors == []
 
-``BrowserSite`` starts an embedded relay (tests/relays.py), an LNbits in a
-subprocess on SQLite (tests/lnbits_process.py), claims the first install as the
+``BrowserSite`` starts an embedded relay (tests/support/relays.py), an LNbits in a
+subprocess on SQLite (tests/support/lnbits_process.py), claims the first install as the
 super user (``site.super``, who has the extension enabled and whose relay list is
 the embedded relay), and launches Chromium. Test modules use the module-scoped
 ``site`` fixture:
 
     from browser_site import site, skip_or_fail_without_browser  # noqa: F401
 
-    pytestmark = pytest.mark.browser
+    pytestmark = [pytest.mark.browser, pytest.mark.slow]
     skip_or_fail_without_browser(module=True)  # before importing playwright
     from playwright.async_api import expect  # noqa: E402
 
@@ -40,6 +40,7 @@ import pytest
 import pytest_asyncio
 from lnbits_process import EXT_ID, LnbitsProcess
 from relays import RelayProcess
+from super_config import SuperConfigSetter
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page, Playwright
@@ -62,7 +63,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REQUIRE_ENV = "SATMACHINEADMIN_REQUIRE_BROWSER"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "browser"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 SUPER_USERNAME = "superuser"
 SUPER_PASSWORD = "super-password-1"
 USER_PASSWORD = "user-password-1"
@@ -82,6 +83,10 @@ class Account:
     id: str = ""
     wallets: list[dict] = field(default_factory=list)
     extensions: list[str] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     @property
     def wallet_id(self) -> str:
@@ -399,6 +404,11 @@ class BrowserSite:
         await form.get_by_role("button", name="Login").click()
         await page.wait_for_url("**/wallet/**")
 
+    def super_config(self) -> SuperConfigSetter:
+        """Sets this LNbits' super config as its super user (and puts it back)."""
+        assert self._http is not None, "the site is not running"
+        return SuperConfigSetter(self._http, self.super)
+
     async def screenshot(self, page: Page, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
@@ -411,3 +421,21 @@ async def site() -> AsyncIterator[BrowserSite]:
     skip_or_fail_without_browser()
     async with BrowserSite() as running:
         yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def site_config(site) -> AsyncIterator[SuperConfigSetter]:
+    """The site's super config, set for one test and put back after it."""
+    setter = site.super_config()
+    await setter.remember()
+    yield setter
+    await setter.restore()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def site_config_for_module(site) -> AsyncIterator[SuperConfigSetter]:
+    """``site_config`` for a whole module (its module-scoped fixtures)."""
+    setter = site.super_config()
+    await setter.remember()
+    yield setter
+    await setter.restore()

@@ -19,17 +19,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from test_abandoned import atm_cancel
-from test_rpc_server import Atm, CapturingPool, cash_out_params, register
+from in_process_rpc import (
+    Atm,
+    cash_out_params,
+    mark_cancelled_after_payment,
+    pay_from_customer,
+    register,
+)
 
 from helpers import API, enrol_lp
 from helpers import add_machine as add_confirmed_machine
 from helpers import cash_out_body as cash_out
-from satmachineadmin import crud, fiat
+from satmachineadmin import fiat
 from satmachineadmin.nostr import bounded_json
-from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.rpc import RpcServer
 from satmachineadmin.services import balance_settlements
 
 BAD_RATES = [
@@ -177,39 +179,6 @@ def assert_bad_request(answer: dict, *, mentions: str) -> None:
         assert internal not in message, message
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def server(app) -> RpcServer:
-    rpc = RpcServer()
-    rpc.pool = CapturingPool()  # type: ignore[assignment]
-    private_key = await crud.get_server_private_key()
-    if private_key is None:
-        from satmachineadmin import services
-
-        await services.get_super_config()
-        private_key = await crud.get_server_private_key()
-    assert private_key is not None
-    rpc.keys = KeyPair.from_private_key(private_key)
-    return rpc
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def operator(client, super_user, make_user):
-    response = await client.put(
-        f"{API}/super/config",
-        json={
-            "cash_out_fee_bps": 3000,
-            "cash_in_fee_bps": 3000,
-            "fee_basis": "commission",
-            "super_wallet_id": super_user.wallet_id,
-            "amount_tolerance_bps": 200,
-            "dispense_timeout_s": 900,
-        },
-        headers=super_user.headers,
-    )
-    assert response.status_code == 200, response.text
-    return await make_user("op")
-
-
 async def add_machine(client, operator) -> dict:
     return await add_confirmed_machine(client, operator, fiat_code="GTQ")
 
@@ -231,14 +200,12 @@ async def funded_enrolment(client, operator, make_user) -> dict:
 
 
 async def abandoned_cash_out(server, client, operator, make_user) -> dict:
-    from test_rpc_server import pay_from_customer
-
     atm = Atm(server)
     await register(client, operator, atm)
     params = cash_out_params()
     invoice = (await atm.call("make_invoice", params))["result"]
     await pay_from_customer(make_user, invoice["bolt11"])
-    await atm_cancel(server, client, operator, params)
+    await mark_cancelled_after_payment(params["tx_id"])
     queue = await client.get(f"{API}/abandoned", headers=operator.headers)
     return next(tx for tx in queue.json() if tx["tx_id"] == params["tx_id"])
 
@@ -349,6 +316,7 @@ def test_ordinary_json_still_parses():
 # --- through REST and RPC, with LNbits answering meanwhile ----------------------------
 
 
+@pytest.mark.slow
 async def test_no_bad_number_or_json_stalls_the_server(
     client, server, operator, make_user
 ):
@@ -509,6 +477,7 @@ async def test_no_bad_number_or_json_stalls_the_server(
     assert (await atm.call("get_info"))["result"]["machine_id"]
 
 
+@pytest.mark.slow
 async def test_good_numbers_still_work_through_rest_and_rpc(
     client, server, operator, make_user, monkeypatch
 ):
@@ -611,6 +580,7 @@ PRIVATE_ADDRESSES = [
 ]
 
 
+@pytest.mark.slow
 async def test_lightning_addresses_must_be_on_public_domains(
     client, operator, make_user
 ):

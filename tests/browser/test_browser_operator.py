@@ -12,15 +12,22 @@ from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
-from browser_site import API, EXT_ID, BrowserSite, site  # noqa: F401
+from browser_site import (  # noqa: F401 (fixtures)
+    API,
+    EXT_ID,
+    BrowserSite,
+    site,
+    site_config_for_module,
+)
 from playwright.async_api import Page, expect
+from super_config import SuperConfigSetter
 
 from helpers import cash_out_body, load_simulator
 
 if TYPE_CHECKING:
     from browser_site import BrowserPage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DASHBOARD = f"/{EXT_ID}/"
 
@@ -58,17 +65,17 @@ def assert_only_refusals(page: BrowserPage, statuses: list[str]) -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def platform_fee_30(site: BrowserSite) -> None:  # noqa: F811
-    await site.api(
-        "PUT",
-        f"{API}/super/config",
-        account=site.super,
-        body={
+async def platform_fee_30(
+    site: BrowserSite,  # noqa: F811
+    site_config_for_module: SuperConfigSetter,  # noqa: F811
+) -> None:
+    await site_config_for_module.set(
+        {
             "cash_out_fee_bps": 3000,
             "cash_in_fee_bps": 1000,
             "fee_basis": "commission",
             "super_wallet_id": site.super.wallet_id,
-        },
+        }
     )
 
 

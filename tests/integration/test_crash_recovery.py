@@ -1,8 +1,8 @@
 """The payout pipeline against a real LNbits that crashes: each leg paid exactly once.
 
-These tests run LNbits in subprocesses (tests/lnbits_process.py), drive it over HTTP
-only, like an operator and a super user would (tests/lnbits_api.py), and read the
-LNbits database directly to count the payments.
+These tests run LNbits in subprocesses (tests/support/lnbits_process.py), drive it
+over HTTP only, like an operator and a super user would (tests/support/lnbits_api.py),
+and read the LNbits database directly to count the payments.
 
 1. While 200 cash-out settlements are being paid, LNbits is SIGKILLed and started
    again; manual settlements whose POST died with it are sent again (same tx_id).
@@ -49,6 +49,8 @@ from lnbits_api import (
     split_three_ways,
 )
 from lnbits_process import DbBusy, DbReader, LnbitsProcess, fresh_postgres_database
+
+pytestmark = pytest.mark.slow  # LNbits and relay processes, killed and restarted
 
 PG_URL_ENV = "SATMACHINEADMIN_TEST_DATABASE_URL"
 

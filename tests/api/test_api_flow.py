@@ -3,11 +3,9 @@
 from helpers import API, add_machine
 
 
-async def test_super_operator_flow(client, super_user, make_user):
-    fee = await client.put(
-        f"{API}/super/config",
-        json={"cash_out_fee_bps": 3000, "super_wallet_id": super_user.wallet_id},
-        headers=super_user.headers,
+async def test_super_operator_flow(client, super_user, make_user, super_config):
+    fee = await super_config.put(
+        {"cash_out_fee_bps": 3000, "super_wallet_id": super_user.wallet_id}
     )
     assert fee.status_code == 200, fee.text
     assert fee.json()["cash_out_fee_bps"] == 3000

@@ -3,7 +3,8 @@ them, accounts, the first install and an operator's 50/30/20 split.
 
 Shared by the tests that run LNbits in a subprocess (test_crash_recovery.py) and by
 the benchmark (bench/), which finds this folder on its path through
-bench/harness.py. Like tests/lnbits_process.py, importing it does not import lnbits.
+bench/harness.py. Like lnbits_process.py beside it, importing it does not import
+lnbits.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class Account:
     username: str = ""
     id: str = ""
     wallets: list[dict] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
     @property
     def wallet_id(self) -> str:

@@ -44,7 +44,7 @@ from satmachineadmin.conversions import (
     scale_for_partial_dispense,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_SATS = 21_000_000 * 100_000_000
 """Every sat there will ever be."""
 

@@ -22,7 +22,7 @@ from satmachineadmin.nostr.nip44 import (
     unpad,
 )
 
-VECTORS_FILE = Path(__file__).parent / "vectors" / "nip44.vectors.json"
+VECTORS_FILE = Path(__file__).resolve().parents[1] / "vectors" / "nip44.vectors.json"
 # sha256 of the official file (paulmillr/nip44), so that an edited copy is noticed.
 VECTORS_SHA256 = "269ed0f69e4c192512cc779e78c555090cebc7c785b609e338a62afc3ce25040"
 VECTORS = json.loads(VECTORS_FILE.read_bytes())["v2"]

@@ -8,125 +8,19 @@ import uuid
 
 import pytest
 import pytest_asyncio
+from payout_business import Business, wait_for_status
 
-from helpers import API, add_machine, enrol_lp, fund
+from helpers import API, balance, fund
 from satmachineadmin import crud
 from satmachineadmin.services import payouts, sending
 
 
-async def balance(wallet_id: str) -> int:
-    from lnbits.core.crud import get_wallet
-
-    wallet = await get_wallet(wallet_id)
-    assert wallet is not None
-    return wallet.balance
-
-
-async def wait_for_status(client, operator, settlement_id, wanted, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        await payouts.process_due()
-        response = await client.get(
-            f"{API}/settlements/{settlement_id}", headers=operator.headers
-        )
-        body = response.json()
-        if body["status"] == wanted or time.monotonic() > deadline:
-            return body
-        await asyncio.sleep(0.1)
-
-
-class Business:
-    """An operator with a machine, three split wallets and two funded LPs."""
-
-    def __init__(self, client, super_user, make_user):
-        self.client, self.super_user, self.make_user = client, super_user, make_user
-
-    async def build(self) -> Business:
-        client = self.client
-        response = await client.put(
-            f"{API}/super/config",
-            json={
-                "cash_out_fee_bps": 3000,
-                "cash_in_fee_bps": 3000,
-                "fee_basis": "commission",
-                "super_wallet_id": self.super_user.wallet_id,
-            },
-            headers=self.super_user.headers,
-        )
-        assert response.status_code == 200, response.text
-        self.operator = op = await self.make_user("op")
-        self.self_wallet = op.wallet_id
-        self.employee = await self.make_user("emp")
-        self.maintenance = await self.make_user("mnt")
-        rules = [
-            {"label": "self", "wallet_id": op.wallet_id, "weight_bps": 5000},
-            {
-                "label": "employee",
-                "wallet_id": self.employee.wallet_id,
-                "weight_bps": 3000,
-            },
-            {
-                "label": "maintenance",
-                "wallet_id": self.maintenance.wallet_id,
-                "weight_bps": 2000,
-            },
-        ]
-        response = await client.put(
-            f"{API}/splits", json={"rules": rules}, headers=op.headers
-        )
-        assert response.status_code == 200, response.text
-        self.machine = await add_machine(client, op, name="Pay ATM", fiat_code="GTQ")
-        self.lps = [await self.make_user("lp"), await self.make_user("lp")]
-        for lp, amount in zip(self.lps, ("600.00", "400.00"), strict=True):
-            enrolment = await enrol_lp(client, op, lp)
-            deposit = await client.post(
-                f"{API}/lps/{enrolment['id']}/deposits",
-                json={"fiat_amount": amount},
-                headers=op.headers,
-            )
-            await client.put(
-                f"{API}/deposits/{deposit.json()['id']}/confirm", headers=op.headers
-            )
-        return self
-
-    async def cash_out(self, *, tx_id=None, fee_sats=100, principal=100_000) -> dict:
-        # 500.00 GTQ at 500000.00 GTQ/BTC is exactly 100_000 sats.
-        response = await self.client.post(
-            f"{API}/settlements/manual",
-            json={
-                "machine_id": self.machine["id"],
-                "direction": "cash_out",
-                "principal_sats": principal,
-                "fee_sats": fee_sats,
-                "fiat_amount": f"{principal * 5 // 1000}.00",
-                "fiat_code": "GTQ",
-                "exchange_rate": "500000.00",
-                "tx_id": tx_id or uuid.uuid4().hex,
-            },
-            headers=self.operator.headers,
-        )
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
-    def wallets(self) -> list[str]:
-        return [
-            self.super_user.wallet_id,
-            self.self_wallet,
-            self.employee.wallet_id,
-            self.maintenance.wallet_id,
-            *(lp.wallet_id for lp in self.lps),
-            self.machine["wallet_id"],
-        ]
-
-    async def balances(self) -> dict[str, int]:
-        return {wallet: await balance(wallet) for wallet in self.wallets()}
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def business(client, super_user, make_user) -> Business:
-    return await Business(client, super_user, make_user).build()
+async def business(client, super_user, make_user, super_config) -> Business:
+    return await Business(client, super_user, make_user, super_config).build()
 
 
+@pytest.mark.slow
 async def test_legs_are_paid_as_the_preview_predicts(client, business):
     preview = await client.post(
         f"{API}/splits/preview",
@@ -156,6 +50,7 @@ async def test_legs_are_paid_as_the_preview_predicts(client, business):
     assert all(leg["payment_hash"] and leg["attempts"] == 1 for leg in done["legs"])
 
 
+@pytest.mark.slow
 async def test_a_replayed_landing_pays_once(client, business):
     await fund(business.machine["wallet_id"], 100_100)
     before = await business.balances()
@@ -178,6 +73,7 @@ async def test_a_replayed_landing_pays_once(client, business):
     assert len(legs) == 6
 
 
+@pytest.mark.slow
 async def test_concurrent_workers_pay_each_leg_once(client, business):
     await fund(business.machine["wallet_id"], 100_100)
     before = await business.balances()
@@ -194,6 +90,7 @@ async def test_concurrent_workers_pay_each_leg_once(client, business):
     assert all(leg["attempts"] == 1 for leg in done["legs"])
 
 
+@pytest.mark.slow
 async def test_a_crash_between_paying_and_recording_is_reconciled(
     client, business, monkeypatch
 ):
@@ -236,6 +133,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
     assert paid_first["status"] == "paid" and paid_first["attempts"] == 2
 
 
+@pytest.mark.slow
 async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     client, business, monkeypatch
 ):
@@ -270,6 +168,7 @@ async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     assert leg.claimed_at == current.claimed_at
 
 
+@pytest.mark.slow
 async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, business):
     from lnbits.core.crud import delete_wallet
 
@@ -313,6 +212,7 @@ async def test_failed_leg_goes_to_the_worklist_and_retry_pays_only_it(client, bu
     assert empty.json() == []
 
 
+@pytest.mark.slow
 async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     settlement = await business.cash_out(principal=10_000, fee_sats=10)
     done = await wait_for_status(client, business.operator, settlement["id"], "failed")
@@ -323,6 +223,7 @@ async def test_an_unfunded_machine_fails_and_backs_off(client, business):
     assert payouts.backoff_s(1) == 30 and payouts.backoff_s(20) == 3600
 
 
+@pytest.mark.slow
 async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business):
     op = business.operator
     lps = (await client.get(f"{API}/lps", headers=op.headers)).json()
@@ -399,6 +300,7 @@ async def test_lp_balance_settled_in_parts_ends_at_exactly_zero(client, business
     ).json() == []
 
 
+@pytest.mark.slow
 async def test_lp_auto_forward_sends_once_and_survives_failures(
     client, business, monkeypatch
 ):
@@ -472,6 +374,7 @@ async def test_lp_auto_forward_sends_once_and_survives_failures(
     assert forwarding.forward_amount(1, 100) == 0
 
 
+@pytest.mark.slow
 async def test_a_lightning_address_split_is_paid_through_lnurl(
     client, business, monkeypatch
 ):

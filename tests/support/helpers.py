@@ -1,14 +1,73 @@
-"""Small builders shared by the API tests."""
+"""Small builders shared by the tests: accounts, machines, LPs, money, waiting.
+
+Importing it imports neither lnbits nor the extension (each function imports what
+it needs), so that the tests of processes, bench/ and tools/ may use it too."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-API = "/satmachineadmin/api/v1"
-SIMULATOR_PATH = Path(__file__).resolve().parent.parent / "tools" / "bitspire_sim.py"
+EXT_ID = "satmachineadmin"
+API = f"/{EXT_ID}/api/v1"
+SIMULATOR_PATH = Path(__file__).resolve().parents[2] / "tools" / "bitspire_sim.py"
+
+
+@dataclass
+class Actor:
+    """An LNbits account as the tests drive it: its id, token and wallets."""
+
+    id: str
+    username: str
+    token: str
+    wallets: list[dict] = field(default_factory=list)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def wallet_id(self) -> str:
+        return self.wallets[0]["id"]
+
+
+class FakeClock:
+    """A clock that moves only when a test moves it."""
+
+    def __init__(self, now: float = 500.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def wait_until(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    what: str = "the condition",
+    every: float = 0.05,
+) -> Any:
+    """Polls ``check`` (plain or async) every ``every`` s until it gives something
+    truthy; returns it. Fails the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def machine_key() -> tuple[str, str]:
@@ -30,52 +89,9 @@ async def machine_confirms(keys, token: str) -> dict:
     """The ATM's side of pairing, in process: a ``pair`` request signed with the
     machine's key and NIP-44 encrypted to the server, handled by an RPC server as
     one arriving from a relay; returns the decrypted response."""
-    import json
-    import time
-    import uuid
+    from in_process_rpc import Atm, rpc_server
 
-    from satmachineadmin import crud, services
-    from satmachineadmin.nostr import nip44
-    from satmachineadmin.nostr.events import sign_event
-    from satmachineadmin.nostr.keys import KeyPair
-    from satmachineadmin.rpc import RpcServer
-
-    class Capture:
-        def __init__(self) -> None:
-            self.published: list = []
-
-        async def publish(self, event) -> int:
-            self.published.append(event)
-            return 1
-
-        def status(self) -> list:
-            return []
-
-    await services.get_super_config()
-    private_key = await crud.get_server_private_key()
-    assert private_key is not None
-    server = RpcServer()
-    server.keys = KeyPair.from_private_key(private_key)
-    capture = Capture()
-    server.pool = capture  # type: ignore[assignment]
-    shared = nip44.get_conversation_key(
-        keys.private_key_hex, server.keys.public_key_hex
-    )
-    request = {
-        "id": uuid.uuid4().hex[:12],
-        "method": "pair",
-        "params": {"token": token},
-    }
-    event = sign_event(
-        private_key_hex=keys.private_key_hex,
-        kind=21000,
-        content=nip44.encrypt(json.dumps(request), shared),
-        tags=[["p", server.keys.public_key_hex]],
-        created_at=int(time.time()),
-    )
-    await server.handle_event(event, "test-relay")
-    [answer] = capture.published
-    return json.loads(nip44.decrypt(answer.content, shared))
+    return await Atm(await rpc_server(), keys).call("pair", {"token": token})
 
 
 async def add_machine(client, actor, *, keys=None, **body) -> dict:
@@ -130,6 +146,15 @@ async def fund(wallet_id: str, sats: int) -> None:
     wallet = await get_wallet(wallet_id)
     assert wallet is not None
     await update_wallet_balance(wallet, sats)
+
+
+async def balance(wallet_id: str) -> int:
+    """A wallet's balance in sats, as LNbits has it."""
+    from lnbits.core.crud import get_wallet
+
+    wallet = await get_wallet(wallet_id)
+    assert wallet is not None
+    return wallet.balance
 
 
 def load_simulator() -> ModuleType:

@@ -16,176 +16,23 @@ import uuid
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from in_process_rpc import (
+    Atm,
+    CapturingPool,
+    cash_out_params,
+    expect,
+    pay_from_customer,
+    register,
+    settlements_of,
+)
+from payout_business import wait_for_status
 
-from helpers import API, pairing_token
+from helpers import API, FakeClock, pairing_token
 from satmachineadmin import crud
 from satmachineadmin.database import db
-from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.rpc import BUDGET_BURST, RpcServer, StrangerGate
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CapturingPool:
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-
-    async def start(self, relays) -> None:
-        pass
-
-    async def set_relays(self, relays) -> None:
-        pass
-
-    async def set_subscriptions(self, subscriptions) -> None:
-        pass
-
-    async def publish(self, event: Event) -> int:
-        self.published.append(event)
-        return 1
-
-    def status(self) -> list:
-        return []
-
-
-class Atm:
-    """One machine's side of the wire, built on the project's Nostr code."""
-
-    def __init__(self, server: RpcServer, keys: KeyPair | None = None) -> None:
-        self.server = server
-        self.keys = keys or KeyPair.generate()
-        assert server.keys is not None
-        self.conversation_key = nip44.get_conversation_key(
-            self.keys.private_key_hex, server.keys.public_key_hex
-        )
-
-    def event(self, plaintext: str, *, p: str | None = None, age: int = 0) -> Event:
-        assert self.server.keys is not None
-        return sign_event(
-            private_key_hex=self.keys.private_key_hex,
-            kind=21000,
-            content=nip44.encrypt(plaintext, self.conversation_key),
-            tags=[["p", p or self.server.keys.public_key_hex]],
-            created_at=int(time.time()) - age,
-        )
-
-    async def send(self, event: Event) -> dict | None:
-        pool = self.server.pool
-        assert isinstance(pool, CapturingPool)
-        before = len(pool.published)
-        await self.server.handle_event(event, "test-relay")
-        if len(pool.published) == before:
-            return None
-        answer = pool.published[-1]
-        assert answer.pubkey == self.server.keys.public_key_hex
-        assert ["p", self.keys.public_key_hex] in answer.tags
-        assert ["e", event.id] in answer.tags
-        return json.loads(nip44.decrypt(answer.content, self.conversation_key))
-
-    async def call(self, method: str, params: dict | None = None) -> dict:
-        request = {
-            "id": uuid.uuid4().hex[:12],
-            "method": method,
-            "params": params or {},
-        }
-        response = await self.send(self.event(json.dumps(request)))
-        assert response is not None
-        assert response["id"] == request["id"]
-        return response
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def server(app) -> RpcServer:
-    rpc = RpcServer()
-    rpc.pool = CapturingPool()  # type: ignore[assignment]
-    private_key = await crud.get_server_private_key()
-    if private_key is None:
-        from satmachineadmin import services
-
-        await services.get_super_config()
-        private_key = await crud.get_server_private_key()
-    assert private_key is not None, "get_super_config creates the server key"
-    rpc.keys = KeyPair.from_private_key(private_key)
-    return rpc
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def operator(client, super_user, make_user):
-    response = await client.put(
-        f"{API}/super/config",
-        json={
-            "cash_out_fee_bps": 3000,
-            "cash_in_fee_bps": 3000,
-            "fee_basis": "commission",
-            "super_wallet_id": super_user.wallet_id,
-            "amount_tolerance_bps": 200,
-        },
-        headers=super_user.headers,
-    )
-    assert response.status_code == 200, response.text
-    return await make_user("op")
-
-
-async def expect(client, operator, atm: Atm, **fields) -> dict:
-    """The operator adds the machine by its npub: an expected machine."""
-    response = await client.post(
-        f"{API}/machines",
-        json={"npub": atm.keys.npub, "name": "Lobby", "fiat_code": "GTQ", **fields},
-        headers=operator.headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def register(client, operator, atm: Atm, **fields) -> dict:
-    """Added by npub, then confirmed by the machine with the one-time token."""
-    expected = await expect(client, operator, atm, **fields)
-    paired = await atm.call("pair", {"token": pairing_token(expected["seed_url"])})
-    assert "result" in paired, paired
-    response = await client.get(
-        f"{API}/machines/{paired['result']['machine_id']}", headers=operator.headers
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def cash_out_params(**overrides) -> dict:
-    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "amount_sats": 210_000,
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
-    return {**params, **overrides}
-
-
-async def pay_from_customer(make_user, bolt11: str) -> None:
-    from lnbits.core.crud import get_wallet
-    from lnbits.core.services import pay_invoice, update_wallet_balance
-
-    customer = await make_user("cust")
-    wallet = await get_wallet(customer.wallet_id)
-    assert wallet is not None
-    await update_wallet_balance(wallet, 1_000_000)
-    await pay_invoice(wallet_id=customer.wallet_id, payment_request=bolt11)
-
-
-async def settlements_of(client, operator) -> list[dict]:
-    page = await client.get(f"{API}/settlements?limit=500", headers=operator.headers)
-    return page.json()["data"]
-
 
 # --- the contract's checks, in order -----------------------------------------------
 
@@ -266,7 +113,7 @@ async def test_malformed_requests_get_bad_request(server, client, operator):
 
 
 async def test_unknown_machine_unknown_method_and_disabled(server, client, operator):
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     server.strangers = StrangerGate(clock=clock)
     stranger = Atm(server)
     response = await stranger.call("get_info")
@@ -348,6 +195,7 @@ async def test_amount_rules_refuse_and_store_nothing(server, client, operator):
 # --- cash-out -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cash_out_end_to_end_and_replays(server, client, operator, make_user):
     atm = Atm(server)
     machine = await register(client, operator, atm)
@@ -393,8 +241,6 @@ async def test_cash_out_end_to_end_and_replays(server, client, operator, make_us
     assert settlement["platform_fee_sats"] == 3_000
     assert settlement["operator_fee_sats"] == 7_000
     assert settlement["undispensed_sats"] == 0
-
-    from test_payouts import wait_for_status
 
     await wait_for_status(client, operator, dispensed["settlement_id"], "settled")
     balance = (await atm.call("get_balance"))["result"]["balance_sats"]
@@ -459,6 +305,7 @@ async def test_on_payment_machines_land_when_paid(server, client, operator, make
     assert report["result"]["settlement_id"] == mine[0]["id"]
 
 
+@pytest.mark.slow
 async def test_cancel_before_and_after_payment(server, client, operator, make_user):
     atm = Atm(server)
     await register(client, operator, atm)
@@ -483,6 +330,7 @@ async def test_cancel_before_and_after_payment(server, client, operator, make_us
 # --- cash-in --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_cash_in_pays_the_customer_once(server, client, operator, make_user):
     from lnbits.core.crud import get_wallet
     from lnbits.core.services import create_invoice, update_wallet_balance
@@ -808,6 +656,7 @@ async def test_a_pair_is_answered_once_even_by_two_servers(server, client, opera
     assert other.dropped["already_handled"] == 1
 
 
+@pytest.mark.slow
 async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     server, client, operator, make_user
 ):
@@ -873,7 +722,7 @@ async def test_a_flood_from_unknown_keys_writes_nothing_and_is_rate_limited(
 ):
     """Unknown authors: no handled_events or rpc_log row, at most one answer per
     author per minute, and a shared budget; an active machine is still answered."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     atm = Atm(server)
     await register(client, operator, atm)
     await server.refresh()  # the machine is in the server's list of active keys
@@ -937,7 +786,7 @@ async def test_a_machine_enabled_since_the_last_refresh_is_answered(
 
 
 async def test_a_disabled_machine_gets_one_answer_a_minute(server, client, operator):
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     server.strangers = StrangerGate(clock=clock)
     atm = Atm(server)
     machine = await register(client, operator, atm)

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from helpers import FakeClock
 from satmachineadmin.rpc.limits import (
     OVER_BUDGET,
     RATE_LIMITED,
@@ -13,14 +14,6 @@ from satmachineadmin.rpc.limits import (
     StrangerGate,
     TokenBucket,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_bucket_spends_its_burst_then_refills_at_its_rate():

@@ -163,12 +163,12 @@ async def test_a_replayed_manual_settlement_is_a_documented_200(openapi):
         {"telemetry_retention_days": None},
     ],
 )
-async def test_a_null_setting_is_refused_not_stored(client, super_user, body):
+async def test_a_null_setting_is_refused_not_stored(
+    client, super_user, body, super_config
+):
     """Null would reach a NOT NULL column (a 500), or worse, a stored config that no
     longer loads; the schema says these fields are never null."""
-    response = await client.put(
-        f"{API}/super/config", json=body, headers=super_user.headers
-    )
+    response = await super_config.put(body)
     assert response.status_code == 400, response.text
     (error,) = response.json()["detail"]
     assert error["msg"] == f"{next(iter(body))} must not be null"

@@ -43,34 +43,22 @@ async def _stored(ids: list[str]) -> set[str]:
     return {row["id"] for row in rows}
 
 
-async def test_the_retention_is_a_bounded_super_setting(client, super_user):
+async def test_the_retention_is_a_bounded_super_setting(
+    client, super_user, super_config
+):
     response = await client.get(f"{API}/super/config", headers=super_user.headers)
     config = response.json()
     assert config["rpc_log_retention_days"] == 90
     for bad in (0, 3651, "a week"):
-        response = await client.put(
-            f"{API}/super/config",
-            json={"rpc_log_retention_days": bad},
-            headers=super_user.headers,
-        )
+        response = await super_config.put({"rpc_log_retention_days": bad})
         assert response.status_code == 400, (bad, response.text)
-    response = await client.put(
-        f"{API}/super/config",
-        json={"rpc_log_retention_days": 7},
-        headers=super_user.headers,
-    )
+    response = await super_config.put({"rpc_log_retention_days": 7})
     assert response.status_code == 200, response.text
     assert response.json()["rpc_log_retention_days"] == 7
 
 
-async def test_maintenance_purges_the_log_past_its_retention(
-    client, super_user, monkeypatch
-):
-    response = await client.put(
-        f"{API}/super/config",
-        json={"rpc_log_retention_days": 7},
-        headers=super_user.headers,
-    )
+async def test_maintenance_purges_the_log_past_its_retention(monkeypatch, super_config):
+    response = await super_config.put({"rpc_log_retention_days": 7})
     assert response.status_code == 200, response.text
     old = [await _log_entry(7 * DAY + 60 + n) for n in range(5)]
     kept = [await _log_entry(age) for age in (0, DAY, 7 * DAY - 60)]

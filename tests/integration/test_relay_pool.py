@@ -7,22 +7,27 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, TypedDict
 
 import pytest
 from relays import (
+    NOT_INSTALLED,
     RELAY_KINDS,
-    RelayNotInstalled,
     RelayProcess,
     free_port,
+    make_relay,
     nostr_relay_binary,
 )
 from websockets.asyncio.server import ServerConnection, serve
 
+from helpers import wait_until as poll_until
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import generate_private_key, public_key_hex
 from satmachineadmin.nostr.relay import MAX_MESSAGE_SIZE, _too_long
 from satmachineadmin.nostr.relay_pool import RelayPool, RelayStatus, _backoff
+
+pytestmark = pytest.mark.slow  # relay processes and in-process relay servers
 
 
 class Backoff(TypedDict):
@@ -32,24 +37,11 @@ class Backoff(TypedDict):
 
 # Typed, so that **FAST is checked against RelayPool's keyword arguments.
 FAST: Backoff = {"backoff_initial": 0.05, "backoff_max": 0.3}
-NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
 
 
-def make_relay(kind: str, port: int | None = None) -> RelayProcess:
-    try:
-        return RelayProcess(kind, port=port)
-    except RelayNotInstalled:
-        pytest.skip(NOT_INSTALLED)
-
-
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+# The pool reconnects within FAST's 50 ms: look every 10 ms, so that a state that
+# short is seen.
+wait_until = partial(poll_until, timeout=5.0, every=0.01)
 
 
 class Inbox:
@@ -65,7 +57,9 @@ class Inbox:
         return [event.id for event, _ in self.events]
 
     async def wait_for(self, event_id: str, timeout: float = 5.0) -> None:
-        await wait_until(lambda: event_id in self.ids(), timeout, f"event {event_id}")
+        await wait_until(
+            lambda: event_id in self.ids(), timeout=timeout, what=f"event {event_id}"
+        )
 
 
 class Author:

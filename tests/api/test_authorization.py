@@ -26,10 +26,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import Actor
 from starlette.routing import Route
 
-from helpers import API, add_machine, enrol_lp, lp_code, machine_key
+from helpers import API, Actor, add_machine, enrol_lp, lp_code, machine_key
 
 PAGE = "/satmachineadmin/"
 SUPER_PAGE = "/satmachineadmin/super"
@@ -335,14 +334,10 @@ async def _operator(client, make_user, prefix: str, lp: Actor) -> Operator:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def world(client, super_user, make_user) -> World:
+async def world(client, super_user, make_user, super_config_for_module) -> World:
     await ok(
-        call(
-            client,
-            super_user,
-            "PUT",
-            f"{API}/super/config",
-            {"cash_out_fee_bps": FEE_BPS, "super_wallet_id": super_user.wallet_id},
+        super_config_for_module.put(
+            {"cash_out_fee_bps": FEE_BPS, "super_wallet_id": super_user.wallet_id}
         )
     )
     a = await _operator(client, make_user, "opa", await make_user("lp"))
@@ -610,6 +605,7 @@ async def test_foreign_objects_are_not_found(client, world, intruder, owner):
     assert await _snapshot(client, target) == before, f"{name} changed {owner}'s data"
 
 
+@pytest.mark.slow
 async def test_operator_uses_own_objects(client, world, make_user):
     a = world.a.actor
     machine_path = f"{API}/machines/{world.a.machine['id']}"

@@ -6,10 +6,10 @@ import time
 import uuid
 
 import pytest
-from test_payouts import Business, fund
-from test_rpc_server import pay_from_customer
+from in_process_rpc import pay_from_customer
+from payout_business import Business
 
-from helpers import API
+from helpers import API, fund
 from satmachineadmin import tasks
 from satmachineadmin.services import foreign_payments as transactions
 
@@ -34,13 +34,14 @@ async def settlements(client, operator, tx_id: str) -> list[dict]:
     return [s for s in page.json()["data"] if s["tx_id"] == tx_id]
 
 
+@pytest.mark.slow
 async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
-    client, super_user, make_user
+    client, super_user, make_user, super_config
 ):
     from lnbits.core.crud import get_standalone_payment
     from lnbits.core.services import create_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     tx_id = uuid.uuid4().hex
     invoice = await create_invoice(
         wallet_id=business.machine["wallet_id"],
@@ -70,12 +71,13 @@ async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
     )
 
 
+@pytest.mark.slow
 async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
-    client, super_user, make_user
+    client, super_user, make_user, super_config
 ):
     from lnbits.core.services import create_invoice, pay_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     await fund(business.machine["wallet_id"], 200_000)
     customer = await make_user("cust")
     bolt11 = (
@@ -96,11 +98,14 @@ async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
     assert landed[0]["commission_sats"] == 1_000
 
 
-async def test_unusable_metadata_lands_nothing(client, super_user, make_user):
+@pytest.mark.slow
+async def test_unusable_metadata_lands_nothing(
+    client, super_user, make_user, super_config
+):
     from lnbits.core.crud import get_standalone_payment
     from lnbits.core.services import create_invoice
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     for bad in (
         {"principal_sats": "100000"},
         {"fee_sats": -1},

@@ -556,6 +556,7 @@ def test_cash_out_command_line():
 # ------------------------------------------- through a real (in-process) relay
 
 
+@pytest.mark.slow  # a relay on a socket
 async def test_round_trip_through_nostr_sdk_local_relay():
     """Simulator (rust-nostr) -> LocalRelay -> a server on websockets + our code.
 

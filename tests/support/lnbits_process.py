@@ -48,7 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 EXT_ID = "satmachineadmin"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Processes still running when the test run ends, whatever the way it ends.
 _alive: set[subprocess.Popen] = set()

@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import pytest_asyncio
-from test_payouts import wait_for_status
-from test_rpc_server import (
+from in_process_rpc import (
     Atm,
-    CapturingPool,
     cash_out_params,
+    mark_cancelled_after_payment,
     pay_from_customer,
     register,
 )
+from payout_business import wait_for_status
 
 from helpers import API
-from satmachineadmin import crud
 from satmachineadmin.database import db
-from satmachineadmin.nostr.keys import KeyPair
-from satmachineadmin.rpc import RpcServer
 from satmachineadmin.services import payouts
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def server(app) -> RpcServer:
-    rpc = RpcServer()
-    rpc.pool = CapturingPool()  # type: ignore[assignment]
-    private_key = await crud.get_server_private_key()
-    assert private_key is not None
-    rpc.keys = KeyPair.from_private_key(private_key)
-    return rpc
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def operator(client, super_user, make_user):
-    response = await client.put(
-        f"{API}/super/config",
-        json={
-            "cash_out_fee_bps": 3000,
-            "super_wallet_id": super_user.wallet_id,
-            "dispense_timeout_s": 900,
-        },
-        headers=super_user.headers,
-    )
-    assert response.status_code == 200, response.text
-    return await make_user("op")
 
 
 async def paid_cash_out(server, client, operator, make_user) -> tuple[Atm, dict]:
@@ -149,7 +120,7 @@ async def test_paid_after_cancel_is_abandoned_and_can_be_voided(
 
 async def test_other_operators_cannot_resolve(server, client, operator, make_user):
     _, params = await paid_cash_out(server, client, operator, make_user)
-    await atm_cancel(server, client, operator, params)
+    await mark_cancelled_after_payment(params["tx_id"])
     tx = (await abandoned(client, operator))[params["tx_id"]]
     other = await make_user("op")
     assert await abandoned(client, other) == {}
@@ -159,11 +130,3 @@ async def test_other_operators_cannot_resolve(server, client, operator, make_use
         headers=other.headers,
     )
     assert response.status_code == 404
-
-
-async def atm_cancel(server, client, operator, params) -> None:
-    await db.execute(
-        "UPDATE satmachineadmin.atm_transactions "
-        "SET status = 'cancelled_after_payment' WHERE tx_id = :tx_id",
-        {"tx_id": params["tx_id"]},
-    )

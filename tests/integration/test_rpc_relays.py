@@ -4,22 +4,21 @@ The extension's own ``rpc_server`` (the permanent task LNbits started) is pointe
 relay subprocesses through the super user's ``relays`` setting; the ATM is
 ``tools/bitspire_sim.py``, built on rust-nostr (``nostr_sdk``) and sharing no Nostr
 code with the server. Every scenario runs against both relay implementations of
-``tests/relays.py``: nostr-sdk's embedded relay and the PyPI ``nostr-relay``.
+``tests/support/relays.py``: nostr-sdk's embedded relay and the PyPI ``nostr-relay``.
 In-process request handling without relays is in test_rpc_server.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from in_process_rpc import cash_out_params, register, settlements_of
 from nostr_sdk import (
     EventBuilder,
     Keys,
@@ -29,12 +28,13 @@ from nostr_sdk import (
     Tag,
     nip44_encrypt,
 )
-from relays import RELAY_KINDS, RelayNotInstalled, RelayProcess
+from relays import RELAY_KINDS, RelayProcess, make_relay
+from super_config import SuperConfigSetter
 
-from helpers import API, load_simulator, pairing_token
+from helpers import API, load_simulator, wait_until
 
-DEFAULT_RELAY = "ws://127.0.0.1:7777"
-NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
+pytestmark = pytest.mark.slow  # relay processes
+
 CONNECT_TIMEOUT = 10.0
 # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats; 5 % fee is 10_000.
 FIAT, RATE, FEE_BPS = "1000.00", "500000.00", 500
@@ -97,26 +97,8 @@ class Atm(bs.BitspireSimulator):  # type: ignore[name-defined]
 # --- helpers --------------------------------------------------------------------------
 
 
-async def wait_until(
-    check: Callable[[], Any], *, timeout: float = 10.0, what: str
-) -> Any:
-    """Polls ``check`` (plain or async) until it gives something truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def put_config(client, super_user, **fields: Any) -> dict:
-    response = await client.put(
-        f"{API}/super/config", json=fields, headers=super_user.headers
-    )
+async def put_config(config: SuperConfigSetter, **fields: Any) -> dict:
+    response = await config.put(fields)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -131,13 +113,13 @@ def by_url(status: dict) -> dict[str, dict]:
     return {relay["url"]: relay for relay in status["relays"]}
 
 
-async def use_relays(client, super_user, urls: list[str]) -> str:
+async def use_relays(client, platform: SuperConfigSetter, urls: list[str]) -> str:
     """Points the server at ``urls``, waits until it is connected to every one of
     them (and to nothing else); returns the server's hex pubkey."""
-    config = await put_config(client, super_user, relays=urls)
+    config = await put_config(platform, relays=urls)
 
     async def connected() -> bool:
-        status = await relay_status(client, super_user)
+        status = await relay_status(client, platform.super_user)
         relays = by_url(status)
         return (
             status["server_pubkey"] == config["server_pubkey"]
@@ -147,23 +129,6 @@ async def use_relays(client, super_user, urls: list[str]) -> str:
 
     await wait_until(connected, timeout=CONNECT_TIMEOUT, what=f"server on {urls}")
     return config["server_pubkey"]
-
-
-async def register(client, operator, atm: Atm, **fields: Any) -> dict:
-    """Added by npub, then confirmed over the relay by the (connected) machine
-    with the one-time token the operator got."""
-    response = await client.post(
-        f"{API}/machines",
-        json={"npub": atm.npub, "name": "Lobby", "fiat_code": "GTQ", **fields},
-        headers=operator.headers,
-    )
-    assert response.status_code == 201, response.text
-    paired = await atm.pair(pairing_token(response.json()["seed_url"]))
-    machine = await client.get(
-        f"{API}/machines/{paired['machine_id']}", headers=operator.headers
-    )
-    assert machine.status_code == 200, machine.text
-    return machine.json()
 
 
 def customer_pays(make_user) -> Callable[[str], Awaitable[None]]:
@@ -196,25 +161,6 @@ async def cash_out(atm: Atm, make_user) -> dict:
     return summary
 
 
-def cash_out_params(**overrides: Any) -> dict:
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "amount_sats": PRINCIPAL + FEE,
-        "principal_sats": PRINCIPAL,
-        "fee_sats": FEE,
-        "fiat_amount": FIAT,
-        "fiat_code": "GTQ",
-        "exchange_rate": RATE,
-    }
-    return {**params, **overrides}
-
-
-async def settlements_of(client, operator) -> list[dict]:
-    page = await client.get(f"{API}/settlements?limit=500", headers=operator.headers)
-    assert page.status_code == 200, page.text
-    return page.json()["data"]
-
-
 async def rpc_log(client, operator) -> list[dict]:
     response = await client.get(f"{API}/rpc/log?limit=1000", headers=operator.headers)
     assert response.status_code == 200, response.text
@@ -233,30 +179,22 @@ async def machine_payments(wallet_id: str) -> list:
     return await get_payments(wallet_id=wallet_id)
 
 
-def make_relay(kind: str) -> RelayProcess:
-    try:
-        return RelayProcess(kind)
-    except RelayNotInstalled:
-        pytest.skip(NOT_INSTALLED)
-
-
 # --- fixtures -------------------------------------------------------------------------
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
-async def platform(client, super_user) -> AsyncIterator[None]:
-    """A platform fee to the super wallet; at the end, the default relay again."""
+async def platform(super_config_for_module, super_user) -> SuperConfigSetter:
+    """A platform fee to the super wallet; at the end of the module, the fee and
+    the relays it was on before."""
     await put_config(
-        client,
-        super_user,
+        super_config_for_module,
         cash_out_fee_bps=3000,
         cash_in_fee_bps=3000,
         fee_basis="commission",
         super_wallet_id=super_user.wallet_id,
         amount_tolerance_bps=200,
     )
-    yield
-    await put_config(client, super_user, relays=[DEFAULT_RELAY])
+    return super_config_for_module
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", params=RELAY_KINDS)
@@ -274,14 +212,9 @@ async def spare_relay() -> AsyncIterator[RelayProcess]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def server_hex(relay, client, super_user) -> str:
+async def server_hex(relay, client, platform) -> str:
     """The server, listening on ``relay`` only."""
-    return await use_relays(client, super_user, [relay.url])
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def operator(make_user):
-    return await make_user("op")
+    return await use_relays(client, platform, [relay.url])
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -571,10 +504,10 @@ async def test_a_request_for_another_server_gets_no_answer(
 
 
 async def test_a_request_from_two_relays_is_handled_once(
-    relay, spare_relay, client, super_user, operator
+    relay, spare_relay, client, super_user, operator, platform
 ):
     urls = [relay.url, spare_relay.url]
-    server = await use_relays(client, super_user, urls)
+    server = await use_relays(client, platform, urls)
     async with Atm(server_pubkey=server, relays=urls) as atm:
         await wait_until(
             lambda: _has_all(atm.connected_relays(), set(urls)),
@@ -632,11 +565,11 @@ async def _has_all(found: Awaitable[set[str]], wanted: set[str]) -> bool:
 
 
 async def test_a_killed_relay_is_reconnected(
-    relay, client, super_user, operator, make_user
+    relay, client, super_user, operator, make_user, platform
 ):
     flaky = make_relay(relay.kind)
     async with flaky:
-        server = await use_relays(client, super_user, [flaky.url])
+        server = await use_relays(client, platform, [flaky.url])
         atm = Atm(server_pubkey=server, relays=[flaky.url])
         async with atm:
             await register(client, operator, atm)

@@ -40,7 +40,7 @@ __all__ = [
     "nostr_relay_binary",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_RELAY_SCRIPT = REPO_ROOT / "tools" / "local_relay.py"
 NOSTR_RELAY_VENV = REPO_ROOT / ".venv-relay"
 RELAY_KINDS = ("embedded", "nostr-relay")
@@ -234,3 +234,17 @@ class RelayProcess:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+NOT_INSTALLED = "nostr-relay is not installed: run make relay-venv"
+
+
+def make_relay(kind: str, port: int | None = None) -> RelayProcess:
+    """A relay of ``kind`` for a test, which is skipped when that kind is not
+    installed (pytest is imported only here: the benchmark uses this module too)."""
+    import pytest
+
+    try:
+        return RelayProcess(kind, port=port)
+    except RelayNotInstalled:
+        pytest.skip(NOT_INSTALLED)
