@@ -128,7 +128,7 @@ async def test_unusable_metadata_lands_nothing(
 
 
 async def test_a_cash_out_lands_only_for_what_the_customer_paid(
-    client, super_user, make_user
+    client, super_user, make_user, super_config
 ):
     """Landing compares principal + fee with the invoice the customer paid: a
     transaction whose amounts do not add up to it lands nothing."""
@@ -136,7 +136,7 @@ async def test_a_cash_out_lands_only_for_what_the_customer_paid(
     from satmachineadmin.models import AtmTransactionRow
     from satmachineadmin.services import atm_transactions
 
-    business = await Business(client, super_user, make_user).build()
+    business = await Business(client, super_user, make_user, super_config).build()
     tx_id = uuid.uuid4().hex
     tx = {
         "id": uuid.uuid4().hex,

@@ -15,9 +15,12 @@ import httpx
 from helpers import API
 
 # What GET /super/config shows but PUT does not take: the server's identity (its
-# own endpoint rotates it), the time of the last change, and fee_basis, which only
-# says whether both directions' bases agree.
-NOT_SETTABLE = frozenset({"server_pubkey", "server_npub", "updated_at", "fee_basis"})
+# own endpoint rotates it), the time of the last change, fee_basis, which only
+# says whether both directions' bases agree, and configured, which says whether the
+# setup is complete.
+NOT_SETTABLE = frozenset(
+    {"server_pubkey", "server_npub", "updated_at", "fee_basis", "configured"}
+)
 
 
 class HasHeaders(Protocol):
