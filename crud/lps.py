@@ -18,6 +18,7 @@ from .sql import (
     S,
     as_int,
     connection,
+    equal_to,
     fetch_all,
     fetch_one,
     fetch_row,
@@ -223,15 +224,9 @@ async def list_enrolments(
     conn: Connection | None = None,
 ) -> list[EnrolmentRow]:
     """Enrolments with their balances, oldest first (the allocation order)."""
-    clauses, values = [], {}
-    for column, value in (
-        ("operator_id", operator_id),
-        ("lp_id", lp_id),
-        ("fiat_code", fiat_code),
-    ):
-        if value is not None:
-            clauses.append(f"e.{column} = :{column}")
-            values[column] = value
+    clauses, values = equal_to(
+        {"operator_id": operator_id, "lp_id": lp_id, "fiat_code": fiat_code}, table="e"
+    )
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     async with connection(conn) as c:  # the deposits and the legs as of one moment
         rows = await fetch_all(

@@ -20,6 +20,7 @@ from .sql import (
     S,
     as_int,
     connection,
+    equal_to,
     fetch_all,
     fetch_one,
     fetch_row,
@@ -84,16 +85,14 @@ def _settlement_filters(
     since: int | None,
     until: int | None,
 ) -> tuple[str, dict[str, Any]]:
-    clauses = ["operator_id = :operator_id"]
-    values: dict[str, Any] = {"operator_id": operator_id}
-    for column, value in (
-        ("machine_id", machine_id),
-        ("status", status),
-        ("direction", direction),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = :{column}")
-            values[column] = value
+    clauses, values = equal_to(
+        {
+            "operator_id": operator_id,
+            "machine_id": machine_id,
+            "status": status,
+            "direction": direction,
+        }
+    )
     if since is not None:
         clauses.append("created_at >= :since")
         values["since"] = since

@@ -73,3 +73,13 @@ def ints_except(row: dict, *text_columns: str) -> dict:
         key: value if key in text_columns else as_int(value)
         for key, value in row.items()
     }
+
+
+def equal_to(
+    columns: dict[str, Any], *, table: str = ""
+) -> tuple[list[str], dict[str, Any]]:
+    """A ``column = :column`` clause for each column given a value (None: any),
+    and the values to bind; ``table`` qualifies the columns in a join."""
+    given = {column: value for column, value in columns.items() if value is not None}
+    prefix = f"{table}." if table else ""
+    return [f"{prefix}{column} = :{column}" for column in given], given

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from lnbits.core.crud import get_account, get_wallet
@@ -37,3 +38,9 @@ async def person_name(user_id: str, chosen: str | None = None) -> str:
     if account is not None and account.username:
         return account.username
     return f"user {hashlib.sha256(user_id.encode()).hexdigest()[:6]}"
+
+
+async def operator_names(rows: Iterable[Any]) -> dict[str, str]:
+    """How each operator of these rows appears to an LP, looked up once each."""
+    operator_ids = {row.operator_id for row in rows}
+    return {operator_id: await person_name(operator_id) for operator_id in operator_ids}

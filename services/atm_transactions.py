@@ -233,6 +233,37 @@ async def cash_out_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionR
     return tx
 
 
+def _settlement_of(
+    tx: AtmTransactionRow,
+    machine: dict,
+    direction: Direction,
+    *,
+    principal_sats: int,
+    fee_sats: int,
+    fiat_minor: int,
+    undispensed_sats: int = 0,
+    paid_sats: int | None = None,
+) -> NewSettlement:
+    """The settlement an RPC transaction lands: its ids, currency and rate, with
+    the amounts it settles for (a cash-out's may be scaled to a partial dispense)."""
+    return NewSettlement(
+        operator_id=tx.operator_id,
+        machine=MachineRow.construct(**machine),  # a stored row: valid
+        direction=direction,
+        source="rpc",
+        tx_id=tx.tx_id,
+        payment_hash=tx.payment_hash,
+        principal_sats=principal_sats,
+        fee_sats=fee_sats,
+        fiat_minor=fiat_minor,
+        fiat_code=tx.fiat_code,
+        exchange_rate=tx.exchange_rate,
+        actor=_machine_actor(machine),
+        undispensed_sats=undispensed_sats,
+        paid_sats=paid_sats,
+    )
+
+
 def _quoted_sats(tx: AtmTransactionRow) -> int:
     """What the quote asked of the customer; landing checks it against what they
     actually paid, so the undispensed part is worked out from the quote."""
@@ -258,19 +289,13 @@ async def land_cash_out(
         dispensed_fiat_minor=dispensed_minor,
     )
     settlement, _ = await land_settlement(
-        NewSettlement(
-            operator_id=tx.operator_id,
-            machine=MachineRow.construct(**machine),  # a stored row: valid
-            direction=Direction.cash_out,
-            source="rpc",
-            tx_id=tx.tx_id,
-            payment_hash=tx.payment_hash,
+        _settlement_of(
+            tx,
+            machine,
+            Direction.cash_out,
             principal_sats=scaled.principal_sats,
             fee_sats=scaled.fee_sats,
             fiat_minor=scaled.fiat_minor,
-            fiat_code=tx.fiat_code,
-            exchange_rate=tx.exchange_rate,
-            actor=_machine_actor(machine),
             undispensed_sats=_quoted_sats(tx)
             - calculations.customer_sats(
                 direction=Direction.cash_out.value,
@@ -361,19 +386,13 @@ async def cash_in_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRo
     await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
     tx = await _reload(tx)
     settlement, _ = await land_settlement(
-        NewSettlement(
-            operator_id=tx.operator_id,
-            machine=MachineRow.construct(**machine),  # a stored row: valid
-            direction=Direction.cash_in,
-            source="rpc",
-            tx_id=tx.tx_id,
-            payment_hash=tx.payment_hash,
+        _settlement_of(
+            tx,
+            machine,
+            Direction.cash_in,
             principal_sats=tx.principal_sats,
             fee_sats=tx.fee_sats,
             fiat_minor=tx.fiat_amount_minor,
-            fiat_code=tx.fiat_code,
-            exchange_rate=tx.exchange_rate,
-            actor=_machine_actor(machine),
         )
     )
     await crud.update_atm_transaction(

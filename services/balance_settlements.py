@@ -33,7 +33,7 @@ from ..models import (
     NewBalanceSettlementRow,
 )
 from . import payouts
-from .accounts import person_name, to_model
+from .accounts import operator_names, to_model
 from .config import get_super_config
 from .lps import operator_enrolment
 from .splits import LegDraft
@@ -490,8 +490,5 @@ async def lp_balance_settlements(user_id: str) -> list[LpBalanceSettlement]:
     if lp is None:
         return []
     rows = await crud.list_lp_balance_settlements(lp_id=lp.id)
-    names = {
-        operator_id: await person_name(operator_id)
-        for operator_id in {row.operator_id for row in rows}
-    }
+    names = await operator_names(rows)
     return [_lp_balance_settlement(row, names[row.operator_id]) for row in rows]

@@ -35,7 +35,7 @@ from ..models import (
     LpRow,
     LpSummary,
 )
-from .accounts import person_name, to_model
+from .accounts import operator_names, person_name, to_model
 from .settlements import csv_text
 
 
@@ -325,10 +325,7 @@ async def lp_distributions(user_id: str) -> list[LpDistribution]:
     if lp is None:
         return []
     rows = await crud.list_lp_distributions(lp_id=lp.id)
-    names = {
-        operator_id: await person_name(operator_id)
-        for operator_id in {row.operator_id for row in rows}
-    }
+    names = await operator_names(rows)
     return [_distribution(row, names[row.operator_id]) for row in rows]
 
 
