@@ -11,17 +11,11 @@ from lnbits.db import Connection
 
 from ..database import execute
 from ..models import AtmTransactionRow
-from .sql import S, connection, fetch_all, fetch_one, insert_row
+from .sql import S, connection, fetch_all, fetch_one, in_list, insert_row
 
 
 def _row(row: dict | None) -> AtmTransactionRow | None:
     return AtmTransactionRow(**row) if row else None
-
-
-def _in(name: str, values: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """``(:name0, :name1, …)`` and its values, for an SQL ``IN``."""
-    names = {f"{name}{i}": value for i, value in enumerate(values)}
-    return f"({', '.join(f':{n}' for n in names)})", names
 
 
 async def insert_atm_transaction(
@@ -89,7 +83,7 @@ async def update_atm_transaction(
     values: dict[str, Any] = {**fields, "transaction_id": transaction_id}
     guard = ""
     if only_if_status:
-        states, names = _in("st", only_if_status)
+        states, names = in_list("st", only_if_status)
         guard = f" AND status IN {states}"
         values.update(names)
     async with connection(conn) as c:
@@ -111,7 +105,7 @@ async def list_paid_before(
 ) -> list[AtmTransactionRow]:
     """Transactions in any of ``statuses`` paid before ``paid_before``, on machines
     that confirm their dispenses the given way."""
-    states, names = _in("st", statuses)
+    states, names = in_list("st", statuses)
     rows = await fetch_all(
         f"""
         SELECT t.* FROM {S}.atm_transactions t
@@ -134,7 +128,7 @@ async def list_atm_transactions_in(
     *, operator_id: str, statuses: Sequence[str], conn: Connection | None = None
 ) -> list[AtmTransactionRow]:
     """An operator's transactions in any of ``statuses``, the latest change first."""
-    states, names = _in("st", statuses)
+    states, names = in_list("st", statuses)
     rows = await fetch_all(
         f"""
         SELECT * FROM {S}.atm_transactions

@@ -14,7 +14,7 @@ from ..models import (
     LpBalanceSettlementRow,
     NewBalanceSettlementRow,
 )
-from .sql import S, fetch_row, fetch_rows, insert_model
+from .sql import S, fetch_row, fetch_rows, in_list, insert_model
 
 
 async def insert_balance_settlement(
@@ -46,8 +46,8 @@ async def list_balance_settlements(
     if enrolment_ids is not None:
         if not enrolment_ids:
             return []
-        names = {f"e{i}": eid for i, eid in enumerate(enrolment_ids)}
-        clauses.append(f"b.enrolment_id IN ({', '.join(f':{n}' for n in names)})")
+        ids, names = in_list("e", enrolment_ids)
+        clauses.append(f"b.enrolment_id IN {ids}")
         values.update(names)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return await fetch_rows(

@@ -9,7 +9,7 @@ from lnbits.db import Connection
 
 from ..database import execute
 from ..models import BeaconRow, TelemetryRow
-from .sql import S, connection, fetch_rows
+from .sql import S, connection, fetch_rows, in_list
 
 
 async def upsert_beacon(*, row: dict[str, Any], conn: Connection | None = None) -> int:
@@ -40,11 +40,10 @@ async def latest_beacons(
 ) -> list[BeaconRow]:
     if not machine_ids:
         return []
-    names = {f"m{i}": mid for i, mid in enumerate(machine_ids)}
-    placeholders = ", ".join(f":{name}" for name in names)
+    ids, names = in_list("m", machine_ids)
     return await fetch_rows(
         BeaconRow,
-        f"SELECT * FROM {S}.beacons WHERE machine_id IN ({placeholders}) "
+        f"SELECT * FROM {S}.beacons WHERE machine_id IN {ids} "
         "ORDER BY machine_id, created_at DESC",
         names,
         conn,

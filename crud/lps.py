@@ -23,6 +23,7 @@ from .sql import (
     fetch_one,
     fetch_row,
     fetch_rows,
+    in_list,
     insert_model,
     insert_row,
 )
@@ -194,13 +195,11 @@ BALANCE_SUMS = ("deposited_minor", "pending_minor", *_LEG_SUM_COLUMNS)
 
 async def _with_balances(rows: list[dict], conn: Connection) -> list[EnrolmentRow]:
     """The enrolments with their leg sums and the balance they make."""
-    names = {f"e{i}": row["id"] for i, row in enumerate(rows)}
+    ids, names = in_list("e", [row["id"] for row in rows])
     sums: dict[str, dict] = {}
     if names:
-        placeholders = ", ".join(f":{name}" for name in names)
         for found in await fetch_all(
-            f"{_LEG_SUMS} WHERE g.lp_enrolment_id IN ({placeholders}) "
-            "GROUP BY g.lp_enrolment_id",
+            f"{_LEG_SUMS} WHERE g.lp_enrolment_id IN {ids} GROUP BY g.lp_enrolment_id",
             names,
             conn,
         ):

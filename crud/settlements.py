@@ -25,6 +25,7 @@ from .sql import (
     fetch_one,
     fetch_row,
     fetch_rows,
+    in_list,
     insert_model,
     ints_except,
 )
@@ -215,11 +216,10 @@ async def get_legs(
 ) -> list[LegRow]:
     if not settlement_ids:
         return []
-    names = {f"s{i}": sid for i, sid in enumerate(settlement_ids)}
-    placeholders = ", ".join(f":{name}" for name in names)
+    ids, names = in_list("s", settlement_ids)
     return await fetch_rows(
         LegRow,
-        f"SELECT * FROM {S}.payout_legs WHERE settlement_id IN ({placeholders}) "
+        f"SELECT * FROM {S}.payout_legs WHERE settlement_id IN {ids} "
         "ORDER BY settlement_id, position",
         names,
         conn,

@@ -6,7 +6,7 @@ one, it runs inside the caller's transaction; without one, it opens its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -83,3 +83,9 @@ def equal_to(
     given = {column: value for column, value in columns.items() if value is not None}
     prefix = f"{table}." if table else ""
     return [f"{prefix}{column} = :{column}" for column in given], given
+
+
+def in_list(name: str, values: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """``(:name0, :name1, …)`` and the values to bind, for an SQL ``IN``."""
+    names = {f"{name}{i}": value for i, value in enumerate(values)}
+    return f"({', '.join(f':{n}' for n in names)})", names
