@@ -8,9 +8,7 @@ them is ``services.beacons``.)
 
 from __future__ import annotations
 
-import time
-
-from .. import crud
+from .. import crud, helpers
 
 
 async def record_beacon(
@@ -23,7 +21,7 @@ async def record_beacon(
             "event_id": event_id,
             "created_at": created_at,
             "content": content,
-            "received_at": int(time.time()),
+            "received_at": helpers.now(),
         }
     )
     return stored == 1
@@ -39,12 +37,12 @@ async def record_telemetry(
             "d_tag": d_tag,
             "created_at": created_at,
             "content": content,
-            "received_at": int(time.time()),
+            "received_at": helpers.now(),
         }
     )
     return stored == 1
 
 
 async def purge_telemetry(*, retention_days: int) -> int:
-    cutoff = int(time.time()) - retention_days * 86400
+    cutoff = helpers.now() - retention_days * 86400
     return await crud.delete_telemetry_before(before=cutoff)

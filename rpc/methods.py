@@ -9,7 +9,6 @@ transaction may become is decided by ``services.atm_transactions``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from lnbits.core.crud import get_wallet
@@ -33,7 +32,7 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "operator": await services.person_name(machine.operator_id),
         "fiat_code": machine.fiat_code,
         "status": machine.status,
-        "server_time": int(time.time()),
+        "server_time": helpers.now(),
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine.dispense_confirmation,
     }

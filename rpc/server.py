@@ -129,7 +129,7 @@ class RpcServer:
             row.pubkey for row in machines if row.status == MachineStatus.active.value
         )
         self._expected_machines = frozenset(
-            await crud.list_expected_pubkeys(now=int(time.time()))
+            await crud.list_expected_pubkeys(now=helpers.now())
         )
         authors = tuple(row.pubkey for row in machines)
         if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
@@ -139,7 +139,7 @@ class RpcServer:
 
     def _subscriptions(self, authors: tuple[str, ...]) -> dict[str, list[dict]]:
         assert self.keys is not None
-        since = int(time.time()) - self._clock_tolerance_s
+        since = helpers.now() - self._clock_tolerance_s
         subscriptions = {
             "bitspire-rpc": [
                 {"kinds": [RPC_KIND], "#p": [self.keys.public_key_hex], "since": since}
@@ -208,7 +208,7 @@ class RpcServer:
         self, event: Event, relay: str, keys: KeyPair, started: float
     ) -> None:
         try:
-            await crud.claim_event(event_id=event.id, now=int(time.time()))
+            await crud.claim_event(event_id=event.id, now=helpers.now())
         except IntegrityError:
             self.dropped["already_handled"] += 1
             return
@@ -334,7 +334,7 @@ class RpcServer:
             error = RpcError("unknown_machine", message)
             return request.id, request.method, _error_response(request.id, error)
         try:
-            await crud.claim_event(event_id=event.id, now=int(time.time()))
+            await crud.claim_event(event_id=event.id, now=helpers.now())
         except IntegrityError as exc:
             raise _HandledElsewhere from exc
         try:
@@ -348,7 +348,7 @@ class RpcServer:
 
     def _count_answer(self) -> None:
         self.handled += 1
-        self.last_request_at = int(time.time())
+        self.last_request_at = helpers.now()
 
     async def _log(
         self,
@@ -365,7 +365,7 @@ class RpcServer:
         await crud.insert_rpc_log(
             row=RpcLogRow(
                 id=helpers.new_id(),
-                created_at=int(time.time()),
+                created_at=helpers.now(),
                 operator_id=machine.operator_id if machine else None,
                 machine_id=machine.id if machine else None,
                 pubkey=event.pubkey,

@@ -10,12 +10,11 @@ lost.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lnbits.db import Connection
 
-from .. import crud
+from .. import crud, helpers
 from ..helpers import EXT_TAG
 from ..models import ForwardRow, LegRow
 from . import sending
@@ -52,7 +51,7 @@ async def schedule(leg: LegRow, *, conn: Connection | None = None) -> None:
     sats = forward_amount(leg.sats, lp.forward_fee_reserve_bps)
     if sats < 1:
         return
-    now = int(time.time())
+    now = helpers.now()
     await crud.insert_forward_once(
         row={
             "id": leg.id,  # one forward per leg: the leg's id is the key
@@ -70,7 +69,7 @@ async def schedule(leg: LegRow, *, conn: Connection | None = None) -> None:
 
 
 async def send_due() -> int:
-    now = int(time.time())
+    now = helpers.now()
     due = await crud.forwards_due(now=now, stale_before=now - STALE_SENDING_S)
     for forward in due:
         await send(forward)
@@ -126,7 +125,7 @@ class Forwards(Payables[ForwardRow]):
         await crud.update_forward(
             forward_id=row.id,
             claimed_at=row.updated_at,
-            fields={**fields, "updated_at": int(time.time())},
+            fields={**fields, "updated_at": helpers.now()},
         )
 
 

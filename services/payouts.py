@@ -15,7 +15,6 @@ stop after ``sending.MAX_AUTO_ATTEMPTS``.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 from loguru import logger
 
-from .. import audit, crud
+from .. import audit, crud, helpers
 from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegRow
@@ -82,7 +81,7 @@ async def process_settlement(settlement_id: str) -> str:
         if leg.status not in DONE:
             await pay_leg(leg)
     status = await crud.refresh_settlement_status(
-        settlement_id=settlement_id, now=int(time.time())
+        settlement_id=settlement_id, now=helpers.now()
     )
     if status is not None:
         return status
@@ -146,7 +145,7 @@ async def _finish(leg: LegRow, outcome: Outcome) -> None:
             leg_id=leg.id,
             claimed_at=leg.claimed_at,
             status=status,
-            now=int(time.time()),
+            now=helpers.now(),
             error=error[:500] if error else None,
             next_attempt_at=outcome.retry_at,
             conn=conn,
@@ -262,7 +261,7 @@ async def _lightning_address_invoice(leg: LegRow) -> str:
 
 async def process_due() -> int:
     """One pass over everything payable now; returns how many settlements."""
-    now = int(time.time())
+    now = helpers.now()
     ids = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
     for settlement_id in ids:
         await process_settlement(settlement_id)

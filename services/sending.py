@@ -22,7 +22,6 @@ of an attempt is written.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -35,6 +34,7 @@ from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
 
+from .. import helpers
 from ..helpers import EXT_TAG
 from ..models import check_ln_address
 
@@ -135,7 +135,7 @@ class Payables(ABC, Generic[P]):
 async def send(queue: Payables[P], row_id: str) -> None:
     """One attempt at one row: claim it, pay it (or find it paid), record what
     came of it."""
-    now = int(time.time())
+    now = helpers.now()
     row = await queue.claim(row_id, now=now, stale_before=now - queue.stale_after_s)
     if row is None:
         return
@@ -186,7 +186,7 @@ def failure(row: Payable, error: str) -> Outcome:
     """A failed attempt, retried after the backoff unless it was the last one."""
     retry_at = None
     if row.attempts < MAX_AUTO_ATTEMPTS:
-        retry_at = int(time.time()) + backoff_s(row.attempts)
+        retry_at = helpers.now() + backoff_s(row.attempts)
     return Outcome(error=error, retry_at=retry_at)
 
 
