@@ -508,3 +508,56 @@ async def m009_local_only_instance(db):
         "ALTER TABLE satmachineadmin.super_config "
         "ADD COLUMN local_only BOOLEAN NOT NULL DEFAULT FALSE"
     )
+
+
+async def m010_fee_schedules(db):
+    """The server decides the commission (contract §9.2): each operator's default
+    schedule and per-machine overrides (one row per direction; machine_id '' is
+    the default), every version of each machine's effective schedule as it was
+    published (the one named by a request is accepted for a grace period after
+    it was replaced) and whether the machine fetched it; the super user's cap on
+    commissions and how a wrong fee is handled; and, on every transaction and
+    settlement, the schedule version it was priced with and how far its fee was
+    from that schedule's."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.fee_schedules (
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            commission_bps INTEGER NOT NULL,
+            fixed_fee_sats {big} NOT NULL,
+            min_fiat TEXT,
+            max_fiat TEXT,
+            updated_at {big} NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (operator_id, machine_id, direction)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.fee_versions (
+            machine_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            schedule TEXT NOT NULL,
+            issued_at {big} NOT NULL,
+            replaced_at {big},
+            fetched_at {big},
+            PRIMARY KEY (machine_id, version)
+        );
+        """
+    )
+    for column in (
+        "cash_in_max_commission_bps INTEGER NOT NULL DEFAULT 2000",
+        "cash_out_max_commission_bps INTEGER NOT NULL DEFAULT 2000",
+        "fee_enforcement TEXT NOT NULL DEFAULT 'refuse'",
+        "fee_grace_s INTEGER NOT NULL DEFAULT 600",
+    ):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.super_config ADD COLUMN {column}"
+        )
+    for table in ("settlements", "atm_transactions"):
+        for column in (f"fee_mismatch_sats {big}", "fee_version INTEGER"):
+            await db.execute(f"ALTER TABLE satmachineadmin.{table} ADD COLUMN {column}")

@@ -27,6 +27,7 @@ from .balance_settlements import (
 )
 from .base import (
     BPS_MAX,
+    DEFAULT_MAX_COMMISSION_BPS,
     IDEMPOTENCY_KEY,
     LP_RATE_TOLERANCE_MAX_BPS,
     MAX_LN_ADDRESS_CHARS,
@@ -37,6 +38,7 @@ from .base import (
     DispenseConfirmation,
     ErrorDetail,
     FeeBasis,
+    FeeEnforcement,
     LegKind,
     MachineStatus,
     RowModel,
@@ -57,6 +59,17 @@ from .config import (
     SuperConfig,
     SuperConfigRow,
     SuperConfigUpdate,
+)
+from .fees import (
+    DirectionFees,
+    FeeMismatch,
+    FeeQuote,
+    FeeQuoteRequest,
+    FeeScheduleRow,
+    FeeScheduleUpdate,
+    FeeVersionRow,
+    MachineFees,
+    OperatorFees,
 )
 from .lps import (
     LP_CODE_ALPHABET,
@@ -129,6 +142,7 @@ from .splits import (
 
 __all__ = [
     "BPS_MAX",
+    "DEFAULT_MAX_COMMISSION_BPS",
     "IDEMPOTENCY_KEY",
     "LP_CODE_ALPHABET",
     "LP_RATE_TOLERANCE_MAX_BPS",
@@ -153,10 +167,18 @@ __all__ = [
     "DepositCreate",
     "DepositRow",
     "Direction",
+    "DirectionFees",
     "DispenseConfirmation",
     "EnrolmentRow",
     "ErrorDetail",
     "FeeBasis",
+    "FeeEnforcement",
+    "FeeMismatch",
+    "FeeQuote",
+    "FeeQuoteRequest",
+    "FeeScheduleRow",
+    "FeeScheduleUpdate",
+    "FeeVersionRow",
     "Forward",
     "ForwardRow",
     "ForwardingSettings",
@@ -179,6 +201,7 @@ __all__ = [
     "LpSummary",
     "Machine",
     "MachineCreate",
+    "MachineFees",
     "MachineRow",
     "MachineStatus",
     "MachineUpdate",
@@ -186,6 +209,7 @@ __all__ = [
     "NewBalanceSettlementRow",
     "NewLegRow",
     "NewSettlementRow",
+    "OperatorFees",
     "OperatorTotals",
     "Pairing",
     "PairingCreate",

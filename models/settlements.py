@@ -88,6 +88,12 @@ class Settlement(ApiModel):
     created_by: str | None
     created_at: int
     updated_at: int
+    fee_version: int | None = Field(
+        None, description="The fee schedule version it was priced with."
+    )
+    fee_mismatch_sats: int | None = Field(
+        None, description="fee_sats minus the schedule's fee (record mode)."
+    )
     legs: list[SettlementLeg] | None = None
 
 
@@ -206,6 +212,8 @@ class NewSettlementRow(RowModel):
     created_by: str | None
     created_at: int
     updated_at: int
+    fee_version: int | None = None
+    fee_mismatch_sats: int | None = None
 
 
 class SettlementRow(NewSettlementRow):

@@ -142,6 +142,8 @@ async def new_atm_transaction(
     fiat_minor: int,
     exchange_rate: str,
     expires_at: int | None = None,
+    fee_version: int | None = None,
+    fee_mismatch_sats: int | None = None,
 ) -> AtmTransactionRow:
     """A new transaction in its direction's first state (raises IntegrityError if
     its tx_id or payment hash is taken)."""
@@ -166,6 +168,8 @@ async def new_atm_transaction(
         expires_at=expires_at,
         created_at=now,
         updated_at=now,
+        fee_version=fee_version,
+        fee_mismatch_sats=fee_mismatch_sats,
     )
     await crud.insert_atm_transaction(row=row)
     return row
@@ -261,6 +265,8 @@ def _settlement_of(
         actor=_machine_actor(machine),
         undispensed_sats=undispensed_sats,
         paid_sats=paid_sats,
+        fee_version=tx.fee_version,
+        fee_mismatch_sats=tx.fee_mismatch_sats,
     )
 
 

@@ -70,6 +70,7 @@ async def update_super_config(
         )
     if not changes:
         return current
+    await _check_commission_caps(merged)
     stored = {
         key: (json.dumps(value) if key == "relays" else getattr(value, "value", value))
         for key, value in changes.items()
@@ -90,7 +91,42 @@ async def update_super_config(
                 for key, value in changes.items()
             },
         )
+    if _FEE_FLOOR_FIELDS & changes.keys():
+        # Circular at import time: fee schedules read this configuration.
+        from .fees import sync_all_fees
+
+        await sync_all_fees(actor=actor_id)
     return await get_super_config()
+
+
+# What moves the floor of every fee schedule (the platform fee on the principal).
+_FEE_FLOOR_FIELDS = {
+    "cash_in_fee_bps",
+    "cash_out_fee_bps",
+    "cash_in_fee_basis",
+    "cash_out_fee_basis",
+}
+
+
+async def _check_commission_caps(merged: dict) -> None:
+    """The cap on commissions stays above what is charged: the platform's own fee
+    on the principal, and every operator's schedule."""
+    for direction in ("cash_in", "cash_out"):
+        cap = merged[f"{direction}_max_commission_bps"]
+        name = direction.replace("_", "-")
+        basis = merged[f"{direction}_fee_basis"]
+        basis = getattr(basis, "value", basis)
+        if basis == "principal" and merged[f"{direction}_fee_bps"] > cap:
+            raise InvalidInput(
+                f"the {name} platform fee on the principal is above the maximum "
+                f"commission of {cap} bps: no schedule could cover it"
+            )
+        highest = await crud.highest_commission_bps(direction=direction)
+        if highest > cap:
+            raise InvalidInput(
+                f"an operator's {name} schedule charges {highest} bps, above the "
+                f"new maximum of {cap} bps"
+            )
 
 
 async def rotate_server_key(*, actor_id: str) -> SuperConfig:

@@ -56,6 +56,10 @@ class NewSettlement:
     # What the customer's payment carried, where the caller knows it (a cash-out's
     # invoice): landing refuses a settlement whose amounts do not add up to it.
     paid_sats: int | None = None
+    # The fee schedule version it was priced with, and fee_sats minus that
+    # schedule's fee (None: no schedule priced it).
+    fee_version: int | None = None
+    fee_mismatch_sats: int | None = None
 
     @property
     def gross_sats(self) -> int:
@@ -236,6 +240,8 @@ def _settlement_row(
         created_by=new.actor,
         created_at=timestamp,
         updated_at=timestamp,
+        fee_version=new.fee_version,
+        fee_mismatch_sats=new.fee_mismatch_sats,
     )
 
 
