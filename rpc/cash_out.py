@@ -13,6 +13,7 @@ from .. import crud, fiat, helpers, services
 from ..models import AtmTransactionRow, Direction
 from ..services import TxStatus
 from .errors import RpcError
+from .fees import Priced, price
 from .idempotency import once
 from .params import (
     CancelTransactionParams,
@@ -63,7 +64,17 @@ async def make_invoice(machine: dict, params: dict) -> dict:
             machine_id=machine["id"], tx_id=p.tx_id
         )
         if existing is None:
-            existing = await _create_cash_out(machine, p, fiat_minor, rate, expiry)
+            priced = await price(
+                machine,
+                Direction.cash_out,
+                principal_sats=p.principal_sats,
+                fee_sats=p.fee_sats,
+                fiat_amount=p.fiat_amount,
+                fee_version=p.fee_version,
+            )
+            existing = await _create_cash_out(
+                machine, p, fiat_minor, rate, expiry, priced
+            )
         elif existing.direction != Direction.cash_out:
             raise RpcError(
                 "conflict", f"tx_id {p.tx_id} is a {existing.direction.value}"
@@ -78,7 +89,12 @@ async def make_invoice(machine: dict, params: dict) -> dict:
 
 
 async def _create_cash_out(
-    machine: dict, p: MakeInvoiceParams, fiat_minor: int, rate: Decimal, expiry: int
+    machine: dict,
+    p: MakeInvoiceParams,
+    fiat_minor: int,
+    rate: Decimal,
+    expiry: int,
+    priced: Priced,
 ) -> AtmTransactionRow:
     try:
         payment = await create_invoice(
@@ -103,6 +119,8 @@ async def _create_cash_out(
         fiat_minor=fiat_minor,
         exchange_rate=str(rate),
         expires_at=helpers.now() + expiry,
+        fee_version=priced.fee_version,
+        fee_mismatch_sats=priced.fee_mismatch_sats,
     )
 
 

@@ -19,13 +19,17 @@ from ..models import Direction, MachineStatus
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
+from .fees import current_schedule, get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
 
 PROTOCOL_VERSION = 1
+# The v1.1 additions (contract §9) this server speaks.
+FEATURES = ["fees"]
 
 
 async def get_info(machine: dict, params: dict) -> dict:
+    schedule = await current_schedule(machine)
     return {
         "machine_id": machine["id"],
         "name": machine["name"],
@@ -36,6 +40,8 @@ async def get_info(machine: dict, params: dict) -> dict:
         "server_time": int(time.time()),
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine["dispense_confirmation"],
+        "features": FEATURES,
+        "fee_version": schedule.version if schedule else None,
     }
 
 
@@ -72,6 +78,7 @@ METHODS: dict[str, MachineMethod] = {
     "report_dispense": report_dispense,
     "cancel_transaction": cancel_transaction,
     "get_balance": get_balance,
+    "get_fees": get_fees,
 }
 
 

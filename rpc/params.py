@@ -64,6 +64,7 @@ class MakeInvoiceParams(Params):
     exchange_rate: StrictStr
     memo: constr(strict=True, max_length=200) | None = None  # type: ignore[valid-type]
     expiry_s: StrictInt | None = None
+    fee_version: StrictInt | None = None
 
 
 class LookupInvoiceParams(Params):
@@ -79,6 +80,7 @@ class PayInvoiceParams(Params):
     fiat_amount: StrictStr
     fiat_code: StrictStr
     exchange_rate: StrictStr
+    fee_version: StrictInt | None = None
 
 
 class Bill(Params):

@@ -47,7 +47,10 @@ _INTERNAL = RpcError("internal", "internal server error")
 
 
 def _error_response(request_id: str, err: RpcError) -> dict[str, Any]:
-    return {"id": request_id, "error": {"code": err.code, "message": err.message}}
+    error: dict[str, Any] = {"code": err.code, "message": err.message}
+    if err.data is not None:
+        error["data"] = err.data
+    return {"id": request_id, "error": error}
 
 
 def _request_id_of(plaintext: str) -> str:
