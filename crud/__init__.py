@@ -50,6 +50,7 @@ from .fees import (
     insert_fee_version,
     list_fee_mismatches,
     list_fee_schedules,
+    list_priced_machine_ids,
     mark_fee_version_fetched,
     replace_fee_schedule,
 )
@@ -221,6 +222,7 @@ __all__ = [
     "list_machines",
     "list_paid_before",
     "list_pairings",
+    "list_priced_machine_ids",
     "list_rpc_log",
     "list_settlements",
     "list_settlements_with_failed_legs",

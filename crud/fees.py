@@ -7,7 +7,16 @@ from lnbits.db import Connection
 
 from ..database import execute
 from ..models import FeeMismatch, FeeScheduleRow, FeeVersionRow
-from .sql import S, as_int, connection, fetch_one, fetch_row, fetch_rows, insert_row
+from .sql import (
+    S,
+    as_int,
+    connection,
+    fetch_all,
+    fetch_one,
+    fetch_row,
+    fetch_rows,
+    insert_row,
+)
 
 DEFAULT_SCOPE = ""
 """The ``machine_id`` of an operator's default schedule."""
@@ -56,6 +65,22 @@ async def delete_fee_schedule(
             "AND machine_id = :machine_id",
             {"operator_id": operator_id, "machine_id": machine_id},
         )
+
+
+async def list_priced_machine_ids(*, conn: Connection | None = None) -> list[str]:
+    """Machines whose operator has set a schedule (the others have none)."""
+    rows = await fetch_all(
+        f"""
+        SELECT m.id FROM {S}.machines m
+        WHERE EXISTS (
+            SELECT 1 FROM {S}.fee_schedules f WHERE f.operator_id = m.operator_id
+        )
+        ORDER BY m.id
+        """,
+        {},
+        conn,
+    )
+    return [row["id"] for row in rows]
 
 
 async def highest_commission_bps(

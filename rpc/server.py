@@ -30,6 +30,7 @@ from ..nostr.relay_pool import RelayPool
 from ..waiting import wait_until_set
 from . import beacons, limits
 from .errors import DuplicateInFlight, RpcError
+from .fee_events import FeePublisher
 from .methods import dispatch
 from .params import parse_request
 
@@ -87,6 +88,7 @@ class RpcServer:
         self.strangers = limits.StrangerGate()
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
+        self.fees = FeePublisher(self)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -94,6 +96,7 @@ class RpcServer:
         """Runs until ``stop``; the pool reconnects by itself, this follows config."""
         self._stopping.clear()
         self.pool = RelayPool(on_event=self.handle_event)
+        services.on_new_fee_version(self.fees.publish_machine)
         try:
             while not self._stopping.is_set():
                 try:
@@ -104,6 +107,7 @@ class RpcServer:
                     )
                 await wait_until_set(self._stopping, REFRESH_EVERY_S)
         finally:
+            services.remove_fee_listener(self.fees.publish_machine)
             await self.pool.stop()
 
     async def stop(self) -> None:
@@ -141,6 +145,7 @@ class RpcServer:
             await self.pool.set_subscriptions(self._subscriptions(authors))
             self._authors = authors
             self._subscribed_key = self.keys.public_key_hex
+        await self.fees.after_refresh()
 
     def _subscriptions(self, authors: tuple[str, ...]) -> dict[str, list[dict]]:
         assert self.keys is not None

@@ -109,23 +109,16 @@ _FEE_FLOOR_FIELDS = {
 
 
 async def _check_commission_caps(merged: dict) -> None:
-    """The cap on commissions stays above what is charged: the platform's own fee
-    on the principal, and every operator's schedule."""
+    """The cap on operators' commissions stays above what their schedules
+    already charge. (The platform fee on the principal is not capped by it: it
+    is the super user's own, and it raises every schedule to its rate.)"""
     for direction in ("cash_in", "cash_out"):
         cap = merged[f"{direction}_max_commission_bps"]
-        name = direction.replace("_", "-")
-        basis = merged[f"{direction}_fee_basis"]
-        basis = getattr(basis, "value", basis)
-        if basis == "principal" and merged[f"{direction}_fee_bps"] > cap:
-            raise InvalidInput(
-                f"the {name} platform fee on the principal is above the maximum "
-                f"commission of {cap} bps: no schedule could cover it"
-            )
         highest = await crud.highest_commission_bps(direction=direction)
         if highest > cap:
             raise InvalidInput(
-                f"an operator's {name} schedule charges {highest} bps, above the "
-                f"new maximum of {cap} bps"
+                f"an operator's {direction.replace('_', '-')} schedule charges "
+                f"{highest} bps, above the new maximum of {cap} bps"
             )
 
 

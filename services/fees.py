@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lnbits.db import Connection
+from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, crud, fiat
@@ -39,7 +40,7 @@ from .config import get_super_config
 SCHEMA_VERSION = 1
 DEFAULT = crud.DEFAULT_SCOPE
 
-FeeListener = Callable[[str], Awaitable[None]]
+FeeListener = Callable[[str], Awaitable[object]]
 _listeners: list[FeeListener] = []
 
 
@@ -47,6 +48,11 @@ def on_new_fee_version(listener: FeeListener) -> None:
     """``listener(machine_id)`` runs after each new version (publication)."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+def remove_fee_listener(listener: FeeListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
 
 
 def _schedule_of(rows: list[FeeScheduleRow], scope: str) -> FeeScheduleUpdate | None:
@@ -139,10 +145,17 @@ async def sync_machine_fees(
             row = await _new_version(machine, document, current, actor, conn)
         except IntegrityError:
             continue
-        for listener in _listeners:
-            await listener(machine_id)
+        await _tell_listeners(machine_id)
         return row
     raise Conflict("the fee schedule is being changed by someone else; try again")
+
+
+async def _tell_listeners(machine_id: str) -> None:
+    for listener in list(_listeners):
+        try:
+            await listener(machine_id)
+        except Exception:  # publishing is best effort: get_fees always answers
+            logger.exception(f"satmachineadmin: fee schedule of {machine_id}")
 
 
 async def _new_version(
@@ -189,8 +202,8 @@ async def sync_operator_fees(operator_id: str, *, actor: str) -> None:
 
 async def sync_all_fees(*, actor: str) -> None:
     """After a change of the platform fee: every machine whose floor moved."""
-    for machine in await crud.list_machine_pubkeys():
-        await sync_machine_fees(machine["id"], actor=actor)
+    for machine_id in await crud.list_priced_machine_ids():
+        await sync_machine_fees(machine_id, actor=actor)
 
 
 async def _own_machine(operator_id: str, machine_id: str) -> MachineRow:
