@@ -66,6 +66,16 @@ def _hijack_fee(wallet_id: str) -> dict:
     }
 
 
+def _fee_schedule(_: dict[str, str]) -> dict:
+    fees = {
+        "commission_bps": 0,
+        "fixed_fee_sats": 0,
+        "min_fiat": None,
+        "max_fiat": None,
+    }
+    return {"cash_out": fees, "cash_in": fees}
+
+
 def _new_machine_body(_: dict[str, str]) -> dict:
     return {"npub": machine_key()[1], "name": "Intruder ATM", "fiat_code": "GTQ"}
 
@@ -87,6 +97,17 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("PATCH", f"{API}/machines/{{machine_id}}", lambda _: {"name": "Hijacked"}),
     ("DELETE", f"{API}/machines/{{spare_id}}", None),
     ("GET", f"{API}/machines/{{machine_id}}/telemetry", None),
+    ("GET", f"{API}/fees", None),
+    ("PUT", f"{API}/fees", _fee_schedule),
+    ("GET", f"{API}/machines/{{machine_id}}/fees", None),
+    ("PUT", f"{API}/machines/{{machine_id}}/fees", _fee_schedule),
+    ("DELETE", f"{API}/machines/{{machine_id}}/fees", None),
+    (
+        "POST",
+        f"{API}/machines/{{machine_id}}/fees/quote",
+        lambda _: {"fiat_amount": "100.00", "exchange_rate": "500000.00"},
+    ),
+    ("GET", f"{API}/super/fee-mismatches", None),
     ("POST", f"{API}/pairings", lambda _: {"name": "Intruder ATM"}),
     ("GET", f"{API}/pairings", None),
     ("GET", f"{API}/rpc/log", None),
@@ -171,6 +192,7 @@ SUPER_ONLY = [
     ("GET", f"{API}/super/overview"),
     ("POST", f"{API}/super/rotate-key"),
     ("GET", f"{API}/super/relays"),
+    ("GET", f"{API}/super/fee-mismatches"),
     ("GET", SUPER_PAGE),
 ]
 
