@@ -22,12 +22,22 @@ class ManualSettlementCreate(ApiModel):
     machine_id: str
     direction: Direction
     principal_sats: Sats
-    fee_sats: Sats
+    fee_sats: Sats | None = Field(
+        None,
+        description="Left out: the machine's fee schedule prices it (a machine "
+        "without one needs it).",
+    )
     fiat_amount: str
     fiat_code: str
     exchange_rate: str
     tx_id: str | None = Field(None, min_length=1, max_length=64)
     note: str | None = Field(None, max_length=500)
+    fee_override_reason: str | None = Field(
+        None,
+        max_length=500,
+        description="Why fee_sats differs from the machine's fee schedule; "
+        "required then, and recorded.",
+    )
 
     class Config:
         extra = "forbid"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lnbits.db import Connection
@@ -21,8 +22,9 @@ from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit, crud, fiat
+from ..crud.sql import connection
 from ..errors import Conflict, InvalidInput, NotFound
-from ..fees import effective_commission_bps
+from ..fees import effective_commission_bps, schedule_fee_sats
 from ..helpers import now
 from ..models import (
     Direction,
@@ -164,6 +166,18 @@ async def _new_version(
     current: FeeVersionRow | None,
     actor: str,
     conn: Connection | None,
+) -> FeeVersionRow:
+    # The version, the mark on the one it replaces and the audit row: together.
+    async with connection(conn) as c:
+        return await _write_version(machine, document, current, actor, c)
+
+
+async def _write_version(
+    machine: MachineRow,
+    document: dict[str, Any],
+    current: FeeVersionRow | None,
+    actor: str,
+    conn: Connection,
 ) -> FeeVersionRow:
     version = 1 if current is None else current.version + 1
     issued_at = now()
@@ -339,3 +353,45 @@ async def machine_fees(operator_id: str, machine_id: str) -> MachineFees:
         fetched_at=current.fetched_at if current else None,
         schedule=json.loads(current.schedule) if current else None,
     )
+
+
+@dataclass(frozen=True)
+class ManualFee:
+    """The fee of a transaction the operator records by hand."""
+
+    fee_sats: int
+    fee_version: int | None
+    fee_mismatch_sats: int | None
+
+
+async def manual_fee(
+    machine: MachineRow,
+    direction: Direction,
+    *,
+    principal_sats: int,
+    fee_sats: int | None,
+    reason: str | None,
+) -> ManualFee:
+    """The machine's schedule prices it by default; another fee needs a reason.
+    A machine without a schedule takes the fee the operator gives."""
+    current = await crud.current_fee_version(machine_id=machine.id)
+    if current is None:
+        current = await sync_machine_fees(machine.id, actor=machine.operator_id)
+    if current is None:
+        if fee_sats is None:
+            raise InvalidInput("give fee_sats: this machine has no fee schedule")
+        return ManualFee(fee_sats, None, None)
+    fees = json.loads(current.schedule)[direction.value]
+    expected = schedule_fee_sats(
+        principal_sats=principal_sats,
+        commission_bps=fees["commission_bps"],
+        fixed_fee_sats=fees["fixed_fee_sats"],
+    )
+    if fee_sats is None or fee_sats == expected:
+        return ManualFee(expected, current.version, 0)
+    if not (reason or "").strip():
+        raise InvalidInput(
+            f"the machine's fee schedule (version {current.version}) makes the fee "
+            f"{expected} sats: give fee_override_reason to record {fee_sats}"
+        )
+    return ManualFee(fee_sats, current.version, fee_sats - expected)

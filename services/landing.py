@@ -28,6 +28,7 @@ from ..models import (
 )
 from . import payouts
 from .config import get_super_config
+from .fees import manual_fee, sync_machine_fees
 from .machines import operator_machine
 from .settlements import get_settlement
 from .splits import LegDraft, fee_legs, split_rule
@@ -348,7 +349,10 @@ def principal_agrees_with_fiat(
 
 
 def _check_amounts(
-    data: ManualSettlementCreate, machine: MachineRow, config: SuperConfig
+    data: ManualSettlementCreate,
+    machine: MachineRow,
+    config: SuperConfig,
+    fee_sats: int,
 ) -> tuple[int, str]:
     """The operator types the principal and the fee; no payment of the customer's
     is known to check them against (landing checks one where there is)."""
@@ -362,11 +366,11 @@ def _check_amounts(
         rate = fiat.parse_exchange_rate(data.exchange_rate)
         if data.direction == Direction.cash_in:
             calculations.check_cash_in_amounts(
-                principal_sats=data.principal_sats, fee_sats=data.fee_sats
+                principal_sats=data.principal_sats, fee_sats=fee_sats
             )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    if _gross_sats(data.direction, data.principal_sats, data.fee_sats) < 1:
+    if _gross_sats(data.direction, data.principal_sats, fee_sats) < 1:
         raise InvalidInput("a transaction moves at least 1 sat")
     if not principal_agrees_with_fiat(
         principal_sats=data.principal_sats,
@@ -388,7 +392,14 @@ async def record_manual_settlement(
 ) -> tuple[Settlement, bool]:
     machine = await operator_machine(data.machine_id, operator_id)
     config = await get_super_config()
-    fiat_minor, rate = _check_amounts(data, machine, config)
+    priced = await manual_fee(
+        machine,
+        data.direction,
+        principal_sats=data.principal_sats,
+        fee_sats=data.fee_sats,
+        reason=data.fee_override_reason,
+    )
+    fiat_minor, rate = _check_amounts(data, machine, config, priced.fee_sats)
     if not machine.fiat_code:
         await crud.update_machine(
             machine_id=machine.id,
@@ -396,7 +407,8 @@ async def record_manual_settlement(
             fields={"fiat_code": data.fiat_code, "updated_at": now()},
         )
         machine = machine.copy(update={"fiat_code": data.fiat_code})
-    return await land_settlement(
+        await sync_machine_fees(machine.id, actor=operator_id)  # names the currency
+    settlement, created = await land_settlement(
         NewSettlement(
             operator_id=operator_id,
             machine=machine,
@@ -404,11 +416,29 @@ async def record_manual_settlement(
             source="manual",
             tx_id=data.tx_id or f"manual-{new_id()}",
             principal_sats=data.principal_sats,
-            fee_sats=data.fee_sats,
+            fee_sats=priced.fee_sats,
             fiat_minor=fiat_minor,
             fiat_code=data.fiat_code,
             exchange_rate=rate,
             actor=operator_id,
             note=data.note,
+            fee_version=priced.fee_version,
+            fee_mismatch_sats=priced.fee_mismatch_sats,
         )
     )
+    if created and priced.fee_mismatch_sats:
+        await audit.record(
+            None,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="settlement.fee_override",
+            object_type="settlement",
+            object_id=settlement.id,
+            detail={
+                "reason": data.fee_override_reason,
+                "fee_sats": priced.fee_sats,
+                "fee_version": priced.fee_version,
+                "fee_mismatch_sats": priced.fee_mismatch_sats,
+            },
+        )
+    return settlement, created

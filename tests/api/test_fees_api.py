@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import API, add_machine
+from helpers import API, add_machine, cash_out_body
 
 
 def schedule(out_bps=500, in_bps=400, **cash_out) -> dict:
@@ -96,7 +96,7 @@ async def test_the_default_prices_every_machine_and_each_change_is_a_version(
     assert fees["override"]["cash_out"]["commission_bps"] == 450
 
     # An edit of the default does not touch a machine with its own schedule.
-    assert (await put_default(client, operator, schedule(out_bps=600))).status_code
+    assert (await put_default(client, operator, schedule(out_bps=600))).is_success
     assert (await machine_fees(client, operator, machine["id"])).json()["version"] == 2
 
     client.cookies.clear()
@@ -271,3 +271,46 @@ async def test_only_the_super_user_sees_the_mismatches(client, operator, super_u
     response = await client.get(path, headers=super_user.headers)
     assert response.status_code == 200
     assert isinstance(response.json(), list)
+
+
+async def test_manual_transactions_take_the_schedules_fee_unless_a_reason_is_given(
+    client, operator
+):
+    machine = await add_machine(client, operator, fiat_code="GTQ")
+    path = f"{API}/settlements/manual"
+    no_fee = cash_out_body(machine["id"])
+    del no_fee["fee_sats"]
+    unpriced = await client.post(path, json=no_fee, headers=operator.headers)
+    assert unpriced.status_code == 400
+    assert "no fee schedule" in unpriced.json()["detail"]
+
+    await put_default(client, operator, schedule(out_bps=400))
+    priced = await client.post(path, json=no_fee, headers=operator.headers)
+    assert priced.status_code == 201, priced.text
+    assert priced.json()["commission_sats"] == 8000  # 4 % of 200 000
+    assert priced.json()["fee_version"] == 1
+    assert priced.json()["fee_mismatch_sats"] == 0
+
+    other = cash_out_body(machine["id"])  # 10 000 sats
+    refused = await client.post(path, json=other, headers=operator.headers)
+    assert refused.status_code == 400
+    assert "fee_override_reason" in refused.json()["detail"]
+    blank = {**other, "fee_override_reason": "  "}
+    blank_refused = await client.post(path, json=blank, headers=operator.headers)
+    assert blank_refused.status_code == 400
+    page = await client.get(f"{API}/settlements", headers=operator.headers)
+    assert page.json()["total"] == 1  # nothing landed for the refused ones
+
+    reason = "customer paid the old rate shown on the sticker"
+    overridden = await client.post(
+        path, json={**other, "fee_override_reason": reason}, headers=operator.headers
+    )
+    assert overridden.status_code == 201, overridden.text
+    settlement = overridden.json()
+    assert settlement["commission_sats"] == 10_000
+    assert settlement["fee_mismatch_sats"] == 2000
+    audit = await client.get(f"{API}/audit", headers=operator.headers)
+    (entry,) = [e for e in audit.json() if e["action"] == "settlement.fee_override"]
+    assert entry["object_id"] == settlement["id"]
+    assert entry["detail"]["reason"] == reason
+    assert entry["detail"]["fee_mismatch_sats"] == 2000
