@@ -83,6 +83,20 @@ async def list_priced_machine_ids(*, conn: Connection | None = None) -> list[str
     return [row["id"] for row in rows]
 
 
+async def delete_machine_fees(*, machine_id: str, conn: Connection) -> None:
+    """A deleted machine's override and versions."""
+    await execute(
+        conn,
+        f"DELETE FROM {S}.fee_schedules WHERE machine_id = :machine_id",
+        {"machine_id": machine_id},
+    )
+    await execute(
+        conn,
+        f"DELETE FROM {S}.fee_versions WHERE machine_id = :machine_id",
+        {"machine_id": machine_id},
+    )
+
+
 async def highest_commission_bps(
     *, direction: str, conn: Connection | None = None
 ) -> int:

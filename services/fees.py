@@ -135,6 +135,8 @@ async def sync_machine_fees(
     if machine is None:
         return None
     rows = await crud.list_fee_schedules(operator_id=machine.operator_id, conn=conn)
+    if not rows:  # no schedule, and never had one: nothing to compare
+        return await crud.current_fee_version(machine_id=machine_id, conn=conn)
     document = effective_document(machine, rows, await get_super_config(conn=conn))
     for _ in range(3):  # a concurrent change may take the version number first
         current = await crud.current_fee_version(machine_id=machine_id, conn=conn)

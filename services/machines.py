@@ -179,6 +179,7 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
             machine_id=machine_id, operator_id=operator_id, conn=conn
         )
         if deleted:
+            await crud.delete_machine_fees(machine_id=machine_id, conn=conn)
             await audit.record(
                 conn,
                 actor=operator_id,

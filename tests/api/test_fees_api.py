@@ -314,3 +314,23 @@ async def test_manual_transactions_take_the_schedules_fee_unless_a_reason_is_giv
     assert entry["object_id"] == settlement["id"]
     assert entry["detail"]["reason"] == reason
     assert entry["detail"]["fee_mismatch_sats"] == 2000
+
+
+async def test_a_deleted_machine_takes_its_schedule_and_versions_with_it(
+    client, operator
+):
+    from satmachineadmin.database import db
+
+    machine = await add_machine(client, operator, fiat_code="GTQ")
+    assert (await put_override(client, operator, machine["id"], schedule())).is_success
+    client.cookies.clear()
+    deleted = await client.delete(
+        f"{API}/machines/{machine['id']}", headers=operator.headers
+    )
+    assert deleted.status_code == 200, deleted.text
+    for table in ("fee_schedules", "fee_versions"):
+        rows = await db.fetchall(
+            f"SELECT * FROM satmachineadmin.{table} WHERE machine_id = :id",
+            {"id": machine["id"]},
+        )
+        assert rows == [], table
