@@ -329,7 +329,7 @@ async def test_a_deleted_machine_takes_its_schedule_and_versions_with_it(
     )
     assert deleted.status_code == 200, deleted.text
     for table in ("fee_schedules", "fee_versions"):
-        rows = await db.fetchall(
+        rows: list = await db.fetchall(
             f"SELECT * FROM satmachineadmin.{table} WHERE machine_id = :id",
             {"id": machine["id"]},
         )
