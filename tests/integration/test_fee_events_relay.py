@@ -1,7 +1,8 @@
-"""The fee schedule event on real relays (contract §9.2): the extension's own
+"""The fee schedule on real relays (contract §9.2): the extension's own
 ``rpc_server`` publishes it; what a relay keeps for the machine's ``d`` tag
 decrypts, with the machine's key, to what ``get_fees`` returns, after pairing,
-an operator's edit and a key rotation, and the newest replaces the older."""
+an operator's edit and a key rotation, and the newest replaces the older. The
+simulated ATM (tools/bitspire_sim.py) prices with the schedule it fetched."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from in_process_rpc import Atm, register, rpc_server
+from in_process_rpc import Atm, pay_from_customer, register, rpc_server, settlements_of
 from relays import RELAY_KINDS, RelayProcess, make_relay
 from super_config import SuperConfigSetter
 from websockets.asyncio.client import connect
 
-from helpers import API, wait_until
+from helpers import API, load_simulator, wait_until
 from satmachineadmin.nostr import nip44
 
 pytestmark = pytest.mark.slow  # relay processes
 
 CONNECT_TIMEOUT = 10.0
+
+bs = load_simulator()
 
 
 def schedule(out_bps: int) -> dict:
@@ -127,3 +130,36 @@ async def test_the_relay_keeps_the_newest_schedule_for_the_machine(
         return await schedule_version(new_hex) == 2
 
     await wait_until(republished, what="the schedule under the new key")
+
+
+async def test_the_simulator_prices_with_the_schedule_it_received(
+    relay, client, operator, super_config, make_user
+):
+    server_hex = await server_on(client, super_config, relay.url)
+    client.cookies.clear()
+    put = await client.put(f"{API}/fees", json=schedule(400), headers=operator.headers)
+    assert put.status_code == 200, put.text
+    async with bs.BitspireSimulator(
+        server_pubkey=server_hex, relays=[relay.url], timeout=10.0, retry_every=2.0
+    ) as sim:
+        await register(client, operator, sim)
+        assert (await sim.fee_schedule())["version"] == 1
+
+        async def pay(bolt11: str) -> None:
+            await pay_from_customer(make_user, bolt11)
+
+        summary = await sim.cash_out(
+            fiat_amount="1000.00",
+            exchange_rate="500000.00",
+            fiat_code="GTQ",
+            pay=pay,
+            poll_every=0.2,
+        )
+    assert summary["fee_sats"] == 8000 and summary["settlement_id"], summary
+    (settlement,) = [
+        row
+        for row in await settlements_of(client, operator)
+        if row["id"] == summary["settlement_id"]
+    ]
+    assert settlement["commission_sats"] == 8000
+    assert (settlement["fee_version"], settlement["fee_mismatch_sats"]) == (1, 0)

@@ -631,3 +631,73 @@ async def test_round_trip_through_nostr_sdk_local_relay():
         server_task.cancel()
         await asyncio.gather(server_task, return_exceptions=True)
         relay.shutdown()
+
+
+# ------------------------------------------------------------------ fee schedule
+
+
+def test_amounts_add_the_schedules_fixed_fee():
+    amounts = bs.compute_amounts("200.00", "650000.00", 500, 250)
+    assert (amounts.principal_sats, amounts.fee_sats) == (30769, 1538 + 250)
+    with pytest.raises(ValueError):
+        bs.compute_amounts("200.00", "650000.00", 500, -1)
+    with pytest.raises(TypeError):
+        bs.compute_amounts("200.00", "650000.00", 500, 1.0)
+
+
+SCHEDULE = {
+    "schema_version": 1,
+    "machine_id": "m",
+    "version": 4,
+    "issued_at": 1,
+    "fiat_code": "GTQ",
+    "cash_out": {"commission_bps": 400, "fixed_fee_sats": 100},
+    "cash_in": {"commission_bps": 300, "fixed_fee_sats": 0},
+}
+
+
+async def test_the_fetched_schedule_prices_both_directions():
+    sim, client = _connected(retry_every=1, timeout=5)
+    server = FakeServer(sim, client)
+    fake_answer = server.answer
+    server.answer = lambda method, params: (  # type: ignore[method-assign]
+        {"result": SCHEDULE} if method == "get_fees" else fake_answer(method, params)
+    )
+    assert await sim.fee_schedule() == SCHEDULE
+
+    async def pay(bolt11: str) -> None:
+        pass
+
+    await sim.cash_out(
+        fiat_amount="200.00", exchange_rate="650000.00", pay=pay, poll_every=0.01
+    )
+    invoice = server.requests[1]["params"]
+    # 4 % of 30 769 is 1 230.76, half up 1 231, and the fixed 100.
+    assert (invoice["fee_sats"], invoice["fee_version"]) == (1331, 4)
+    assert invoice["amount_sats"] == 30769 + 1331
+
+    async def invoice_for(sats: int) -> str:
+        return "lnbc1customer"
+
+    await sim.cash_in(
+        fiat_amount="200.00", exchange_rate="650000.00", invoice_for=invoice_for
+    )
+    paid = server.requests[-1]["params"]
+    assert (paid["fee_sats"], paid["fee_version"]) == (923, 4)  # 923.07
+
+    # A fee given explicitly is the machine's own: no version is named.
+    await sim.cash_in(
+        fiat_amount="200.00",
+        exchange_rate="650000.00",
+        fee_bps=500,
+        invoice_for=invoice_for,
+    )
+    own = server.requests[-1]["params"]
+    assert own["fee_sats"] == 1538 and "fee_version" not in own
+
+
+async def test_a_server_without_a_schedule_leaves_the_machines_fee():
+    sim, client = _connected(retry_every=1, timeout=5)
+    FakeServer(sim, client)  # answers get_fees with unknown_method, as v1 does
+    assert await sim.fee_schedule() is None
+    assert sim.pricing("cash_out", None) == (500, 0, None)

@@ -71,7 +71,12 @@ def _option_groups() -> tuple[
     money = argparse.ArgumentParser(add_help=False)
     money.add_argument("--fiat", required=True, help="fiat amount, e.g. 200.00")
     money.add_argument("--rate", required=True, help="fiat per BTC, e.g. 650000.00")
-    money.add_argument("--fee-bps", type=int, default=500, help="fee, basis points")
+    money.add_argument(
+        "--fee-bps",
+        type=int,
+        default=None,
+        help="fee, basis points (default: the server's fee schedule, else 500)",
+    )
     money.add_argument("--fiat-code", default="GTQ")
 
     lnbits = argparse.ArgumentParser(add_help=False)
@@ -109,7 +114,7 @@ def _add_demo(sub: Any, common: Any, lnbits: Any) -> None:
     demo.add_argument("--interval", type=float, default=5.0, help="seconds between")
     demo.add_argument("--fiat", default="100.00")
     demo.add_argument("--rate", default="650000.00")
-    demo.add_argument("--fee-bps", type=int, default=500)
+    demo.add_argument("--fee-bps", type=int, default=None)
     demo.add_argument("--fiat-code", default="GTQ")
 
 
@@ -247,10 +252,10 @@ async def _command(sim: BitspireSimulator, args: argparse.Namespace) -> None:
             model=args.model,
             d=args.d,
         )
-    elif command == "cash-out":
-        await _cash_out(sim, args)
-    elif command == "cash-in":
-        await _cash_in(sim, args)
+    elif command in ("cash-out", "cash-in"):
+        if args.fee_bps is None:  # priced by the server's schedule, if any
+            await sim.fee_schedule()
+        await (_cash_out if command == "cash-out" else _cash_in)(sim, args)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -279,6 +284,8 @@ async def _demo_transaction(
     """A beacon, telemetry and one cash-out; whether the customer paid."""
     await sim.publish_beacon(fiat=fiat_code)
     await sim.publish_telemetry(telemetry())
+    if args.fee_bps is None:  # the schedule may have changed since the last one
+        await sim.fee_schedule()
     summary = await sim.cash_out(
         fiat_amount=args.fiat,
         exchange_rate=args.rate,

@@ -16,6 +16,10 @@ from .client import RpcClient
 from .protocol import RpcError, ms
 from .seed_url import parse_seed_url
 
+# The fee of a machine whose server has no fee schedule for it (a v1 server, or
+# an operator who set none), and that was given no fee of its own.
+DEFAULT_FEE_BPS = 500
+
 
 def _cash_out_summary(
     tx_id: str, fiat_amount: str, fiat_code: str, exchange_rate: str, a: Amounts
@@ -79,11 +83,16 @@ def _invoice_params(
         params["memo"] = memo
     if expiry_s is not None:
         params["expiry_s"] = expiry_s
+    if summary.get("fee_version") is not None:
+        params["fee_version"] = summary["fee_version"]
     return params
 
 
 class BitspireSimulator(RpcClient):
     """The ATM side of the contract, over rust-nostr (``nostr_sdk``)."""
+
+    # The server's fee schedule as last fetched (``fee_schedule``); None: none.
+    fees: dict[str, Any] | None = None
 
     @classmethod
     def from_seed_url(cls, url: str, **kw: Any) -> tuple[BitspireSimulator, str]:
@@ -100,6 +109,38 @@ class BitspireSimulator(RpcClient):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    # ---- the fee
+
+    async def fee_schedule(self) -> dict[str, Any] | None:
+        """Fetches the server's fee schedule for this machine (``get_fees``) and
+        prices the following transactions with it; None (and the machine's own
+        fee) when its operator has set none or the server predates schedules."""
+        response = await self.call("get_fees")
+        if "result" in response:
+            self.fees = response["result"]
+        elif response.get("error", {}).get("code") in ("not_found", "unknown_method"):
+            self.fees = None
+        else:
+            raise RpcError("get_fees", response)
+        return self.fees
+
+    def pricing(
+        self, direction: str, fee_bps: int | None
+    ) -> tuple[int, int, int | None]:
+        """(commission bps, fixed fee, schedule version) for a transaction: the
+        ``fee_bps`` given (no version: the machine's own fee, as in v1), else the
+        fetched schedule's, else ``DEFAULT_FEE_BPS``."""
+        if fee_bps is not None:
+            return fee_bps, 0, None
+        if self.fees is None:
+            return DEFAULT_FEE_BPS, 0, None
+        fees = self.fees[direction]
+        self._log(
+            f"{'fees':<12} schedule version {self.fees['version']}: "
+            f"{fees['commission_bps']} bps + {fees['fixed_fee_sats']} sats"
+        )
+        return fees["commission_bps"], fees["fixed_fee_sats"], self.fees["version"]
+
     # ---- cash-out
 
     async def cash_out(
@@ -107,7 +148,7 @@ class BitspireSimulator(RpcClient):
         *,
         fiat_amount: str,
         exchange_rate: str,
-        fee_bps: int = 500,
+        fee_bps: int | None = None,
         fiat_code: str = "GTQ",
         pay: Callable[[str], Awaitable[None]] | None = None,
         dispensed_fiat: str | None = None,
@@ -123,9 +164,11 @@ class BitspireSimulator(RpcClient):
         printed and the invoice polled until paid, expired or ``paid_timeout``
         (default: ``timeout`` with ``pay``, else ``expiry_s``). An unpaid
         transaction is cancelled. An error response raises ``RpcError`` whose
-        ``summary`` holds what happened so far.
+        ``summary`` holds what happened so far. The fee is the server's fee
+        schedule once fetched (``fee_schedule``) unless ``fee_bps`` is given.
         """
-        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps)
+        fee_bps, fixed_fee, fee_version = self.pricing("cash_out", fee_bps)
+        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps, fixed_fee)
         if amounts.amount_sats < 1:
             raise ValueError("the cash-out amount comes to 0 sats")
         dispensed = fiat_amount if dispensed_fiat is None else dispensed_fiat
@@ -135,6 +178,7 @@ class BitspireSimulator(RpcClient):
         summary = _cash_out_summary(
             tx_id, fiat_amount, fiat_code, exchange_rate, amounts
         )
+        summary["fee_version"] = fee_version
         self._log(
             f"{'cash-out':<12} tx {tx_id}: {fiat_amount} {fiat_code} at "
             f"{exchange_rate} = {amounts.principal_sats} + fee {amounts.fee_sats} "
@@ -278,7 +322,7 @@ class BitspireSimulator(RpcClient):
         *,
         fiat_amount: str,
         exchange_rate: str,
-        fee_bps: int = 500,
+        fee_bps: int | None = None,
         fiat_code: str = "GTQ",
         invoice_for: Callable[[int], Awaitable[str]],
         paid_timeout: float | None = None,
@@ -287,15 +331,18 @@ class BitspireSimulator(RpcClient):
         """Customer buys sats with fiat: the machine pays the customer's invoice.
 
         ``invoice_for(principal - fee)`` returns the customer's bolt11. A ``pending``
-        payment is then polled with ``lookup_invoice`` by ``tx_id``.
+        payment is then polled with ``lookup_invoice`` by ``tx_id``. The fee is
+        priced as for ``cash_out``.
         """
-        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps)
+        fee_bps, fixed_fee, fee_version = self.pricing("cash_in", fee_bps)
+        amounts = compute_amounts(fiat_amount, exchange_rate, fee_bps, fixed_fee)
         if amounts.payout_sats < 1:
             raise ValueError("the cash-in payout comes to less than 1 sat")
         tx_id = str(uuid.uuid4())
         summary = _cash_in_summary(
             tx_id, fiat_amount, fiat_code, exchange_rate, amounts
         )
+        summary["fee_version"] = fee_version
         self._log(
             f"{'cash-in':<12} tx {tx_id}: {fiat_amount} {fiat_code} at "
             f"{exchange_rate} = {amounts.principal_sats} - fee {amounts.fee_sats} "
@@ -317,19 +364,22 @@ class BitspireSimulator(RpcClient):
 
     async def _pay_invoice(self, summary: dict[str, Any], bolt11: str) -> str:
         """``pay_invoice`` for the cash-in ``summary`` describes; its status."""
+        params: dict[str, Any] = {
+            "tx_id": summary["tx_id"],
+            "bolt11": bolt11,
+            "principal_sats": summary["principal_sats"],
+            "fee_sats": summary["fee_sats"],
+            "fiat_amount": summary["fiat_amount"],
+            "fiat_code": summary["fiat_code"],
+            "exchange_rate": summary["exchange_rate"],
+        }
+        if summary.get("fee_version") is not None:
+            params["fee_version"] = summary["fee_version"]
         result = await self._step(
             summary,
             "pay_invoice",
             "pay_invoice",
-            {
-                "tx_id": summary["tx_id"],
-                "bolt11": bolt11,
-                "principal_sats": summary["principal_sats"],
-                "fee_sats": summary["fee_sats"],
-                "fiat_amount": summary["fiat_amount"],
-                "fiat_code": summary["fiat_code"],
-                "exchange_rate": summary["exchange_rate"],
-            },
+            params,
             describe=lambda r: (
                 f"status {r.get('status')} payment_hash "
                 f"{str(r.get('payment_hash'))[:16]}… "
