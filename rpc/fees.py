@@ -33,7 +33,9 @@ NOT_PRICED = Priced(fee_version=None, fee_mismatch_sats=None)
 
 async def current_schedule(machine: dict) -> FeeVersionRow | None:
     current = await crud.current_fee_version(machine_id=machine["id"])
-    if current is None:  # a machine from before schedules, or never synced
+    if current is None and await crud.list_fee_schedules(
+        operator_id=machine["operator_id"]
+    ):  # priced, but no version yet (a machine from before schedules)
         current = await services.sync_machine_fees(
             machine["id"], actor=f"machine:{machine['id']}"
         )
