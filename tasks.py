@@ -29,7 +29,7 @@ async def on_invoice_paid(payment: Payment) -> None:
         return
     machine = await crud.get_machine(machine_id=tx.machine_id)
     if machine is not None:
-        await services.cash_out_paid(tx, machine.dict())
+        await services.cash_out_paid(tx, machine)
 
 
 OUTGOING_SCAN_EVERY_S = 30

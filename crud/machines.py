@@ -7,7 +7,7 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from ..models import MachineRow
+from ..models import MachineKeyRow, MachineRow
 from .sql import S, connection, fetch_all, fetch_one, fetch_row, fetch_rows, insert_row
 
 
@@ -94,13 +94,13 @@ async def machine_has_settlements(
     return row is not None
 
 
-async def list_machine_pubkeys(*, conn: Connection | None = None) -> list[dict]:
-    # A dict per machine: the Nostr RPC server reads them so.
-    return await fetch_all(
-        f"SELECT id, pubkey, operator_id, status FROM {S}.machines ORDER BY pubkey",
-        {},
-        conn,
+async def list_machine_pubkeys(
+    *, conn: Connection | None = None
+) -> list[MachineKeyRow]:
+    rows = await fetch_all(
+        f"SELECT id, pubkey, status FROM {S}.machines ORDER BY pubkey", {}, conn
     )
+    return [MachineKeyRow(**row) for row in rows]
 
 
 async def list_expected_pubkeys(
@@ -121,18 +121,20 @@ async def list_expected_pubkeys(
 
 async def get_machine_by_pubkey(
     *, pubkey: str, conn: Connection | None = None
-) -> dict | None:
-    # A dict: the Nostr RPC server and its methods read the machine so.
-    return await fetch_one(
-        f"SELECT * FROM {S}.machines WHERE pubkey = :pubkey", {"pubkey": pubkey}, conn
+) -> MachineRow | None:
+    return await fetch_row(
+        MachineRow,
+        f"SELECT * FROM {S}.machines WHERE pubkey = :pubkey",
+        {"pubkey": pubkey},
+        conn,
     )
 
 
 async def get_machine_by_wallet(
     *, wallet_id: str, conn: Connection | None = None
-) -> dict | None:
-    # A dict: the payment listener's landing (transactions.py) reads it so.
-    return await fetch_one(
+) -> MachineRow | None:
+    return await fetch_row(
+        MachineRow,
         f"SELECT * FROM {S}.machines WHERE wallet_id = :wallet_id",
         {"wallet_id": wallet_id},
         conn,

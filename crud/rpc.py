@@ -8,7 +8,7 @@ from lnbits.db import Connection
 
 from ..database import execute
 from ..models import RpcErrorCount, RpcLogRow, RpcRequestRow
-from .sql import S, as_int, connection, fetch_all, fetch_one, insert_row
+from .sql import S, as_int, connection, equal_to, fetch_all, fetch_one, insert_row
 
 
 async def claim_rpc_request(
@@ -104,19 +104,16 @@ async def list_rpc_log(
     machine_id: str | None = None,
     limit: int = 100,
     conn: Connection | None = None,
-) -> list[dict]:
-    """The operator's log as the API shows it (the columns of ``RpcLogRow``)."""
-    clauses = ["operator_id = :operator_id"]
-    values: dict[str, Any] = {"operator_id": operator_id, "limit": limit}
-    if machine_id is not None:
-        clauses.append("machine_id = :machine_id")
-        values["machine_id"] = machine_id
-    return await fetch_all(
+) -> list[RpcLogRow]:
+    """The operator's log, newest first."""
+    clauses, values = equal_to({"operator_id": operator_id, "machine_id": machine_id})
+    rows = await fetch_all(
         f"SELECT * FROM {S}.rpc_log WHERE {' AND '.join(clauses)} "
         "ORDER BY created_at DESC, id LIMIT :limit",
-        values,
+        {**values, "limit": limit},
         conn,
     )
+    return [RpcLogRow(**row) for row in rows]
 
 
 async def rpc_error_counts(

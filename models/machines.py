@@ -130,6 +130,14 @@ class MachineRow(RowModel):
     updated_at: int
 
 
+class MachineKeyRow(RowModel):
+    """What the RPC server subscribes by: a machine's key and whether it is active."""
+
+    id: str
+    pubkey: str
+    status: str
+
+
 class PairingRow(RowModel):
     id: str
     operator_id: str

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
 from ..helpers import EXT_TAG
-from ..models import AtmTransactionRow, Direction
+from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
 from .errors import RpcError
 from .fees import NOT_PRICED, Priced, price
@@ -30,7 +30,7 @@ from .shared import (
 )
 
 
-async def pay_invoice_method(machine: dict, params: dict) -> dict:
+async def pay_invoice_method(machine: MachineRow, params: dict) -> dict:
     p = parse_params(PayInvoiceParams, params)
     non_negative_sats(principal_sats=p.principal_sats, fee_sats=p.fee_sats)
     try:
@@ -69,13 +69,13 @@ async def pay_invoice_method(machine: dict, params: dict) -> dict:
 
 
 async def _pay_cash_in(
-    machine: dict,
+    machine: MachineRow,
     p: PayInvoiceParams,
     payment_hash: str,
     fiat_minor: int,
     rate: Decimal,
 ) -> dict:
-    tx = await crud.get_atm_transaction(machine_id=machine["id"], tx_id=p.tx_id)
+    tx = await crud.get_atm_transaction(machine_id=machine.id, tx_id=p.tx_id)
     if tx is not None and (
         tx.direction != Direction.cash_in
         or tx.payment_hash != payment_hash
@@ -89,10 +89,10 @@ async def _pay_cash_in(
     priced = None if tx is not None else await _price(machine, p)
     # Resuming after a crash: a payment already made is looked up, never repeated.
     payment = await get_standalone_payment(
-        payment_hash, incoming=False, wallet_id=machine["wallet_id"]
+        payment_hash, incoming=False, wallet_id=machine.wallet_id
     )
     if payment is None:
-        wallet = await get_wallet(machine["wallet_id"])
+        wallet = await get_wallet(machine.wallet_id)
         owed_msat = customer_sats_of(Direction.cash_in, p) * 1000
         if wallet is None or wallet.balance_msat < owed_msat:
             raise RpcError(
@@ -117,7 +117,7 @@ async def _pay_cash_in(
     return {"payment_hash": payment_hash, "status": status, "fee_paid_sats": fee_paid}
 
 
-async def _price(machine: dict, p: PayInvoiceParams) -> Priced:
+async def _price(machine: MachineRow, p: PayInvoiceParams) -> Priced:
     return await price(
         machine,
         Direction.cash_in,
@@ -129,12 +129,12 @@ async def _price(machine: dict, p: PayInvoiceParams) -> Priced:
 
 
 async def _pay_customer(
-    machine: dict, p: PayInvoiceParams, tx: AtmTransactionRow
+    machine: MachineRow, p: PayInvoiceParams, tx: AtmTransactionRow
 ) -> Payment | None:
     """The payment to the customer; None if it failed (the cash-in too)."""
     try:
         return await pay_invoice(
-            wallet_id=machine["wallet_id"],
+            wallet_id=machine.wallet_id,
             payment_request=p.bolt11,
             extra=bitspire_extra(Direction.cash_in, machine, p.tx_id, p),
             tag=EXT_TAG,
@@ -148,7 +148,7 @@ async def _pay_customer(
 
 
 async def _start_cash_in(
-    machine: dict,
+    machine: MachineRow,
     p: PayInvoiceParams,
     tx: AtmTransactionRow | None,
     payment_hash: str,
@@ -180,7 +180,9 @@ async def _start_cash_in(
         ) from exc
 
 
-async def _sync_cash_in(tx: AtmTransactionRow, machine: dict, payment: Payment) -> str:
+async def _sync_cash_in(
+    tx: AtmTransactionRow, machine: MachineRow, payment: Payment
+) -> str:
     """Moves a cash-in on with its payment: paid (and landed), failed (to the
     abandoned queue), or still pending."""
     if payment.success:
@@ -192,14 +194,14 @@ async def _sync_cash_in(tx: AtmTransactionRow, machine: dict, payment: Payment) 
     return "pending"
 
 
-async def lookup_cash_in(tx: AtmTransactionRow, machine: dict) -> dict:
+async def lookup_cash_in(tx: AtmTransactionRow, machine: MachineRow) -> dict:
     """A cash-in's payment to the customer: ``paid``, ``pending`` or ``failed``."""
     status = {TxStatus.paid: "paid", TxStatus.paying: "pending"}.get(
         TxStatus(tx.status), "failed"
     )
     if status == "pending":
         payment = await get_standalone_payment(
-            tx.payment_hash or "", incoming=False, wallet_id=machine["wallet_id"]
+            tx.payment_hash or "", incoming=False, wallet_id=machine.wallet_id
         )
         if payment is not None:
             status = await _sync_cash_in(tx, machine, payment)

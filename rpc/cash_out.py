@@ -10,7 +10,7 @@ from lnbits.exceptions import InvoiceError
 from lnbits.settings import settings
 
 from .. import crud, fiat, helpers, services
-from ..models import AtmTransactionRow, Direction
+from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
 from .errors import RpcError
 from .fees import Priced, price
@@ -32,7 +32,7 @@ from .shared import (
 DEFAULT_INVOICE_EXPIRY_S = 600
 
 
-async def make_invoice(machine: dict, params: dict) -> dict:
+async def make_invoice(machine: MachineRow, params: dict) -> dict:
     p = parse_params(MakeInvoiceParams, params)
     non_negative_sats(
         amount_sats=p.amount_sats, principal_sats=p.principal_sats, fee_sats=p.fee_sats
@@ -60,9 +60,7 @@ async def make_invoice(machine: dict, params: dict) -> dict:
     )
 
     async def effect() -> dict:
-        existing = await crud.get_atm_transaction(
-            machine_id=machine["id"], tx_id=p.tx_id
-        )
+        existing = await crud.get_atm_transaction(machine_id=machine.id, tx_id=p.tx_id)
         if existing is None:
             priced = await price(
                 machine,
@@ -89,7 +87,7 @@ async def make_invoice(machine: dict, params: dict) -> dict:
 
 
 async def _create_cash_out(
-    machine: dict,
+    machine: MachineRow,
     p: MakeInvoiceParams,
     fiat_minor: int,
     rate: Decimal,
@@ -98,9 +96,9 @@ async def _create_cash_out(
 ) -> AtmTransactionRow:
     try:
         payment = await create_invoice(
-            wallet_id=machine["wallet_id"],
+            wallet_id=machine.wallet_id,
             amount=p.amount_sats,
-            memo=p.memo or f"{machine['name']} cash-out",
+            memo=p.memo or f"{machine.name} cash-out",
             expiry=expiry,
             extra=bitspire_extra(Direction.cash_out, machine, p.tx_id, p),
         )
@@ -124,7 +122,7 @@ async def _create_cash_out(
     )
 
 
-async def report_dispense(machine: dict, params: dict) -> dict:
+async def report_dispense(machine: MachineRow, params: dict) -> dict:
     p = parse_params(ReportDispenseParams, params)
     tx = await own_transaction(machine, tx_id=p.tx_id)
     if tx.direction != Direction.cash_out:
@@ -153,14 +151,14 @@ async def report_dispense(machine: dict, params: dict) -> dict:
                 "can be dispensed",
             )
         settlement = await services.get_settlement(
-            machine["operator_id"], current.settlement_id
+            machine.operator_id, current.settlement_id
         )
         return {"settlement_id": settlement.id, "status": settlement.status}
 
     return await once(machine, "report_dispense", p.tx_id, params, effect)
 
 
-async def cancel_transaction(machine: dict, params: dict) -> dict:
+async def cancel_transaction(machine: MachineRow, params: dict) -> dict:
     p = parse_params(CancelTransactionParams, params)
     await own_transaction(machine, tx_id=p.tx_id)
 

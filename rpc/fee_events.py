@@ -74,8 +74,8 @@ class FeePublisher:
 
     async def publish_all(self) -> None:
         for row in await crud.list_machine_pubkeys():
-            if row["status"] == MachineStatus.active.value:
-                await self.publish_machine(row["id"])
+            if row.status == MachineStatus.active.value:
+                await self.publish_machine(row.id)
 
     async def after_refresh(self) -> None:
         """At start and after a key rotation, once a relay can take them: every

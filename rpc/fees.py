@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import crud, fiat, helpers, services
 from ..fees import fiat_within_limits, schedule_fee_sats
-from ..models import Direction, FeeEnforcement, FeeVersionRow
+from ..models import Direction, FeeEnforcement, FeeVersionRow, MachineRow
 from .errors import RpcError
 
 
@@ -31,25 +31,25 @@ class Priced:
 NOT_PRICED = Priced(fee_version=None, fee_mismatch_sats=None)
 
 
-async def current_schedule(machine: dict) -> FeeVersionRow | None:
-    current = await crud.current_fee_version(machine_id=machine["id"])
+async def current_schedule(machine: MachineRow) -> FeeVersionRow | None:
+    current = await crud.current_fee_version(machine_id=machine.id)
     if current is None and await crud.list_fee_schedules(
-        operator_id=machine["operator_id"]
+        operator_id=machine.operator_id
     ):  # priced, but no version yet (a machine from before schedules)
         current = await services.sync_machine_fees(
-            machine["id"], actor=f"machine:{machine['id']}"
+            machine.id, actor=f"machine:{machine.id}"
         )
     return current
 
 
-async def get_fees(machine: dict, params: dict) -> dict:
+async def get_fees(machine: MachineRow, params: dict) -> dict:
     current = await current_schedule(machine)
     if current is None:
         raise RpcError(
             "not_found", "the operator has set no fee schedule for this machine"
         )
     await crud.mark_fee_version_fetched(
-        machine_id=machine["id"], version=current.version, now=helpers.now()
+        machine_id=machine.id, version=current.version, now=helpers.now()
     )
     return json.loads(current.schedule)
 
@@ -82,20 +82,20 @@ def _check_limits(fees: dict[str, Any], fiat_amount: str) -> None:
 
 
 async def _named_in_grace(
-    machine: dict, fee_version: int | None, current: FeeVersionRow, grace_s: int
+    machine: MachineRow, fee_version: int | None, current: FeeVersionRow, grace_s: int
 ) -> FeeVersionRow | None:
     """The version the request names, if it was replaced less than ``grace_s``
     ago; the current one is not "named in grace", it is simply current."""
     if fee_version is None or fee_version == current.version:
         return None
-    named = await crud.get_fee_version(machine_id=machine["id"], version=fee_version)
+    named = await crud.get_fee_version(machine_id=machine.id, version=fee_version)
     if named is None or named.replaced_at is None:
         return None
     return named if helpers.now() - named.replaced_at < grace_s else None
 
 
 async def price(
-    machine: dict,
+    machine: MachineRow,
     direction: Direction,
     *,
     principal_sats: int,

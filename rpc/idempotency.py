@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers
-from ..models import RpcRequestRow
+from ..models import MachineRow, RpcRequestRow
 from .errors import DuplicateInFlight, RpcError
 
 # A claim still "processing" after this long belongs to a worker that died.
@@ -42,7 +42,7 @@ def _always_final(result: dict) -> bool:
 
 
 async def once(
-    machine: dict,
+    machine: MachineRow,
     method: str,
     tx_id: str,
     params: dict,
@@ -53,7 +53,7 @@ async def once(
     """Runs ``effect`` once per (machine, method, tx_id) and stores its result;
     a retry with the same parameters gets the stored result again."""
     claim = await _claim(
-        machine_id=machine["id"],
+        machine_id=machine.id,
         method=method,
         tx_id=tx_id,
         params_hash=_params_hash(params),

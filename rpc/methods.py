@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from lnbits.core.crud import get_wallet
 
 from .. import crud, helpers, services
-from ..models import Direction, MachineStatus
+from ..models import Direction, MachineRow, MachineStatus
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
@@ -28,31 +28,31 @@ PROTOCOL_VERSION = 1
 FEATURES = ["fees"]
 
 
-async def get_info(machine: dict, params: dict) -> dict:
+async def get_info(machine: MachineRow, params: dict) -> dict:
     schedule = await current_schedule(machine)
     return {
-        "machine_id": machine["id"],
-        "name": machine["name"],
+        "machine_id": machine.id,
+        "name": machine.name,
         # Shown on the machine: a name, never the user id (a login credential).
-        "operator": await services.person_name(machine["operator_id"]),
-        "fiat_code": machine["fiat_code"],
-        "status": machine["status"],
+        "operator": await services.person_name(machine.operator_id),
+        "fiat_code": machine.fiat_code,
+        "status": machine.status,
         "server_time": int(time.time()),
         "protocol_version": PROTOCOL_VERSION,
-        "dispense_confirmation": machine["dispense_confirmation"],
+        "dispense_confirmation": machine.dispense_confirmation,
         "features": FEATURES,
         "fee_version": schedule.version if schedule else None,
     }
 
 
-async def get_balance(machine: dict, params: dict) -> dict:
-    wallet = await get_wallet(machine["wallet_id"])
+async def get_balance(machine: MachineRow, params: dict) -> dict:
+    wallet = await get_wallet(machine.wallet_id)
     if wallet is None:
         raise RpcError("internal", "the machine's wallet is missing")
     return {"balance_sats": wallet.balance_msat // 1000}
 
 
-async def lookup_invoice(machine: dict, params: dict) -> dict:
+async def lookup_invoice(machine: MachineRow, params: dict) -> dict:
     p = parse_params(LookupInvoiceParams, params)
     if (p.payment_hash is None) == (p.tx_id is None):
         raise RpcError("bad_request", "give exactly one of payment_hash or tx_id")
@@ -69,7 +69,7 @@ async def lookup_invoice(machine: dict, params: dict) -> dict:
     return {"status": status, "amount_sats": tx.amount_sats, "paid_at": tx.paid_at}
 
 
-MachineMethod = Callable[[dict, dict], Awaitable[dict]]
+MachineMethod = Callable[[MachineRow, dict], Awaitable[dict]]
 METHODS: dict[str, MachineMethod] = {
     "get_info": get_info,
     "make_invoice": make_invoice,
@@ -82,10 +82,12 @@ METHODS: dict[str, MachineMethod] = {
 }
 
 
-async def dispatch(request: RpcRequest, *, pubkey: str) -> tuple[dict, dict | None]:
+async def dispatch(
+    request: RpcRequest, *, pubkey: str
+) -> tuple[dict, MachineRow | None]:
     """Runs one request from ``pubkey``; returns its result and the machine."""
     machine = await crud.get_machine_by_pubkey(pubkey=pubkey)
-    if machine is not None and machine["status"] != MachineStatus.active.value:
+    if machine is not None and machine.status != MachineStatus.active.value:
         raise RpcError("unknown_machine", "this machine is disabled by its operator")
     if request.method == "pair":
         p = parse_params(PairParams, request.params)

@@ -22,7 +22,7 @@ from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
-from ..models import MachineStatus, RpcLogRow
+from ..models import MachineRow, MachineStatus, RpcLogRow
 from ..nostr import bounded_json, nip44
 from ..nostr.events import Event, sign_event
 from ..nostr.keys import KeyPair
@@ -133,14 +133,12 @@ class RpcServer:
             self._relays = relays
         machines = await crud.list_machine_pubkeys()
         self._active_machines = frozenset(
-            row["pubkey"]
-            for row in machines
-            if row["status"] == MachineStatus.active.value
+            row.pubkey for row in machines if row.status == MachineStatus.active.value
         )
         self._expected_machines = frozenset(
             await crud.list_expected_pubkeys(now=int(time.time()))
         )
-        authors = tuple(row["pubkey"] for row in machines)
+        authors = tuple(row.pubkey for row in machines)
         if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
             await self.pool.set_subscriptions(self._subscriptions(authors))
             self._authors = authors
@@ -191,7 +189,7 @@ class RpcServer:
             else beacons.record_telemetry
         )
         await record(
-            machine_id=machine["id"],
+            machine_id=machine.id,
             d_tag=d_tags[0] if d_tags else "",
             event_id=event.id,
             created_at=event.created_at,
@@ -281,7 +279,7 @@ class RpcServer:
             self.dropped[why] += 1
             return
         machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
-        if machine is not None and machine["status"] == MachineStatus.active.value:
+        if machine is not None and machine.status == MachineStatus.active.value:
             await self._handle_machine_request(event, relay, keys, started)
             return
         conversation_key = nip44.get_conversation_key(
@@ -322,7 +320,7 @@ class RpcServer:
             )
 
     async def _stranger_response(
-        self, plaintext: str, machine: dict | None, event: Event
+        self, plaintext: str, machine: MachineRow | None, event: Event
     ) -> tuple[str, str | None, dict[str, Any]]:
         """(request id, method, response) for an author that is not an active
         machine: ``pair`` for an unknown key, else ``unknown_machine``. A ``pair``
@@ -364,7 +362,7 @@ class RpcServer:
         self,
         event: Event,
         relay: str,
-        machine: dict | None,
+        machine: MachineRow | None,
         started: float,
         *,
         request_id: str,
@@ -376,8 +374,8 @@ class RpcServer:
             row=RpcLogRow(
                 id=helpers.new_id(),
                 created_at=int(time.time()),
-                operator_id=machine["operator_id"] if machine else None,
-                machine_id=machine["id"] if machine else None,
+                operator_id=machine.operator_id if machine else None,
+                machine_id=machine.id if machine else None,
                 pubkey=event.pubkey,
                 event_id=event.id,
                 relay=relay,

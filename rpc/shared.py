@@ -8,14 +8,19 @@ from typing import Any
 
 from .. import calculations, crud, fiat, helpers, services
 from ..helpers import EXT_TAG
-from ..models import MAX_SATS, AtmTransactionRow, Direction
+from ..models import MAX_SATS, AtmTransactionRow, Direction, MachineRow
 from .errors import RpcError
 from .params import MakeInvoiceParams, PayInvoiceParams
 
 
 async def fiat_and_rate(
-    machine: dict, *, principal_sats: int, fiat_amount: str, fiat_code: str, rate: str
-) -> tuple[dict, int, Decimal]:
+    machine: MachineRow,
+    *,
+    principal_sats: int,
+    fiat_amount: str,
+    fiat_code: str,
+    rate: str,
+) -> tuple[MachineRow, int, Decimal]:
     """Applies the contract's fiat rules; a machine with no currency adopts this one."""
     try:
         code = fiat.normalize_fiat_code(fiat_code)
@@ -23,20 +28,20 @@ async def fiat_and_rate(
         parsed_rate = fiat.parse_exchange_rate(rate)
     except ValueError as exc:
         raise RpcError("bad_request", str(exc)) from exc
-    if machine["fiat_code"] is None:
+    if machine.fiat_code is None:
         await crud.update_machine(
-            machine_id=machine["id"],
-            operator_id=machine["operator_id"],
+            machine_id=machine.id,
+            operator_id=machine.operator_id,
             fields={"fiat_code": code, "updated_at": helpers.now()},
         )
-        machine = {**machine, "fiat_code": code}
+        machine = machine.copy(update={"fiat_code": code})
         # The fee schedule names the currency: adopting one is a new version.
-        actor = f"machine:{machine['id']}"
-        await services.sync_machine_fees(machine["id"], actor=actor)
-    elif code != machine["fiat_code"]:
+        actor = f"machine:{machine.id}"
+        await services.sync_machine_fees(machine.id, actor=actor)
+    elif code != machine.fiat_code:
         raise RpcError(
             "inconsistent_amounts",
-            f"fiat_code {code} differs from the machine's {machine['fiat_code']}",
+            f"fiat_code {code} differs from the machine's {machine.fiat_code}",
         )
     config = await services.get_super_config()
     if not services.principal_agrees_with_fiat(
@@ -68,12 +73,14 @@ def customer_sats_of(
     )
 
 
-def bitspire_extra(direction: Direction, machine: dict, tx_id: str, p: Any) -> dict:
+def bitspire_extra(
+    direction: Direction, machine: MachineRow, tx_id: str, p: Any
+) -> dict:
     return {
         "tag": EXT_TAG,
         "source": "bitspire",
         "type": direction.value,
-        "machine_id": machine["id"],
+        "machine_id": machine.id,
         "tx_id": tx_id,
         "principal_sats": p.principal_sats,
         "fee_sats": p.fee_sats,
@@ -84,10 +91,10 @@ def bitspire_extra(direction: Direction, machine: dict, tx_id: str, p: Any) -> d
 
 
 async def own_transaction(
-    machine: dict, *, tx_id: str | None = None, payment_hash: str | None = None
+    machine: MachineRow, *, tx_id: str | None = None, payment_hash: str | None = None
 ) -> AtmTransactionRow:
     tx = await crud.get_atm_transaction(
-        machine_id=machine["id"], tx_id=tx_id, payment_hash=payment_hash
+        machine_id=machine.id, tx_id=tx_id, payment_hash=payment_hash
     )
     if tx is None:
         raise RpcError("not_found", "no such transaction on this machine")

@@ -131,7 +131,7 @@ async def transition(
 
 
 async def new_atm_transaction(
-    machine: dict,
+    machine: MachineRow,
     *,
     direction: Direction,
     tx_id: str,
@@ -147,11 +147,13 @@ async def new_atm_transaction(
 ) -> AtmTransactionRow:
     """A new transaction in its direction's first state (raises IntegrityError if
     its tx_id or payment hash is taken)."""
+    if machine.fiat_code is None:  # the RPC methods give it one first
+        raise ValueError(f"machine {machine.id} has no currency yet")
     now = helpers.now()
     row = AtmTransactionRow(
         id=helpers.new_id(),
-        operator_id=machine["operator_id"],
-        machine_id=machine["id"],
+        operator_id=machine.operator_id,
+        machine_id=machine.id,
         tx_id=tx_id,
         direction=direction,
         status=INITIAL[direction].value,
@@ -163,7 +165,7 @@ async def new_atm_transaction(
         principal_sats=principal_sats,
         fee_sats=fee_sats,
         fiat_amount_minor=fiat_minor,
-        fiat_code=machine["fiat_code"],
+        fiat_code=machine.fiat_code,
         exchange_rate=exchange_rate,
         expires_at=expires_at,
         created_at=now,
@@ -181,12 +183,12 @@ async def _reload(tx: AtmTransactionRow) -> AtmTransactionRow:
     return fresh
 
 
-def _pays_out_on_payment(machine: dict) -> bool:
-    return machine["dispense_confirmation"] == DispenseConfirmation.on_payment.value
+def _pays_out_on_payment(machine: MachineRow) -> bool:
+    return machine.dispense_confirmation == DispenseConfirmation.on_payment.value
 
 
-def _machine_actor(machine: dict) -> str:
-    return f"machine:{machine['id']}"
+def _machine_actor(machine: MachineRow) -> str:
+    return f"machine:{machine.id}"
 
 
 # --- cash-out ------------------------------------------------------------------------
@@ -199,13 +201,15 @@ async def incoming_payment_succeeded(tx: AtmTransactionRow, wallet_id: str) -> b
     return payment is not None and payment.success
 
 
-async def refresh_cash_out(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+async def refresh_cash_out(
+    tx: AtmTransactionRow, machine: MachineRow
+) -> AtmTransactionRow:
     """Brings an unpaid cash-out up to date with its invoice (a missed listener
     event must not strand a paid transaction)."""
     if tx.direction != Direction.cash_out:
         return tx
     if event_applies(tx, TxEvent.invoice_paid) and await incoming_payment_succeeded(
-        tx, machine["wallet_id"]
+        tx, machine.wallet_id
     ):
         return await cash_out_paid(tx, machine)
     if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
@@ -215,7 +219,9 @@ async def refresh_cash_out(tx: AtmTransactionRow, machine: dict) -> AtmTransacti
     return tx
 
 
-async def cash_out_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+async def cash_out_paid(
+    tx: AtmTransactionRow, machine: MachineRow
+) -> AtmTransactionRow:
     """The customer paid the cash-out invoice. Paid after the machine cancelled,
     it goes to the operator's abandoned queue: the sats are in, no cash came out."""
     now = helpers.now()
@@ -239,7 +245,7 @@ async def cash_out_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionR
 
 def _settlement_of(
     tx: AtmTransactionRow,
-    machine: dict,
+    machine: MachineRow,
     direction: Direction,
     *,
     principal_sats: int,
@@ -252,7 +258,7 @@ def _settlement_of(
     the amounts it settles for (a cash-out's may be scaled to a partial dispense)."""
     return NewSettlement(
         operator_id=tx.operator_id,
-        machine=MachineRow.construct(**machine),  # a stored row: valid
+        machine=machine,
         direction=direction,
         source="rpc",
         tx_id=tx.tx_id,
@@ -282,7 +288,7 @@ def _quoted_sats(tx: AtmTransactionRow) -> int:
 
 async def land_cash_out(
     tx: AtmTransactionRow,
-    machine: dict,
+    machine: MachineRow,
     *,
     dispensed_minor: int,
     event: TxEvent = TxEvent.dispensed,
@@ -316,7 +322,7 @@ async def land_cash_out(
 
 
 async def cancel_cash_out(
-    tx: AtmTransactionRow, machine: dict, *, reason: str
+    tx: AtmTransactionRow, machine: MachineRow, *, reason: str
 ) -> AtmTransactionRow:
     """The machine gave up on a cash-out: before payment it is cancelled, after it
     goes to the operator's abandoned queue; in any other state nothing changes."""
@@ -332,7 +338,7 @@ async def cancel_cash_out(
         await audit.record(
             None,
             actor=_machine_actor(machine),
-            operator_id=machine["operator_id"],
+            operator_id=machine.operator_id,
             action=f"atm_transaction.{target.value}",
             object_type="atm_transaction",
             object_id=tx.id,
@@ -387,7 +393,7 @@ async def cash_in_failed(tx: AtmTransactionRow, **fields: Any) -> None:
     await transition(tx, TxEvent.payment_failed, **fields)
 
 
-async def cash_in_paid(tx: AtmTransactionRow, machine: dict) -> AtmTransactionRow:
+async def cash_in_paid(tx: AtmTransactionRow, machine: MachineRow) -> AtmTransactionRow:
     """The customer got the sats: paid, and its settlement lands (once)."""
     await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
     tx = await _reload(tx)
@@ -486,7 +492,7 @@ async def _resolve_as_dispensed(tx: AtmTransactionRow, data: AbandonedResolve) -
     assert machine is not None
     landed = await land_cash_out(
         tx,
-        machine.dict(),
+        machine,
         dispensed_minor=dispensed,
         event=TxEvent.resolved_dispensed,
     )

@@ -33,7 +33,7 @@ async def land_bitspire_payment(payment: Payment) -> bool:
     except (ValueError, TypeError) as exc:
         logger.warning(
             f"satmachineadmin: payment {payment.payment_hash} on machine "
-            f"{machine['id']} has unusable bitSpire metadata: {exc}"
+            f"{machine.id} has unusable bitSpire metadata: {exc}"
         )
         return False
     try:
@@ -48,7 +48,7 @@ async def land_bitspire_payment(payment: Payment) -> bool:
 
 
 def _settlement_from_metadata(
-    payment: Payment, machine: dict, extra: dict
+    payment: Payment, machine: MachineRow, extra: dict
 ) -> NewSettlement:
     def sats(name: str) -> int:
         value = extra.get(name)
@@ -58,10 +58,8 @@ def _settlement_from_metadata(
 
     principal, fee = sats("principal_sats"), sats("fee_sats")
     code = fiat.normalize_fiat_code(str(extra.get("fiat_code", "")))
-    if machine["fiat_code"] and code != machine["fiat_code"]:
-        raise ValueError(
-            f"fiat_code {code} is not the machine's {machine['fiat_code']}"
-        )
+    if machine.fiat_code and code != machine.fiat_code:
+        raise ValueError(f"fiat_code {code} is not the machine's {machine.fiat_code}")
     fiat_minor = fiat.to_minor(str(extra.get("fiat_amount", "")), code)
     rate = fiat.parse_exchange_rate(str(extra.get("exchange_rate", "")))
     moved_msat = abs(payment.amount)  # msat: a fraction of a sat must not pass
@@ -80,8 +78,8 @@ def _settlement_from_metadata(
     if not isinstance(tx_id, str) or not 0 < len(tx_id) <= 64:
         tx_id = payment.payment_hash
     return NewSettlement(
-        operator_id=machine["operator_id"],
-        machine=MachineRow.construct(**machine),  # a stored row: valid
+        operator_id=machine.operator_id,
+        machine=machine,
         direction=direction,
         source="payment",
         tx_id=tx_id,

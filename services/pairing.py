@@ -153,7 +153,7 @@ async def expect_machine(operator_id: str, data: MachineCreate) -> Pairing:
     if data.npub == config.server_pubkey:
         raise InvalidInput("that is this server's own key, not a machine's")
     bound = await crud.get_machine_by_pubkey(pubkey=data.npub)
-    if bound is not None and bound["operator_id"] == operator_id:
+    if bound is not None and bound.operator_id == operator_id:
         raise Conflict(f"machine {npub_encode(data.npub)} is already one of yours")
     return await create_pairing(operator_id, data, expected_pubkey=data.npub)
 

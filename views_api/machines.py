@@ -81,9 +81,10 @@ async def api_rpc_log(
     limit: int = query_int("limit", "The number of rows (limit)", **ROWS),
     user: User = Depends(check_user_exists),
 ) -> list[dict]:
-    return await crud.list_rpc_log(
+    rows = await crud.list_rpc_log(
         operator_id=user.id, machine_id=machine_id, limit=limit
     )
+    return [row.dict() for row in rows]
 
 
 @router.get("/rpc/health")

@@ -10,7 +10,7 @@ from in_process_rpc import pay_from_customer
 from payout_business import Business
 
 from helpers import API, fund
-from satmachineadmin import tasks
+from satmachineadmin import crud, tasks
 from satmachineadmin.services import foreign_payments as transactions
 
 
@@ -152,14 +152,12 @@ async def test_a_cash_out_lands_only_for_what_the_customer_paid(
         "exchange_rate": "500000.00",
     }
     row = AtmTransactionRow.construct(**tx)
+    machine = await crud.get_machine(machine_id=business.machine["id"])
+    assert machine is not None
     with pytest.raises(InvalidInput, match="paid 100500 sats"):
-        await atm_transactions.land_cash_out(
-            row, business.machine, dispensed_minor=25_000
-        )
+        await atm_transactions.land_cash_out(row, machine, dispensed_minor=25_000)
     with pytest.raises(InvalidInput, match="paid 100500 sats"):
-        await atm_transactions.land_cash_out(
-            row, business.machine, dispensed_minor=50_000
-        )
+        await atm_transactions.land_cash_out(row, machine, dispensed_minor=50_000)
     assert await settlements(client, business.operator, tx_id) == []
 
 
@@ -167,7 +165,9 @@ def test_metadata_amounts_are_compared_to_the_msat():
     """A payment a fraction of a sat off principal ± fee does not land."""
     from types import SimpleNamespace
 
-    machine = {"id": "m", "operator_id": "o", "fiat_code": "GTQ"}
+    from satmachineadmin.models import MachineRow
+
+    machine = MachineRow.construct(id="m", operator_id="o", fiat_code="GTQ")
     extra = metadata("cash_out", "tx-msat")
 
     def payment(amount_msat: int):

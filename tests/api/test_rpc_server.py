@@ -504,7 +504,7 @@ async def test_two_operators_expect_one_machine_only_the_confirmed_one_gets_it(
     assert (await client.get(f"{API}/machines", headers=rival.headers)).json() == []
     owner = await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex)
     assert owner is not None
-    assert (owner["id"], owner["operator_id"]) == (machine_id, operator.id)
+    assert (owner.id, owner.operator_id) == (machine_id, operator.id)
 
     # Adding a held key again is answered as for a free key: nothing tells the
     # rival who holds it.
