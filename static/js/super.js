@@ -5,6 +5,13 @@ const BPS_MAX = 10000
 const MAX_RELAYS = 20
 // models._RELAY_URL
 const RELAY_URL = /^wss?:\/\/[^\s/$.?#][^\s]*$/i
+// Saved with the platform fee (static/components/fee-policy.js).
+const FEE_POLICY = [
+  'cash_out_max_commission_bps',
+  'cash_in_max_commission_bps',
+  'fee_enforcement',
+  'fee_grace_s'
+]
 const RPC_FIELDS = [
   {
     key: 'clock_tolerance_s',
@@ -244,7 +251,8 @@ window.app = Vue.createApp({
         cash_out_fee_bps: config.cash_out_fee_bps,
         cash_in_fee_basis: config.cash_in_fee_basis,
         cash_out_fee_basis: config.cash_out_fee_basis,
-        super_wallet_id: config.super_wallet_id
+        super_wallet_id: config.super_wallet_id,
+        ...Object.fromEntries(FEE_POLICY.map(key => [key, config[key]]))
       }
       this.relayForm = {relays: [...config.relays], local_only: config.local_only}
       this.rpcForm = Object.fromEntries(
