@@ -73,8 +73,14 @@ window.SatmFees = (() => {
     return Number(BigInt(fees.fixed_fee_sats) + scaled / 10000n)
   }
 
+  const sentence = text => text.charAt(0).toUpperCase() + text.slice(1)
+
   // The API's `detail`: a sentence, or pydantic's list of field errors.
   function errorText(error) {
+    return sentence(detailText(error))
+  }
+
+  function detailText(error) {
     const response = error && error.response
     if (!response) return TEXT.unreachable
     const detail = response.data && response.data.detail

@@ -11,6 +11,7 @@
       'what the schedule gives.',
     refresh: 'Refresh fee mismatches',
     none: 'No fee mismatches',
+    removed: 'a removed machine',
     columns: {
       when: 'When',
       operator: 'Operator',
@@ -57,7 +58,8 @@
         return row.operator_name || shortId(row.operator_id)
       },
       machineName(row) {
-        return row.machine_name || shortId(row.machine_id)
+        if (row.machine_name) return row.machine_name
+        return 'machine_name' in row ? TEXT.removed : shortId(row.machine_id)
       },
       async load() {
         this.loading = true

@@ -46,6 +46,7 @@
     }
   }
 
+  const REFRESH_MS = 15000
   // Until the server names it, a machine without a schedule is priced by the
   // built-in default.
   const sourceOf = fees => (fees && fees.source) || 'builtin'
@@ -181,6 +182,13 @@
     },
     created() {
       this.load()
+      // Whether each machine fetched its schedule changes without a reload.
+      this.timer = setInterval(() => {
+        if (!document.hidden && this.$el.offsetParent !== null) this.loadMachines()
+      }, REFRESH_MS)
+    },
+    beforeUnmount() {
+      clearInterval(this.timer)
     },
     template: `
       <div class="q-gutter-y-md" data-test="fee-panel">

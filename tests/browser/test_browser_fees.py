@@ -32,7 +32,7 @@ from browser_site import (  # noqa: F401 (fixtures)
 )
 from super_config import SuperConfigSetter
 
-from helpers import cash_out_body
+from helpers import cash_out_body, load_simulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 skip_or_fail_without_browser(module=True)
@@ -60,8 +60,8 @@ async def fill_schedule(editor: Locator, direction: str, **values: str) -> None:
     labels = {
         "commission": "Commission (%)",
         "fixed": "Fixed fee (sats)",
-        "min": "Minimum per transaction",
-        "max": "Maximum per transaction",
+        "min": "Minimum",
+        "max": "Maximum",
     }
     for key, value in values.items():
         await form.get_by_label(re.compile(f"^{re.escape(labels[key])}")).fill(value)
@@ -91,6 +91,32 @@ async def open_fees_tab(site: BrowserSite, account: Account) -> BrowserPage:  # 
     await expect(marked(page, "server-npub")).to_contain_text("npub1")
     await page.get_by_role("tab", name="Fees").click()
     return page
+
+
+async def machine_with_keys(
+    site: BrowserSite,  # noqa: F811
+    account: Account,
+    body: dict,
+) -> tuple[dict, str, str]:
+    """A machine added by npub and confirmed over the relay, as
+    ``site.add_machine`` does, with its secret key and seed URL kept so that it
+    can speak to the server again."""
+    from nostr_sdk import Keys
+
+    keys = Keys.generate()
+    npub = keys.public_key().to_bech32()
+    expected = await site.api(
+        "POST", f"{API}/machines", account=account, body={**body, "npub": npub}
+    )
+    await site.machine_confirms(keys.secret_key().to_hex(), expected["seed_url"])
+    machines = await site.api("GET", f"{API}/machines", account=account)
+    [machine] = [m for m in machines if m["npub"] == npub]
+    return machine, keys.secret_key().to_hex(), expected["seed_url"]
+
+
+async def local_time(page: Page, seconds: int) -> str:
+    """A time as the page shows it, in the browser's own locale and zone."""
+    return await page.evaluate("s => new Date(s * 1000).toLocaleString()", seconds)
 
 
 def machine_row(page: Page, machine: dict) -> Locator:
@@ -141,8 +167,8 @@ async def test_the_default_schedule_prices_every_machine_with_its_version(
     platform_fee_30: None,
 ):
     operator = await site.new_account("operator")
-    machine = await site.add_machine(
-        operator, {"name": "Lobby ATM", "fiat_code": "GTQ"}
+    machine, secret_key, seed_url = await machine_with_keys(
+        site, operator, {"name": "Lobby ATM", "fiat_code": "GTQ"}
     )
     page = await open_fees_tab(site, operator)
     row = machine_row(page, machine)
@@ -180,6 +206,18 @@ async def test_the_default_schedule_prices_every_machine_with_its_version(
     await expect(marked(row, "fee-fetched")).to_have_text("Not fetched yet")
     await site.screenshot(page, "fees-default-saved")
 
+    # The machine fetches it (get_fees): the page says when.
+    atm, _ = load_simulator().BitspireSimulator.from_seed_url(
+        seed_url, secret_key=secret_key, timeout=30.0, log=lambda _: None
+    )
+    async with atm:
+        assert (await atm.fee_schedule() or {}).get("version") == fees["version"]
+    fetched_at = (await machine_fees(site, operator, machine))["fetched_at"]
+    await marked(page, "fee-machines").get_by_role("button", name="Refresh").click()
+    await expect(marked(row, "fee-fetched")).to_have_text(
+        f"Fetched {await local_time(page, fetched_at)}"
+    )
+
     # What was saved is what the form shows after a reload.
     await page.reload()
     await page.get_by_role("tab", name="Fees").click()
@@ -214,7 +252,7 @@ async def test_an_override_above_the_cap_is_refused_and_clearing_returns_to_defa
     await fill_schedule(dialog, "cash_out", commission="15")
     await marked(dialog, "fee-save").click()
     await expect(marked(dialog, "fee-error")).to_have_text(
-        "the cash-out commission of 1500 bps is above the platform's maximum of "
+        "The cash-out commission of 1500 bps is above the platform's maximum of "
         "1000 bps"
     )
     await site.screenshot(page, "fees-override-refused")
@@ -388,6 +426,7 @@ async def test_a_manual_transaction_takes_the_schedules_fee_or_one_with_a_reason
     await expect(
         dialog.get_by_text("Say why the commission differs from the schedule")
     ).to_be_visible()
+    await site.screenshot(page, "fees-manual-override")
     await marked(dialog, "manual-fee-reason").fill("sticker showed the old price")
     await marked(dialog, "manual-save").click()
     await expect(dialog).to_be_hidden()
