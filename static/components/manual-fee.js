@@ -9,16 +9,17 @@
     bySchedule: (version, fee) => `Schedule version ${version}: ${fee}`,
     enterPrincipal: version =>
       `Schedule version ${version}: enter the principal to see the commission`,
-    wouldBe: fee => `The schedule's commission would be ${fee}`,
+    wouldBe: fee => `The schedule's: ${fee}`,
     fee: 'Commission (sats)',
     feeRule: 'A whole number of sats, 0 or more',
-    reason: 'Why it differs from the schedule (recorded)',
+    reason: 'Why another commission (recorded)',
     reasonRule: 'Say why the commission differs from the schedule',
     noSchedule: 'This machine has no fee schedule: enter the commission charged.'
   }
 
   window.app.component('satmachineadmin-manual-fee', {
     name: 'satmachineadmin-manual-fee',
+    inheritAttrs: false,
     props: {
       modelValue: {type: Object, default: () => ({})},
       machineId: {type: String, default: null},
@@ -105,24 +106,27 @@
         }
       }
     },
+    // Cells of the dialog's grid (a row with q-col-gutter), not one block.
     template: `
-      <div data-test="manual-fee-block">
+      <div class="col-6">
         <template v-if="schedule">
           <q-toggle dense v-model="fromSchedule" :label="text.fromSchedule"
             data-test="manual-fee-from-schedule"></q-toggle>
           <div v-if="fromSchedule" class="text-caption q-mt-xs"
             data-test="manual-fee-schedule" v-text="summary"></div>
         </template>
-        <template v-if="!schedule || !fromSchedule">
-          <q-input class="q-mt-sm" dense outlined type="number" min="0"
-            v-model.number="feeSats" :label="text.fee" :rules="[feeRule]"
-            :hint="feeHint"
-            data-test="manual-fee"></q-input>
-          <q-input v-if="overriding" dense outlined v-model="reason" maxlength="500"
-            :label="text.reason" :rules="[reasonRule]"
-            data-test="manual-fee-reason"></q-input>
-        </template>
+        <q-input v-else dense outlined type="number" min="0"
+          v-model.number="feeSats" :label="text.fee" :rules="[feeRule]"
+          data-test="manual-fee"></q-input>
       </div>
+      <template v-if="overriding">
+        <q-input class="col-4" dense outlined type="number" min="0"
+          v-model.number="feeSats" :label="text.fee" :rules="[feeRule]"
+          :hint="feeHint" data-test="manual-fee"></q-input>
+        <q-input class="col-8" dense outlined v-model="reason" maxlength="500"
+          :label="text.reason" :rules="[reasonRule]"
+          data-test="manual-fee-reason"></q-input>
+      </template>
     `
   })
 })()
