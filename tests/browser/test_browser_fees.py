@@ -419,9 +419,7 @@ async def test_a_manual_transaction_takes_the_schedules_fee_or_one_with_a_reason
     dialog = await fill_manual("overridden")
     await marked(dialog, "manual-fee-from-schedule").click()
     await marked(dialog, "manual-fee").fill("10000")
-    await expect(
-        dialog.get_by_text("The schedule's: 8,000 sat")
-    ).to_be_visible()
+    await expect(dialog.get_by_text("The schedule's: 8,000 sat")).to_be_visible()
     await marked(dialog, "manual-save").click()
     await expect(
         dialog.get_by_text("Say why the commission differs from the schedule")
