@@ -374,7 +374,15 @@ async def test_the_example_quote_shows_what_the_customer_pays_and_the_split(
     await expect(marked(quote, "quote-customer")).to_have_text("388,000 sat")
     await expect(quote.get_by_text("The customer receives")).to_be_visible()
     await expect(marked(quote, "quote-limits")).to_have_text("yes")
-    assert page.console_errors == []
+
+    # The API's refusal is said next to the form, in its own words.
+    await quote.get_by_label(re.compile("^Amount")).fill("10.005")
+    await marked(quote, "quote-show").click()
+    await expect(marked(quote, "quote-error")).to_have_text(
+        "Fiat amount '10.005' has more decimals than GTQ allows (2)"
+    )
+    await expect(marked(quote, "quote-result")).to_have_count(0)
+    assert len(refusals(page)) == 1
 
 
 async def test_a_manual_transaction_takes_the_schedules_fee_or_one_with_a_reason(
