@@ -19,7 +19,7 @@ from ..models import Direction, MachineRow, MachineStatus
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
-from .fees import current_schedule, get_fees
+from .fees import get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
 
@@ -29,7 +29,7 @@ FEATURES = ["fees"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
-    schedule = await current_schedule(machine)
+    schedule = await services.machine_schedule(machine)
     return {
         "machine_id": machine.id,
         "name": machine.name,
@@ -41,7 +41,7 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine.dispense_confirmation,
         "features": FEATURES,
-        "fee_version": schedule.version if schedule else None,
+        "fee_version": schedule.version,
     }
 
 
