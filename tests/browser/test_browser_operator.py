@@ -248,12 +248,16 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await page.locator('[data-test="manual-tx"]').click()
     manual = page.locator('[data-test="manual-dialog"]')
     await choose(page, "manual-machine", "Lobby ATM")
+    # The machine's fee schedule (the built-in one: no commission) would price it;
+    # this commission is the operator's own, given with the reason.
+    await manual.locator('[data-test="manual-fee-from-schedule"]').click()
     await page.locator('[data-test="manual-save"]').click()
     await expect(manual.get_by_text("A whole number of sats, 0 or more")).to_have_count(
         2
     )
     await field(page, "manual-principal").fill("200000")
     await field(page, "manual-fee").fill("10000")
+    await field(page, "manual-fee-reason").fill("commission agreed with the customer")
     await field(page, "manual-fiat").fill("900.00")
     await field(page, "manual-rate").fill("500000.00")
     await field(page, "manual-txid").fill("manual-1")
