@@ -23,7 +23,6 @@
       difference: 'Difference'
     }
   }
-  const shortId = id => (id ? `${id.slice(0, 8)}…` : '')
   const signed = value => (value > 0 ? `+${SatmFees.sats(value)}` : SatmFees.sats(value))
 
   window.app.component('satmachineadmin-fee-mismatches', {
@@ -53,13 +52,9 @@
       }
     },
     methods: {
-      // Names where the server gives them; the id stays in the tooltip.
-      operatorName(row) {
-        return row.operator_name || shortId(row.operator_id)
-      },
+      // By name; the id stays in the tooltip.
       machineName(row) {
-        if (row.machine_name) return row.machine_name
-        return 'machine_name' in row ? TEXT.removed : shortId(row.machine_id)
+        return row.machine_name || TEXT.removed
       },
       async load() {
         this.loading = true
@@ -94,7 +89,7 @@
             :no-data-label="text.none">
             <template v-slot:body-cell-operator="props">
               <q-td :props="props">
-                <span v-text="operatorName(props.row)"></span>
+                <span v-text="props.row.operator_name"></span>
                 <q-tooltip v-text="props.row.operator_id"></q-tooltip>
               </q-td>
             </template>

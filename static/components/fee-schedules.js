@@ -9,8 +9,8 @@
       'Each change is sent to the machines as a new version.',
     builtinNotice:
       'You have not set a fee schedule yet, so your machines use the built-in ' +
-      'default: no commission (0 %), no fixed fee and no limits. Set your ' +
-      'schedule below.',
+      'default: no commission of your own (0 %), no fixed fee and no limits. ' +
+      'Set your schedule below.',
     saved: 'Default fee schedule saved',
     machinesTitle: 'Fee schedule per machine',
     machinesCaption:
@@ -47,9 +47,8 @@
   }
 
   const REFRESH_MS = 15000
-  // Until the server names it, a machine without a schedule is priced by the
-  // built-in default.
-  const sourceOf = fees => (fees && fees.source) || 'builtin'
+  // Not loaded yet: shown as what a machine starts with.
+  const sourceOf = fees => (fees ? fees.source : 'builtin')
 
   window.app.component('satmachineadmin-fee-schedules', {
     name: 'satmachineadmin-fee-schedules',
@@ -79,7 +78,7 @@
       isSet() {
         const fees = this.operatorFees
         if (!fees) return true // not loaded yet: no notice
-        return fees.is_set === undefined ? fees.default !== null : fees.is_set
+        return fees.is_set
       },
       defaultSchedule() {
         return (this.operatorFees && this.operatorFees.default) || SatmFees.BUILTIN

@@ -1,8 +1,9 @@
 // The commission of a transaction recorded by hand. By default the machine's fee
 // schedule prices it (the server does: the fee shown here is only a preview);
-// the operator may give another fee, with the reason, which is recorded. A
-// machine without a schedule needs the fee given. v-model: the body's fee fields,
-// {fee_sats, fee_override_reason}.
+// the operator may give another fee, with the reason, which is recorded. Until
+// the machine's schedule is loaded (or if it cannot be), the fee is asked for and
+// the server judges it. v-model: the body's fee fields, {fee_sats,
+// fee_override_reason}.
 ;(() => {
   const TEXT = {
     fromSchedule: "Take the commission from the machine's fee schedule",
@@ -13,8 +14,7 @@
     fee: 'Commission (sats)',
     feeRule: 'A whole number of sats, 0 or more',
     reason: 'Why another commission (recorded)',
-    reasonRule: 'Say why the commission differs from the schedule',
-    noSchedule: 'This machine has no fee schedule: enter the commission charged.'
+    reasonRule: 'Say why the commission differs from the schedule'
   }
 
   window.app.component('satmachineadmin-manual-fee', {

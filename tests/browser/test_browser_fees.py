@@ -174,7 +174,7 @@ async def test_the_default_schedule_prices_every_machine_with_its_version(
     row = machine_row(page, machine)
     # No schedule yet: the built-in one, said in words, with an invitation.
     await expect(marked(page, "fee-builtin-notice")).to_contain_text(
-        "no commission (0 %)"
+        "no commission of your own (0 %)"
     )
     await expect(marked(row, "fee-source")).to_have_text("Built-in default")
     await expect(marked(row, "fee-cash-out")).to_have_text("0.00 %, no limits")
