@@ -74,7 +74,7 @@
     template: `
       <q-card>
         <q-card-section class="row items-center">
-          <div class="col-grow">
+          <div class="col">
             <h6 class="q-my-none" v-text="text.title"></h6>
             <div class="text-caption" v-text="text.caption"></div>
           </div>
