@@ -140,6 +140,15 @@ from .splits import (
     SplitRuleRow,
     SplitsUpdate,
 )
+from .withdraw import (
+    WITHDRAW_EXPIRY_DEFAULT_S,
+    WITHDRAW_EXPIRY_MAX_S,
+    WITHDRAW_EXPIRY_MIN_S,
+    LinkStatus,
+    WithdrawLink,
+    WithdrawLinkRow,
+    WithdrawReissue,
+)
 
 __all__ = [
     "BPS_MAX",
@@ -149,6 +158,9 @@ __all__ = [
     "LP_RATE_TOLERANCE_MAX_BPS",
     "MAX_LN_ADDRESS_CHARS",
     "MAX_SATS",
+    "WITHDRAW_EXPIRY_DEFAULT_S",
+    "WITHDRAW_EXPIRY_MAX_S",
+    "WITHDRAW_EXPIRY_MIN_S",
     "AbandonedResolve",
     "ApiModel",
     "AtmTransaction",
@@ -186,6 +198,7 @@ __all__ = [
     "Leg",
     "LegKind",
     "LegRow",
+    "LinkStatus",
     "LpBalance",
     "LpBalanceSettlement",
     "LpBalanceSettlementRow",
@@ -240,6 +253,9 @@ __all__ = [
     "SuperConfigUpdate",
     "TelemetryRow",
     "Weight",
+    "WithdrawLink",
+    "WithdrawLinkRow",
+    "WithdrawReissue",
     "amount_string",
     "blank_or_amount",
     "blank_or_rate",

@@ -131,3 +131,11 @@ async def price(
     return Priced(
         fee_version=priced_with.version, fee_mismatch_sats=fee_sats - expected
     )
+
+
+# Public names for ``create_withdraw``, which prices a request itself (it carries
+# no fee_sats to check).
+direction_fees = _direction
+fee_for = _fee
+check_limits = _check_limits
+named_in_grace = _named_in_grace
