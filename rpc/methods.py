@@ -26,7 +26,7 @@ from .withdraw import create_withdraw, lookup_withdraw, withdraw_link_of
 
 PROTOCOL_VERSION = 1
 # The v1.1 additions (contract §9) this server speaks.
-FEATURES = ["fees"]
+FEATURES = ["fees", "withdraw"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:

@@ -47,8 +47,7 @@ from ..models import (
     WithdrawLink,
     WithdrawLinkRow,
 )
-from .atm_transactions import TxEvent, TxStatus, cash_in_failed, cash_in_paid
-from .atm_transactions import transition as tx_transition
+from . import atm_transactions as txs
 
 # A claim this old whose payment LNbits does not know belonged to a callback
 # that died before paying: the link is reopened (see the module docstring).
@@ -243,9 +242,9 @@ async def _start_paying(
     the operator moved meanwhile releases the claim."""
     tx = await _transaction(link)
     try:
-        await tx_transition(
+        await txs.transition(
             tx,
-            TxEvent.link_claimed,
+            txs.TxEvent.link_claimed,
             payment_hash=link.payment_hash,
             bolt11=link.bolt11,
             updated_at=helpers.now(),
@@ -254,7 +253,7 @@ async def _start_paying(
         await _release(link, tx)
         raise Refusal("this invoice belongs to another transaction") from exc
     tx = await _transaction(link)
-    if tx.status != TxStatus.paying or tx.payment_hash != link.payment_hash:
+    if tx.status != txs.TxStatus.paying or tx.payment_hash != link.payment_hash:
         await _release(link, tx)
         raise Refusal("this withdraw link is no longer valid")
     return tx
@@ -319,7 +318,7 @@ async def _settle(
     if payment is None or payment.amount > 0:
         await _release(link, tx)
     elif payment.success:
-        await cash_in_paid(tx, machine, source=LNURL_SOURCE)
+        await txs.cash_in_paid(tx, machine, source=LNURL_SOURCE)
         await crud.move_withdraw_link(
             link_id=link.id,
             from_=[LinkStatus.claimed],
@@ -327,7 +326,7 @@ async def _settle(
             claimed_at=link.claimed_at,
         )
     elif payment.failed:
-        await cash_in_failed(tx, note=(error or "payment failed")[:500])
+        await txs.cash_in_failed(tx, note=(error or "payment failed")[:500])
         await crud.move_withdraw_link(
             link_id=link.id,
             from_=[LinkStatus.claimed],
@@ -344,9 +343,9 @@ async def _release(link: WithdrawLinkRow, tx: AtmTransactionRow) -> None:
     """Nothing was paid: the transaction is ``offered`` again, then the link is
     open again (in this order, so that a crash in between leaves a claimed link
     that the sweep releases)."""
-    await tx_transition(
+    await txs.transition(
         tx,
-        TxEvent.link_released,
+        txs.TxEvent.link_released,
         payment_hash=None,
         bolt11=None,
         updated_at=helpers.now(),
@@ -400,8 +399,8 @@ async def _expire(link: WithdrawLinkRow) -> None:
         fields={"status": LinkStatus.expired, "updated_at": helpers.now()},
     )
     tx = await _transaction(link)
-    target = await tx_transition(
-        tx, TxEvent.link_expired, note=EXPIRED_NOTE, updated_at=helpers.now()
+    target = await txs.transition(
+        tx, txs.TxEvent.link_expired, note=EXPIRED_NOTE, updated_at=helpers.now()
     )
     if moved and target is not None:
         logger.warning(
@@ -442,8 +441,8 @@ async def cancel_link(
         fields={"status": LinkStatus.cancelled, "updated_at": helpers.now()},
     ):
         return
-    await tx_transition(
-        tx, TxEvent.cancelled, note=reason or None, updated_at=helpers.now()
+    await txs.transition(
+        tx, txs.TxEvent.cancelled, note=reason or None, updated_at=helpers.now()
     )
     await audit.record(
         None,
@@ -468,7 +467,9 @@ WIRE_STATUS = {
     LinkStatus.cancelled: "expired",
 }
 
-REISSUABLE = (TxStatus.abandoned, TxStatus.failed)
+# The transaction states a fresh link may be issued from (as text: the state
+# machine's module is still loading when this one is imported).
+REISSUABLE = ("abandoned", "failed")
 
 
 async def reissue_link(
@@ -491,9 +492,9 @@ async def reissue_link(
         raise NotFound("the transaction's machine is gone")
     await _check_nothing_paid(tx, machine)
     link = await _reopened(tx, expiry_s=expiry_s)
-    moved = await tx_transition(
+    moved = await txs.transition(
         tx,
-        TxEvent.link_reissued,
+        txs.TxEvent.link_reissued,
         from_=[tx.status],
         payment_hash=None,
         bolt11=None,
