@@ -103,12 +103,12 @@ async def machine_balance(machine) -> int:
 
 
 async def customer_payments(machine) -> int:
-    """How many payments the machine's wallet sent to customers (its payout
-    legs, which it pays too, carry no withdraw mark)."""
+    """How many payments of a customer's 190_000 sats the machine's wallet
+    made (it pays its payout legs too: a few thousand sats each)."""
     from lnbits.core.crud import get_payments
 
     sent = await get_payments(wallet_id=machine["wallet_id"], outgoing=True)
-    return sum(1 for p in sent if (p.extra or {}).get("withdraw") and not p.failed)
+    return sum(1 for p in sent if p.amount == -190_000_000 and not p.failed)
 
 
 async def fund(machine, sats: int = 1_000_000) -> None:
@@ -476,3 +476,71 @@ async def test_a_fresh_link_is_only_for_an_unpaid_cash_in(
         f"{API}/abandoned/{tx['id']}/link", json={}, headers=stranger.headers
     )
     assert theirs.status_code == 404, theirs.text
+
+
+# --- a claim left behind -------------------------------------------------------------
+
+
+async def claim_as_a_dead_callback(tx_id: str, bolt11: str) -> dict:
+    """What a callback that died right after winning the claim leaves: the
+    link claimed with its invoice recorded, long enough ago to be stale."""
+    from lnbits.bolt11 import decode
+
+    await db.execute(
+        "UPDATE satmachineadmin.withdraw_links SET status = 'claimed', "
+        "bolt11 = :bolt11, payment_hash = :hash, claimed_at = :at "
+        "WHERE tx_id = :tx_id",
+        {
+            "bolt11": bolt11,
+            "hash": decode(bolt11).payment_hash,
+            "at": 1_000,
+            "tx_id": tx_id,
+        },
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.atm_transactions SET status = 'paying', "
+        "payment_hash = :hash, bolt11 = :bolt11 WHERE tx_id = :tx_id",
+        {"bolt11": bolt11, "hash": decode(bolt11).payment_hash, "tx_id": tx_id},
+    )
+    return {"bolt11": bolt11}
+
+
+async def test_a_stale_claim_is_settled_by_asking_lnbits_never_by_paying_again(
+    app, server, client, operator, make_user
+):
+    from lnbits.core.services import pay_invoice
+
+    from satmachineadmin.services import withdraw
+
+    atm, machine = await priced_machine(server, client, operator)
+    wallet = Wallet(app, client, await make_user("cust"))
+
+    # Died after paying: LNbits shows the payment, the claim lands it once.
+    paid = withdraw_params()
+    link = await create(atm, **paid)
+    bolt11 = await wallet.invoice(190_000)
+    await claim_as_a_dead_callback(paid["tx_id"], bolt11)
+    await pay_invoice(wallet_id=machine["wallet_id"], payment_request=bolt11)
+    await withdraw.sweep_links()
+    await withdraw.sweep_links()
+    lookup = await atm.call("lookup_invoice", {"tx_id": paid["tx_id"]})
+    assert lookup["result"]["status"] == "paid"
+    assert await wallet.balance() == 190_000
+    landed = [
+        s for s in await settlements_of(client, operator) if s["tx_id"] == paid["tx_id"]
+    ]
+    assert len(landed) == 1
+    again = await wallet.withdraw(link["lnurl"])
+    assert again["status"] == "ERROR"
+
+    # Died before paying: LNbits knows no payment, the link opens again for the
+    # customer's wallet, which is then paid once.
+    unpaid = withdraw_params()
+    link = await create(atm, **unpaid)
+    await claim_as_a_dead_callback(unpaid["tx_id"], await wallet.invoice(190_000))
+    lookup = await atm.call("lookup_invoice", {"tx_id": unpaid["tx_id"]})
+    assert lookup["result"]["status"] == "pending"
+    assert await wallet.balance() == 190_000  # nothing paid to find out
+    assert await wallet.withdraw(link["lnurl"]) == {"status": "OK"}
+    assert await wallet.balance() == 2 * 190_000
+    assert await customer_payments(machine) == 2
