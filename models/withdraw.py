@@ -69,3 +69,4 @@ class WithdrawLink(ApiModel):
     url: str
     amount_sats: int
     expires_at: int
+    qr_svg: str | None = Field(None, description="The LNURL as a QR code (SVG).")
