@@ -21,6 +21,7 @@ from ..models import (
     WITHDRAW_EXPIRY_MIN_S,
     AtmTransactionRow,
     Direction,
+    LinkStatus,
     MachineRow,
     WithdrawLinkRow,
 )
@@ -143,6 +144,17 @@ async def _new_transaction(
         ) from exc
 
 
+# lookup_invoice's words (contract §9.3); a cancelled link will never be paid.
+WIRE_STATUS = {
+    LinkStatus.pending: "pending",
+    LinkStatus.claimed: "pending",
+    LinkStatus.paid: "paid",
+    LinkStatus.failed: "failed",
+    LinkStatus.expired: "expired",
+    LinkStatus.cancelled: "expired",
+}
+
+
 async def withdraw_link_of(tx: AtmTransactionRow) -> WithdrawLinkRow | None:
     if tx.direction != Direction.cash_in:
         return None
@@ -153,7 +165,7 @@ async def lookup_withdraw(link: WithdrawLinkRow) -> dict:
     """``pending`` (unclaimed, or paying), ``paid``, ``failed`` or ``expired``."""
     link = await links.refresh_link(link)
     return {
-        "status": links.WIRE_STATUS[link.status],
+        "status": WIRE_STATUS[link.status],
         "amount_sats": link.amount_sats,
         "paid_at": link.paid_at,
     }

@@ -23,7 +23,7 @@ from ..models import (
     WithdrawReissue,
 )
 from ..services import atm_transactions as transactions
-from ..services import withdraw
+from ..services import withdraw_reissue
 from .queries import MAX_OFFSET, instant, query_int
 from .routing import CSV_REFUSALS, CsvResponse, concern_router, csv_download
 
@@ -153,5 +153,7 @@ async def api_reissue_withdraw_link(
     """A fresh LNURL-withdraw link for a cash-in that paid the customer nothing
     (its link expired unclaimed, or its payment failed): show ``lnurl`` to the
     customer as a QR code. The transaction waits for that link again."""
-    link = await withdraw.reissue_link(user.id, transaction_id, expiry_s=data.expiry_s)
+    link = await withdraw_reissue.reissue_link(
+        user.id, transaction_id, expiry_s=data.expiry_s
+    )
     return link.copy(update={"qr_svg": services.qr_svg(link.lnurl)})
