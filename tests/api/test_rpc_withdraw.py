@@ -1,156 +1,29 @@
 """Cash-in by LNURL-withdraw (contract §9.3), with the in-process ATM and a test
-wallet that speaks LUD-03 over HTTP: it decodes the bech32 LNURL, fetches the
-withdrawRequest, has its own LNbits wallet make the invoice through LNbits' API,
-and calls the callback. Exactly one payment per link, every refusal with
-nothing paid, idempotent ``create_withdraw``, and a link that expired unclaimed
-going to the operator's abandoned queue and out of it again."""
+wallet that speaks LUD-03 over HTTP (tests/support/lnurl_wallet.py): it decodes
+the bech32 LNURL, fetches the withdrawRequest, has its own LNbits wallet make the
+invoice through LNbits' API, and calls the callback. The exchange, idempotent
+``create_withdraw``, exactly one payment per link, and every refusal with
+nothing paid. What becomes of a link nobody was paid by is in
+test_withdraw_abandoned.py."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
-import httpx
 import lnurl
 from in_process_rpc import Atm, register, settlements_of
 from lnurl import LnurlWithdrawResponse
-
-from helpers import API
-from satmachineadmin.database import db
-
-SCHEDULE = {
-    "cash_out": {
-        "commission_bps": 500,
-        "fixed_fee_sats": 0,
-        "min_fiat": None,
-        "max_fiat": None,
-    },
-    "cash_in": {
-        "commission_bps": 500,
-        "fixed_fee_sats": 0,
-        "min_fiat": None,
-        "max_fiat": "2000.00",
-    },
-}
-
-
-def withdraw_params(**overrides) -> dict:
-    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats; 5 % is 10_000.
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "principal_sats": 200_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
-    return {**params, **overrides}
-
-
-class Wallet:
-    """A customer's LNURL wallet: LUD-03 over HTTP, invoices from its own LNbits
-    wallet through LNbits' payments API."""
-
-    def __init__(self, app, client: httpx.AsyncClient, user) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
-        self.client = client
-        self.user = user
-
-    async def invoice(self, sats: int) -> str:
-        self.client.cookies.clear()
-        response = await self.client.post(
-            "/api/v1/payments",
-            json={"out": False, "amount": sats, "memo": "cash-in"},
-            headers={"X-Api-Key": self.user.wallets[0]["inkey"]},
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["bolt11"]
-
-    async def request(self, link: str) -> dict:
-        url = str(lnurl.decode(link).url)
-        return (await self.http.get(url)).json()
-
-    async def withdraw(self, link: str, bolt11: str | None = None) -> dict:
-        """The whole exchange: fetch, invoice for the maximum, call back (or
-        the refusal of the first step)."""
-        first = await self.request(link)
-        if first.get("status") == "ERROR":
-            return first
-        offer = LnurlWithdrawResponse.parse_obj(first)
-        pr = bolt11 or await self.invoice(offer.max_sats)
-        return await self.callback(offer, pr)
-
-    async def callback(self, offer: LnurlWithdrawResponse, pr: str) -> dict:
-        answer = await self.http.get(
-            str(offer.callback), params={"k1": offer.k1, "pr": pr}
-        )
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-    async def balance(self) -> int:
-        from lnbits.core.crud import get_wallet
-
-        wallet = await get_wallet(self.user.wallet_id)
-        assert wallet is not None
-        return wallet.balance
-
-
-async def machine_balance(machine) -> int:
-    from lnbits.core.crud import get_wallet
-
-    wallet = await get_wallet(machine["wallet_id"])
-    assert wallet is not None
-    return wallet.balance
-
-
-async def customer_payments(machine) -> int:
-    """How many payments of a customer's 190_000 sats the machine's wallet
-    made (it pays its payout legs too: a few thousand sats each)."""
-    from lnbits.core.crud import get_payments
-
-    sent = await get_payments(wallet_id=machine["wallet_id"], outgoing=True)
-    return sum(1 for p in sent if p.amount == -190_000_000 and not p.failed)
-
-
-async def fund(machine, sats: int = 1_000_000) -> None:
-    from lnbits.core.crud import get_wallet
-    from lnbits.core.services import update_wallet_balance
-
-    wallet = await get_wallet(machine["wallet_id"])
-    assert wallet is not None
-    await update_wallet_balance(wallet, sats)
-
-
-async def priced_machine(server, client, operator, *, funded=True):
-    atm = Atm(server)
-    machine = await register(client, operator, atm)
-    client.cookies.clear()
-    response = await client.put(f"{API}/fees", json=SCHEDULE, headers=operator.headers)
-    assert response.status_code == 200, response.text
-    if funded:
-        await fund(machine)
-    return atm, machine
-
-
-async def create(atm, **overrides) -> dict:
-    answer = await atm.call("create_withdraw", withdraw_params(**overrides))
-    assert "result" in answer, answer
-    return answer["result"]
-
-
-async def expire(tx_id: str) -> None:
-    await db.execute(
-        "UPDATE satmachineadmin.withdraw_links SET expires_at = expires_at - 3601 "
-        "WHERE tx_id = :tx_id",
-        {"tx_id": tx_id},
-    )
-
-
-async def abandoned(client, operator) -> dict[str, dict]:
-    client.cookies.clear()
-    response = await client.get(f"{API}/abandoned", headers=operator.headers)
-    assert response.status_code == 200, response.text
-    return {tx["tx_id"]: tx for tx in response.json()}
-
+from lnurl_wallet import (
+    Wallet,
+    abandoned,
+    create,
+    customer_payments,
+    expire,
+    fund,
+    machine_balance,
+    priced_machine,
+    withdraw_params,
+)
 
 # --- the exchange --------------------------------------------------------------------
 
@@ -389,159 +262,3 @@ async def test_unknown_cancelled_and_expired_links_are_refused(
     cancel = await atm.call("cancel_transaction", {"tx_id": late["tx_id"]})
     assert cancel["result"]["status"] == "abandoned"
     assert cancelled["tx_id"] not in await abandoned(client, operator)
-
-
-# --- expiry and the operator ---------------------------------------------------------
-
-
-async def test_an_expired_link_waits_for_the_operator_who_reissues_or_voids(
-    app, server, client, operator, make_user
-):
-    atm, _ = await priced_machine(server, client, operator)
-    wallet = Wallet(app, client, await make_user("cust"))
-    reissued, voided = withdraw_params(), withdraw_params()
-    for params in (reissued, voided):
-        await create(atm, **params)
-        await expire(params["tx_id"])
-        lookup = await atm.call("lookup_invoice", {"tx_id": params["tx_id"]})
-        assert lookup["result"]["status"] == "expired"
-    queue = await abandoned(client, operator)
-    assert queue[reissued["tx_id"]]["status"] == "abandoned"
-    assert queue[voided["tx_id"]]["direction"] == "cash_in"
-
-    client.cookies.clear()
-    fresh = await client.post(
-        f"{API}/abandoned/{queue[reissued['tx_id']]['id']}/link",
-        json={"expiry_s": 600},
-        headers=operator.headers,
-    )
-    assert fresh.status_code == 200, fresh.text
-    shown = fresh.json()
-    assert shown["amount_sats"] == 190_000 and shown["lnurl"].startswith("LNURL1")
-    assert shown["qr_svg"].startswith("<svg")
-    assert reissued["tx_id"] not in await abandoned(client, operator)
-    again = await client.post(
-        f"{API}/abandoned/{queue[reissued['tx_id']]['id']}/link",
-        json={},
-        headers=operator.headers,
-    )
-    assert again.status_code == 409, again.text
-    assert await wallet.withdraw(shown["lnurl"]) == {"status": "OK"}
-    assert await wallet.balance() == 190_000
-    lookup = await atm.call("lookup_invoice", {"tx_id": reissued["tx_id"]})
-    assert lookup["result"]["status"] == "paid"
-    landed = [
-        s
-        for s in await settlements_of(client, operator)
-        if s["tx_id"] in (reissued["tx_id"], voided["tx_id"])
-    ]
-    assert [s["tx_id"] for s in landed] == [reissued["tx_id"]]
-
-    void = await client.post(
-        f"{API}/abandoned/{queue[voided['tx_id']]['id']}/resolve",
-        json={"resolution": "void", "note": "cash refunded at the counter"},
-        headers=operator.headers,
-    )
-    assert void.status_code == 200, void.text
-    assert void.json()["status"] == "void"
-    assert voided["tx_id"] not in await abandoned(client, operator)
-    too_late = await client.post(
-        f"{API}/abandoned/{queue[voided['tx_id']]['id']}/link",
-        json={},
-        headers=operator.headers,
-    )
-    assert too_late.status_code == 409, too_late.text
-
-
-async def test_a_fresh_link_is_only_for_an_unpaid_cash_in(
-    server, client, operator, make_user
-):
-    atm, _ = await priced_machine(server, client, operator)
-    client.cookies.clear()
-    missing = await client.post(
-        f"{API}/abandoned/{uuid.uuid4().hex}/link", json={}, headers=operator.headers
-    )
-    assert missing.status_code == 404, missing.text
-    params = withdraw_params()
-    await create(atm, **params)
-    await expire(params["tx_id"])
-    await atm.call("lookup_invoice", {"tx_id": params["tx_id"]})
-    tx = (await abandoned(client, operator))[params["tx_id"]]
-    for body in ({"expiry_s": 59}, {"expiry_s": 3601}, {"k1": "x"}):
-        bad = await client.post(
-            f"{API}/abandoned/{tx['id']}/link", json=body, headers=operator.headers
-        )
-        assert bad.status_code == 400 or bad.status_code == 422, bad.text
-    stranger = await make_user("op")
-    theirs = await client.post(
-        f"{API}/abandoned/{tx['id']}/link", json={}, headers=stranger.headers
-    )
-    assert theirs.status_code == 404, theirs.text
-
-
-# --- a claim left behind -------------------------------------------------------------
-
-
-async def claim_as_a_dead_callback(tx_id: str, bolt11: str) -> dict:
-    """What a callback that died right after winning the claim leaves: the
-    link claimed with its invoice recorded, long enough ago to be stale."""
-    from lnbits.bolt11 import decode
-
-    await db.execute(
-        "UPDATE satmachineadmin.withdraw_links SET status = 'claimed', "
-        "bolt11 = :bolt11, payment_hash = :hash, claimed_at = :at "
-        "WHERE tx_id = :tx_id",
-        {
-            "bolt11": bolt11,
-            "hash": decode(bolt11).payment_hash,
-            "at": 1_000,
-            "tx_id": tx_id,
-        },
-    )
-    await db.execute(
-        "UPDATE satmachineadmin.atm_transactions SET status = 'paying', "
-        "payment_hash = :hash, bolt11 = :bolt11 WHERE tx_id = :tx_id",
-        {"bolt11": bolt11, "hash": decode(bolt11).payment_hash, "tx_id": tx_id},
-    )
-    return {"bolt11": bolt11}
-
-
-async def test_a_stale_claim_is_settled_by_asking_lnbits_never_by_paying_again(
-    app, server, client, operator, make_user
-):
-    from lnbits.core.services import pay_invoice
-
-    from satmachineadmin.services import withdraw
-
-    atm, machine = await priced_machine(server, client, operator)
-    wallet = Wallet(app, client, await make_user("cust"))
-
-    # Died after paying: LNbits shows the payment, the claim lands it once.
-    paid = withdraw_params()
-    link = await create(atm, **paid)
-    bolt11 = await wallet.invoice(190_000)
-    await claim_as_a_dead_callback(paid["tx_id"], bolt11)
-    await pay_invoice(wallet_id=machine["wallet_id"], payment_request=bolt11)
-    await withdraw.sweep_links()
-    await withdraw.sweep_links()
-    lookup = await atm.call("lookup_invoice", {"tx_id": paid["tx_id"]})
-    assert lookup["result"]["status"] == "paid"
-    assert await wallet.balance() == 190_000
-    landed = [
-        s for s in await settlements_of(client, operator) if s["tx_id"] == paid["tx_id"]
-    ]
-    assert len(landed) == 1
-    again = await wallet.withdraw(link["lnurl"])
-    assert again["status"] == "ERROR"
-
-    # Died before paying: LNbits knows no payment, the link opens again for the
-    # customer's wallet, which is then paid once.
-    unpaid = withdraw_params()
-    link = await create(atm, **unpaid)
-    await claim_as_a_dead_callback(unpaid["tx_id"], await wallet.invoice(190_000))
-    lookup = await atm.call("lookup_invoice", {"tx_id": unpaid["tx_id"]})
-    assert lookup["result"]["status"] == "pending"
-    assert await wallet.balance() == 190_000  # nothing paid to find out
-    assert await wallet.withdraw(link["lnurl"]) == {"status": "OK"}
-    assert await wallet.balance() == 2 * 190_000
-    assert await customer_payments(machine) == 2
