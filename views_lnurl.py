@@ -15,6 +15,7 @@ from .services import withdraw
 lnurl_router = APIRouter(prefix="/lnurl", tags=["LNURL-withdraw (public)"])
 
 _K1 = re.compile(r"^[0-9a-f]{64}$")
+MAX_INVOICE_CHARS = 4000
 
 
 def _error(reason: str) -> dict:
@@ -33,15 +34,14 @@ async def lnurl_withdraw_request(k1: str) -> dict:
 
 
 @lnurl_router.get("/cb")
-async def lnurl_withdraw_callback(
-    k1: str = Query("", max_length=64),
-    pr: str = Query("", max_length=4000),
-) -> dict:
+async def lnurl_withdraw_callback(k1: str = Query(""), pr: str = Query("")) -> dict:
     """Pays ``pr`` from the machine's wallet if this call wins the link."""
     if not _K1.match(k1):
         return _error("unknown withdraw link")
     if not pr:
         return _error("pr (the invoice) is missing")
+    if len(pr) > MAX_INVOICE_CHARS:
+        return _error("pr is too long for a Lightning invoice")
     try:
         await withdraw.claim_and_pay(k1, pr.strip())
     except withdraw.Refusal as refusal:
