@@ -125,15 +125,14 @@ async def offer_link(
 async def withdraw_request(k1: str) -> dict:
     """LUD-03's first answer: what the customer's wallet may withdraw."""
     link = await _open_link(k1)
-    machine = await crud.get_machine(machine_id=link.machine_id)
-    name = machine.name if machine else "ATM"
+    machine = await _machine_in_service(link)
     return {
         "tag": "withdrawRequest",
         "callback": callback_url(),
         "k1": link.k1,
         "minWithdrawable": link.amount_sats * 1000,
         "maxWithdrawable": link.amount_sats * 1000,
-        "defaultDescription": f"{name} cash-in",
+        "defaultDescription": f"{machine.name} cash-in",
     }
 
 
@@ -146,6 +145,13 @@ async def _open_link(k1: str) -> WithdrawLinkRow:
     if link.status != LinkStatus.pending:
         raise Refusal(_CLOSED[link.status])
     return link
+
+
+async def _machine_in_service(link: WithdrawLinkRow) -> MachineRow:
+    machine = await crud.get_machine(machine_id=link.machine_id)
+    if machine is None or machine.status != MachineStatus.active.value:
+        raise Refusal("this machine is out of service")
+    return machine
 
 
 _CLOSED = {
@@ -170,9 +176,7 @@ async def claim_and_pay(k1: str, bolt11: str) -> None:
     """Pays the invoice of the one callback that wins the link's claim; raises
     ``Refusal`` (nothing paid) for any other."""
     link = await _open_link(k1)
-    machine = await crud.get_machine(machine_id=link.machine_id)
-    if machine is None or machine.status != MachineStatus.active.value:
-        raise Refusal("this machine is out of service")
+    machine = await _machine_in_service(link)
     invoice = _checked_invoice(bolt11, link.amount_sats)
     await _refuse_unpayable(invoice, machine)
     wallet = await get_wallet(machine.wallet_id)

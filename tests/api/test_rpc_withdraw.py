@@ -25,6 +25,8 @@ from lnurl_wallet import (
     withdraw_params,
 )
 
+from helpers import API
+
 # --- the exchange --------------------------------------------------------------------
 
 
@@ -230,7 +232,7 @@ async def test_every_refusal_pays_nothing_and_leaves_the_link_open(
 async def test_unknown_cancelled_and_expired_links_are_refused(
     app, server, client, operator, make_user
 ):
-    atm, _ = await priced_machine(server, client, operator)
+    atm, machine = await priced_machine(server, client, operator)
     wallet = Wallet(app, client, await make_user("cust"))
     unknown = await wallet.http.get(
         "http://127.0.0.1:5000/satmachineadmin/lnurl/cb",
@@ -262,3 +264,18 @@ async def test_unknown_cancelled_and_expired_links_are_refused(
     cancel = await atm.call("cancel_transaction", {"tx_id": late["tx_id"]})
     assert cancel["result"]["status"] == "abandoned"
     assert cancelled["tx_id"] not in await abandoned(client, operator)
+
+    # The operator took the machine out of service: its open link pays nothing.
+    idle = await create(atm)
+    offer = LnurlWithdrawResponse.parse_obj(await wallet.request(idle["lnurl"]))
+    client.cookies.clear()
+    disabled = await client.patch(
+        f"{API}/machines/{machine['id']}",
+        json={"status": "disabled"},
+        headers=operator.headers,
+    )
+    assert disabled.status_code == 200, disabled.text
+    answer = await wallet.callback(offer, await wallet.invoice(190_000))
+    assert answer["status"] == "ERROR" and "out of service" in answer["reason"]
+    assert (await wallet.request(idle["lnurl"]))["status"] == "ERROR"
+    assert await wallet.balance() == 0
