@@ -14,6 +14,7 @@ import lnurl
 from in_process_rpc import Atm, register, settlements_of
 from lnurl import LnurlWithdrawResponse
 from lnurl_wallet import (
+    SCHEDULE,
     Wallet,
     abandoned,
     create,
@@ -26,6 +27,7 @@ from lnurl_wallet import (
 )
 
 from helpers import API
+from satmachineadmin.database import db
 
 # --- the exchange --------------------------------------------------------------------
 
@@ -279,3 +281,27 @@ async def test_unknown_cancelled_and_expired_links_are_refused(
     assert answer["status"] == "ERROR" and "out of service" in answer["reason"]
     assert (await wallet.request(idle["lnurl"]))["status"] == "ERROR"
     assert await wallet.balance() == 0
+
+
+async def test_the_schedule_a_machine_names_prices_it_during_the_grace_period(
+    server, client, operator, super_config
+):
+    await super_config.set({"fee_grace_s": 600})
+    atm, machine = await priced_machine(server, client, operator)
+    cheaper = {**SCHEDULE, "cash_in": {**SCHEDULE["cash_in"], "commission_bps": 400}}
+    client.cookies.clear()
+    changed = await client.put(f"{API}/fees", json=cheaper, headers=operator.headers)
+    assert changed.status_code == 200, changed.text  # version 2
+
+    named = await create(atm, fee_version=1)
+    assert (named["fee_sats"], named["fee_version"]) == (10_000, 1)
+    current = await create(atm)
+    assert (current["fee_sats"], current["fee_version"]) == (8_000, 2)
+    assert current["amount_sats"] == 192_000
+    await db.execute(
+        "UPDATE satmachineadmin.fee_versions SET replaced_at = replaced_at - 601 "
+        "WHERE machine_id = :machine_id AND version = 1",
+        {"machine_id": machine["id"]},
+    )
+    late = await create(atm, fee_version=1)
+    assert (late["fee_sats"], late["fee_version"]) == (8_000, 2)
