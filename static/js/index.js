@@ -156,7 +156,12 @@ window.app = Vue.createApp({
         {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
         {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
         {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: row => row.direction.replace('_', '-')},
+        {
+          name: 'direction',
+          label: 'Direction',
+          // A cash-in by LNURL-withdraw is its own source.
+          field: row => row.direction.replace('_', '-') + (row.source === 'lnurl' ? ' (LNURL)' : '')
+        },
         {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
         {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
         {name: 'commission', label: 'Commission', field: row => sats(row.commission_sats)},
