@@ -85,15 +85,19 @@ async def move_withdraw_link(
         key: value.value if isinstance(value, LinkStatus) else value
         for key, value in fields.items()
     }
-    fence = " AND claimed_at = :fence" if claimed_at is not None else ""
     assignments = ", ".join(f"{key} = :{key}" for key in values)
+    params: dict[str, Any] = {**values, **names, "link_id": link_id}
+    fence = ""
+    if claimed_at is not None:
+        fence = " AND claimed_at = :fence"
+        params["fence"] = claimed_at
     async with connection(conn) as c:
         return (
             await execute(
                 c,
                 f"UPDATE {S}.withdraw_links SET {assignments} "
                 f"WHERE id = :link_id AND status IN ({states}){fence}",
-                {**values, **names, "link_id": link_id, "fence": claimed_at},
+                params,
             )
             == 1
         )
