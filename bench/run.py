@@ -37,6 +37,7 @@ import harness
 from databases import run_database, run_postgres
 from phases import BUDGET, guarded
 from report import Report, filesystem, machine_facts
+from scenarios.fee_check import run_fee_check
 from scenarios.micro import run_micro
 from sizes import Sizes
 
@@ -73,6 +74,15 @@ async def _parts(
         )
     if "sqlite" in args.only:
         print("- SQLite", flush=True)
+        await guarded(
+            report,
+            "2",
+            "fee check",
+            "sqlite",
+            lambda: run_fee_check(work_dir, sizes.fee_check_calls, report),
+            150,
+            needs_s=40,
+        )
         await run_database("sqlite", None, None, work_dir, sizes, report, with_rpc=True)
     if "postgres" in args.only:
         server_url = None if args.no_postgres else args.postgres

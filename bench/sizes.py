@@ -23,6 +23,7 @@ class Sizes:
     flood_rate_per_s: float = 200.0
     flood_max_s: float = 20.0
     withdraw_cash_ins: int = 20
+    fee_check_calls: int = 1000
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -38,4 +39,5 @@ class Sizes:
             micro_seconds=0.2,
             flood_requests=60,
             withdraw_cash_ins=5,
+            fee_check_calls=200,
         )

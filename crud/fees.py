@@ -67,19 +67,9 @@ async def delete_fee_schedule(
         )
 
 
-async def list_priced_machine_ids(*, conn: Connection | None = None) -> list[str]:
-    """Machines whose operator has set a schedule (the others have none)."""
-    rows = await fetch_all(
-        f"""
-        SELECT m.id FROM {S}.machines m
-        WHERE EXISTS (
-            SELECT 1 FROM {S}.fee_schedules f WHERE f.operator_id = m.operator_id
-        )
-        ORDER BY m.id
-        """,
-        {},
-        conn,
-    )
+async def list_machine_ids(*, conn: Connection | None = None) -> list[str]:
+    """Every machine of every operator (each has a fee schedule)."""
+    rows = await fetch_all(f"SELECT id FROM {S}.machines ORDER BY id", {}, conn)
     return [row["id"] for row in rows]
 
 
@@ -175,11 +165,13 @@ async def list_fee_mismatches(
     return await fetch_rows(
         FeeMismatch,
         f"""
-        SELECT id AS settlement_id, operator_id, machine_id, direction, tx_id,
-               fee_version, commission_sats, fee_mismatch_sats, created_at
-        FROM {S}.settlements
-        WHERE fee_mismatch_sats IS NOT NULL AND fee_mismatch_sats <> 0
-        ORDER BY created_at DESC, id
+        SELECT s.id AS settlement_id, s.operator_id, s.machine_id,
+               m.name AS machine_name, s.direction, s.tx_id, s.fee_version,
+               s.commission_sats, s.fee_mismatch_sats, s.created_at
+        FROM {S}.settlements s
+        LEFT JOIN {S}.machines m ON m.id = s.machine_id
+        WHERE s.fee_mismatch_sats IS NOT NULL AND s.fee_mismatch_sats <> 0
+        ORDER BY s.created_at DESC, s.id
         LIMIT :limit
         """,
         {"limit": limit},

@@ -4,6 +4,7 @@ with, an example quote, and the mismatches the super user sees."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, root_validator, validator
 
@@ -59,27 +60,31 @@ class FeeScheduleUpdate(ApiModel):
 
 
 class OperatorFees(ApiModel):
-    """The operator's default schedule; null until they set one (their machines
-    without an override are then not priced by the server)."""
+    """The operator's default schedule: the built-in one (no commission, no
+    fixed fee, no limits) until they set their own."""
 
-    default: FeeScheduleUpdate | None
+    default: FeeScheduleUpdate
+    is_set: bool = Field(..., description="False: the built-in default applies.")
+
+
+FeeSource = Literal["machine", "default", "builtin"]
 
 
 class MachineFees(ApiModel):
     machine_id: str
-    source: str | None = Field(
+    source: FeeSource = Field(
         ...,
         description="machine (its own override), default (the operator's), or "
-        "null: no schedule, the machine's fees are not checked.",
+        "builtin (the operator has set none: no commission of their own).",
     )
     override: FeeScheduleUpdate | None
-    version: int | None
-    issued_at: int | None
+    version: int
+    issued_at: int
     fetched: bool = Field(
         ..., description="The machine called get_fees since this version was issued."
     )
     fetched_at: int | None
-    schedule: dict | None = Field(
+    schedule: dict = Field(
         ..., description="The effective schedule exactly as the machine receives it."
     )
 
@@ -116,7 +121,9 @@ class FeeQuote(ApiModel):
 class FeeMismatch(ApiModel):
     settlement_id: str
     operator_id: str
+    operator_name: str = ""
     machine_id: str
+    machine_name: str | None = Field(None, description="None: the machine is gone.")
     direction: Direction
     tx_id: str
     fee_version: int | None

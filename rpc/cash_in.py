@@ -18,7 +18,7 @@ from ..helpers import EXT_TAG
 from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
 from .errors import RpcError
-from .fees import NOT_PRICED, Priced, price
+from .fees import Priced, price
 from .idempotency import once
 from .params import PayInvoiceParams, parse_params
 from .shared import (
@@ -99,7 +99,7 @@ async def _pay_cash_in(
                 "insufficient_balance", "the machine's wallet cannot pay this invoice"
             )
         tx = await _start_cash_in(
-            machine, p, tx, payment_hash, fiat_minor, rate, priced or NOT_PRICED
+            machine, p, tx, payment_hash, fiat_minor, rate, priced
         )
         payment = await _pay_customer(machine, p, tx)
         if payment is None:
@@ -154,12 +154,14 @@ async def _start_cash_in(
     payment_hash: str,
     fiat_minor: int,
     rate: Decimal,
-    priced: Priced,
+    priced: Priced | None,
 ) -> AtmTransactionRow:
     """The transaction row, in state ``paying``, written before the payment."""
     if tx is not None:
         await services.retry_cash_in(tx)
         return tx
+    if priced is None:  # priced above whenever the transaction is new
+        priced = await _price(machine, p)
     try:
         return await services.new_atm_transaction(
             machine,

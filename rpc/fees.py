@@ -3,8 +3,8 @@
 
 A request is priced with the machine's current schedule, or with the one its
 ``fee_version`` names if that was replaced less than ``fee_grace_s`` ago (a
-machine that fetched the old schedule just before a change). A machine whose
-operator has set no schedule is not priced: its fee is taken as sent.
+machine that fetched the old schedule just before a change). Every machine has
+a schedule (its operator's, or the built-in default).
 """
 
 from __future__ import annotations
@@ -22,32 +22,14 @@ from .errors import RpcError
 
 @dataclass(frozen=True)
 class Priced:
-    """What a new transaction records of its pricing (None: not priced)."""
+    """What a new transaction records of its pricing."""
 
-    fee_version: int | None
-    fee_mismatch_sats: int | None
-
-
-NOT_PRICED = Priced(fee_version=None, fee_mismatch_sats=None)
-
-
-async def current_schedule(machine: MachineRow) -> FeeVersionRow | None:
-    current = await crud.current_fee_version(machine_id=machine.id)
-    if current is None and await crud.list_fee_schedules(
-        operator_id=machine.operator_id
-    ):  # priced, but no version yet (a machine from before schedules)
-        current = await services.sync_machine_fees(
-            machine.id, actor=f"machine:{machine.id}"
-        )
-    return current
+    fee_version: int
+    fee_mismatch_sats: int
 
 
 async def get_fees(machine: MachineRow, params: dict) -> dict:
-    current = await current_schedule(machine)
-    if current is None:
-        raise RpcError(
-            "not_found", "the operator has set no fee schedule for this machine"
-        )
+    current = await services.machine_schedule(machine)
     await crud.mark_fee_version_fetched(
         machine_id=machine.id, version=current.version, now=helpers.now()
     )
@@ -106,9 +88,7 @@ async def price(
     """Checks a new transaction's fee and fiat against the accepted schedule:
     ``limit_exceeded`` outside its limits; a fee that is not its rule's is
     ``fee_mismatch`` (``refuse``) or recorded as the difference (``record``)."""
-    current = await current_schedule(machine)
-    if current is None:
-        return NOT_PRICED
+    current = await services.machine_schedule(machine)
     config = await services.get_super_config()
     named = await _named_in_grace(machine, fee_version, current, config.fee_grace_s)
     accepted = [row for row in (named, current) if row is not None]
@@ -133,9 +113,21 @@ async def price(
     )
 
 
-# Public names for ``create_withdraw``, which prices a request itself (it carries
-# no fee_sats to check).
-direction_fees = _direction
-fee_for = _fee
-check_limits = _check_limits
-named_in_grace = _named_in_grace
+async def server_fee(
+    machine: MachineRow,
+    direction: Direction,
+    *,
+    principal_sats: int,
+    fiat_amount: str,
+    fee_version: int | None,
+) -> tuple[int, int]:
+    """The fee of a request that carries none (``create_withdraw``) and the
+    version it comes from: the schedule ``fee_version`` names while in grace,
+    else the current one; its limits are checked."""
+    current = await services.machine_schedule(machine)
+    config = await services.get_super_config()
+    named = await _named_in_grace(machine, fee_version, current, config.fee_grace_s)
+    schedule = named or current
+    fees = _direction(schedule, direction)
+    _check_limits(fees, fiat_amount)
+    return _fee(fees, principal_sats), schedule.version

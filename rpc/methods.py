@@ -19,7 +19,7 @@ from ..models import Direction, MachineRow, MachineStatus
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
-from .fees import current_schedule, get_fees
+from .fees import get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
 from .withdraw import create_withdraw, lookup_withdraw, withdraw_link_of
@@ -30,7 +30,7 @@ FEATURES = ["fees", "withdraw"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
-    schedule = await current_schedule(machine)
+    schedule = await services.machine_schedule(machine)
     return {
         "machine_id": machine.id,
         "name": machine.name,
@@ -42,7 +42,7 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine.dispense_confirmation,
         "features": FEATURES,
-        "fee_version": schedule.version if schedule else None,
+        "fee_version": schedule.version,
     }
 
 

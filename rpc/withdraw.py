@@ -28,13 +28,7 @@ from ..models import (
 from ..services import TxStatus
 from ..services import withdraw as links
 from .errors import RpcError
-from .fees import (
-    check_limits,
-    current_schedule,
-    direction_fees,
-    fee_for,
-    named_in_grace,
-)
+from .fees import server_fee
 from .idempotency import once
 from .params import CreateWithdrawParams, parse_params
 from .shared import fiat_and_rate, non_negative_sats
@@ -63,19 +57,15 @@ async def create_withdraw(machine: MachineRow, params: dict) -> dict:
     return await once(machine, "create_withdraw", p.tx_id, params, effect)
 
 
-async def _price(
-    machine: MachineRow, p: CreateWithdrawParams
-) -> tuple[int, int | None]:
-    """The fee and the schedule version it comes from (None: no schedule)."""
-    current = await current_schedule(machine)
-    if current is None:
-        return 0, None
-    config = await services.get_super_config()
-    named = await named_in_grace(machine, p.fee_version, current, config.fee_grace_s)
-    schedule = named or current
-    fees = direction_fees(schedule, Direction.cash_in)
-    check_limits(fees, p.fiat_amount)
-    return fee_for(fees, p.principal_sats), schedule.version
+async def _price(machine: MachineRow, p: CreateWithdrawParams) -> tuple[int, int]:
+    """The fee and the schedule version it comes from."""
+    return await server_fee(
+        machine,
+        Direction.cash_in,
+        principal_sats=p.principal_sats,
+        fiat_amount=p.fiat_amount,
+        fee_version=p.fee_version,
+    )
 
 
 async def _offer(

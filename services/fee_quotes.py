@@ -17,8 +17,6 @@ async def fee_quote(
     operator_id: str, machine_id: str, data: FeeQuoteRequest
 ) -> FeeQuote:
     fees = await machine_fees(operator_id, machine_id)
-    if fees.schedule is None or fees.version is None:
-        raise Conflict("this machine has no fee schedule: set a default or its own")
     code = fees.schedule["fiat_code"]
     if code is None:
         raise Conflict("this machine has no fiat currency yet")

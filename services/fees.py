@@ -6,8 +6,9 @@ with the commission raised to the platform fee where that is taken on the
 principal. Every change to it, whoever caused it, is a new version (stored as
 published, so that a request naming a version just replaced is priced with
 exactly what the machine was sent); recomputing an unchanged schedule makes no
-new version. A machine whose operator has set no schedule at all has none: its
-fees are not checked, as before schedules existed.
+new version. Every machine has a schedule: until its operator sets one, the
+built-in default (no commission, no fixed fee, no limits; the platform's floor
+still applies), so no machine's fee goes unchecked.
 """
 
 from __future__ import annotations
@@ -29,18 +30,26 @@ from ..helpers import now
 from ..models import (
     Direction,
     DirectionFees,
+    FeeMismatch,
     FeeScheduleRow,
     FeeScheduleUpdate,
+    FeeSource,
     FeeVersionRow,
     MachineFees,
     MachineRow,
     OperatorFees,
     SuperConfig,
 )
+from .accounts import operator_names
 from .config import get_super_config
 
 SCHEMA_VERSION = 1
 DEFAULT = crud.DEFAULT_SCOPE
+# What a machine charges until its operator sets a schedule: nothing of its own.
+_NOTHING = DirectionFees(
+    commission_bps=0, fixed_fee_sats=0, min_fiat=None, max_fiat=None
+)
+BUILTIN_DEFAULT = FeeScheduleUpdate(cash_out=_NOTHING, cash_in=_NOTHING)
 
 FeeListener = Callable[[str], Awaitable[object]]
 _listeners: list[FeeListener] = []
@@ -103,12 +112,12 @@ def _direction_document(
 
 def effective_document(
     machine: MachineRow, rows: list[FeeScheduleRow], config: SuperConfig
-) -> dict[str, Any] | None:
-    """The machine's schedule without its version and issue time; None if its
-    operator has set none."""
-    schedule = _schedule_of(rows, machine.id) or _schedule_of(rows, DEFAULT)
-    if schedule is None:
-        return None
+) -> dict[str, Any]:
+    """The machine's schedule without its version and issue time: its override,
+    else its operator's default, else the built-in default."""
+    schedule = (
+        _schedule_of(rows, machine.id) or _schedule_of(rows, DEFAULT) or BUILTIN_DEFAULT
+    )
     return {
         "schema_version": SCHEMA_VERSION,
         "machine_id": machine.id,
@@ -130,17 +139,15 @@ async def sync_machine_fees(
     machine_id: str, *, actor: str, conn: Connection | None = None
 ) -> FeeVersionRow | None:
     """The machine's current version, after making a new one if its effective
-    schedule changed; None if it has no schedule."""
+    schedule changed; None if the machine is gone."""
     machine = await crud.get_machine(machine_id=machine_id, conn=conn)
     if machine is None:
         return None
     rows = await crud.list_fee_schedules(operator_id=machine.operator_id, conn=conn)
-    if not rows:  # no schedule, and never had one: nothing to compare
-        return await crud.current_fee_version(machine_id=machine_id, conn=conn)
     document = effective_document(machine, rows, await get_super_config(conn=conn))
     for _ in range(3):  # a concurrent change may take the version number first
         current = await crud.current_fee_version(machine_id=machine_id, conn=conn)
-        if document is None or (
+        if (
             current is not None
             and _unversioned(json.loads(current.schedule)) == document
         ):
@@ -217,8 +224,9 @@ async def sync_operator_fees(operator_id: str, *, actor: str) -> None:
 
 
 async def sync_all_fees(*, actor: str) -> None:
-    """After a change of the platform fee: every machine whose floor moved."""
-    for machine_id in await crud.list_priced_machine_ids():
+    """After a change of the platform fee: every machine (those whose floor did
+    not move keep their version)."""
+    for machine_id in await crud.list_machine_ids():
         await sync_machine_fees(machine_id, actor=actor)
 
 
@@ -295,7 +303,8 @@ async def _save(
 
 async def get_operator_fees(operator_id: str) -> OperatorFees:
     rows = await crud.list_fee_schedules(operator_id=operator_id)
-    return OperatorFees(default=_schedule_of(rows, DEFAULT))
+    default = _schedule_of(rows, DEFAULT)
+    return OperatorFees(default=default or BUILTIN_DEFAULT, is_set=default is not None)
 
 
 async def set_default_fees(operator_id: str, data: FeeScheduleUpdate) -> OperatorFees:
@@ -328,11 +337,6 @@ async def clear_machine_fees(operator_id: str, machine_id: str) -> MachineFees:
     rows = await crud.list_fee_schedules(operator_id=operator_id)
     if _schedule_of(rows, machine_id) is None:
         raise NotFound("this machine has no schedule of its own")
-    if _schedule_of(rows, DEFAULT) is None:
-        raise Conflict(
-            "set a default schedule first: without one, this machine's fees "
-            "would no longer be checked"
-        )
     await _save(operator_id, machine_id, None, operator_id)
     await sync_machine_fees(machine_id, actor=operator_id)
     return await machine_fees(operator_id, machine_id)
@@ -343,18 +347,35 @@ async def machine_fees(operator_id: str, machine_id: str) -> MachineFees:
     rows = await crud.list_fee_schedules(operator_id=operator_id)
     override = _schedule_of(rows, machine_id)
     has_default = _schedule_of(rows, DEFAULT) is not None
-    source = "machine" if override else "default" if has_default else None
-    current = await sync_machine_fees(machine.id, actor=operator_id) if source else None
+    source: FeeSource = (
+        "machine" if override else "default" if has_default else "builtin"
+    )
+    current = await _current_version(machine)
     return MachineFees(
         machine_id=machine.id,
         source=source,
         override=override,
-        version=current.version if current else None,
-        issued_at=current.issued_at if current else None,
-        fetched=bool(current and current.fetched_at is not None),
-        fetched_at=current.fetched_at if current else None,
-        schedule=json.loads(current.schedule) if current else None,
+        version=current.version,
+        issued_at=current.issued_at,
+        fetched=current.fetched_at is not None,
+        fetched_at=current.fetched_at,
+        schedule=json.loads(current.schedule),
     )
+
+
+async def _current_version(machine: MachineRow) -> FeeVersionRow:
+    """The machine's current version, made now for a machine from before fee
+    schedules (or one whose schedule changed while it was being read)."""
+    current = await sync_machine_fees(machine.id, actor=machine.operator_id)
+    if current is None:
+        raise NotFound(f"no machine '{machine.id}'")
+    return current
+
+
+async def machine_schedule(machine: MachineRow) -> FeeVersionRow:
+    """The version a transaction is priced with: one read in the steady state."""
+    current = await crud.current_fee_version(machine_id=machine.id)
+    return current if current is not None else await _current_version(machine)
 
 
 @dataclass(frozen=True)
@@ -362,8 +383,8 @@ class ManualFee:
     """The fee of a transaction the operator records by hand."""
 
     fee_sats: int
-    fee_version: int | None
-    fee_mismatch_sats: int | None
+    fee_version: int
+    fee_mismatch_sats: int
 
 
 async def manual_fee(
@@ -374,15 +395,8 @@ async def manual_fee(
     fee_sats: int | None,
     reason: str | None,
 ) -> ManualFee:
-    """The machine's schedule prices it by default; another fee needs a reason.
-    A machine without a schedule takes the fee the operator gives."""
-    current = await crud.current_fee_version(machine_id=machine.id)
-    if current is None:
-        current = await sync_machine_fees(machine.id, actor=machine.operator_id)
-    if current is None:
-        if fee_sats is None:
-            raise InvalidInput("give fee_sats: this machine has no fee schedule")
-        return ManualFee(fee_sats, None, None)
+    """The machine's schedule prices it by default; another fee needs a reason."""
+    current = await machine_schedule(machine)
     fees = json.loads(current.schedule)[direction.value]
     expected = schedule_fee_sats(
         principal_sats=principal_sats,
@@ -397,3 +411,11 @@ async def manual_fee(
             f"{expected} sats: give fee_override_reason to record {fee_sats}"
         )
     return ManualFee(fee_sats, current.version, fee_sats - expected)
+
+
+async def fee_mismatches(*, limit: int) -> list[FeeMismatch]:
+    """Settlements of every operator whose fee was not their schedule's, with
+    each operator shown by name."""
+    rows = await crud.list_fee_mismatches(limit=limit)
+    names = await operator_names(rows)
+    return [row.copy(update={"operator_name": names[row.operator_id]}) for row in rows]

@@ -8,7 +8,7 @@ from fastapi import Depends
 from lnbits.core.models import Account, User
 from lnbits.decorators import check_super_user, check_user_exists
 
-from .. import crud, services
+from .. import services
 from ..models import (
     FeeMismatch,
     FeeQuote,
@@ -71,4 +71,4 @@ async def api_fee_mismatches(
     limit: int = query_int("limit", "The number of rows (limit)", **ROWS),
     _: Account = Depends(check_super_user),
 ) -> list[FeeMismatch]:
-    return await crud.list_fee_mismatches(limit=limit)
+    return await services.fee_mismatches(limit=limit)

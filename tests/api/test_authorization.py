@@ -50,6 +50,7 @@ def _settlement_body(ids: dict[str, str]) -> dict:
         "direction": "cash_out",
         "principal_sats": PRINCIPAL_SATS,
         "fee_sats": 100,
+        "fee_override_reason": "commission agreed with the customer",
         "fiat_amount": FIAT_AMOUNT,
         "fiat_code": "GTQ",
         "exchange_rate": RATE,

@@ -46,14 +46,27 @@ async def put_override(client, operator, machine_id, body):
     )
 
 
-async def test_a_machine_without_any_schedule_is_not_priced(client, operator):
+NOTHING = {
+    "commission_bps": 0,
+    "fixed_fee_sats": 0,
+    "min_fiat": None,
+    "max_fiat": None,
+}
+
+
+async def test_until_the_operator_sets_one_machines_charge_no_commission(
+    client, operator
+):
     machine = await add_machine(client, operator, fiat_code="GTQ")
     assert (await client.get(f"{API}/fees", headers=operator.headers)).json() == {
-        "default": None
+        "default": {"cash_out": NOTHING, "cash_in": NOTHING},
+        "is_set": False,
     }
     fees = (await machine_fees(client, operator, machine["id"])).json()
-    assert fees["source"] is None and fees["version"] is None
-    assert fees["schedule"] is None and fees["fetched"] is False
+    assert fees["source"] == "builtin" and fees["version"] == 1
+    assert fees["fetched"] is False and fees["override"] is None
+    assert fees["schedule"]["cash_out"] == NOTHING
+    assert fees["schedule"]["cash_in"] == NOTHING
 
 
 async def test_the_default_prices_every_machine_and_each_change_is_a_version(
@@ -63,12 +76,14 @@ async def test_the_default_prices_every_machine_and_each_change_is_a_version(
     response = await put_default(client, operator, schedule())
     assert response.status_code == 200, response.text
     assert response.json()["default"]["cash_in"]["max_fiat"] == "2000"
+    assert response.json()["is_set"] is True
 
+    # Version 1 was the built-in default it had when it was added.
     fees = (await machine_fees(client, operator, machine["id"])).json()
     assert fees["source"] == "default" and fees["override"] is None
-    assert fees["version"] == 1 and fees["fetched"] is False
+    assert fees["version"] == 2 and fees["fetched"] is False
     published = fees["schedule"]
-    assert published["version"] == 1 and published["schema_version"] == 1
+    assert published["version"] == 2 and published["schema_version"] == 1
     assert published["machine_id"] == machine["id"]
     assert published["fiat_code"] == "GTQ"
     assert published["cash_out"] == {
@@ -83,28 +98,28 @@ async def test_the_default_prices_every_machine_and_each_change_is_a_version(
 
     # The same schedule again is no change: no new version.
     assert (await put_default(client, operator, schedule())).status_code == 200
-    assert (await machine_fees(client, operator, machine["id"])).json()["version"] == 1
+    assert (await machine_fees(client, operator, machine["id"])).json()["version"] == 2
 
     override = await put_override(
         client, operator, machine["id"], schedule(out_bps=450, fixed_fee_sats=100)
     )
     assert override.status_code == 200, override.text
     fees = override.json()
-    assert fees["source"] == "machine" and fees["version"] == 2
+    assert fees["source"] == "machine" and fees["version"] == 3
     assert fees["schedule"]["cash_out"]["commission_bps"] == 450
     assert fees["schedule"]["cash_out"]["fixed_fee_sats"] == 100
     assert fees["override"]["cash_out"]["commission_bps"] == 450
 
     # An edit of the default does not touch a machine with its own schedule.
     assert (await put_default(client, operator, schedule(out_bps=600))).is_success
-    assert (await machine_fees(client, operator, machine["id"])).json()["version"] == 2
+    assert (await machine_fees(client, operator, machine["id"])).json()["version"] == 3
 
     client.cookies.clear()
     cleared = await client.delete(
         f"{API}/machines/{machine['id']}/fees", headers=operator.headers
     )
     assert cleared.status_code == 200, cleared.text
-    assert cleared.json()["source"] == "default" and cleared.json()["version"] == 3
+    assert cleared.json()["source"] == "default" and cleared.json()["version"] == 4
     assert cleared.json()["schedule"]["cash_out"]["commission_bps"] == 600
 
     audit = await client.get(f"{API}/audit", headers=operator.headers)
@@ -113,7 +128,7 @@ async def test_the_default_prices_every_machine_and_each_change_is_a_version(
         for entry in audit.json()
         if entry["action"] == "fee_schedule.version"
     ]
-    assert sorted(versions) == [1, 2, 3]
+    assert sorted(versions) == [1, 2, 3, 4]
     actions = [entry["action"] for entry in audit.json()]
     assert actions.count("fee_schedule.set") == 4
     assert actions.count("fee_schedule.clear") == 1
@@ -150,7 +165,7 @@ async def test_bad_schedules_are_refused_and_nothing_is_saved(
         assert response.status_code == 400, response.text
         assert words in str(response.json()["detail"])
     fees = (await machine_fees(client, operator, machine["id"])).json()
-    assert fees["source"] == "default" and fees["version"] == 1
+    assert fees["source"] == "default" and fees["version"] == 2
     assert fees["schedule"]["cash_out"]["commission_bps"] == 500
 
 
@@ -171,35 +186,36 @@ async def test_another_operators_machine_is_not_found(client, operator, make_use
     ]
     assert [answer.status_code for answer in answers] == [404] * 4
     fees = await machine_fees(client, operator, machine["id"])
-    assert fees.json()["source"] is None
+    assert fees.json()["source"] == "builtin" and fees.json()["version"] == 1
 
 
-async def test_clearing_an_override_needs_a_default(client, operator):
+async def test_clearing_an_override_without_a_default_returns_to_the_builtin(
+    client, operator
+):
     machine = await add_machine(client, operator, fiat_code="GTQ")
     path = f"{API}/machines/{machine['id']}/fees"
     assert (await client.delete(path, headers=operator.headers)).status_code == 404
     assert (await put_override(client, operator, machine["id"], schedule())).is_success
-    refused = await client.delete(path, headers=operator.headers)
-    assert refused.status_code == 409
-    assert "set a default schedule first" in refused.json()["detail"]
-    assert (await machine_fees(client, operator, machine["id"])).json()["source"] == (
-        "machine"
-    )
+    cleared = await client.delete(path, headers=operator.headers)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["source"] == "builtin" and cleared.json()["version"] == 3
+    assert cleared.json()["schedule"]["cash_out"] == NOTHING
 
 
 async def test_the_quote_prices_an_amount_and_splits_its_commission(client, operator):
     machine = await add_machine(client, operator, fiat_code="GTQ")
     body = {"fiat_amount": "1000.00", "exchange_rate": "500000.00"}
     path = f"{API}/machines/{machine['id']}/fees/quote"
-    unpriced = await client.post(path, json=body, headers=operator.headers)
-    assert unpriced.status_code == 409
+    builtin = await client.post(path, json=body, headers=operator.headers)
+    assert builtin.status_code == 200, builtin.text
+    assert builtin.json()["fee_sats"] == 0 and builtin.json()["fee_version"] == 1
     await put_default(client, operator, schedule(fixed_fee_sats=250))
 
     quote = (await client.post(path, json=body, headers=operator.headers)).json()
     assert quote["principal_sats"] == 200_000
     assert quote["fee_sats"] == 10_250  # 5 % of 200 000, and the fixed 250
     assert quote["customer_sats"] == 210_250
-    assert quote["fee_version"] == 1 and quote["within_limits"] is True
+    assert quote["fee_version"] == 2 and quote["within_limits"] is True
     # The operator fixture's platform fee: 30 % of the commission.
     assert quote["split"]["commission_sats"] == 10_250
     assert quote["split"]["platform_fee_sats"] == 3075
@@ -256,7 +272,7 @@ async def test_the_super_users_cap_and_fee_settings(
         {"cash_in_fee_bps": 450, "fee_basis": "principal", "cash_out_fee_bps": 100}
     )
     fees = (await machine_fees(client, operator, machine["id"])).json()
-    assert fees["version"] == 2
+    assert fees["version"] == 3
     assert fees["schedule"]["cash_in"]["commission_bps"] == 450
     assert fees["schedule"]["cash_out"]["commission_bps"] == 1900
 
@@ -280,18 +296,16 @@ async def test_manual_transactions_take_the_schedules_fee_unless_a_reason_is_giv
     path = f"{API}/settlements/manual"
     no_fee = cash_out_body(machine["id"])
     del no_fee["fee_sats"]
-    unpriced = await client.post(path, json=no_fee, headers=operator.headers)
-    assert unpriced.status_code == 400
-    assert "no fee schedule" in unpriced.json()["detail"]
-
+    del no_fee["fee_override_reason"]
     await put_default(client, operator, schedule(out_bps=400))
     priced = await client.post(path, json=no_fee, headers=operator.headers)
     assert priced.status_code == 201, priced.text
     assert priced.json()["commission_sats"] == 8000  # 4 % of 200 000
-    assert priced.json()["fee_version"] == 1
+    assert priced.json()["fee_version"] == 2
     assert priced.json()["fee_mismatch_sats"] == 0
 
     other = cash_out_body(machine["id"])  # 10 000 sats
+    del other["fee_override_reason"]
     refused = await client.post(path, json=other, headers=operator.headers)
     assert refused.status_code == 400
     assert "fee_override_reason" in refused.json()["detail"]

@@ -52,9 +52,10 @@ async def machine_fees(client, operator, machine_id) -> dict:
 
 
 async def priced_machine(server, client, operator, body=None):
+    """A machine added and paired under the operator's default ``body``."""
+    await set_default(client, operator, body or schedule())
     atm = Atm(server)
     machine = await register(client, operator, atm)
-    await set_default(client, operator, body or schedule())
     return atm, machine
 
 
@@ -104,20 +105,27 @@ async def landed(client, operator, make_user, atm, params) -> dict:
     return settlement
 
 
-async def test_a_machine_without_a_schedule_is_told_so_and_keeps_working(
+async def test_until_the_operator_sets_a_schedule_the_machine_charges_nothing(
     server, client, operator
 ):
     atm = Atm(server)
-    await register(client, operator, atm)
+    await register(client, operator, atm, builtin_fees=True)
     info = (await atm.call("get_info"))["result"]
-    assert info["fee_version"] is None and info["features"] == ["fees", "withdraw"]
-    fees = await atm.call("get_fees")
-    assert fees["error"]["code"] == "not_found"
-    # Any fee, as before schedules: the ATM's is taken as sent.
-    answer = await atm.call(
-        "make_invoice", cash_out_params(amount_sats=200_001, fee_sats=1)
-    )
-    assert "result" in answer, answer
+    assert info["fee_version"] == 1 and info["features"] == ["fees", "withdraw"]
+    fees = (await atm.call("get_fees"))["result"]
+    nothing = {
+        "commission_bps": 0,
+        "fixed_fee_sats": 0,
+        "min_fiat": None,
+        "max_fiat": None,
+    }
+    assert fees["cash_out"] == nothing and fees["cash_in"] == nothing
+    # The ATM's own commission is not the server's: refused, 0 expected.
+    mine = await atm.call("make_invoice", cash_out_params())
+    assert mine["error"]["code"] == "fee_mismatch"
+    assert mine["error"]["data"] == {"expected_fee_sats": 0, "fee_version": 1}
+    free = cash_out_params(amount_sats=200_000, fee_sats=0)
+    assert "result" in await atm.call("make_invoice", free)
 
 
 async def test_get_fees_is_the_published_schedule_and_marks_it_fetched(

@@ -111,14 +111,16 @@ async def test_a_replay_returns_the_same_link_and_other_params_conflict(
     assert taken["error"]["code"] == "conflict"
 
 
-async def test_a_machine_without_a_schedule_charges_no_fee(server, client, operator):
+async def test_until_the_operator_sets_a_schedule_a_link_charges_no_fee(
+    server, client, operator
+):
     atm = Atm(server)
-    await register(client, operator, atm)
+    await register(client, operator, atm, builtin_fees=True)
     link = await create(atm)
     assert (link["amount_sats"], link["fee_sats"], link["fee_version"]) == (
         200_000,
         0,
-        None,
+        1,
     )
 
 

@@ -298,6 +298,7 @@ async def business_with_an_lp(
                     "direction": "cash_out",
                     "principal_sats": principal,
                     "fee_sats": fee,
+                    "fee_override_reason": "commission agreed with the customer",
                     "fiat_amount": amount,
                     "fiat_code": "GTQ",
                     "exchange_rate": rate,

@@ -123,11 +123,12 @@ async def fund(machine, sats: int = 1_000_000) -> None:
 
 
 async def priced_machine(server, client, operator, *, funded=True):
-    atm = Atm(server)
-    machine = await register(client, operator, atm)
+    """A machine added and paired under the operator's default ``SCHEDULE``."""
     client.cookies.clear()
     response = await client.put(f"{API}/fees", json=SCHEDULE, headers=operator.headers)
     assert response.status_code == 200, response.text
+    atm = Atm(server)
+    machine = await register(client, operator, atm)
     if funded:
         await fund(machine)
     return atm, machine

@@ -16,8 +16,8 @@ from .client import RpcClient
 from .protocol import RpcError, ms
 from .seed_url import parse_seed_url
 
-# The fee of a machine whose server has no fee schedule for it (a v1 server, or
-# an operator who set none), and that was given no fee of its own.
+# The fee of a machine whose server publishes no fee schedule (a v1 server), and
+# that was given no fee of its own.
 DEFAULT_FEE_BPS = 500
 
 
@@ -114,7 +114,7 @@ class BitspireSimulator(RpcClient):
     async def fee_schedule(self) -> dict[str, Any] | None:
         """Fetches the server's fee schedule for this machine (``get_fees``) and
         prices the following transactions with it; None (and the machine's own
-        fee) when its operator has set none or the server predates schedules."""
+        fee) when the server predates schedules."""
         response = await self.call("get_fees")
         if "result" in response:
             self.fees = response["result"]
