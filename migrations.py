@@ -561,3 +561,40 @@ async def m010_fee_schedules(db):
     for table in ("settlements", "atm_transactions"):
         for column in (f"fee_mismatch_sats {big}", "fee_version INTEGER"):
             await db.execute(f"ALTER TABLE satmachineadmin.{table} ADD COLUMN {column}")
+
+
+async def m011_withdraw_links(db):
+    """Cash-in by LNURL-withdraw (contract §9.3): one link per (machine, tx_id),
+    found by its random ``k1``. The payment happens at most once because the
+    callback must first win a guarded UPDATE (pending and not expired → claimed)
+    that records the invoice it will pay; ``payment_hash`` is unique, so one
+    invoice is never claimed by two links. A claim left by a crash is resolved by
+    asking LNbits about the recorded payment hash, never by paying again."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.withdraw_links (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            k1 TEXT NOT NULL UNIQUE,
+            amount_sats {big} NOT NULL,
+            fee_sats {big} NOT NULL,
+            fee_version INTEGER,
+            expires_at {big} NOT NULL,
+            status TEXT NOT NULL,
+            bolt11 TEXT,
+            payment_hash TEXT UNIQUE,
+            claimed_at {big},
+            paid_at {big},
+            last_error TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            UNIQUE (machine_id, tx_id)
+        );
+        """
+    )
+    await _create_index(
+        db, "withdraw_links_status", "withdraw_links", "status, expires_at"
+    )

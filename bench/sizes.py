@@ -22,6 +22,7 @@ class Sizes:
     flood_requests: int = 150
     flood_rate_per_s: float = 200.0
     flood_max_s: float = 20.0
+    withdraw_cash_ins: int = 20
     fee_check_calls: int = 1000
 
     @classmethod
@@ -37,5 +38,6 @@ class Sizes:
             list_requests=40,
             micro_seconds=0.2,
             flood_requests=60,
+            withdraw_cash_ins=5,
             fee_check_calls=200,
         )

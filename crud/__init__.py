@@ -145,6 +145,13 @@ from .splits import (
     get_split_rules,
     replace_split_rules,
 )
+from .withdraw_links import (
+    claim_withdraw_link,
+    get_withdraw_link,
+    insert_withdraw_link,
+    list_withdraw_links_due,
+    move_withdraw_link,
+)
 
 __all__ = [
     "BALANCE_SUMS",
@@ -154,6 +161,7 @@ __all__ = [
     "claim_leg",
     "claim_lp_code",
     "claim_rpc_request",
+    "claim_withdraw_link",
     "confirm_deposit",
     "create_super_config_if_missing",
     "current_fee_version",
@@ -192,6 +200,7 @@ __all__ = [
     "get_settlement_by_tx",
     "get_split_rules",
     "get_super_config",
+    "get_withdraw_link",
     "highest_commission_bps",
     "insert_atm_transaction",
     "insert_audit",
@@ -206,6 +215,7 @@ __all__ = [
     "insert_rpc_log",
     "insert_settlement",
     "insert_telemetry",
+    "insert_withdraw_link",
     "latest_beacons",
     "legs_of",
     "list_atm_transactions_in",
@@ -229,10 +239,12 @@ __all__ = [
     "list_settlements",
     "list_settlements_with_failed_legs",
     "list_telemetry",
+    "list_withdraw_links_due",
     "lock_operator_allocations",
     "machine_has_settlements",
     "make_failed_legs_due",
     "mark_fee_version_fetched",
+    "move_withdraw_link",
     "operator_totals",
     "refresh_settlement_status",
     "release_rpc_request",

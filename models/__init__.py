@@ -141,6 +141,15 @@ from .splits import (
     SplitRuleRow,
     SplitsUpdate,
 )
+from .withdraw import (
+    WITHDRAW_EXPIRY_DEFAULT_S,
+    WITHDRAW_EXPIRY_MAX_S,
+    WITHDRAW_EXPIRY_MIN_S,
+    LinkStatus,
+    WithdrawLink,
+    WithdrawLinkRow,
+    WithdrawReissue,
+)
 
 __all__ = [
     "BPS_MAX",
@@ -150,6 +159,9 @@ __all__ = [
     "LP_RATE_TOLERANCE_MAX_BPS",
     "MAX_LN_ADDRESS_CHARS",
     "MAX_SATS",
+    "WITHDRAW_EXPIRY_DEFAULT_S",
+    "WITHDRAW_EXPIRY_MAX_S",
+    "WITHDRAW_EXPIRY_MIN_S",
     "AbandonedResolve",
     "ApiModel",
     "AtmTransaction",
@@ -188,6 +200,7 @@ __all__ = [
     "Leg",
     "LegKind",
     "LegRow",
+    "LinkStatus",
     "LpBalance",
     "LpBalanceSettlement",
     "LpBalanceSettlementRow",
@@ -242,6 +255,9 @@ __all__ = [
     "SuperConfigUpdate",
     "TelemetryRow",
     "Weight",
+    "WithdrawLink",
+    "WithdrawLinkRow",
+    "WithdrawReissue",
     "amount_string",
     "blank_or_amount",
     "blank_or_rate",

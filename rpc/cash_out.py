@@ -28,6 +28,7 @@ from .shared import (
     non_negative_sats,
     own_transaction,
 )
+from .withdraw import cancel_withdraw, withdraw_link_of
 
 DEFAULT_INVOICE_EXPIRY_S = 600
 
@@ -164,6 +165,10 @@ async def cancel_transaction(machine: MachineRow, params: dict) -> dict:
 
     async def effect() -> dict:
         tx = await own_transaction(machine, tx_id=p.tx_id)
+        link = await withdraw_link_of(tx)
+        if link is not None:  # an unclaimed LNURL-withdraw is voided
+            tx = await cancel_withdraw(link, tx, reason=p.reason)
+            return {"status": tx.status}
         if tx.direction != Direction.cash_out:
             # A cash-in is decided by its payment, not by the machine: nothing
             # to cancel (a failed one is already in the operator's queue).

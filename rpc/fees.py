@@ -111,3 +111,23 @@ async def price(
     return Priced(
         fee_version=priced_with.version, fee_mismatch_sats=fee_sats - expected
     )
+
+
+async def server_fee(
+    machine: MachineRow,
+    direction: Direction,
+    *,
+    principal_sats: int,
+    fiat_amount: str,
+    fee_version: int | None,
+) -> tuple[int, int]:
+    """The fee of a request that carries none (``create_withdraw``) and the
+    version it comes from: the schedule ``fee_version`` names while in grace,
+    else the current one; its limits are checked."""
+    current = await services.machine_schedule(machine)
+    config = await services.get_super_config()
+    named = await _named_in_grace(machine, fee_version, current, config.fee_grace_s)
+    schedule = named or current
+    fees = _direction(schedule, direction)
+    _check_limits(fees, fiat_amount)
+    return _fee(fees, principal_sats), schedule.version

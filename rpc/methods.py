@@ -22,10 +22,11 @@ from .errors import RpcError
 from .fees import get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
+from .withdraw import create_withdraw, lookup_withdraw, withdraw_link_of
 
 PROTOCOL_VERSION = 1
 # The v1.1 additions (contract §9) this server speaks.
-FEATURES = ["fees"]
+FEATURES = ["fees", "withdraw"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
@@ -57,6 +58,9 @@ async def lookup_invoice(machine: MachineRow, params: dict) -> dict:
     if (p.payment_hash is None) == (p.tx_id is None):
         raise RpcError("bad_request", "give exactly one of payment_hash or tx_id")
     tx = await own_transaction(machine, tx_id=p.tx_id, payment_hash=p.payment_hash)
+    link = await withdraw_link_of(tx)
+    if link is not None:
+        return await lookup_withdraw(link)
     if tx.direction == Direction.cash_in:
         return await lookup_cash_in(tx, machine)
     tx = await services.refresh_cash_out(tx, machine)
@@ -79,6 +83,7 @@ METHODS: dict[str, MachineMethod] = {
     "cancel_transaction": cancel_transaction,
     "get_balance": get_balance,
     "get_fees": get_fees,
+    "create_withdraw": create_withdraw,
 }
 
 

@@ -83,6 +83,16 @@ class PayInvoiceParams(Params):
     fee_version: StrictInt | None = None
 
 
+class CreateWithdrawParams(Params):
+    tx_id: TxId  # type: ignore[valid-type]
+    principal_sats: StrictInt
+    fiat_amount: StrictStr
+    fiat_code: StrictStr
+    exchange_rate: StrictStr
+    fee_version: StrictInt | None = None
+    expiry_s: StrictInt | None = None
+
+
 class Bill(Params):
     denomination: StrictStr
     count: conint(strict=True, ge=0, le=1_000_000)  # type: ignore[valid-type]

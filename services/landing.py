@@ -58,7 +58,7 @@ class NewSettlement:
     # invoice): landing refuses a settlement whose amounts do not add up to it.
     paid_sats: int | None = None
     # The fee schedule version it was priced with, and fee_sats minus that
-    # schedule's fee (None: no schedule priced it).
+    # schedule's fee (None: not priced, e.g. a payment landed from its metadata).
     fee_version: int | None = None
     fee_mismatch_sats: int | None = None
 

@@ -30,7 +30,7 @@ from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegRow
 from ..waiting import wait_until_set
-from . import atm_transactions, forwarding, sending
+from . import atm_transactions, forwarding, sending, withdraw
 from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
@@ -285,6 +285,8 @@ async def run_worker() -> None:
 
 
 async def abandon_overdue() -> None:
-    """Moves paid cash-outs whose dispense report is overdue to the operator's
-    abandoned queue (the rule is the transaction state machine's)."""
+    """Moves paid cash-outs whose dispense report is overdue, and cash-ins whose
+    withdraw link expired unclaimed, to the operator's abandoned queue (the rules
+    are the transaction state machine's); resolves withdraw claims left behind."""
     await atm_transactions.abandon_overdue()
+    await withdraw.sweep_links()

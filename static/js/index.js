@@ -156,7 +156,12 @@ window.app = Vue.createApp({
         {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
         {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
         {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: row => row.direction.replace('_', '-')},
+        {
+          name: 'direction',
+          label: 'Direction',
+          // A cash-in by LNURL-withdraw is its own source.
+          field: row => row.direction.replace('_', '-') + (row.source === 'lnurl' ? ' (LNURL)' : '')
+        },
         {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
         {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
         {name: 'commission', label: 'Commission', field: row => sats(row.commission_sats)},
@@ -818,10 +823,32 @@ window.app = Vue.createApp({
       }
     },
     openResolveDialog(tx) {
-      this.resolveDialog = {show: true, tx, resolution: 'full', dispensed_fiat: '', note: ''}
+      const resolution = tx.direction === 'cash_in' ? 'link' : 'full'
+      this.resolveDialog = {show: true, tx, resolution, dispensed_fiat: '', note: '', link: null}
+    },
+    resolveOptions(tx) {
+      if (tx && tx.direction === 'cash_in') {
+        return [
+          {label: 'Fresh link: the customer scans it with a Lightning wallet', value: 'link'},
+          {label: 'Void: the customer was refunded', value: 'void'}
+        ]
+      }
+      return [
+        {label: 'Fully dispensed: settle it', value: 'full'},
+        {label: 'Partly dispensed: settle what was given out', value: 'partial'},
+        {label: 'Void: nothing dispensed, refunded', value: 'void'}
+      ]
+    },
+    linkQrUrl() {
+      const link = this.resolveDialog.link
+      return link ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qr_svg)}` : ''
+    },
+    linkExpiry() {
+      return this.resolveDialog.link ? when(this.resolveDialog.link.expires_at) : ''
     },
     async resolveAbandoned() {
       const d = this.resolveDialog
+      if (d.resolution === 'link') return this.issueFreshLink()
       try {
         await this.call('POST', `/abandoned/${d.tx.id}/resolve`, {
           resolution: d.resolution,
@@ -831,6 +858,17 @@ window.app = Vue.createApp({
         this.resolveDialog.show = false
         this.notifyDone('Resolved')
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+
+    async issueFreshLink() {
+      const d = this.resolveDialog
+      try {
+        d.link = await this.call('POST', `/abandoned/${d.tx.id}/link`, {expiry_s: 600})
+        this.notifyDone('Show the customer this code')
+        await this.loadAttention()
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }

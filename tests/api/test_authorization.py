@@ -143,6 +143,7 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         f"{API}/abandoned/{{settlement_id}}/resolve",
         lambda _: {"resolution": "full"},
     ),
+    ("POST", f"{API}/abandoned/{{settlement_id}}/link", lambda _: {}),
     ("GET", f"{API}/lps", None),
     (
         "POST",
@@ -185,6 +186,13 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", PAGE, None),
     ("GET", SUPER_PAGE, None),
     ("GET", LP_PAGE, None),
+]
+
+# Public by design (contract §9.3): a customer's LNURL wallet has no LNbits
+# account. A withdraw link's random 32-byte k1 is what admits a caller.
+PUBLIC = [
+    ("GET", "/satmachineadmin/lnurl/w/{k1}"),
+    ("GET", "/satmachineadmin/lnurl/cb"),
 ]
 
 SUPER_ONLY = [
@@ -406,11 +414,24 @@ async def test_table_lists_every_route(client):
     }
     listed = {
         (method, re.sub(r"\{[^}]+\}", "{}", template.split("?")[0]))
-        for method, template, _ in ENDPOINTS
+        for method, template, _ in [*ENDPOINTS, *((m, t, None) for m, t in PUBLIC)]
     }
     assert routes == listed, (
         f"not walked: {sorted(routes - listed)}; gone: {sorted(listed - routes)}"
     )
+
+
+async def test_the_public_lnurl_routes_admit_only_a_link(client, world):
+    """Anonymous, without a link's k1: LUD-03's refusal, nothing else."""
+    refusal = {"status": "ERROR", "reason": "unknown withdraw link"}
+    for k1 in ("0" * 64, world.a.ids["machine_id"], "x", "a" * 5000):
+        client.cookies.clear()
+        fetched = await client.get(f"/satmachineadmin/lnurl/w/{k1}")
+        assert (fetched.status_code, fetched.json()) == (200, refusal), k1
+        called = await client.get(
+            "/satmachineadmin/lnurl/cb", params={"k1": k1, "pr": "lnbc1"}
+        )
+        assert (called.status_code, called.json()) == (200, refusal), k1
 
 
 # --- callers without access -----------------------------------------------------------

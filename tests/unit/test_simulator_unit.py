@@ -397,6 +397,17 @@ class FakeServer:
             }
         if method == "cancel_transaction":
             return {"result": {"status": "cancelled"}}
+        if method == "create_withdraw":
+            return {
+                "result": {
+                    "lnurl": "LNURL1FAKE",
+                    "url": "https://atm.example/satmachineadmin/lnurl/w/" + "ab" * 32,
+                    "amount_sats": 29231,
+                    "fee_sats": 1538,
+                    "fee_version": 7,
+                    "expires_at": 1,
+                }
+            }
         return {"error": {"code": "unknown_method", "message": method}}
 
 
@@ -516,6 +527,42 @@ async def test_cash_in_sends_exactly_the_contract_params():
     }
     assert summary["status"] == "paid"
     assert summary["payment_hash"] == "22" * 32
+
+
+async def test_cash_in_by_lnurl_sends_exactly_the_contract_params():
+    sim, client = _connected(retry_every=1, timeout=5)
+    sim.fees = {"version": 7}
+    server = FakeServer(sim, client, lookups_pending=0)
+    scanned: list[str] = []
+
+    async def withdraw(lnurl: str) -> dict:
+        scanned.append(lnurl)
+        return {"status": "OK"}
+
+    summary = await sim.cash_in_lnurl(
+        fiat_amount="200.00",
+        exchange_rate="650000.00",
+        withdraw=withdraw,
+        expiry_s=120,
+        poll_every=0.01,
+    )
+    create, lookup = server.requests
+    assert create["method"] == "create_withdraw"
+    # No fee_sats: the server prices it.
+    assert create["params"] == {
+        "tx_id": summary["tx_id"],
+        "principal_sats": 30769,
+        "fiat_amount": "200.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "650000.00",
+        "fee_version": 7,
+        "expiry_s": 120,
+    }
+    assert scanned == ["LNURL1FAKE"]
+    assert lookup["method"] == "lookup_invoice"
+    assert lookup["params"] == {"tx_id": summary["tx_id"]}
+    assert (summary["fee_sats"], summary["payout_sats"]) == (1538, 29231)
+    assert summary["status"] == "paid"
 
 
 async def test_pair_sends_the_token():

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .lnbits import lnbits_invoicer, lnbits_payer
+from .lnbits import lnbits_invoicer, lnbits_payer, lnurl_wallet
 from .protocol import DEFAULT_RELAY, RpcError
 from .simulator import BitspireSimulator
 
@@ -149,6 +149,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the customer's bolt11 for principal - fee sats "
         "(or give --lnbits-url and --payer-key to create it there)",
     )
+    cash_in.add_argument(
+        "--lnurl",
+        action="store_true",
+        help="show an LNURL-withdraw QR code instead (create_withdraw, priced by "
+        "the server); with --lnbits-url and --payer-key that wallet scans it",
+    )
+    cash_in.add_argument(
+        "--expiry", type=int, help="--lnurl: seconds the link lives (60..3600)"
+    )
     _add_demo(sub, common, lnbits)
     return parser
 
@@ -212,7 +221,23 @@ async def _cash_out(sim: BitspireSimulator, args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+async def _cash_in_lnurl(sim: BitspireSimulator, args: argparse.Namespace) -> None:
+    withdraw = None
+    if args.lnbits_url and args.payer_key:
+        withdraw = lnurl_wallet(lnbits_invoicer(args.lnbits_url, args.payer_key))
+    summary = await sim.cash_in_lnurl(
+        fiat_amount=args.fiat,
+        exchange_rate=args.rate,
+        fiat_code=args.fiat_code,
+        withdraw=withdraw,
+        expiry_s=args.expiry,
+    )
+    print(json.dumps(summary, indent=2))
+
+
 async def _cash_in(sim: BitspireSimulator, args: argparse.Namespace) -> None:
+    if args.lnurl:
+        return await _cash_in_lnurl(sim, args)
     invoice_for: Callable[[int], Awaitable[str]]
     if args.invoice:
         bolt11 = args.invoice

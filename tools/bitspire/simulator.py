@@ -396,13 +396,21 @@ class BitspireSimulator(RpcClient):
         return status
 
     async def _wait_cash_in(
-        self, summary: dict[str, Any], timeout: float, poll_every: float
+        self,
+        summary: dict[str, Any],
+        timeout: float,
+        poll_every: float,
+        *,
+        first_now: bool = False,
     ) -> str:
-        """Polls ``lookup_invoice`` by ``tx_id`` while the payment is pending."""
+        """Polls ``lookup_invoice`` by ``tx_id`` while the payment is pending
+        (``first_now``: the first look without waiting)."""
         status = "pending"
         deadline = time.monotonic() + timeout
-        while status == "pending" and time.monotonic() + poll_every <= deadline:
-            await asyncio.sleep(poll_every)
+        wait = 0.0 if first_now else poll_every
+        while status == "pending" and time.monotonic() + wait <= deadline:
+            await asyncio.sleep(wait)
+            wait = poll_every
             try:
                 looked = await self._step(
                     summary,
@@ -416,3 +424,73 @@ class BitspireSimulator(RpcClient):
             status = str(looked.get("status"))
             summary["statuses"]["lookup_invoice"] = status
         return status
+
+    # ---- cash-in by LNURL-withdraw
+
+    async def cash_in_lnurl(
+        self,
+        *,
+        fiat_amount: str,
+        exchange_rate: str,
+        fiat_code: str = "GTQ",
+        withdraw: Callable[[str], Awaitable[dict]] | None = None,
+        expiry_s: int | None = None,
+        paid_timeout: float | None = None,
+        poll_every: float = 1.0,
+    ) -> dict[str, Any]:
+        """Customer buys sats with fiat and scans the machine's LNURL-withdraw QR
+        code (``create_withdraw``, contract §9.3): the server prices it, and
+        ``withdraw(lnurl)`` (the customer's wallet; None: someone else scans it)
+        pulls the sats. Then ``lookup_invoice`` by ``tx_id`` until it is paid."""
+        amounts = compute_amounts(fiat_amount, exchange_rate, 0, 0)
+        tx_id = str(uuid.uuid4())
+        summary = _cash_in_summary(
+            tx_id, fiat_amount, fiat_code, exchange_rate, amounts
+        )
+        summary.update(type="cash_in_lnurl", fee_sats=None, payout_sats=None)
+        params: dict[str, Any] = {
+            "tx_id": tx_id,
+            "principal_sats": amounts.principal_sats,
+            "fiat_amount": fiat_amount,
+            "fiat_code": fiat_code,
+            "exchange_rate": exchange_rate,
+        }
+        if self.fees is not None:
+            params["fee_version"] = self.fees["version"]
+        if expiry_s is not None:
+            params["expiry_s"] = expiry_s
+        link = await self._step(
+            summary,
+            "create_withdraw",
+            "create_withdraw",
+            params,
+            describe=lambda r: (
+                f"{r.get('amount_sats')} sats (fee {r.get('fee_sats')}, schedule "
+                f"{r.get('fee_version')}) until {r.get('expires_at')}: {r.get('lnurl')}"
+            ),
+        )
+        summary.update(
+            fee_sats=link.get("fee_sats"),
+            payout_sats=link.get("amount_sats"),
+            lnurl=link.get("lnurl"),
+            url=link.get("url"),
+            expires_at=link.get("expires_at"),
+        )
+        timeout = self.timeout if paid_timeout is None else paid_timeout
+        if withdraw is None:  # a person scans it: wait as long as the link lives
+            self._log(f"{'scan':<12} {link.get('url')}")
+            timeout = max(timeout, float(link.get("expires_at", 0)) - time.time())
+        else:
+            started = time.monotonic()
+            answer = await withdraw(str(link.get("lnurl")))
+            summary["latencies_ms"]["withdraw"] = ms(time.monotonic() - started)
+            summary["statuses"]["callback"] = answer.get("status")
+            self._log(
+                f"{'wallet':<12} callback {answer.get('status')} "
+                f"{answer.get('reason') or ''}"
+                f"[{summary['latencies_ms']['withdraw']} ms]"
+            )
+        summary["status"] = await self._wait_cash_in(
+            summary, timeout, poll_every, first_now=True
+        )
+        return summary
