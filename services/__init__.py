@@ -122,6 +122,10 @@ from .machines import (
     operator_machine,
     update_machine,
 )
+from .notes import (
+    add_machine_note,
+    machine_notes,
+)
 from .pairing import (
     SEED_SCHEME,
     TOKEN_TTL_S,
@@ -181,6 +185,7 @@ __all__ = [
     "TxStatus",
     "abandon_overdue",
     "add_deposit",
+    "add_machine_note",
     "atm_transaction",
     "audit_log",
     "beacon_status",
@@ -231,6 +236,7 @@ __all__ = [
     "lp_distributions_csv",
     "lp_summary",
     "machine_fees",
+    "machine_notes",
     "machine_telemetry",
     "new_atm_transaction",
     "on_new_fee_version",

@@ -108,6 +108,8 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         lambda _: {"fiat_amount": "100.00", "exchange_rate": "500000.00"},
     ),
     ("GET", f"{API}/super/fee-mismatches", None),
+    ("GET", f"{API}/machines/{{machine_id}}/notes", None),
+    ("POST", f"{API}/machines/{{machine_id}}/notes", lambda _: {"text": "mine"}),
     ("POST", f"{API}/pairings", lambda _: {"name": "Intruder ATM"}),
     ("GET", f"{API}/pairings", None),
     ("GET", f"{API}/rpc/log", None),

@@ -1,0 +1,174 @@
+"""Running a fleet: each machine's notes, its cassettes and refills (contract
+§9.4), and the cash the dashboard shows."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pydantic import Field, StrictStr, conint, root_validator, validator
+
+from .base import ApiModel, RowModel, amount_string, optional_amount
+
+MAX_NOTE_CHARS = 2_000
+MAX_CASSETTES = 16
+MAX_CASSETTE_CAPACITY = 100_000
+MAX_CASHBOX_CAPACITY = 1_000_000
+POSITION = re.compile(r"^[1-9][0-9]?$")
+
+if TYPE_CHECKING:
+    CassetteCapacity = int
+    CashboxCapacity = int
+    BillCount = int
+else:
+    CassetteCapacity = conint(strict=True, ge=1, le=MAX_CASSETTE_CAPACITY)
+    CashboxCapacity = conint(strict=True, ge=1, le=MAX_CASHBOX_CAPACITY)
+    BillCount = conint(strict=True, ge=0, le=MAX_CASHBOX_CAPACITY)
+
+
+class NoteCreate(ApiModel):
+    text: StrictStr = Field(..., description=f"1..{MAX_NOTE_CHARS} characters.")
+
+    class Config:
+        extra = "forbid"
+
+    @validator("text")
+    def _text(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            raise ValueError("a note needs some text")
+        if len(text) > MAX_NOTE_CHARS:
+            raise ValueError(f"a note is at most {MAX_NOTE_CHARS} characters")
+        return text
+
+
+class MachineNote(ApiModel):
+    id: str
+    machine_id: str
+    author: str = Field(..., description="Who wrote it, by name.")
+    created_at: int
+    text: str
+
+
+class MachineNoteRow(RowModel):
+    id: str
+    machine_id: str
+    operator_id: str
+    author_id: str
+    author_name: str
+    text: str
+    created_at: int
+
+
+def _positions_one_to_n(positions: list[str]) -> None:
+    expected = [str(n) for n in range(1, len(positions) + 1)]
+    if sorted(positions, key=int) != expected:
+        raise ValueError(
+            "the positions must be numbered 1 to n, each once "
+            f"(here: {', '.join(expected)})"
+        )
+
+
+class CassetteSpec(ApiModel):
+    position: StrictStr = Field(..., description='"1" to "n".')
+    denomination: StrictStr = Field(..., description='A decimal string, e.g. "100".')
+    capacity: CassetteCapacity
+
+    class Config:
+        extra = "forbid"
+
+    @validator("position")
+    def _position(cls, value: str) -> str:
+        if not POSITION.match(value):
+            raise ValueError('a position is a number from "1" to "99"')
+        return value
+
+    _denomination = validator("denomination", allow_reuse=True)(amount_string)
+
+
+class CassettesUpdate(ApiModel):
+    """A machine's cassettes, all of them; counts carry over where a position
+    keeps its denomination."""
+
+    cassettes: list[CassetteSpec] = Field(..., max_items=MAX_CASSETTES, min_items=1)
+    cashbox_capacity: CashboxCapacity | None = Field(
+        None, description="Bills the cash-in box holds; null: not known."
+    )
+
+    class Config:
+        extra = "forbid"
+
+    @validator("cassettes")
+    def _numbered(cls, value: list[CassetteSpec]) -> list[CassetteSpec]:
+        _positions_one_to_n([c.position for c in value])
+        return value
+
+
+class RefillCreate(ApiModel):
+    """A refill: the count in each cassette after loading; optionally what was
+    found in each before (reconciled against the estimate) and what the
+    cashbox held when emptied."""
+
+    loaded: dict[StrictStr, BillCount] = Field(..., description="Position → count.")
+    found: dict[StrictStr, BillCount] = Field(
+        default_factory=dict, description="Position → count found before loading."
+    )
+    cashbox_count: BillCount | None = None
+    cashbox_fiat: str | None = None
+
+    class Config:
+        extra = "forbid"
+
+    _fiat = validator("cashbox_fiat", pre=True, allow_reuse=True)(optional_amount)
+
+    @root_validator(skip_on_failure=True)
+    def _bounded(cls, values):
+        for name in ("loaded", "found"):
+            if len(values.get(name) or {}) > MAX_CASSETTES:
+                raise ValueError(f"{name} names more than {MAX_CASSETTES} cassettes")
+        return values
+
+
+class CassetteVersionRow(RowModel):
+    machine_id: str
+    version: int
+    document: str
+    cashbox_capacity: int | None
+    issued_at: int
+    issued_by: str
+
+
+class CashCountRow(RowModel):
+    """A count: a machine's report_cash, or an operator's refill."""
+
+    id: str
+    machine_id: str
+    kind: str
+    report_id: str | None
+    batch: int
+    positions: str
+    cashbox_count: int | None
+    cashbox_fiat_minor: int | None
+    estimated: str
+    differences: str
+    created_at: int
+    created_by: str
+
+
+class CashBatchRow(RowModel):
+    machine_id: str
+    batch: int
+    opened_at: int
+    closed_at: int | None
+    removed_count: int | None
+    removed_fiat_minor: int | None
+
+
+class DispensedBillsRow(RowModel):
+    machine_id: str
+    tx_id: str
+    denomination_minor: int
+    count: int
+    dispensed_minor: int
+    created_at: int
+    counted_in: str | None

@@ -1,0 +1,48 @@
+"""Each machine's log of notes: append-only, the operator's own."""
+
+from __future__ import annotations
+
+from .. import crud
+from ..helpers import new_id, now
+from ..models import MachineNote, MachineNoteRow, NoteCreate
+from .accounts import person_name
+from .machines import operator_machine
+
+
+def _note(row: MachineNoteRow) -> MachineNote:
+    return MachineNote(
+        id=row.id,
+        machine_id=row.machine_id,
+        author=row.author_name,
+        created_at=row.created_at,
+        text=row.text,
+    )
+
+
+async def add_machine_note(
+    operator_id: str, machine_id: str, data: NoteCreate
+) -> MachineNote:
+    machine = await operator_machine(machine_id, operator_id)
+    row = MachineNoteRow(
+        id=new_id(),
+        machine_id=machine.id,
+        operator_id=operator_id,
+        author_id=operator_id,
+        # The name as it was when written: the log is not rewritten later.
+        author_name=await person_name(operator_id),
+        text=data.text,
+        created_at=now(),
+    )
+    await crud.insert_machine_note(row=row)
+    return _note(row)
+
+
+async def machine_notes(
+    operator_id: str, machine_id: str, limit: int
+) -> list[MachineNote]:
+    """Newest first."""
+    await operator_machine(machine_id, operator_id)
+    rows = await crud.list_machine_notes(
+        machine_id=machine_id, operator_id=operator_id, limit=limit
+    )
+    return [_note(row) for row in rows]
