@@ -21,6 +21,7 @@ __all__ = [
     "MAX_BILLS",
     "RATE_WINDOW_S",
     "Cassette",
+    "bills_added",
     "days_until",
     "estimate_counts",
     "fiat_held_minor",
@@ -131,3 +132,15 @@ def days_until(remaining: int, moved_in_window: int, window_s: int) -> str | Non
     # remaining / (moved / window) seconds, in tenths of a day.
     tenths = remaining * window_s * 10 // (moved_in_window * DAY_S)
     return f"{tenths // 10}.{tenths % 10}"
+
+
+def bills_added(counts: Iterable[int]) -> int:
+    """Bills that went into a box across successive counts, oldest first: each
+    rise counts, a fall (the box emptied at a refill) starts again from there."""
+    added, previous = 0, None
+    for count in counts:
+        _bills(count, "a count")
+        if previous is not None and count > previous:
+            added += count - previous
+        previous = count
+    return added

@@ -13,6 +13,14 @@ by (machine, tx_id), a payout leg by (settlement, kind, target), an LP enrolment
 from lnbits.db import SQLITE
 
 
+async def _create_unique_index(db, name: str, table: str, columns: str) -> None:
+    if db.type == SQLITE:
+        sql = f"CREATE UNIQUE INDEX satmachineadmin.{name} ON {table} ({columns})"
+    else:
+        sql = f"CREATE UNIQUE INDEX {name} ON satmachineadmin.{table} ({columns})"
+    await db.execute(sql)
+
+
 async def _create_index(db, name: str, table: str, columns: str) -> None:
     # SQLite puts the schema on the index name, PostgreSQL on the table.
     if db.type == SQLITE:
@@ -576,6 +584,7 @@ async def m012_fleet_cash(db):
         CREATE TABLE satmachineadmin.machine_notes (
             id TEXT PRIMARY KEY,
             machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
             operator_id TEXT NOT NULL,
             author_id TEXT NOT NULL,
             author_name TEXT NOT NULL,
@@ -584,8 +593,9 @@ async def m012_fleet_cash(db):
         );
         """
     )
-    await _create_index(
-        db, "machine_notes_time", "machine_notes", "machine_id, created_at"
+    # Each machine's notes in the order they were written.
+    await _create_unique_index(
+        db, "machine_notes_seq", "machine_notes", "machine_id, seq"
     )
     await db.execute(
         f"""
@@ -605,6 +615,7 @@ async def m012_fleet_cash(db):
         CREATE TABLE satmachineadmin.cash_counts (
             id TEXT PRIMARY KEY,
             machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
             kind TEXT NOT NULL,
             report_id TEXT,
             batch INTEGER NOT NULL,

@@ -19,8 +19,18 @@ from .sql import S, connection, fetch_all, fetch_row, fetch_rows, insert_model
 async def insert_machine_note(
     *, row: MachineNoteRow, conn: Connection | None = None
 ) -> None:
+    """Raises IntegrityError if its ``seq`` was taken by a concurrent note."""
     async with connection(conn) as c:
         await insert_model(c, "machine_notes", row)
+
+
+async def last_note_seq(*, machine_id: str, conn: Connection | None = None) -> int:
+    rows = await fetch_all(
+        f"SELECT MAX(seq) AS seq FROM {S}.machine_notes WHERE machine_id = :machine_id",
+        {"machine_id": machine_id},
+        conn,
+    )
+    return int(rows[0]["seq"] or 0) if rows else 0
 
 
 async def list_machine_notes(
@@ -30,7 +40,7 @@ async def list_machine_notes(
     return await fetch_rows(
         MachineNoteRow,
         f"SELECT * FROM {S}.machine_notes WHERE machine_id = :machine_id "
-        "AND operator_id = :operator_id ORDER BY created_at DESC, id DESC "
+        "AND operator_id = :operator_id ORDER BY seq DESC "
         "LIMIT :limit",
         {"machine_id": machine_id, "operator_id": operator_id, "limit": limit},
         conn,
@@ -70,8 +80,9 @@ async def list_cassette_machine_ids(*, conn: Connection | None = None) -> list[s
 async def insert_cash_count(
     *, row: CashCountRow, conn: Connection | None = None
 ) -> None:
-    """Raises IntegrityError for a report_id this machine used before. The bills
-    not yet counted are marked as counted by this count."""
+    """Raises IntegrityError for a report_id this machine used before, or a
+    ``seq`` taken by a concurrent count. The bills not yet counted are marked
+    as counted by this count."""
     async with connection(conn) as c:
         await insert_model(c, "cash_counts", row)
         await execute(
@@ -101,7 +112,7 @@ async def list_cash_counts(
     return await fetch_rows(
         CashCountRow,
         f"SELECT * FROM {S}.cash_counts WHERE machine_id = :machine_id "
-        "ORDER BY created_at DESC, id DESC LIMIT :limit",
+        "ORDER BY seq DESC LIMIT :limit",
         {"machine_id": machine_id, "limit": limit},
         conn,
     )

@@ -53,6 +53,7 @@ class MachineNote(ApiModel):
 class MachineNoteRow(RowModel):
     id: str
     machine_id: str
+    seq: int
     operator_id: str
     author_id: str
     author_name: str
@@ -143,6 +144,7 @@ class CashCountRow(RowModel):
 
     id: str
     machine_id: str
+    seq: int
     kind: str
     report_id: str | None
     batch: int
@@ -172,3 +174,71 @@ class DispensedBillsRow(RowModel):
     dispensed_minor: int
     created_at: int
     counted_in: str | None
+
+
+class CassetteCash(ApiModel):
+    position: str
+    denomination: str
+    capacity: int
+    last_count: int | None = Field(..., description="The machine's last report.")
+    counted_at: int | None
+    estimated_count: int = Field(..., description="Less the bills dispensed since.")
+    fiat_held: str
+    fill_percent: int
+    days_until_empty: str | None = Field(
+        ..., description="At the last 7 days' pace of its denomination."
+    )
+
+
+class CashboxCash(ApiModel):
+    count: int | None
+    fiat: str | None
+    capacity: int | None
+    fill_percent: int | None
+    days_until_full: str | None
+    counted_at: int | None
+    batch: int | None
+    batch_opened_at: int | None
+
+
+class CashCount(ApiModel):
+    """A count and its reconciliation against the server's estimate."""
+
+    id: str
+    kind: str = Field(..., description="report (the machine), refill or cassettes.")
+    report_id: str | None
+    created_at: int
+    batch: int
+    positions: dict[str, int]
+    estimated: dict[str, int]
+    differences: dict[str, int] = Field(..., description="Counted minus estimated.")
+    bills_fiat: str = Field(
+        ..., description="The bills dispensed since the last count."
+    )
+    settled_fiat: str = Field(..., description="What those dispenses reported.")
+    cashbox_count: int | None
+    cashbox_fiat: str | None
+
+
+class CashBatch(ApiModel):
+    batch: int
+    opened_at: int
+    closed_at: int | None
+    removed_count: int | None
+    removed_fiat: str | None
+
+
+class MachineCash(ApiModel):
+    machine_id: str
+    fiat_code: str | None
+    version: int | None
+    issued_at: int | None
+    document: dict | None = Field(..., description="As the machine receives it.")
+    cassettes: list[CassetteCash]
+    fiat_held: str | None
+    days_until_empty: str | None = Field(
+        ..., description="The first cassette's denomination to run out."
+    )
+    cashbox: CashboxCash
+    counts: list[CashCount]
+    batches: list[CashBatch]

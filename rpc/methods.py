@@ -16,6 +16,7 @@ from lnbits.core.crud import get_wallet
 
 from .. import crud, helpers, services
 from ..models import Direction, MachineRow, MachineStatus
+from .cash import get_cassettes
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
@@ -79,6 +80,7 @@ METHODS: dict[str, MachineMethod] = {
     "cancel_transaction": cancel_transaction,
     "get_balance": get_balance,
     "get_fees": get_fees,
+    "get_cassettes": get_cassettes,
 }
 
 

@@ -57,6 +57,21 @@ from .beacons import (
     beacon_status,
     parse_beacon,
 )
+from .cash_counts import (
+    CountInput,
+    write_count,
+)
+from .cash_dashboard import (
+    cash_of,
+    machine_cash,
+)
+from .cassettes import (
+    current_document,
+    on_new_cassette_version,
+    record_refill,
+    remove_cassette_listener,
+    set_cassettes,
+)
 from .config import (
     DEFAULT_RELAYS,
     get_platform_fee,
@@ -175,6 +190,7 @@ __all__ = [
     "SEED_SCHEME",
     "TOKEN_TTL_S",
     "TRANSITIONS",
+    "CountInput",
     "LegDraft",
     "M",
     "NewSettlement",
@@ -192,6 +208,7 @@ __all__ = [
     "cancel_cash_out",
     "cash_in_failed",
     "cash_in_paid",
+    "cash_of",
     "cash_out_paid",
     "clear_machine_fees",
     "confirm_deposit",
@@ -200,6 +217,7 @@ __all__ = [
     "create_machine",
     "create_pairing",
     "csv_text",
+    "current_document",
     "daily_stats",
     "delete_machine",
     "effective_document",
@@ -235,10 +253,12 @@ __all__ = [
     "lp_distributions",
     "lp_distributions_csv",
     "lp_summary",
+    "machine_cash",
     "machine_fees",
     "machine_notes",
     "machine_telemetry",
     "new_atm_transaction",
+    "on_new_cassette_version",
     "on_new_fee_version",
     "operator_enrolment",
     "operator_machine",
@@ -249,7 +269,9 @@ __all__ = [
     "principal_agrees_with_fiat",
     "qr_svg",
     "record_manual_settlement",
+    "record_refill",
     "refresh_cash_out",
+    "remove_cassette_listener",
     "remove_fee_listener",
     "resolve_abandoned",
     "retry_balance_settlement",
@@ -257,6 +279,7 @@ __all__ = [
     "retry_settlement",
     "rotate_server_key",
     "seed_url",
+    "set_cassettes",
     "set_default_fees",
     "set_forwarding",
     "set_lp_profile",
@@ -277,4 +300,5 @@ __all__ = [
     "update_super_config",
     "void_balance_settlement",
     "worklist",
+    "write_count",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from .. import crud
+from ..errors import Conflict
 from ..helpers import new_id, now
 from ..models import MachineNote, MachineNoteRow, NoteCreate
 from .accounts import person_name
@@ -23,18 +26,25 @@ async def add_machine_note(
     operator_id: str, machine_id: str, data: NoteCreate
 ) -> MachineNote:
     machine = await operator_machine(machine_id, operator_id)
-    row = MachineNoteRow(
-        id=new_id(),
-        machine_id=machine.id,
-        operator_id=operator_id,
-        author_id=operator_id,
-        # The name as it was when written: the log is not rewritten later.
-        author_name=await person_name(operator_id),
-        text=data.text,
-        created_at=now(),
-    )
-    await crud.insert_machine_note(row=row)
-    return _note(row)
+    # The name as it was when written: the log is not rewritten later.
+    author_name = await person_name(operator_id)
+    for _ in range(3):  # a note written at the same moment may take the seq
+        row = MachineNoteRow(
+            id=new_id(),
+            machine_id=machine.id,
+            seq=await crud.last_note_seq(machine_id=machine.id) + 1,
+            operator_id=operator_id,
+            author_id=operator_id,
+            author_name=author_name,
+            text=data.text,
+            created_at=now(),
+        )
+        try:
+            await crud.insert_machine_note(row=row)
+        except IntegrityError:
+            continue
+        return _note(row)
+    raise Conflict("notes are being written by someone else; try again")
 
 
 async def machine_notes(

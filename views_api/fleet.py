@@ -9,7 +9,13 @@ from lnbits.core.models import User
 from lnbits.decorators import check_user_exists
 
 from .. import services
-from ..models import MachineNote, NoteCreate
+from ..models import (
+    CassettesUpdate,
+    MachineCash,
+    MachineNote,
+    NoteCreate,
+    RefillCreate,
+)
 from .queries import ROWS, query_int
 from .routing import concern_router
 
@@ -32,3 +38,31 @@ async def api_add_machine_note(
 ) -> MachineNote:
     """Appends a note; notes are never edited or removed."""
     return await services.add_machine_note(user.id, machine_id, data)
+
+
+@router.get("/machines/{machine_id}/cash")
+async def api_machine_cash(
+    machine_id: str, user: User = Depends(check_user_exists)
+) -> MachineCash:
+    """Per cassette the last reported count, the estimate now and the fiat
+    held; the cashbox; the days until empty or full; the counts with their
+    reconciliation; the cashbox batches."""
+    return await services.machine_cash(user.id, machine_id)
+
+
+@router.put("/machines/{machine_id}/cassettes")
+async def api_set_cassettes(
+    machine_id: str, data: CassettesUpdate, user: User = Depends(check_user_exists)
+) -> MachineCash:
+    """Every cassette of the machine: a new version of its cassette document."""
+    await services.set_cassettes(user.id, machine_id, data)
+    return await services.machine_cash(user.id, machine_id)
+
+
+@router.post("/machines/{machine_id}/refills", status_code=HTTPStatus.CREATED)
+async def api_record_refill(
+    machine_id: str, data: RefillCreate, user: User = Depends(check_user_exists)
+) -> MachineCash:
+    """The counts loaded; closes the cashbox batch and opens the next."""
+    await services.record_refill(user.id, machine_id, data)
+    return await services.machine_cash(user.id, machine_id)
