@@ -43,6 +43,13 @@ class CashError(ValueError):
     """An input out of the bounds this module computes within."""
 
 
+def _capped(value: int, what: str) -> int:
+    """A sum of bills: more than any box holds is as good as MAX_BILLS."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CashError(f"{what} must be a whole number, not negative")
+    return min(value, MAX_BILLS)
+
+
 def _bills(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise CashError(f"{what} must be a whole number")
@@ -78,7 +85,7 @@ def estimate_counts(
 ) -> dict[str, int]:
     """Each position's count now: its last count (missing: 0) less the bills of
     its denomination dispensed since, lowest position first, never below 0."""
-    remaining = {d: _bills(n, "a count of bills") for d, n in dispensed.items()}
+    remaining = {d: _capped(n, "a count of bills") for d, n in dispensed.items()}
     estimate: dict[str, int] = {}
     for cassette in sorted(cassettes, key=lambda c: _order(c.position)):
         count = _bills(counted.get(cassette.position, 0), "a count")
@@ -124,8 +131,9 @@ def rate_window_s(now: int, counted_since: int | None) -> int:
 def days_until(remaining: int, moved_in_window: int, window_s: int) -> str | None:
     """Days until ``remaining`` bills are gone at the window's pace, one decimal,
     rounded down; None if nothing moved in the window."""
-    _bills(remaining, "a count")
-    if _bills(moved_in_window, "a count of bills") == 0:
+    remaining = _capped(remaining, "a count")
+    moved_in_window = _capped(moved_in_window, "a count of bills")
+    if moved_in_window == 0:
         return None
     if not 0 < window_s <= 10 * RATE_WINDOW_S:
         raise CashError("the rate window must be positive and bounded")
