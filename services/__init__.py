@@ -68,7 +68,9 @@ from .cash_dashboard import (
 from .cassettes import (
     current_document,
     on_new_cassette_version,
+    record_dispensed_bills,
     record_refill,
+    record_report,
     remove_cassette_listener,
     set_cassettes,
 )
@@ -268,8 +270,10 @@ __all__ = [
     "preview_split",
     "principal_agrees_with_fiat",
     "qr_svg",
+    "record_dispensed_bills",
     "record_manual_settlement",
     "record_refill",
+    "record_report",
     "refresh_cash_out",
     "remove_cassette_listener",
     "remove_fee_listener",

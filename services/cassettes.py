@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import audit, crud, fiat
 from ..crud.sql import connection
-from ..errors import Conflict, InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 from ..helpers import now
 from ..models import (
     CassettesUpdate,
     CassetteVersionRow,
+    DispensedBillsRow,
     MachineRow,
     RefillCreate,
 )
@@ -224,3 +225,70 @@ async def record_refill(
     return await _new_version(
         machine, positions, version_row.cashbox_capacity, count_input, operator_id
     )
+
+
+async def record_report(
+    machine: MachineRow,
+    *,
+    report_id: str,
+    counts: dict[str, int],
+    cashbox_count: int | None,
+    cashbox_fiat_minor: int | None,
+) -> None:
+    """A machine's own count (``report_cash``), reconciled against the estimate;
+    positions it did not count keep their estimate. Once per ``report_id``: a
+    replay records nothing more."""
+    current = await current_document(machine.id)
+    if current is None or machine.fiat_code is None:
+        raise NotFound("the operator has set no cassettes for this machine")
+    cassettes = cassettes_of(document_positions(current[1]), machine.fiat_code)
+    for _ in range(3):  # a count made at the same moment may take its place
+        if await crud.get_cash_count_by_report(
+            machine_id=machine.id, report_id=report_id
+        ):
+            return
+        estimate = await estimate_now(machine, current[1])
+        count = CountInput(
+            kind="report",
+            positions={**estimate, **counts},
+            cassettes=cassettes,
+            cashbox_count=cashbox_count,
+            cashbox_fiat_minor=cashbox_fiat_minor,
+            actor=f"machine:{machine.id}",
+            found=counts,
+            report_id=report_id,
+        )
+        try:
+            async with connection(None) as conn:
+                await write_count(machine, count, conn=conn)
+            return
+        except IntegrityError:
+            continue
+    raise Conflict("the machine's cash is being counted by someone else; try again")
+
+
+async def record_dispensed_bills(
+    machine: MachineRow, *, tx_id: str, dispensed_minor: int, bills: dict[int, int]
+) -> None:
+    """The bills of one dispense (denomination in minor units → count); they
+    lower the estimate until the next count. Once per transaction."""
+    timestamp = now()
+    rows = [
+        DispensedBillsRow(
+            machine_id=machine.id,
+            tx_id=tx_id,
+            denomination_minor=denomination,
+            count=count,
+            dispensed_minor=dispensed_minor,
+            created_at=timestamp,
+            counted_in=None,
+        )
+        for denomination, count in sorted(bills.items())
+        if count > 0
+    ]
+    if not rows:
+        return
+    try:
+        await crud.insert_dispensed_bills(rows=rows)
+    except IntegrityError:  # recorded before: a resumed report
+        logger.info(f"satmachineadmin: bills of {tx_id} were already recorded")

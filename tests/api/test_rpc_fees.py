@@ -110,7 +110,7 @@ async def test_a_machine_without_a_schedule_is_told_so_and_keeps_working(
     atm = Atm(server)
     await register(client, operator, atm)
     info = (await atm.call("get_info"))["result"]
-    assert info["fee_version"] is None and info["features"] == ["fees"]
+    assert info["fee_version"] is None and info["features"] == ["fees", "cash"]
     fees = await atm.call("get_fees")
     assert fees["error"]["code"] == "not_found"
     # Any fee, as before schedules: the ATM's is taken as sent.
