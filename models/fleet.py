@@ -209,8 +209,11 @@ class CashCount(ApiModel):
     report_id: str | None
     created_at: int
     batch: int
-    positions: dict[str, int]
+    positions: dict[str, int] = Field(..., description="The counts from then on.")
     estimated: dict[str, int]
+    counted: dict[str, int] = Field(
+        ..., description="What the machine reported, or the operator found."
+    )
     differences: dict[str, int] = Field(..., description="Counted minus estimated.")
     bills_fiat: str = Field(
         ..., description="The bills dispensed since the last count."

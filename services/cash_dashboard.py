@@ -41,6 +41,7 @@ def _money(minor: int | None, code: str | None) -> str | None:
 
 def _count(row: CashCountRow, code: str | None) -> CashCount:
     differences = json.loads(row.differences)
+    estimated = json.loads(row.estimated)
     return CashCount(
         id=row.id,
         kind=row.kind,
@@ -48,7 +49,11 @@ def _count(row: CashCountRow, code: str | None) -> CashCount:
         created_at=row.created_at,
         batch=row.batch,
         positions=json.loads(row.positions),
-        estimated=json.loads(row.estimated),
+        estimated=estimated,
+        counted={
+            position: estimated.get(position, 0) + difference
+            for position, difference in differences["positions"].items()
+        },
         differences=differences["positions"],
         bills_fiat=_money(differences["bills_minor"], code) or "0",
         settled_fiat=_money(differences["settled_minor"], code) or "0",

@@ -148,6 +148,7 @@ async def test_a_refill_reconciles_what_was_found(
     assert refilled.status_code == 201, refilled.text
     latest = refilled.json()["counts"][0]
     assert latest["kind"] == "refill" and latest["differences"] == {"1": -1}
+    assert latest["counted"] == {"1": 9} and latest["positions"]["1"] == 500
     assert (await atm.call("get_cassettes"))["result"]["positions"]["1"]["count"] == 500
 
 
