@@ -576,8 +576,10 @@ async def m012_fleet_cash(db):
     numbered versions of the document it is sent (contract §9.4, with the
     cashbox's capacity beside it); the counts it reports and the operator's
     refills, each with the server's estimate at that moment and the difference;
-    the cashbox batches a refill closes and opens; and the bills each dispense
-    report names, which lower the estimate between counts."""
+    the cashbox batches a refill closes and opens; the bills each dispense
+    report names, which lower the estimate between counts; and alerts: each
+    user's settings, each alert's state (a version guards every change, so
+    that of two processes one sends) and the history of what was sent."""
     big = db.big_int
     await db.execute(
         f"""
@@ -669,3 +671,43 @@ async def m012_fleet_cash(db):
     await _create_index(
         db, "dispensed_bills_time", "dispensed_bills", "machine_id, created_at"
     )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_settings (
+            user_id TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_states (
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            since {big},
+            fired_at {big},
+            last_sent_at {big},
+            version INTEGER NOT NULL,
+            updated_at {big} NOT NULL,
+            PRIMARY KEY (user_id, kind, subject)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_events (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            action TEXT NOT NULL,
+            message TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await _create_index(db, "alert_events_user", "alert_events", "user_id, created_at")

@@ -8,6 +8,13 @@ behind these models may assume its input is well-formed. Rows as stored are the
 
 from __future__ import annotations
 
+from .alerts import (
+    AlertEvent,
+    AlertEventRow,
+    AlertSettings,
+    AlertStateRow,
+    AlertStatus,
+)
 from .atm_transactions import (
     AbandonedResolve,
     AtmTransaction,
@@ -169,6 +176,11 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "MAX_SATS",
     "AbandonedResolve",
+    "AlertEvent",
+    "AlertEventRow",
+    "AlertSettings",
+    "AlertStateRow",
+    "AlertStatus",
     "ApiModel",
     "AtmTransaction",
     "AtmTransactionRow",

@@ -130,7 +130,7 @@ def test_fire_and_resolve_alternate_and_repeats_are_spaced(
     assert edges == [Action.fire, Action.resolve] * (len(edges) // 2) + (
         [Action.fire] if len(edges) % 2 else []
     )
-    last_sent = None
+    last_sent = 0
     for when, action in a.sent:
         if action == Action.repeat:
             assert repeat is not None and when - last_sent >= repeat
