@@ -165,3 +165,36 @@ async def test_operator_sets_cassettes_sees_the_count_and_records_a_refill(
     refused = [e for e in page.console_errors if "Failed to load resource" in e]
     assert len(refused) == 1 and "400" in refused[0], page.console_errors
     assert [e for e in page.console_errors if e not in refused] == []
+
+
+async def test_operator_chooses_alerts_and_sees_them_refused_in_words(
+    site: BrowserSite,  # noqa: F811
+    configured: None,
+):
+    operator = await site.new_account("alerts")
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}/{EXT_ID}/")
+    await page.get_by_role("tab", name="Alerts").click()
+    panel = marked(page, "alert-settings")
+    await expect(marked(page, "alerts-active")).to_have_text("All quiet")
+    await expect(marked(page, "alerts-sent")).to_contain_text("Nothing sent yet")
+
+    await field(page, "alert-offline_after_min").fill("0")
+    await marked(page, "alerts-save").click()
+    await notification(page, "greater than or equal to 1")
+
+    await marked(page, "alerts-enabled").click()
+    await marked(page, "alert-kind-payouts_failing").click()
+    await field(page, "alert-offline_after_min").fill("5")
+    await field(page, "alert-repeat_hours").fill("0")
+    await marked(page, "alerts-save").click()
+    await notification(page, "Alert settings saved")
+    saved = await site.api("GET", f"{API}/alerts/settings", account=operator)
+    assert saved["enabled"] is True and saved["payouts_failing"] is False
+    assert saved["offline_after_min"] == 5 and saved["repeat_hours"] == 0
+    await site.screenshot(page, "operator-alerts")
+    await expect(panel).to_be_visible()
+
+    refused = [e for e in page.console_errors if "Failed to load resource" in e]
+    assert len(refused) == 1 and "400" in refused[0], page.console_errors
+    assert [e for e in page.console_errors if e not in refused] == []
