@@ -9,6 +9,7 @@ models. The few lookups the Nostr RPC server reads still return dicts, and say s
 from __future__ import annotations
 
 from .alerts import (
+    count_fee_mismatches_since,
     get_alert_settings,
     get_alert_state,
     insert_alert_event,
@@ -189,6 +190,7 @@ __all__ = [
     "claim_rpc_request",
     "close_cash_batch",
     "confirm_deposit",
+    "count_fee_mismatches_since",
     "create_super_config_if_missing",
     "current_cassette_version",
     "current_fee_version",

@@ -137,3 +137,16 @@ async def last_requests_by_machine(
         conn,
     )
     return {row["machine_id"]: int(row["last"]) for row in rows}
+
+
+async def count_fee_mismatches_since(
+    *, operator_id: str, since: int, conn: Connection | None = None
+) -> int:
+    row = await fetch_one(
+        f"SELECT COUNT(*) AS n FROM {S}.settlements WHERE operator_id = :operator_id "
+        "AND fee_mismatch_sats IS NOT NULL AND fee_mismatch_sats <> 0 "
+        "AND created_at >= :since",
+        {"operator_id": operator_id, "since": since},
+        conn,
+    )
+    return int(row["n"]) if row else 0

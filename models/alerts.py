@@ -34,6 +34,10 @@ class AlertSettings(ApiModel):
     )
     payouts_failing: StrictBool = True
     payouts_failing_after_min: Minutes = 30
+    fee_mismatch: StrictBool = Field(
+        True, description="A fee other than the schedule's, in the last hour."
+    )
+    pairing_used: StrictBool = Field(True, description="A machine paired.")
     relay_down: StrictBool = Field(True, description="The super user's.")
     relay_down_after_min: Minutes = 10
     hold_down_min: conint(strict=True, ge=0, le=1440) = Field(  # type: ignore[valid-type]

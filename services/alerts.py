@@ -39,6 +39,11 @@ MINUTE = 60
 HOUR = 3600
 
 
+# Something that happened (a pairing, a fee mismatch) is a condition for this
+# long after it happened.
+RECENT_S = HOUR
+
+
 @dataclass(frozen=True)
 class Observation:
     kind: str
@@ -47,6 +52,9 @@ class Observation:
     title: str
     detail: str
     timing: Timing
+    # An announcement (a pairing used) has nothing to resolve: its end is
+    # recorded, not sent.
+    announce_only: bool = False
 
 
 def _timing(settings: AlertSettings, fire_after_s: int = 0) -> Timing:
@@ -136,6 +144,7 @@ async def observe_operator(
             observed.append(_offline(machine, last, settings, at))
         if settings.cash_low:
             observed.extend(await _cash(machine, settings))
+    observed.extend(await _happenings(user_id, settings, at))
     if settings.payouts_failing:
         failing = await crud.list_settlements_with_failed_legs(operator_id=user_id)
         observed.append(
@@ -148,6 +157,43 @@ async def observe_operator(
                 timing=_timing(settings, settings.payouts_failing_after_min * MINUTE),
             )
         )
+    return observed
+
+
+async def _happenings(
+    user_id: str, settings: AlertSettings, at: int
+) -> list[Observation]:
+    observed: list[Observation] = []
+    if settings.fee_mismatch:
+        count = await crud.count_fee_mismatches_since(
+            operator_id=user_id, since=at - RECENT_S
+        )
+        observed.append(
+            Observation(
+                kind="fee_mismatch",
+                subject="",
+                condition=count > 0,
+                title="A fee differed from the machine's schedule",
+                detail=f"{count} settlements in the last hour",
+                timing=_timing(settings),
+            )
+        )
+    if settings.pairing_used:
+        for pairing in await crud.list_pairings(operator_id=user_id):
+            # Seen again for a while after it stops being recent: its end.
+            if pairing.used_at is None or at - pairing.used_at > 2 * RECENT_S:
+                continue
+            observed.append(
+                Observation(
+                    kind="pairing_used",
+                    subject=pairing.id,
+                    condition=at - pairing.used_at <= RECENT_S,
+                    title=f"A machine paired as {pairing.name}",
+                    detail="with a pairing code of your account",
+                    timing=Timing(),
+                    announce_only=True,
+                )
+            )
     return observed
 
 
@@ -244,7 +290,7 @@ async def advance(user_id: str, observation: Observation, at: int) -> Action | N
         updated_at=at,
     )
     event = None
-    if action is not None:
+    if action is not None and not (o.announce_only and action == Action.resolve):
         event = AlertEventRow(
             id=new_id(),
             user_id=user_id,

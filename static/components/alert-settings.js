@@ -25,6 +25,8 @@ window.app.component('alert-settings', {
         ['machine_offline', 'A machine offline'],
         ['cash_low', 'Cash low, or the cashbox full'],
         ['payouts_failing', 'Payouts failing'],
+        ['fee_mismatch', 'A fee other than the schedule'],
+        ['pairing_used', 'A machine paired'],
         ['relay_down', 'A relay down (super user)']
       ]
     }

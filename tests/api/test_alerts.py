@@ -113,6 +113,7 @@ async def test_offline_fires_once_and_resolves_once_through_flaps(
             "enabled": True,
             "cash_low": False,
             "payouts_failing": False,
+            "pairing_used": False,
             "offline_after_min": 15,
             "hold_down_min": 10,
             "repeat_hours": 0,
@@ -170,6 +171,7 @@ async def test_cash_running_low_is_one_alert_per_machine(
             "enabled": True,
             "machine_offline": False,
             "payouts_failing": False,
+            "pairing_used": False,
             "cassette_low_percent": 5,
         },
     )
@@ -191,6 +193,7 @@ async def test_a_relay_down_is_the_super_users(client, super_user, outbox):
             "machine_offline": False,
             "cash_low": False,
             "payouts_failing": False,
+            "pairing_used": False,
             "relay_down_after_min": 10,
             "hold_down_min": 0,
         },
@@ -261,4 +264,61 @@ async def test_of_two_evaluations_racing_only_one_sends(
     assert [e["action"] for e in await history(client, operator)] == [
         "resolve",
         "fire",
+    ]
+
+
+async def test_a_pairing_used_is_announced_once(server, client, operator, outbox):
+    address = await with_email(operator)
+    machine = await register(client, operator, Atm(server))
+    await put_settings(
+        client,
+        operator,
+        {
+            "enabled": True,
+            "machine_offline": False,
+            "cash_low": False,
+            "payouts_failing": False,
+            "fee_mismatch": False,
+            "repeat_hours": 1,
+        },
+    )
+    at = machine["created_at"]
+    for minutes in (1, 2, 61, 90, 200):
+        await services.evaluate_alerts(at=at + minutes * MINUTE, relays=[])
+    assert to(address, outbox) == [
+        f"A machine paired as {machine['name']}: with a pairing code of your account."
+    ]
+    client.cookies.clear()
+    active = await client.get(f"{API}/alerts/active", headers=operator.headers)
+    assert active.json() == []
+
+
+async def test_a_fee_mismatch_alerts_while_recent(
+    client, operator, outbox, monkeypatch
+):
+    address = await with_email(operator)
+    await put_settings(
+        client,
+        operator,
+        {
+            "enabled": True,
+            "machine_offline": False,
+            "cash_low": False,
+            "payouts_failing": False,
+            "pairing_used": False,
+            "hold_down_min": 0,
+        },
+    )
+    mismatches = {"n": 2}
+
+    async def count(**kw):
+        return mismatches["n"] if kw["operator_id"] == operator.id else 0
+
+    monkeypatch.setattr(crud, "count_fee_mismatches_since", count)
+    await services.evaluate_alerts(at=10**9, relays=[])
+    mismatches["n"] = 0
+    await services.evaluate_alerts(at=10**9 + 3600, relays=[])
+    assert to(address, outbox) == [
+        "A fee differed from the machine's schedule: 2 settlements in the last hour.",
+        "Resolved: A fee differed from the machine's schedule.",
     ]

@@ -50,6 +50,7 @@ async def test_one_email_when_offline_and_one_when_back(server, client, operator
             "enabled": True,
             "cash_low": False,
             "payouts_failing": False,
+            "pairing_used": False,
             "offline_after_min": 15,
             "hold_down_min": 5,
             "repeat_hours": 0,
