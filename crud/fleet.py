@@ -220,7 +220,8 @@ async def list_bills_since(
 
 
 async def delete_machine_cash(*, machine_id: str, conn: Connection) -> None:
-    """A deleted machine's notes, cassettes, counts, batches and bills."""
+    """A deleted machine's notes, cassettes, counts, batches, bills and the
+    state of its alerts."""
     for table in (
         "machine_notes",
         "cassette_versions",
@@ -233,3 +234,9 @@ async def delete_machine_cash(*, machine_id: str, conn: Connection) -> None:
             f"DELETE FROM {S}.{table} WHERE machine_id = :machine_id",
             {"machine_id": machine_id},
         )
+    # Its alerts (their history stays).
+    await execute(
+        conn,
+        f"DELETE FROM {S}.alert_states WHERE subject = :machine_id",
+        {"machine_id": machine_id},
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from pydantic import Field, StrictStr, conint, root_validator, validator
+from pydantic import Field, StrictStr, conint, validator
 
 from .base import ApiModel, RowModel, amount_string, optional_amount
 
@@ -122,12 +122,12 @@ class RefillCreate(ApiModel):
 
     _fiat = validator("cashbox_fiat", pre=True, allow_reuse=True)(optional_amount)
 
-    @root_validator(skip_on_failure=True)
-    def _bounded(cls, values):
-        for name in ("loaded", "found"):
-            if len(values.get(name) or {}) > MAX_CASSETTES:
-                raise ValueError(f"{name} names more than {MAX_CASSETTES} cassettes")
-        return values
+    @validator("loaded", "found", pre=True)
+    def _bounded(cls, value: object) -> object:
+        # Before each entry is parsed: a huge object is refused at once.
+        if isinstance(value, dict) and len(value) > MAX_CASSETTES:
+            raise ValueError(f"at most {MAX_CASSETTES} cassettes")
+        return value
 
 
 class CassetteVersionRow(RowModel):

@@ -140,9 +140,10 @@ class ReportCashParams(Params):
     positions: dict[Position, CassetteCount]  # type: ignore[valid-type]
     cashbox: CashboxCount | None = None
 
-    @validator("positions")
-    def _some(cls, value: dict) -> dict:
-        if not 1 <= len(value) <= MAX_CASSETTES:
+    @validator("positions", pre=True)
+    def _some(cls, value: object) -> object:
+        # Before each entry is parsed: a huge object is refused at once.
+        if isinstance(value, dict) and not 1 <= len(value) <= MAX_CASSETTES:
             raise ValueError(f"give 1 to {MAX_CASSETTES} positions")
         return value
 

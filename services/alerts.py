@@ -11,7 +11,7 @@ database evaluating the same alert, exactly one writes the change and sends.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lnbits.core.crud import get_account
 from lnbits.core.models.notifications import NotificationType
@@ -128,22 +128,23 @@ async def _cash(machine: MachineRow, settings: AlertSettings) -> list[Observatio
 async def observe_operator(
     user_id: str, settings: AlertSettings, at: int
 ) -> list[Observation]:
-    machines = [
-        m
-        for m in await crud.list_machines(operator_id=user_id)
-        if m.status == MachineStatus.active.value
-    ]
+    machines = await crud.list_machines(operator_id=user_id)
     beacons = await crud.latest_beacons(machine_ids=[m.id for m in machines])
     seen: dict[str, int] = await crud.last_requests_by_machine(operator_id=user_id)
     for beacon in beacons:
         seen[beacon.machine_id] = max(seen.get(beacon.machine_id, 0), beacon.created_at)
     observed: list[Observation] = []
     for machine in machines:
+        found: list[Observation] = []
         if settings.machine_offline:
             last = max(seen.get(machine.id, 0), machine.created_at)
-            observed.append(_offline(machine, last, settings, at))
+            found.append(_offline(machine, last, settings, at))
         if settings.cash_low:
-            observed.extend(await _cash(machine, settings))
+            found.extend(await _cash(machine, settings))
+        if machine.status != MachineStatus.active.value:
+            # Disabled by its operator: nothing to alert about; what was on ends.
+            found = [replace(o, condition=False) for o in found]
+        observed.extend(found)
     observed.extend(await _happenings(user_id, settings, at))
     if settings.payouts_failing:
         failing = await crud.list_settlements_with_failed_legs(operator_id=user_id)

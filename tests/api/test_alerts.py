@@ -322,3 +322,33 @@ async def test_a_fee_mismatch_alerts_while_recent(
         "A fee differed from the machine's schedule: 2 settlements in the last hour.",
         "Resolved: A fee differed from the machine's schedule.",
     ]
+
+
+async def test_a_disabled_machine_ends_its_alerts(server, client, operator, outbox):
+    address = await with_email(operator)
+    machine = await register(client, operator, Atm(server))
+    await put_settings(
+        client,
+        operator,
+        {
+            "enabled": True,
+            "cash_low": False,
+            "payouts_failing": False,
+            "pairing_used": False,
+            "hold_down_min": 0,
+        },
+    )
+    at = machine["created_at"] + 60 * MINUTE
+    await services.evaluate_alerts(at=at, relays=[])
+    client.cookies.clear()
+    disabled = await client.patch(
+        f"{API}/machines/{machine['id']}",
+        json={"status": "disabled"},
+        headers=operator.headers,
+    )
+    assert disabled.status_code == 200, disabled.text
+    await services.evaluate_alerts(at=at + MINUTE, relays=[])
+    assert [text.split(":")[0] for text in to(address, outbox)] == [
+        f"{machine['name']} is offline",
+        "Resolved",
+    ]

@@ -187,6 +187,7 @@ async def test_bad_refills_are_refused_in_words(client, operator):
         ({"loaded": {"1": 5, "2": 1}, "found": {"9": 1}}, "no cassette at position"),
         ({"loaded": {"1": -1, "2": 1}}, "greater than or equal to 0"),
         ({"loaded": {"1": 1, "2": 1}, "cashbox_fiat": "1.001"}, "more decimals"),
+        ({"loaded": {str(n): 1 for n in range(1, 18)}}, "at most 16 cassettes"),
     ):
         response = await refill(client, operator, machine["id"], body)
         assert response.status_code == 400, (body, response.text)

@@ -160,6 +160,16 @@ async def test_a_refill_reconciles_what_was_found(
         ({**report(), "report_id": "x" * 65}, "bad_request", "report_id"),
         ({**report(), "positions": {}}, "bad_request", "1 to 16"),
         (
+            {
+                **report(),
+                "positions": {
+                    str(n): {"denomination": "1", "count": 1} for n in range(1, 18)
+                },
+            },
+            "bad_request",
+            "1 to 16",
+        ),
+        (
             {**report(), "positions": {"3": {"denomination": "100", "count": 1}}},
             "bad_request",
             "no cassette at position 3",
