@@ -10,6 +10,7 @@ from ..models import AlertEventRow, AlertStateRow
 from .sql import (
     S,
     connection,
+    equal_to,
     fetch_all,
     fetch_one,
     fetch_row,
@@ -140,13 +141,17 @@ async def last_requests_by_machine(
 
 
 async def count_fee_mismatches_since(
-    *, operator_id: str, since: int, conn: Connection | None = None
+    *, operator_id: str | None, since: int, conn: Connection | None = None
 ) -> int:
+    """Settlements since ``since`` whose fee was not their schedule's: the
+    operator's, or (None) the whole instance's."""
+    clauses, values = equal_to({"operator_id": operator_id})
+    where = "".join(f" AND {clause}" for clause in clauses)
     row = await fetch_one(
-        f"SELECT COUNT(*) AS n FROM {S}.settlements WHERE operator_id = :operator_id "
-        "AND fee_mismatch_sats IS NOT NULL AND fee_mismatch_sats <> 0 "
-        "AND created_at >= :since",
-        {"operator_id": operator_id, "since": since},
+        f"SELECT COUNT(*) AS n FROM {S}.settlements "
+        "WHERE fee_mismatch_sats IS NOT NULL AND fee_mismatch_sats <> 0 "
+        f"AND created_at >= :since{where}",
+        {**values, "since": since},
         conn,
     )
     return int(row["n"]) if row else 0

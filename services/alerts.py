@@ -198,8 +198,31 @@ async def _happenings(
     return observed
 
 
+async def observe_instance(
+    settings: AlertSettings, relays: list[dict], at: int
+) -> list[Observation]:
+    """The super user's: each relay of the server that is not connected, and
+    fees other than their schedule's on the whole instance."""
+    observed = observe_relays(settings, relays)
+    if settings.fee_mismatch:
+        count = await crud.count_fee_mismatches_since(
+            operator_id=None, since=at - RECENT_S
+        )
+        observed.append(
+            Observation(
+                kind="instance_fee_mismatch",
+                subject="",
+                condition=count > 0,
+                title="Fees differed from their schedules on this instance",
+                detail=f"{count} settlements of all operators in the last hour",
+                timing=_timing(settings),
+            )
+        )
+    return observed
+
+
 def observe_relays(settings: AlertSettings, relays: list[dict]) -> list[Observation]:
-    """The super user's: each relay of the server that is not connected."""
+    """Each relay of the server that is not connected."""
     if not settings.relay_down:
         return []
     return [
@@ -333,7 +356,7 @@ async def evaluate_alerts(*, at: int | None = None, relays: list[dict]) -> int:
         try:
             observed = await observe_operator(user_id, settings, at)
             if lnbits_settings.is_super_user(user_id):
-                observed += observe_relays(settings, relays)
+                observed += await observe_instance(settings, relays, at)
             for observation in observed:
                 sent += await advance(user_id, observation, at) is not None
         except Exception:  # one user's failure must not silence the others

@@ -194,6 +194,7 @@ async def test_a_relay_down_is_the_super_users(client, super_user, outbox):
             "cash_low": False,
             "payouts_failing": False,
             "pairing_used": False,
+            "fee_mismatch": False,
             "relay_down_after_min": 10,
             "hold_down_min": 0,
         },
@@ -352,3 +353,50 @@ async def test_a_disabled_machine_ends_its_alerts(server, client, operator, outb
         f"{machine['name']} is offline",
         "Resolved",
     ]
+
+
+async def test_the_super_user_hears_of_fee_mismatches_on_the_whole_instance(
+    client, super_user, operator, outbox, monkeypatch
+):
+    address = await with_email(super_user)
+    await put_settings(
+        client,
+        super_user,
+        {
+            "enabled": True,
+            "machine_offline": False,
+            "cash_low": False,
+            "payouts_failing": False,
+            "pairing_used": False,
+            "relay_down": False,
+            "hold_down_min": 0,
+        },
+    )
+    asked: list[str | None] = []
+
+    async def count(**kw):
+        asked.append(kw["operator_id"])
+        return 3 if kw["operator_id"] is None else 0
+
+    monkeypatch.setattr(crud, "count_fee_mismatches_since", count)
+    await services.evaluate_alerts(at=10**9, relays=[])
+    assert None in asked
+    assert to(address, outbox) == [
+        "Fees differed from their schedules on this instance: 3 settlements of all "
+        "operators in the last hour."
+    ]
+    await put_settings(client, super_user, {"enabled": False})
+
+
+async def test_fee_mismatches_are_counted_per_operator_or_instance(operator):
+    from satmachineadmin.database import db
+
+    everyone = await crud.count_fee_mismatches_since(operator_id=None, since=0)
+    mine = await crud.count_fee_mismatches_since(operator_id=operator.id, since=0)
+    assert mine == 0 and everyone >= 0
+    row: dict = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM satmachineadmin.settlements "
+        "WHERE fee_mismatch_sats <> 0",
+        {},
+    )
+    assert everyone == row["n"]
