@@ -13,6 +13,14 @@ by (machine, tx_id), a payout leg by (settlement, kind, target), an LP enrolment
 from lnbits.db import SQLITE
 
 
+async def _create_unique_index(db, name: str, table: str, columns: str) -> None:
+    if db.type == SQLITE:
+        sql = f"CREATE UNIQUE INDEX satmachineadmin.{name} ON {table} ({columns})"
+    else:
+        sql = f"CREATE UNIQUE INDEX {name} ON satmachineadmin.{table} ({columns})"
+    await db.execute(sql)
+
+
 async def _create_index(db, name: str, table: str, columns: str) -> None:
     # SQLite puts the schema on the index name, PostgreSQL on the table.
     if db.type == SQLITE:
@@ -598,3 +606,145 @@ async def m011_withdraw_links(db):
     await _create_index(
         db, "withdraw_links_status", "withdraw_links", "status, expires_at"
     )
+
+
+async def m012_fleet_cash(db):
+    """Running a fleet: each machine's append-only notes; its cassettes as
+    numbered versions of the document it is sent (contract §9.4, with the
+    cashbox's capacity beside it); the counts it reports and the operator's
+    refills, each with the server's estimate at that moment and the difference;
+    the cashbox batches a refill closes and opens; the bills each dispense
+    report names, which lower the estimate between counts; and alerts: each
+    user's settings, each alert's state (a version guards every change, so
+    that of two processes one sends) and the history of what was sent."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.machine_notes (
+            id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            operator_id TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    # Each machine's notes in the order they were written.
+    await _create_unique_index(
+        db, "machine_notes_seq", "machine_notes", "machine_id, seq"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cassette_versions (
+            machine_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            cashbox_capacity INTEGER,
+            issued_at {big} NOT NULL,
+            issued_by TEXT NOT NULL,
+            PRIMARY KEY (machine_id, version)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cash_counts (
+            id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            report_id TEXT,
+            batch INTEGER NOT NULL,
+            positions TEXT NOT NULL,
+            cashbox_count INTEGER,
+            cashbox_fiat_minor {big},
+            estimated TEXT NOT NULL,
+            differences TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            created_by TEXT NOT NULL
+        );
+        """
+    )
+    # The idempotency key of report_cash: a replay cannot record twice.
+    unique = (
+        "CREATE UNIQUE INDEX satmachineadmin.cash_counts_report "
+        "ON cash_counts (machine_id, report_id)"
+        if db.type == SQLITE
+        else "CREATE UNIQUE INDEX cash_counts_report "
+        "ON satmachineadmin.cash_counts (machine_id, report_id)"
+    )
+    await db.execute(unique)
+    await _create_index(db, "cash_counts_time", "cash_counts", "machine_id, created_at")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cash_batches (
+            machine_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            opened_at {big} NOT NULL,
+            closed_at {big},
+            removed_count INTEGER,
+            removed_fiat_minor {big},
+            PRIMARY KEY (machine_id, batch)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.dispensed_bills (
+            machine_id TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            denomination_minor {big} NOT NULL,
+            count INTEGER NOT NULL,
+            dispensed_minor {big} NOT NULL,
+            created_at {big} NOT NULL,
+            counted_in TEXT,
+            PRIMARY KEY (machine_id, tx_id, denomination_minor)
+        );
+        """
+    )
+    await _create_index(
+        db, "dispensed_bills_time", "dispensed_bills", "machine_id, created_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_settings (
+            user_id TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_states (
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            since {big},
+            fired_at {big},
+            last_sent_at {big},
+            version INTEGER NOT NULL,
+            updated_at {big} NOT NULL,
+            PRIMARY KEY (user_id, kind, subject)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_events (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            action TEXT NOT NULL,
+            message TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await _create_index(db, "alert_events_user", "alert_events", "user_id, created_at")

@@ -40,6 +40,15 @@ async def scan_outgoing() -> None:
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 
+ALERTS_EVERY_S = 60
+
+
+async def evaluate_alerts() -> None:
+    relays = rpc_server.status()["relays"]
+    await services.evaluate_alerts(relays=relays)
+    await asyncio.sleep(ALERTS_EVERY_S)
+
+
 RPC_LOG_PURGE_BATCH = 5000
 
 
@@ -78,6 +87,7 @@ def start() -> None:
     task_manager.create_permanent_task(payouts.run_worker, name=f"{EXT_TAG}_payouts")
     task_manager.create_permanent_task(maintenance, name=f"{EXT_TAG}_maintenance")
     task_manager.create_permanent_task(scan_outgoing, name=f"{EXT_TAG}_outgoing")
+    task_manager.create_permanent_task(evaluate_alerts, name=f"{EXT_TAG}_alerts")
 
 
 async def stop() -> None:
@@ -88,6 +98,7 @@ async def stop() -> None:
         f"{EXT_TAG}_payouts",
         f"{EXT_TAG}_maintenance",
         f"{EXT_TAG}_outgoing",
+        f"{EXT_TAG}_alerts",
     ):
         task = task_manager.get_task(name)
         if task is not None:

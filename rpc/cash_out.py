@@ -12,6 +12,7 @@ from lnbits.settings import settings
 from .. import crud, fiat, helpers, services
 from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
+from .cash import bills_by_denomination
 from .errors import RpcError
 from .fees import Priced, price
 from .idempotency import once
@@ -136,6 +137,7 @@ async def report_dispense(machine: MachineRow, params: dict) -> dict:
         raise RpcError(
             "inconsistent_amounts", "dispensed_fiat is more than the transaction's fiat"
         )
+    bills = bills_by_denomination(p.bills, tx.fiat_code)
 
     async def effect() -> dict:
         current = await services.refresh_cash_out(
@@ -153,6 +155,9 @@ async def report_dispense(machine: MachineRow, params: dict) -> dict:
             )
         settlement = await services.get_settlement(
             machine.operator_id, current.settlement_id
+        )
+        await services.record_dispensed_bills(
+            machine, tx_id=p.tx_id, dispensed_minor=dispensed, bills=bills
         )
         return {"settlement_id": settlement.id, "status": settlement.status}
 

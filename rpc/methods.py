@@ -16,6 +16,7 @@ from lnbits.core.crud import get_wallet
 
 from .. import crud, helpers, services
 from ..models import Direction, MachineRow, MachineStatus
+from .cash import get_cassettes, report_cash
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
@@ -26,7 +27,7 @@ from .withdraw import create_withdraw, lookup_withdraw, withdraw_link_of
 
 PROTOCOL_VERSION = 1
 # The v1.1 additions (contract §9) this server speaks.
-FEATURES = ["fees", "withdraw"]
+FEATURES = ["fees", "withdraw", "cash"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
@@ -84,6 +85,8 @@ METHODS: dict[str, MachineMethod] = {
     "get_balance": get_balance,
     "get_fees": get_fees,
     "create_withdraw": create_withdraw,
+    "get_cassettes": get_cassettes,
+    "report_cash": report_cash,
 }
 
 

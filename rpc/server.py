@@ -29,6 +29,7 @@ from ..nostr.keys import KeyPair
 from ..nostr.relay_pool import RelayPool
 from ..waiting import wait_until_set
 from . import beacons, limits
+from .cassette_events import CassettePublisher
 from .errors import DuplicateInFlight, RpcError
 from .fee_events import FeePublisher
 from .methods import dispatch
@@ -89,6 +90,7 @@ class RpcServer:
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
         self.fees = FeePublisher(self)
+        self.cassettes = CassettePublisher(self)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class RpcServer:
         self._stopping.clear()
         self.pool = RelayPool(on_event=self.handle_event)
         services.on_new_fee_version(self.fees.publish_machine)
+        services.on_new_cassette_version(self.cassettes.publish_machine)
         try:
             while not self._stopping.is_set():
                 try:
@@ -108,6 +111,7 @@ class RpcServer:
                 await wait_until_set(self._stopping, REFRESH_EVERY_S)
         finally:
             services.remove_fee_listener(self.fees.publish_machine)
+            services.remove_cassette_listener(self.cassettes.publish_machine)
             await self.pool.stop()
 
     async def stop(self) -> None:
@@ -144,6 +148,7 @@ class RpcServer:
             self._authors = authors
             self._subscribed_key = self.keys.public_key_hex
         await self.fees.after_refresh()
+        await self.cassettes.after_refresh()
 
     def _subscriptions(self, authors: tuple[str, ...]) -> dict[str, list[dict]]:
         assert self.keys is not None

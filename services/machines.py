@@ -180,6 +180,7 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
         )
         if deleted:
             await crud.delete_machine_fees(machine_id=machine_id, conn=conn)
+            await crud.delete_machine_cash(machine_id=machine_id, conn=conn)
             await audit.record(
                 conn,
                 actor=operator_id,

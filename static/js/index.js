@@ -66,6 +66,7 @@ window.app = Vue.createApp({
   data() {
     return {
       tab: 'overview',
+      cashMachine: null,
       fee: {},
       health: {},
       machines: [],

@@ -109,6 +109,21 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         lambda _: {"fiat_amount": "100.00", "exchange_rate": "500000.00"},
     ),
     ("GET", f"{API}/super/fee-mismatches", None),
+    ("GET", f"{API}/machines/{{machine_id}}/notes", None),
+    ("POST", f"{API}/machines/{{machine_id}}/notes", lambda _: {"text": "mine"}),
+    ("GET", f"{API}/machines/{{machine_id}}/cash", None),
+    (
+        "PUT",
+        f"{API}/machines/{{machine_id}}/cassettes",
+        lambda _: {
+            "cassettes": [{"position": "1", "denomination": "100", "capacity": 5}]
+        },
+    ),
+    ("POST", f"{API}/machines/{{machine_id}}/refills", lambda _: {"loaded": {"1": 1}}),
+    ("GET", f"{API}/alerts/settings", None),
+    ("PUT", f"{API}/alerts/settings", lambda _: {"enabled": False}),
+    ("GET", f"{API}/alerts", None),
+    ("GET", f"{API}/alerts/active", None),
     ("POST", f"{API}/pairings", lambda _: {"name": "Intruder ATM"}),
     ("GET", f"{API}/pairings", None),
     ("GET", f"{API}/rpc/log", None),

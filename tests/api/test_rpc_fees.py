@@ -111,7 +111,7 @@ async def test_until_the_operator_sets_a_schedule_the_machine_charges_nothing(
     atm = Atm(server)
     await register(client, operator, atm, builtin_fees=True)
     info = (await atm.call("get_info"))["result"]
-    assert info["fee_version"] == 1 and info["features"] == ["fees", "withdraw"]
+    assert info["fee_version"] == 1 and info["features"] == ["fees", "withdraw", "cash"]
     fees = (await atm.call("get_fees"))["result"]
     nothing = {
         "commission_bps": 0,

@@ -578,7 +578,14 @@ async def test_upgrade_to_the_next_version_keeps_the_data_and_migrates_once(site
 
 BACKGROUND_TASKS = sorted(
     f"{EXT_ID}_{name}"
-    for name in ("invoice_listener", "rpc", "payouts", "maintenance", "outgoing")
+    for name in (
+        "invoice_listener",
+        "rpc",
+        "payouts",
+        "maintenance",
+        "outgoing",
+        "alerts",
+    )
 )
 
 

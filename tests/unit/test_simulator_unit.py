@@ -748,3 +748,55 @@ async def test_a_server_without_a_schedule_leaves_the_machines_fee():
     FakeServer(sim, client)  # answers get_fees with unknown_method, as v1 does
     assert await sim.fee_schedule() is None
     assert sim.pricing("cash_out", None) == (500, 0, None)
+
+
+class CashServer(FakeServer):
+    """A server with cassettes: two of 100.00 and ten of 50.00 loaded."""
+
+    def answer(self, method: str, params: dict) -> dict:
+        if method == "get_cassettes":
+            return {
+                "result": {
+                    "schema_version": 1,
+                    "version": 3,
+                    "issued_at": 1,
+                    "positions": {
+                        "1": {"denomination": "100.00", "count": 2, "capacity": 500},
+                        "2": {"denomination": "50.00", "count": 10, "capacity": 500},
+                    },
+                }
+            }
+        if method == "report_cash":
+            return {"result": {"recorded": True}}
+        return super().answer(method, params)
+
+
+async def test_a_machine_with_cassettes_reports_its_bills_and_counts():
+    sim, client = _connected(retry_every=1, timeout=5)
+    server = CashServer(sim, client)
+    assert sim.bills_for("100.00") is None  # nothing fetched yet
+    assert (await sim.cassettes())["version"] == 3
+    assert sim.bills_for("30.00") is None  # no bills make it
+
+    async def pay(bolt11: str) -> None:
+        pass
+
+    await sim.cash_out(
+        fiat_amount="350.00", exchange_rate="650000.00", pay=pay, poll_every=0.01
+    )
+    (dispense,) = [r for r in server.requests if r["method"] == "report_dispense"]
+    assert dispense["params"]["bills"] == [
+        {"denomination": "100.00", "count": 2},
+        {"denomination": "50.00", "count": 3},
+    ]
+    await sim.report_cash("count-1", cashbox={"count": 4, "fiat": "200.00"})
+    report = server.requests[-1]
+    assert report["method"] == "report_cash"
+    assert report["params"] == {
+        "report_id": "count-1",
+        "positions": {
+            "1": {"denomination": "100.00", "count": 0},
+            "2": {"denomination": "50.00", "count": 7},
+        },
+        "cashbox": {"count": 4, "fiat": "200.00"},
+    }

@@ -158,6 +158,13 @@ def _build_parser() -> argparse.ArgumentParser:
     cash_in.add_argument(
         "--expiry", type=int, help="--lnurl: seconds the link lives (60..3600)"
     )
+    sub.add_parser("cassettes", parents=[common], help="get_cassettes")
+    report = sub.add_parser(
+        "report-cash",
+        parents=[common],
+        help="report_cash: the counts of the cassettes as fetched",
+    )
+    report.add_argument("--report-id", help="the idempotency key (default: new)")
     _add_demo(sub, common, lnbits)
     return parser
 
@@ -277,9 +284,17 @@ async def _command(sim: BitspireSimulator, args: argparse.Namespace) -> None:
             model=args.model,
             d=args.d,
         )
+    elif command == "cassettes":
+        print(json.dumps(await sim.cassettes(), indent=2))
+    elif command == "report-cash":
+        if await sim.cassettes() is None:
+            raise SystemExit("the operator has set no cassettes for this machine")
+        print(json.dumps(await sim.report_cash(args.report_id), indent=2))
     elif command in ("cash-out", "cash-in"):
         if args.fee_bps is None:  # priced by the server's schedule, if any
             await sim.fee_schedule()
+        if command == "cash-out":  # the bills dispensed, if it has cassettes
+            await sim.cassettes()
         await (_cash_out if command == "cash-out" else _cash_in)(sim, args)
 
 

@@ -141,6 +141,77 @@ class BitspireSimulator(RpcClient):
         )
         return fees["commission_bps"], fees["fixed_fee_sats"], self.fees["version"]
 
+    # ---- the cash in the machine (contract §9.4)
+
+    # The cassette document as last fetched (``cassettes``), whose counts this
+    # machine lowers by each dispense it reports; None: none.
+    cassette_doc: dict[str, Any] | None = None
+
+    async def cassettes(self) -> dict[str, Any] | None:
+        """Fetches the machine's cassettes (``get_cassettes``): the following
+        cash-outs report the bills they dispense. None when its operator has
+        set none or the server predates cassettes."""
+        response = await self.call("get_cassettes")
+        if "result" in response:
+            self.cassette_doc = response["result"]
+        elif response.get("error", {}).get("code") in ("not_found", "unknown_method"):
+            self.cassette_doc = None
+        else:
+            raise RpcError("get_cassettes", response)
+        return self.cassette_doc
+
+    def bills_for(self, fiat: str) -> list[dict[str, Any]] | None:
+        """The bills making up ``fiat`` from the counts held, largest first;
+        None without cassettes or if they cannot make it exactly."""
+        if self.cassette_doc is None:
+            return None
+        left = parse_decimal(fiat, "fiat")
+        held: dict[str, int] = {}
+        for cassette in self.cassette_doc["positions"].values():
+            denomination = cassette["denomination"]
+            held[denomination] = held.get(denomination, 0) + cassette["count"]
+        bills = []
+        for denomination in sorted(held, key=Decimal, reverse=True):
+            count = min(held[denomination], int(left // Decimal(denomination)))
+            if count:
+                bills.append({"denomination": denomination, "count": count})
+                left -= count * Decimal(denomination)
+        return bills if left == 0 else None
+
+    def _take(self, bills: list[dict[str, Any]]) -> None:
+        """Lowers the counts held by dispensed bills, lowest position first."""
+        assert self.cassette_doc is not None
+        positions = self.cassette_doc["positions"]
+        for bill in bills:
+            wanted = bill["count"]
+            for position in sorted(positions, key=int):
+                cassette = positions[position]
+                if cassette["denomination"] == bill["denomination"] and wanted:
+                    taken = min(wanted, cassette["count"])
+                    cassette["count"] -= taken
+                    wanted -= taken
+
+    async def report_cash(
+        self, report_id: str | None = None, cashbox: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Reports the counts this machine holds (``report_cash``)."""
+        if self.cassette_doc is None:
+            raise ValueError("fetch the cassettes first (none are set)")
+        params: dict[str, Any] = {
+            "report_id": report_id or str(uuid.uuid4()),
+            "positions": {
+                position: {"denomination": c["denomination"], "count": c["count"]}
+                for position, c in self.cassette_doc["positions"].items()
+            },
+        }
+        if cashbox is not None:
+            params["cashbox"] = cashbox
+        response = await self.call("report_cash", params)
+        if "result" not in response:
+            raise RpcError("report_cash", response)
+        self._log(f"{'cash':<12} counts reported ({params['report_id']})")
+        return response["result"]
+
     # ---- cash-out
 
     async def cash_out(
@@ -203,7 +274,11 @@ class BitspireSimulator(RpcClient):
             )
             return summary
         summary["paid"] = True
+        if bills is None:  # from the cassettes, once fetched
+            bills = self.bills_for(dispensed)
         await self._report_dispense(summary, dispensed, bills)
+        if bills and self.cassette_doc is not None:
+            self._take(bills)
         return summary
 
     async def _make_invoice(
