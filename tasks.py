@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
@@ -40,7 +41,17 @@ async def scan_outgoing() -> None:
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 
-ALERTS_EVERY_S = 60
+def _alerts_every_s() -> int:
+    """How often this process evaluates alerts: SATMACHINEADMIN_ALERTS_EVERY_S
+    (1..3600 seconds), else once a minute."""
+    try:
+        seconds = int(os.environ.get("SATMACHINEADMIN_ALERTS_EVERY_S", "60"))
+    except ValueError:
+        return 60
+    return min(max(seconds, 1), 3600)
+
+
+ALERTS_EVERY_S = _alerts_every_s()
 
 
 async def evaluate_alerts() -> None:
