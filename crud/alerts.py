@@ -127,14 +127,15 @@ async def list_alert_events(
 
 
 async def last_requests_by_machine(
-    *, operator_id: str, conn: Connection | None = None
+    *, operator_id: str, since: int, conn: Connection | None = None
 ) -> dict[str, int]:
-    """When each of the operator's machines last made a request."""
+    """When each of the operator's machines last made a request, for those that
+    made one since ``since`` (a range of the operator's time index)."""
     rows = await fetch_all(
         f"SELECT machine_id, MAX(created_at) AS last FROM {S}.rpc_log "
-        "WHERE operator_id = :operator_id AND machine_id IS NOT NULL "
-        "GROUP BY machine_id",
-        {"operator_id": operator_id},
+        "WHERE operator_id = :operator_id AND created_at >= :since "
+        "AND machine_id IS NOT NULL GROUP BY machine_id",
+        {"operator_id": operator_id, "since": since},
         conn,
     )
     return {row["machine_id"]: int(row["last"]) for row in rows}

@@ -73,16 +73,27 @@ def _within(days: str | None, hours: int) -> bool:
     return (int(whole) * 10 + int(tenth)) * 24 <= hours * 10
 
 
+def _requests_since(settings: AlertSettings, at: int) -> int:
+    """How far back requests are looked for: the threshold and an hour more (the
+    RPC log holds months; only whether a machine was heard lately matters)."""
+    return at - settings.offline_after_min * MINUTE - HOUR
+
+
 def _offline(
     machine: MachineRow, last_seen: int, settings: AlertSettings, at: int
 ) -> Observation:
-    quiet_min = max(0, at - last_seen) // MINUTE
+    since = _requests_since(settings, at)
+    quiet = (
+        f"{max(0, at - last_seen) // MINUTE} min"
+        if last_seen >= since
+        else f"over {(at - since) // MINUTE} min"
+    )
     return Observation(
         kind="machine_offline",
         subject=machine.id,
         condition=at - last_seen > settings.offline_after_min * MINUTE,
         title=f"{machine.name} is offline",
-        detail=f"no beacon nor request for {quiet_min} min",
+        detail=f"no beacon nor request for {quiet}",
         timing=_timing(settings),
     )
 
@@ -130,7 +141,9 @@ async def observe_operator(
 ) -> list[Observation]:
     machines = await crud.list_machines(operator_id=user_id)
     beacons = await crud.latest_beacons(machine_ids=[m.id for m in machines])
-    seen: dict[str, int] = await crud.last_requests_by_machine(operator_id=user_id)
+    seen: dict[str, int] = await crud.last_requests_by_machine(
+        operator_id=user_id, since=_requests_since(settings, at)
+    )
     for beacon in beacons:
         seen[beacon.machine_id] = max(seen.get(beacon.machine_id, 0), beacon.created_at)
     observed: list[Observation] = []

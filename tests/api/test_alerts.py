@@ -148,6 +148,33 @@ async def test_offline_fires_once_and_resolves_once_through_flaps(
     ]
 
 
+async def test_a_machine_long_silent_reads_as_over_the_window_looked_at(
+    server, client, operator, outbox
+):
+    address = await with_email(operator)
+    machine = await register(client, operator, Atm(server))
+    await put_settings(
+        client,
+        operator,
+        {
+            "enabled": True,
+            "cash_low": False,
+            "payouts_failing": False,
+            "pairing_used": False,
+            "offline_after_min": 15,
+            "hold_down_min": 0,
+            "repeat_hours": 0,
+        },
+    )
+    # Its only request (pairing) is older than the threshold and an hour: the RPC
+    # log is read no further back than that.
+    await services.evaluate_alerts(at=machine["created_at"] + 200 * MINUTE, relays=[])
+    (fired,) = to(address, outbox)
+    assert fired == (
+        f"{machine['name']} is offline: no beacon nor request for over 75 min."
+    )
+
+
 async def test_cash_running_low_is_one_alert_per_machine(
     server, client, operator, outbox
 ):
