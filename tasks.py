@@ -87,6 +87,7 @@ async def maintenance() -> None:
     purged = await purge_rpc_log(retention_days=config.rpc_log_retention_days)
     if purged:
         logger.info(f"satmachineadmin: purged {purged} RPC log entries")
+    await services.forget_old_alerts()
     # Older requests are refused by the clock check anyway.
     await crud.forget_events_before(before=helpers.now() - 2 * config.clock_tolerance_s)
     await asyncio.sleep(MAINTENANCE_EVERY_S)

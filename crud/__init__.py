@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .alerts import (
     count_fee_mismatches_since,
+    delete_alert_events_before,
     get_alert_settings,
     get_alert_state,
     insert_alert_event,
@@ -203,6 +204,7 @@ __all__ = [
     "current_cassette_version",
     "current_fee_version",
     "daily_settlement_stats",
+    "delete_alert_events_before",
     "delete_fee_schedule",
     "delete_machine_cash",
     "delete_machine_fees",

@@ -156,3 +156,14 @@ async def count_fee_mismatches_since(
         conn,
     )
     return int(row["n"]) if row else 0
+
+
+async def delete_alert_events_before(
+    *, before: int, conn: Connection | None = None
+) -> None:
+    async with connection(conn) as c:
+        await execute(
+            c,
+            f"DELETE FROM {S}.alert_events WHERE created_at < :before",
+            {"before": before},
+        )

@@ -393,6 +393,15 @@ async def set_alert_settings(user_id: str, data: AlertSettings) -> AlertSettings
     return data
 
 
+# How long the history of sent alerts is kept.
+HISTORY_DAYS = 365
+
+
+async def forget_old_alerts(at: int | None = None) -> None:
+    at = now() if at is None else at
+    await crud.delete_alert_events_before(before=at - HISTORY_DAYS * 86400)
+
+
 async def alert_history(user_id: str, limit: int) -> list[AlertEvent]:
     return [
         AlertEvent(**row.dict())

@@ -427,3 +427,27 @@ async def test_fee_mismatches_are_counted_per_operator_or_instance(operator):
         {},
     )
     assert everyone == row["n"]
+
+
+async def test_the_history_keeps_a_year(server, client, operator, outbox):
+    await with_email(operator)
+    machine = await register(client, operator, Atm(server))
+    await put_settings(
+        client,
+        operator,
+        {
+            "enabled": True,
+            "cash_low": False,
+            "pairing_used": False,
+            "payouts_failing": False,
+            "hold_down_min": 0,
+            "repeat_hours": 0,
+        },
+    )
+    fired_at = machine["created_at"] + 200 * MINUTE
+    await services.evaluate_alerts(at=fired_at, relays=[])
+    assert len(await history(client, operator)) == 1
+    await services.forget_old_alerts(at=fired_at + 364 * 86400)
+    assert len(await history(client, operator)) == 1
+    await services.forget_old_alerts(at=fired_at + 366 * 86400)
+    assert await history(client, operator) == []
