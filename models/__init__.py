@@ -72,6 +72,15 @@ from .fees import (
     MachineFees,
     OperatorFees,
 )
+from .lp_payouts import (
+    AccruedGroupRow,
+    LpPayout,
+    LpPayoutPlan,
+    LpPayoutRow,
+    PayoutSchedule,
+    PayoutScheduleChoice,
+    PayoutSchedulesOffer,
+)
 from .lps import (
     LP_CODE_ALPHABET,
     BalanceSums,
@@ -151,6 +160,7 @@ __all__ = [
     "MAX_LN_ADDRESS_CHARS",
     "MAX_SATS",
     "AbandonedResolve",
+    "AccruedGroupRow",
     "ApiModel",
     "AtmTransaction",
     "AtmTransactionRow",
@@ -199,6 +209,9 @@ __all__ = [
     "LpEnrol",
     "LpEnrolment",
     "LpForwardingRow",
+    "LpPayout",
+    "LpPayoutPlan",
+    "LpPayoutRow",
     "LpProfile",
     "LpRow",
     "LpSummary",
@@ -219,6 +232,9 @@ __all__ = [
     "PairingCreate",
     "PairingRow",
     "PairingStatus",
+    "PayoutSchedule",
+    "PayoutScheduleChoice",
+    "PayoutSchedulesOffer",
     "PlatformFee",
     "Resolution",
     "RowModel",

@@ -135,6 +135,12 @@ from .pairing import (
     qr_svg,
     seed_url,
 )
+from .payout_plans import (
+    choose_payout_schedule,
+    list_lp_payouts,
+    lp_payout_plans,
+    offer_payout_schedules,
+)
 from .settlements import (
     CSV_COLUMNS,
     SettlementFilter,
@@ -190,6 +196,7 @@ __all__ = [
     "cash_in_failed",
     "cash_in_paid",
     "cash_out_paid",
+    "choose_payout_schedule",
     "clear_machine_fees",
     "confirm_deposit",
     "cost_basis",
@@ -225,6 +232,7 @@ __all__ = [
     "list_balance_settlements",
     "list_deposits",
     "list_forwards",
+    "list_lp_payouts",
     "list_lps",
     "list_machines",
     "list_pairings",
@@ -232,11 +240,13 @@ __all__ = [
     "lp_balance_settlements",
     "lp_distributions",
     "lp_distributions_csv",
+    "lp_payout_plans",
     "lp_summary",
     "machine_fees",
     "machine_schedule",
     "machine_telemetry",
     "new_atm_transaction",
+    "offer_payout_schedules",
     "on_new_fee_version",
     "operator_enrolment",
     "operator_machine",

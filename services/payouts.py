@@ -30,7 +30,7 @@ from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegRow
 from ..waiting import wait_until_set
-from . import atm_transactions, forwarding, sending
+from . import atm_transactions, forwarding, lp_payouts, sending
 from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
@@ -54,7 +54,9 @@ __all__ = [
 STALE_PAYING_S = 60
 POLL_EVERY_S = 5.0
 
-DONE = ("paid", "retained", "void")
+# 'accrued': an LP's leg left for the LP's scheduled payout (``lp_payouts``); the
+# settlement has done its part.
+DONE = ("paid", "retained", "void", "accrued")
 
 _wakeup = asyncio.Event()
 
@@ -279,6 +281,7 @@ async def run_worker() -> None:
                 if not await process_due():
                     break
             await forwarding.send_due()
+            await lp_payouts.pay_due()
         except Exception:
             logger.exception("satmachineadmin: payout pass failed")
         await wait_until_set(_wakeup, POLL_EVERY_S)
