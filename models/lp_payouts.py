@@ -29,8 +29,9 @@ class PayoutSchedulesOffer(ApiModel):
 
 
 class PayoutScheduleChoice(ApiModel):
-    """The LP's choice for one enrolment."""
+    """The LP's choice for one of their enrolments."""
 
+    enrolment_id: str = Field(..., min_length=1, max_length=64)
     schedule: PayoutSchedule
     hour: StrictInt | None = Field(
         None, description="daily: the hour of the payout, 0 to 23, in UTC."
@@ -61,7 +62,7 @@ class LpPayoutPlan(ApiModel):
     means now (accrued, when the next payout comes, what was paid)."""
 
     enrolment_id: str
-    operator_id: str
+    operator: str = Field(description="The operator's name.")
     fiat_code: str
     offered: list[PayoutSchedule]
     schedule: PayoutSchedule

@@ -17,6 +17,7 @@ from ..models import (
     PayoutSchedulesOffer,
 )
 from ..payout_schedules import next_daily_at, parse_offered
+from .accounts import person_name
 from .lps import operator_enrolment
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-def _plan(row: EnrolmentRow, sums: dict, now: int) -> LpPayoutPlan:
+async def _plan(row: EnrolmentRow, sums: dict, now: int) -> LpPayoutPlan:
     schedule = PayoutSchedule(row.payout_schedule)
     accrued = int(sums.get("accrued_sats") or 0)
     next_at = None
@@ -35,7 +36,7 @@ def _plan(row: EnrolmentRow, sums: dict, now: int) -> LpPayoutPlan:
         next_at = next_daily_at(row.payout_hour, now)
     return LpPayoutPlan(
         enrolment_id=row.id,
-        operator_id=row.operator_id,
+        operator=await person_name(row.operator_id),
         fiat_code=row.fiat_code,
         offered=[
             PayoutSchedule(name) for name in parse_offered(row.payout_schedules_offered)
@@ -53,7 +54,7 @@ def _plan(row: EnrolmentRow, sums: dict, now: int) -> LpPayoutPlan:
 async def _plans_of(lp_id: str, now: int) -> list[LpPayoutPlan]:
     rows = await crud.list_enrolments(lp_id=lp_id)
     sums = {row["enrolment_id"]: row for row in await crud.lp_payout_sums(lp_id=lp_id)}
-    return [_plan(row, sums.get(row.id, {}), now) for row in rows]
+    return [await _plan(row, sums.get(row.id, {}), now) for row in rows]
 
 
 async def lp_payout_plans(user_id: str, now: int | None = None) -> list[LpPayoutPlan]:
@@ -117,13 +118,13 @@ def _checked_choice(data: PayoutScheduleChoice, row: EnrolmentRow) -> tuple[int,
 
 
 async def choose_payout_schedule(
-    user_id: str, enrolment_id: str, data: PayoutScheduleChoice
+    user_id: str, data: PayoutScheduleChoice
 ) -> LpPayoutPlan:
     lp = await crud.get_lp_by_user(user_id=user_id)
     rows = [] if lp is None else await crud.list_enrolments(lp_id=lp.id)
-    row = next((row for row in rows if row.id == enrolment_id), None)
+    row = next((row for row in rows if row.id == data.enrolment_id), None)
     if lp is None or row is None:
-        raise NotFound(f"no enrolment '{enrolment_id}'")
+        raise NotFound(f"you have no enrolment '{data.enrolment_id}'")
     hour, threshold = _checked_choice(data, row)
     async with transaction() as conn:
         changed = await crud.set_payout_schedule(

@@ -33,13 +33,12 @@ async def api_lp_payout_plans(
     return await services.lp_payout_plans(user.id)
 
 
-@router.put("/lp/payout-plans/{enrolment_id}")
+@router.put("/lp/payout-plans")
 async def api_choose_payout_schedule(
-    enrolment_id: str,
-    data: PayoutScheduleChoice,
-    user: User = Depends(check_user_exists),
+    data: PayoutScheduleChoice, user: User = Depends(check_user_exists)
 ) -> LpPayoutPlan:
-    return await services.choose_payout_schedule(user.id, enrolment_id, data)
+    """The LP's schedule for one of their enrolments, among those offered."""
+    return await services.choose_payout_schedule(user.id, data)
 
 
 @router.get("/lp/payouts")

@@ -352,13 +352,13 @@ window.app = Vue.createApp({
     },
     async savePayoutPlan(plan) {
       const form = plan.form
-      const body = {schedule: form.schedule}
+      const body = {enrolment_id: plan.enrolment_id, schedule: form.schedule}
       if (form.schedule === 'daily') body.hour = form.hour
       if (form.schedule === 'threshold') body.threshold_sats = form.threshold_sats
       try {
         await LNbits.api.request(
           'PUT',
-          `${API}/lp/payout-plans/${plan.enrolment_id}`,
+          `${API}/lp/payout-plans`,
           undefined,
           body
         )

@@ -44,7 +44,9 @@ async def schedule(client, business, lp, choice: dict) -> dict:
     )
     assert offered.status_code == 200, offered.text
     chosen = await client.put(
-        f"{API}/lp/payout-plans/{enrolment_id}", json=choice, headers=lp.headers
+        f"{API}/lp/payout-plans",
+        json={"enrolment_id": enrolment_id, **choice},
+        headers=lp.headers,
     )
     assert chosen.status_code == 200, chosen.text
     return chosen.json()
@@ -218,9 +220,10 @@ async def test_a_crash_between_claim_and_pay_is_paid_once(client, business):
 async def test_schedule_settings_are_bounded_and_scoped(client, business, make_user):
     lp, other = business.lps
     enrolment_id = (await plan_of(client, lp))["enrolment_id"]
-    url = f"{API}/lp/payout-plans/{enrolment_id}"
+    url = f"{API}/lp/payout-plans"
+    mine = {"enrolment_id": enrolment_id}
     refused = await client.put(
-        url, json={"schedule": "daily", "hour": 3}, headers=lp.headers
+        url, json={**mine, "schedule": "daily", "hour": 3}, headers=lp.headers
     )
     assert refused.status_code == 400
     assert "does not offer" in refused.json()["detail"]
@@ -237,12 +240,12 @@ async def test_schedule_settings_are_bounded_and_scoped(client, business, make_u
         ({"schedule": "threshold", "threshold_sats": 10**12}, "100,000,000"),
         ({"schedule": "weekly"}, "schedule"),
     ):
-        answer = await client.put(url, json=bad, headers=lp.headers)
+        answer = await client.put(url, json={**mine, **bad}, headers=lp.headers)
         assert answer.status_code == 400, (bad, answer.text)
         assert words in answer.text, (bad, answer.text)
     # Another LP, or another operator, cannot touch this enrolment.
     assert (
-        await client.put(url, json={"schedule": "each"}, headers=other.headers)
+        await client.put(url, json={**mine, "schedule": "each"}, headers=other.headers)
     ).status_code == 404
     stranger = await make_user("op")
     assert (
@@ -253,7 +256,7 @@ async def test_schedule_settings_are_bounded_and_scoped(client, business, make_u
         )
     ).status_code == 404
     chosen = await client.put(
-        url, json={"schedule": "daily", "hour": 7}, headers=lp.headers
+        url, json={**mine, "schedule": "daily", "hour": 7}, headers=lp.headers
     )
     assert chosen.json()["schedule"] == "daily"
     # An offer withdrawn: the choice falls back to each settlement.
