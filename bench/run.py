@@ -13,6 +13,8 @@ also written as JSON to bench/results/<UTC time>.json and bench/results/latest.j
 4. the floor: bare LNbits internal payments, and the pipeline's share of it
 5. distribution arithmetic for 10, 1 000 and 100 000 LPs
 6. the settlement list API over 100 000 stored settlements
+7. LP payout schedules: payments and time for 200 LPs and 50 cash-outs
+   (``--only schedules``; make bench-fleet, not make bench)
 
 3, 4 and 6 run on SQLite and on PostgreSQL (``--postgres URL`` or
 ``$SATMACHINEADMIN_TEST_DATABASE_URL``: a server URL whose role may CREATEDB; the
@@ -39,6 +41,7 @@ from phases import BUDGET, guarded
 from report import Report, filesystem, machine_facts
 from scenarios.fee_check import run_fee_check
 from scenarios.micro import run_micro
+from scenarios.schedules import bench_schedules
 from sizes import Sizes
 
 
@@ -87,6 +90,17 @@ async def _parts(
     if "postgres" in args.only:
         server_url = None if args.no_postgres else args.postgres
         await run_postgres(server_url, args.no_postgres, work_dir, sizes, report)
+    if "schedules" in args.only:
+        print("- LP payout schedules (SQLite, in process)", flush=True)
+        await guarded(
+            report,
+            "7",
+            "LP payout schedules",
+            "sqlite",
+            lambda: bench_schedules(work_dir, sizes, report),
+            900,
+            needs_s=60,
+        )
 
 
 def _finish(report: Report, started: float) -> None:
@@ -138,9 +152,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["micro", "sqlite", "postgres"],
+        choices=["micro", "sqlite", "postgres", "schedules"],
         default=["micro", "sqlite", "postgres"],
-        help="run only these parts",
+        help="run only these parts (schedules: make bench-fleet's)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (a smoke test)"

@@ -23,6 +23,9 @@ class Sizes:
     flood_rate_per_s: float = 200.0
     flood_max_s: float = 20.0
     fee_check_calls: int = 1000
+    schedule_lps: int = 200
+    schedule_cash_outs: int = 50
+    schedule_each_cash_outs: int = 5
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -38,4 +41,7 @@ class Sizes:
             micro_seconds=0.2,
             flood_requests=60,
             fee_check_calls=200,
+            schedule_lps=20,
+            schedule_cash_outs=5,
+            schedule_each_cash_outs=2,
         )
