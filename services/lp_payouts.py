@@ -52,7 +52,13 @@ async def pay_due(now: int | None = None) -> int:
     payout due; returns how many were sent."""
     moment = int(time.time()) if now is None else now
     await make_due(moment)
-    return await send_due(moment)
+    sent = 0
+    for _ in range(20):  # bounded: what is left waits for the next pass
+        batch = await send_due(moment)
+        sent += batch
+        if not batch:
+            break
+    return sent
 
 
 async def make_due(now: int) -> list[LpPayoutRow]:
