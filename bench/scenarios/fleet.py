@@ -86,7 +86,7 @@ async def _add_machine(
 async def _pair_fleet(
     instance: Instance, operator: Operator, sizes: Sizes
 ) -> list[Atm]:
-    per_customer = (sizes.fleet_seconds // sizes.fleet_cash_every_s + 3) * 50_000
+    per_customer = int(sizes.fleet_seconds / sizes.fleet_cash_every_s + 3) * 50_000
     gate = asyncio.Semaphore(8)
     atms: list[Atm] = []
 
