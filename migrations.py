@@ -748,3 +748,63 @@ async def m012_fleet_cash(db):
         """
     )
     await _create_index(db, "alert_events_user", "alert_events", "user_id, created_at")
+
+
+async def m015_lp_payout_schedules(db):
+    """When an LP's sats move: each settlement (as before), daily at an hour
+    (UTC), or once what accrued reaches a threshold. The operator offers the
+    schedules per enrolment and the LP chooses one. A distribution leg of a
+    scheduled LP is recorded as before but 'accrued', not paid; one LP payout per
+    enrolment and paying wallet later pays every leg it took (``lp_payout_id``),
+    claimed and paid like a leg. At most one payout of an enrolment and paying
+    wallet is open at a time (the partial unique index)."""
+    big = db.big_int
+    for column in (
+        "payout_schedules_offered TEXT NOT NULL DEFAULT 'each'",
+        "payout_schedule TEXT NOT NULL DEFAULT 'each'",
+        "payout_hour INTEGER NOT NULL DEFAULT 0",
+        f"payout_threshold_sats {big} NOT NULL DEFAULT 10000",
+    ):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.lp_enrolments ADD COLUMN {column}"
+        )
+    await db.execute(
+        "ALTER TABLE satmachineadmin.payout_legs ADD COLUMN lp_payout_id TEXT"
+    )
+    await _create_index(db, "payout_legs_lp_payout", "payout_legs", "lp_payout_id")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.lp_payouts (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            enrolment_id TEXT NOT NULL,
+            lp_id TEXT NOT NULL,
+            source_wallet_id TEXT NOT NULL,
+            wallet_id TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            sats {big} NOT NULL,
+            legs INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            payment_hash TEXT,
+            payment_request TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_at {big},
+            next_attempt_at {big},
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            paid_at {big}
+        );
+        """
+    )
+    # One open payout per enrolment and paying wallet, whatever the number of
+    # workers or processes making them (a partial index: SQLite and PostgreSQL).
+    if db.type == SQLITE:
+        name, table = "satmachineadmin.lp_payouts_open", "lp_payouts"
+    else:
+        name, table = "lp_payouts_open", "satmachineadmin.lp_payouts"
+    await db.execute(
+        f"CREATE UNIQUE INDEX {name} ON {table} (enrolment_id, source_wallet_id) "
+        "WHERE status <> 'paid'"
+    )
+    await _create_index(db, "lp_payouts_enrolment", "lp_payouts", "enrolment_id")

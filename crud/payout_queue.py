@@ -159,7 +159,7 @@ async def refresh_settlement_status(
             UPDATE {S}.settlements SET updated_at = :now, status = CASE
                 WHEN NOT EXISTS (
                     SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id
-                    AND g.status NOT IN ('paid', 'retained', 'void')
+                    AND g.status NOT IN ('paid', 'retained', 'void', 'accrued')
                 ) THEN 'settled'
                 WHEN EXISTS (
                     SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id

@@ -97,6 +97,15 @@ from .fleet import (
     NoteCreate,
     RefillCreate,
 )
+from .lp_payouts import (
+    AccruedGroupRow,
+    LpPayout,
+    LpPayoutPlan,
+    LpPayoutRow,
+    PayoutSchedule,
+    PayoutScheduleChoice,
+    PayoutSchedulesOffer,
+)
 from .lps import (
     LP_CODE_ALPHABET,
     BalanceSums,
@@ -189,6 +198,7 @@ __all__ = [
     "WITHDRAW_EXPIRY_MAX_S",
     "WITHDRAW_EXPIRY_MIN_S",
     "AbandonedResolve",
+    "AccruedGroupRow",
     "AlertEvent",
     "AlertEventRow",
     "AlertSettings",
@@ -253,6 +263,9 @@ __all__ = [
     "LpEnrol",
     "LpEnrolment",
     "LpForwardingRow",
+    "LpPayout",
+    "LpPayoutPlan",
+    "LpPayoutRow",
     "LpProfile",
     "LpRow",
     "LpSummary",
@@ -277,6 +290,9 @@ __all__ = [
     "PairingCreate",
     "PairingRow",
     "PairingStatus",
+    "PayoutSchedule",
+    "PayoutScheduleChoice",
+    "PayoutSchedulesOffer",
     "PlatformFee",
     "RefillCreate",
     "Resolution",

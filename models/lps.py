@@ -50,6 +50,10 @@ class LpEnrolment(ApiModel):
     balance: str
     distributed_sats: int
     held_sats: int
+    payout_schedules_offered: str = Field(
+        "each", description="The payout schedules offered to the LP, comma-separated."
+    )
+    payout_schedule: str = Field("each", description="The LP's chosen schedule.")
 
 
 class LpCodeCreate(ApiModel):
@@ -229,6 +233,14 @@ class EnrolmentRow(BalanceSums):
     created_at: int
     user_id: str
     display_name: str | None
+    payout_schedules_offered: str = "each"
+    payout_schedule: str = "each"
+    payout_hour: int = 0
+    payout_threshold_sats: int = 10_000
+
+    @property
+    def pays_on_schedule(self) -> bool:
+        return self.payout_schedule in ("daily", "threshold")
 
 
 class DepositRow(RowModel):

@@ -170,6 +170,12 @@ from .pairing import (
     qr_svg,
     seed_url,
 )
+from .payout_plans import (
+    choose_payout_schedule,
+    list_lp_payouts,
+    lp_payout_plans,
+    offer_payout_schedules,
+)
 from .settlements import (
     CSV_COLUMNS,
     SettlementFilter,
@@ -232,6 +238,7 @@ __all__ = [
     "cash_in_paid",
     "cash_of",
     "cash_out_paid",
+    "choose_payout_schedule",
     "clear_machine_fees",
     "confirm_deposit",
     "cost_basis",
@@ -272,6 +279,7 @@ __all__ = [
     "list_balance_settlements",
     "list_deposits",
     "list_forwards",
+    "list_lp_payouts",
     "list_lps",
     "list_machines",
     "list_pairings",
@@ -279,6 +287,7 @@ __all__ = [
     "lp_balance_settlements",
     "lp_distributions",
     "lp_distributions_csv",
+    "lp_payout_plans",
     "lp_summary",
     "machine_cash",
     "machine_fees",
@@ -289,6 +298,7 @@ __all__ = [
     "observe_instance",
     "observe_operator",
     "observe_relays",
+    "offer_payout_schedules",
     "on_new_cassette_version",
     "on_new_fee_version",
     "operator_enrolment",

@@ -143,6 +143,8 @@ class OwedLegs:
     legs: list[LegDraft]
     lp_allocated_sats: int = 0
     unallocated_sats: int = 0
+    # Enrolments whose LP is paid on a schedule: their legs accrue, not pay.
+    accruing: frozenset[str] = frozenset()
 
 
 async def _owed_legs(
@@ -167,11 +169,12 @@ async def _owed_legs(
         legs + lp_legs,
         distribution.allocated_sats,
         distribution.unallocated_sats,
+        frozenset(row.id for row in enrolments if row.pays_on_schedule),
     )
 
 
 def _leg_rows(
-    new: NewSettlement, settlement_id: str, legs: list[LegDraft], timestamp: int
+    new: NewSettlement, settlement_id: str, owed: OwedLegs, timestamp: int
 ) -> list[NewLegRow]:
     """The legs worth storing: a leg of nothing owes nothing."""
     wallet_id = new.machine.wallet_id
@@ -180,11 +183,11 @@ def _leg_rows(
             settlement_id=settlement_id,
             operator_id=new.operator_id,
             position=position,
-            status=_initial_leg_status(leg, wallet_id),
+            status=_initial_leg_status(leg, wallet_id, owed.accruing),
             source_wallet_id=wallet_id,
             timestamp=timestamp,
         )
-        for position, leg in enumerate(legs)
+        for position, leg in enumerate(owed.legs)
         if leg.sats > 0 or leg.fiat_minor
     ]
 
@@ -259,7 +262,7 @@ async def _write_settlement(
     ]
     owed = await _owed_legs(conn, new, config, rules)
     timestamp = now()
-    legs = _leg_rows(new, settlement_id, owed.legs, timestamp)
+    legs = _leg_rows(new, settlement_id, owed, timestamp)
     settled = all(leg.status in payouts.DONE for leg in legs)
     row = _settlement_row(
         new,
@@ -321,11 +324,16 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
     return await get_settlement(new.operator_id, settlement_id), True
 
 
-def _initial_leg_status(leg: LegDraft, machine_wallet_id: str) -> str:
+def _initial_leg_status(
+    leg: LegDraft, machine_wallet_id: str, accruing: frozenset[str]
+) -> str:
     # Sats the machine wallet would pay to itself never move, and a leg of 0 sats
     # (an LP's fiat share too small to be worth a sat) moves none: nothing to pay.
     if leg.sats == 0 or leg.wallet_id == machine_wallet_id:
         return "retained"
+    # An LP paid on a schedule: the leg waits for the LP's next payout.
+    if leg.kind == LegKind.lp_distribution and leg.lp_enrolment_id in accruing:
+        return "accrued"
     return "pending"
 
 

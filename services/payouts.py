@@ -30,11 +30,12 @@ from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegRow
 from ..waiting import wait_until_set
-from . import atm_transactions, forwarding, sending, withdraw
+from . import atm_transactions, forwarding, lp_payouts, sending, withdraw
 from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
 __all__ = [
+    "CONCURRENT_LEGS",
     "DONE",
     "EXT_TAG",
     "STALE_PAYING_S",
@@ -52,9 +53,15 @@ __all__ = [
 ]
 
 STALE_PAYING_S = 60
+# Legs of one settlement in flight at once. LNbits serializes what must be (a
+# wallet's balance is checked in the payment's own transaction); more would only
+# queue on the database.
+CONCURRENT_LEGS = 4
 POLL_EVERY_S = 5.0
 
-DONE = ("paid", "retained", "void")
+# 'accrued': an LP's leg left for the LP's scheduled payout (``lp_payouts``); the
+# settlement has done its part.
+DONE = ("paid", "retained", "void", "accrued")
 
 _wakeup = asyncio.Event()
 
@@ -77,10 +84,24 @@ def settlement_status(legs: Sequence[LegRow | Mapping[str, Any]]) -> str:
 
 
 async def process_settlement(settlement_id: str) -> str:
-    """Pays every leg that is due, in order, and returns the settlement's status."""
-    for leg in await crud.legs_of(settlement_id=settlement_id):
-        if leg.status not in DONE:
+    """Pays every leg that is due and returns the settlement's status: the
+    platform fee first, then the others concurrently (each is its own payment,
+    claimed on its own), at most ``CONCURRENT_LEGS`` at a time."""
+    due = [
+        leg
+        for leg in await crud.legs_of(settlement_id=settlement_id)
+        if leg.status not in DONE
+    ]
+    for leg in due:
+        if leg.kind == "platform_fee":
+            await pay_leg(leg)  # never after the operator's legs
+    gate = asyncio.Semaphore(CONCURRENT_LEGS)
+
+    async def gated(leg: LegRow) -> None:
+        async with gate:
             await pay_leg(leg)
+
+    await asyncio.gather(*(gated(leg) for leg in due if leg.kind != "platform_fee"))
     status = await crud.refresh_settlement_status(
         settlement_id=settlement_id, now=int(time.time())
     )
@@ -279,6 +300,7 @@ async def run_worker() -> None:
                 if not await process_due():
                     break
             await forwarding.send_due()
+            await lp_payouts.pay_due()
         except Exception:
             logger.exception("satmachineadmin: payout pass failed")
         await wait_until_set(_wakeup, POLL_EVERY_S)

@@ -11,7 +11,18 @@ order FastAPI matches them in).
 
 from fastapi import APIRouter
 
-from . import alerts, fees, fleet, lp, lps, machines, settlements, splits, super_user
+from . import (
+    alerts,
+    fees,
+    fleet,
+    lp,
+    lps,
+    machines,
+    payout_plans,
+    settlements,
+    splits,
+    super_user,
+)
 from .routing import REFUSALS, DomainErrorsAsHttp
 
 api = APIRouter(prefix="/api/v1", route_class=DomainErrorsAsHttp, responses=REFUSALS)
@@ -24,6 +35,7 @@ for concern in (
     splits,
     settlements,
     lps,
+    payout_plans,
     lp,
 ):
     api.include_router(concern.router)

@@ -103,6 +103,7 @@ window.app = Vue.createApp({
       worklist: [],
       abandoned: [],
       lps: [],
+      scheduleDialog: {show: false, lp: null, offered: []},
       deposits: [],
       balanceSettlements: [],
       failedBalanceSettlements: [],
@@ -470,6 +471,26 @@ window.app = Vue.createApp({
     },
 
     // --- loading -------------------------------------------------------------------
+    openScheduleDialog(lp) {
+      const offered = (lp.payout_schedules_offered || 'each').split(',')
+      this.scheduleDialog = {
+        show: true,
+        lp,
+        offered: offered.filter(name => name !== 'each')
+      }
+    },
+    async saveSchedules() {
+      const d = this.scheduleDialog
+      try {
+        await this.call('PUT', `/lps/${d.lp.id}/payout-schedules`, {
+          offered: ['each', ...d.offered]
+        })
+        d.show = false
+        await this.loadLps()
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
     async call(method, path, data) {
       return (await LNbits.api.request(method, `${API}${path}`, null, data)).data
     },

@@ -20,6 +20,12 @@ window.app = Vue.createApp({
       forwards: [],
       forwardingForm: {ln_address: '', fee_reserve_bps: 100},
       savingForwarding: false,
+      // One payout schedule per enrolment: offered by the operator, chosen here.
+      payoutPlans: [],
+      payoutHours: Array.from({length: 24}, (_, hour) => ({
+        label: `${String(hour).padStart(2, '0')}:00 UTC`,
+        value: hour
+      })),
       // The one-time code an operator needs to enrol this user (their consent).
       enrolCode: null,
       codeWallet: null,
@@ -266,6 +272,7 @@ window.app = Vue.createApp({
         this.distributions = distributions.data
         this.balanceSettlements = settlements.data
         this.forwards = forwards.data
+        await this.loadPayoutPlans()
         // Only an LP has forwarding settings (anyone else gets a 404).
         if (this.me.lp_id) {
           const {data} = await LNbits.api.request(
@@ -317,6 +324,46 @@ window.app = Vue.createApp({
             ? `Operators see you as ${data.display_name}`
             : 'Operators see your LNbits username'
         })
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
+    async loadPayoutPlans() {
+      const {data} = await LNbits.api.request('GET', `${API}/lp/payout-plans`)
+      this.payoutPlans = data.map(plan => ({...plan, form: {...plan}}))
+    },
+    scheduleLabel(name) {
+      return {
+        each: 'Each settlement',
+        daily: 'Daily at a set hour (UTC)',
+        threshold: 'When accrued reaches an amount'
+      }[name]
+    },
+    scheduledText(plan) {
+      if (plan.schedule === 'daily' && plan.next_payout_at) {
+        return `next payout ${this.when(plan.next_payout_at)} (${String(
+          plan.hour
+        ).padStart(2, '0')}:00 UTC)`
+      }
+      if (plan.schedule === 'threshold') {
+        return `paid once ${this.sats(plan.threshold_sats)} sats have accrued`
+      }
+      return 'paid with each settlement'
+    },
+    async savePayoutPlan(plan) {
+      const form = plan.form
+      const body = {enrolment_id: plan.enrolment_id, schedule: form.schedule}
+      if (form.schedule === 'daily') body.hour = form.hour
+      if (form.schedule === 'threshold') body.threshold_sats = form.threshold_sats
+      try {
+        await LNbits.api.request(
+          'PUT',
+          `${API}/lp/payout-plans`,
+          undefined,
+          body
+        )
+        await this.loadPayoutPlans()
+        Quasar.Notify.create({type: 'positive', message: 'Payout schedule saved'})
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }

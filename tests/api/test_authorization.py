@@ -175,6 +175,11 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         f"{API}/lps/{{enrolment_id}}/settle",
         lambda ids: {"wallet_id": ids["wallet_id"], "exchange_rate": "500000.00"},
     ),
+    (
+        "PUT",
+        f"{API}/lps/{{enrolment_id}}/payout-schedules",
+        lambda _: {"offered": ["each"]},
+    ),
     ("GET", f"{API}/balance-settlements", None),
     # No balance settlement exists in this world: any id stands for "someone's".
     ("POST", f"{API}/balance-settlements/{{settlement_id}}/retry", None),
@@ -194,6 +199,13 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         lambda _: {"ln_address": "thief@example.com", "fee_reserve_bps": 100},
     ),
     ("GET", f"{API}/lp/forwards", None),
+    ("GET", f"{API}/lp/payout-plans", None),
+    (
+        "PUT",
+        f"{API}/lp/payout-plans",
+        lambda ids: {"enrolment_id": ids["enrolment_id"], "schedule": "each"},
+    ),
+    ("GET", f"{API}/lp/payouts", None),
     ("POST", f"{API}/lp/code", lambda _: {}),
     ("GET", f"{API}/lp/code", None),
     ("GET", f"{API}/lp/profile", None),
@@ -829,6 +841,8 @@ async def test_lp_sees_operators_by_name_never_by_id(client, world):
         f"{API}/lp/profile",
         f"{API}/lp/forwarding",
         f"{API}/lp/forwards",
+        f"{API}/lp/payout-plans",
+        f"{API}/lp/payouts",
     ):
         response = await call(client, world.lp, "GET", path)
         assert response.status_code == 200, f"{path}: {response.text}"
