@@ -35,7 +35,6 @@ from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
 __all__ = [
-    "CONCURRENT_LEGS",
     "DONE",
     "EXT_TAG",
     "STALE_PAYING_S",
@@ -53,10 +52,6 @@ __all__ = [
 ]
 
 STALE_PAYING_S = 60
-# Legs of one settlement in flight at once. LNbits serializes what must be (a
-# wallet's balance is checked in the payment's own transaction); more would only
-# queue on the database.
-CONCURRENT_LEGS = 4
 POLL_EVERY_S = 5.0
 
 # 'accrued': an LP's leg left for the LP's scheduled payout (``lp_payouts``); the
@@ -84,24 +79,10 @@ def settlement_status(legs: Sequence[LegRow | Mapping[str, Any]]) -> str:
 
 
 async def process_settlement(settlement_id: str) -> str:
-    """Pays every leg that is due and returns the settlement's status: the
-    platform fee first, then the others concurrently (each is its own payment,
-    claimed on its own), at most ``CONCURRENT_LEGS`` at a time."""
-    due = [
-        leg
-        for leg in await crud.legs_of(settlement_id=settlement_id)
-        if leg.status not in DONE
-    ]
-    for leg in due:
-        if leg.kind == "platform_fee":
-            await pay_leg(leg)  # never after the operator's legs
-    gate = asyncio.Semaphore(CONCURRENT_LEGS)
-
-    async def gated(leg: LegRow) -> None:
-        async with gate:
+    """Pays every leg that is due, in order, and returns the settlement's status."""
+    for leg in await crud.legs_of(settlement_id=settlement_id):
+        if leg.status not in DONE:
             await pay_leg(leg)
-
-    await asyncio.gather(*(gated(leg) for leg in due if leg.kind != "platform_fee"))
     status = await crud.refresh_settlement_status(
         settlement_id=settlement_id, now=int(time.time())
     )
