@@ -561,3 +561,21 @@ async def m010_fee_schedules(db):
     for table in ("settlements", "atm_transactions"):
         for column in (f"fee_mismatch_sats {big}", "fee_version INTEGER"):
             await db.execute(f"ALTER TABLE satmachineadmin.{table} ADD COLUMN {column}")
+
+
+async def m013_lp_display_name(db):
+    """An LP is named when enrolled: the operator may give the name they know the
+    LP by (kept per enrolment), and the LP's own name, editable on their page,
+    goes before it. Names saved before were neither stripped nor bounded."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.lp_enrolments ADD COLUMN display_name TEXT"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps "
+        "SET display_name = SUBSTR(TRIM(display_name), 1, 64) "
+        "WHERE display_name IS NOT NULL"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps SET display_name = NULL "
+        "WHERE display_name IS NOT NULL AND display_name = ''"
+    )

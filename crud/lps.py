@@ -156,7 +156,7 @@ _LEG_VOIDED = f"({_BALANCE_SETTLEMENT} AND g.status = 'void')"
 
 
 _ENROLMENT_WITH_DEPOSITS = f"""
-    SELECT e.*, l.user_id, l.display_name,
+    SELECT e.*, l.user_id, l.display_name AS lp_display_name,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'confirmed'), 0)
             AS deposited_minor,

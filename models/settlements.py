@@ -67,6 +67,11 @@ class SettlementLeg(ApiModel):
     attempts: int
     last_error: str | None
     paid_at: int | None
+    target_name: str | None = Field(
+        None,
+        description="Who is paid, as people know them: the wallet's name, the "
+        "Lightning address, the LP's name, or the platform.",
+    )
 
 
 class Settlement(ApiModel):
@@ -147,6 +152,7 @@ class DailyMachineStats(ApiModel):
 
 class OperatorTotals(ApiModel):
     operator_id: str
+    operator: str | None = Field(None, description="The operator's LNbits username.")
     machines: int
     settlements: int
     gross_sats: int

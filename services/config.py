@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..nostr.keys import KeyPair
 from ..nostr.nip19 import npub_encode
-from .accounts import existing_wallet, to_model
+from .accounts import existing_wallet, person_name, to_model
 
 # A fresh install has no relay: the super user names the ones the machines reach.
 DEFAULT_RELAYS: tuple[str, ...] = ()
@@ -154,4 +154,8 @@ async def get_platform_fee() -> PlatformFee:
 
 
 async def super_overview() -> list[OperatorTotals]:
-    return await crud.operator_totals()
+    rows = await crud.operator_totals()
+    return [
+        row.copy(update={"operator": await person_name(row.operator_id)})
+        for row in rows
+    ]

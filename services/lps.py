@@ -35,7 +35,7 @@ from ..models import (
     LpRow,
     LpSummary,
 )
-from .accounts import operator_names, person_name, to_model
+from .accounts import enrolment_name, operator_names, person_name, to_model
 from .settlements import csv_text
 
 
@@ -54,7 +54,7 @@ def _balances(sums: BalanceSums) -> dict[str, Any]:
 
 
 async def _enrolment(row: EnrolmentRow) -> LpEnrolment:
-    name = await person_name(row.user_id, row.display_name)
+    name = await enrolment_name(row)
     return to_model(LpEnrolment, row, name=name, **_balances(row))
 
 
@@ -91,6 +91,8 @@ async def create_lp_code(
     if wallet_id not in user_wallet_ids:
         raise InvalidInput("choose one of your own wallets")
     lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
+    if data.display_name:
+        await crud.set_lp_display_name(lp_id=lp.id, display_name=data.display_name)
     code, timestamp = _new_lp_code(), now()
     row = LpCodeRow(
         user_id=user_id,
@@ -144,6 +146,7 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
                     "lp_id": code.lp_id,
                     "wallet_id": code.wallet_id,
                     "fiat_code": data.fiat_code,
+                    "display_name": data.display_name,
                     "created_at": now(),
                 },
                 conn=conn,

@@ -27,7 +27,7 @@ from ..models import (
     SettlementTotals,
 )
 from . import payouts
-from .accounts import to_model
+from .accounts import enrolment_name, to_model, wallet_name
 
 # Legs that pay someone else's wallet: the super user's (platform fee) or an LP's.
 # The operator sees the label and the enrolment, never that wallet's id.
@@ -46,11 +46,37 @@ def _shown_fee_snapshot(stored: str) -> dict:
     return snapshot
 
 
-def _leg(row: LegRow, fiat_code: str) -> SettlementLeg:
+PLATFORM_FEE_NAME = "Platform fee"
+
+
+async def target_names(operator_id: str, legs: Iterable[LegRow]) -> dict[str, str]:
+    """Who each leg pays, as people know them (by leg id): the platform, the LP's
+    name, the operator's own wallet by its name, or the Lightning address."""
+    legs = list(legs)
+    lp_names: dict[str, str] = {}
+    if any(leg.lp_enrolment_id for leg in legs):
+        for enrolment in await crud.list_enrolments(operator_id=operator_id):
+            lp_names[enrolment.id] = await enrolment_name(enrolment)
+    names: dict[str, str] = {}
+    for leg in legs:
+        if leg.kind == LegKind.platform_fee:
+            name: str | None = PLATFORM_FEE_NAME
+        elif leg.lp_enrolment_id:
+            name = lp_names.get(leg.lp_enrolment_id)
+        else:
+            name = leg.ln_address or await wallet_name(leg.wallet_id)
+        names[leg.id] = name or leg.label
+    return names
+
+
+def _leg(
+    row: LegRow, fiat_code: str, names: dict[str, str] | None = None
+) -> SettlementLeg:
     fiat_minor = row.fiat_minor
     return to_model(
         SettlementLeg,
         row,
+        target_name=(names or {}).get(row.id),
         wallet_id=shown_wallet_id(row.kind, row.wallet_id),
         fiat_amount=None
         if fiat_minor is None
@@ -58,14 +84,20 @@ def _leg(row: LegRow, fiat_code: str) -> SettlementLeg:
     )
 
 
-def _settlement(row: SettlementRow, legs: list[LegRow] | None = None) -> Settlement:
+def _settlement(
+    row: SettlementRow,
+    legs: list[LegRow] | None = None,
+    names: dict[str, str] | None = None,
+) -> Settlement:
     return to_model(
         Settlement,
         row,
         fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
         fee_snapshot=_shown_fee_snapshot(row.fee_snapshot),
         split_snapshot=json.loads(row.split_snapshot),
-        legs=None if legs is None else [_leg(leg, row.fiat_code) for leg in legs],
+        legs=None
+        if legs is None
+        else [_leg(leg, row.fiat_code, names) for leg in legs],
     )
 
 
@@ -76,7 +108,7 @@ async def get_settlement(operator_id: str, settlement_id: str) -> Settlement:
     if row is None:
         raise NotFound(f"no settlement '{settlement_id}' in your account")
     legs = await crud.get_legs(settlement_ids=[settlement_id])
-    return _settlement(row, legs)
+    return _settlement(row, legs, await target_names(operator_id, legs))
 
 
 @dataclass(frozen=True)
@@ -219,10 +251,11 @@ async def worklist(operator_id: str) -> list[Settlement]:
         for row in await crud.list_settlements_with_failed_legs(operator_id=operator_id)
     ]
     legs = await crud.get_legs(settlement_ids=[row.id for row in rows])
+    names = await target_names(operator_id, legs)
     by_settlement: dict[str, list[LegRow]] = {}
     for leg in legs:
         by_settlement.setdefault(leg.settlement_id, []).append(leg)
-    return [_settlement(row, by_settlement.get(row.id, [])) for row in rows]
+    return [_settlement(row, by_settlement.get(row.id, []), names) for row in rows]
 
 
 async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:

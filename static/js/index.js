@@ -405,8 +405,9 @@ window.app = Vue.createApp({
     legTarget(leg) {
       // Another person's wallet (the platform's, an LP's) is shown by name only.
       if (leg.kind === 'platform_fee') return 'Platform fee'
+      if (leg.target_name) return leg.target_name
       if (leg.lp_enrolment_id) return this.lpName(leg.lp_enrolment_id)
-      return leg.ln_address || leg.wallet_id || ''
+      return leg.ln_address || leg.label || ''
     },
     machineName(id) {
       const machine = this.machines.find(m => m.id === id)
@@ -838,14 +839,15 @@ window.app = Vue.createApp({
 
     // --- liquidity providers -------------------------------------------------------
     openEnrolDialog() {
-      this.enrolDialog = {show: true, code: '', fiat_code: ''}
+      this.enrolDialog = {show: true, code: '', fiat_code: '', display_name: ''}
     },
     async enrolLp() {
       const d = this.enrolDialog
       try {
         await this.call('POST', '/lps', {
           code: d.code,
-          fiat_code: d.fiat_code.toUpperCase()
+          fiat_code: d.fiat_code.toUpperCase(),
+          display_name: d.display_name || null
         })
         this.enrolDialog.show = false
         this.notifyDone('LP enrolled')

@@ -112,7 +112,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: row => row.operator || 'an operator',
           align: 'left'
         },
         {name: 'machines', label: 'Machines', field: 'machines', sortable: true},
