@@ -194,6 +194,20 @@ class LegRow(NewLegRow):
     next_attempt_at: int | None = None
     # Read with a claim only: the Lightning address the leg's LP forwards to.
     lp_ln_address: str | None = None
+    # Added to a claimed leg: what its payment says in the payee's wallet.
+    memo: str | None = None
+    memo_facts: dict[str, str] | None = None
+
+
+class LegContext(RowModel):
+    """What a leg's payment tells its payee: the machine settlement it comes from
+    (machine and direction are None for an LP's balance settlement)."""
+
+    machine: str | None = None
+    direction: str | None = None
+    total_minor: int | None = None
+    fiat_code: str | None = None
+    exchange_rate: str | None = None
 
 
 class NewSettlementRow(RowModel):

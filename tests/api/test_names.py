@@ -110,3 +110,54 @@ async def test_the_super_user_sees_operators_by_username(client, super_user, bus
     assert overview.status_code == 200, overview.text
     names = {row["operator_id"]: row["operator"] for row in overview.json()}
     assert names[business.operator.id] == business.operator.username
+
+
+async def _incoming(client, actor) -> list[dict]:
+    response = await client.get(
+        "/api/v1/payments?limit=20",
+        headers={"X-Api-Key": actor.wallets[0]["inkey"]},
+    )
+    assert response.status_code == 200, response.text
+    return [p for p in response.json() if p["amount"] > 0]
+
+
+async def test_each_payee_sees_what_the_payment_was_for(client, super_user, business):
+    await fund(business.machine["wallet_id"], 100_100)
+    settlement = await business.cash_out()
+    await wait_for_status(client, business.operator, settlement["id"], "settled")
+    operator = business.operator.username
+
+    def of_settlement(payments):
+        return [
+            p for p in payments if p["extra"].get("settlement_id") == settlement["id"]
+        ]
+
+    # 500.00 GTQ over LP balances of 600 and 400: 300.00 and 200.00 of it.
+    for lp, share in zip(business.lps, ("300.00", "200.00"), strict=True):
+        [payment] = of_settlement(await _incoming(client, lp))
+        assert payment["memo"] == (
+            f"SatMachine · {operator} · Pay ATM · cash-out · {share} of 500.00 GTQ "
+            "@ 500,000"
+        )
+        assert {
+            key: payment["extra"][key]
+            for key in ("operator", "machine", "direction", "fiat_amount")
+        } == {
+            "operator": operator,
+            "machine": "Pay ATM",
+            "direction": "cash-out",
+            "fiat_amount": share,
+        }
+        assert payment["extra"]["fiat_total"] == "500.00"
+        assert payment["extra"]["exchange_rate"] == "500000.00"
+    [fee] = of_settlement(await _incoming(client, super_user))
+    assert fee["memo"] == (
+        f"SatMachine · {operator} · Pay ATM · cash-out · platform fee · 500.00 GTQ "
+        "@ 500,000"
+    )
+    [split] = of_settlement(await _incoming(client, business.employee))
+    assert (
+        split["memo"]
+        == "SatMachine · Pay ATM · cash-out · employee · 500.00 GTQ @ 500,000"
+    )
+    assert split["extra"]["paid_for"] == "employee"
