@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from . import fiat
+from .helpers import direction_word
 
 BRAND = "SatMachine"
 SEPARATOR = " · "
@@ -32,10 +33,6 @@ class PaymentFacts:
     total_minor: int | None = None  # the settlement's fiat
     fiat_code: str | None = None
     exchange_rate: str | None = None
-
-
-def direction_word(direction: str | None) -> str:
-    return {"cash_out": "cash-out", "cash_in": "cash-in"}.get(direction or "", "")
 
 
 def grouped(text: str | None) -> str:

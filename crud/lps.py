@@ -324,10 +324,11 @@ async def list_lp_distributions(
         f"""
         SELECT g.id AS leg_id, g.settlement_id, g.lp_enrolment_id AS enrolment_id,
                g.operator_id, s.fiat_code, g.fiat_minor, g.sats, s.exchange_rate,
-               g.status, g.created_at
+               g.status, g.created_at, m.name AS machine, s.direction
         FROM {S}.payout_legs g
         JOIN {S}.lp_enrolments e ON e.id = g.lp_enrolment_id
         JOIN {S}.settlements s ON s.id = g.settlement_id
+        LEFT JOIN {S}.machines m ON m.id = s.machine_id
         WHERE e.lp_id = :lp_id
         ORDER BY g.created_at DESC, g.id
         """,

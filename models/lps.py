@@ -172,6 +172,8 @@ class LpDistribution(ApiModel):
     sats_per_fiat_unit: str | None = Field(
         None, description="sats / fiat_amount; null when fiat_amount is 0."
     )
+    machine: str | None = Field(None, description="The machine's name.")
+    direction: str | None = Field(None, description="cash_out or cash_in.")
 
 
 class ForwardingSettings(ApiModel):
@@ -287,3 +289,5 @@ class LpDistributionRow(RowModel):
     exchange_rate: str
     status: str
     created_at: int
+    machine: str | None = None
+    direction: str | None = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -36,7 +35,7 @@ from ..models import (
     LpSummary,
 )
 from .accounts import enrolment_name, operator_names, person_name, to_model
-from .settlements import csv_text
+from .settlements import csv_text, export_row
 
 
 def _balances(sums: BalanceSums) -> dict[str, Any]:
@@ -337,6 +336,8 @@ LP_CSV_COLUMNS = (
     "settlement_id",
     "leg_id",
     "operator",
+    "machine",
+    "direction",
     "enrolment_id",
     "fiat_code",
     "fiat_amount",
@@ -349,14 +350,9 @@ LP_CSV_COLUMNS = (
 
 
 async def lp_distributions_csv(user_id: str) -> str:
-    """The LP's distributions, newest first; created_at as ISO 8601 UTC."""
+    """The LP's distributions, newest first, in the operator's export's words."""
     rows = [
-        {
-            **distribution.dict(),
-            "created_at": datetime.fromtimestamp(
-                distribution.created_at, timezone.utc
-            ).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+        export_row(distribution.dict())
         for distribution in await lp_distributions(user_id)
     ]
     return csv_text(LP_CSV_COLUMNS, rows)

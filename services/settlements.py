@@ -13,7 +13,7 @@ from typing import Any
 from .. import audit, crud, fiat
 from ..database import transaction
 from ..errors import NotFound
-from ..helpers import now
+from ..helpers import direction_word, iso_utc, now
 from ..models import (
     CurrencyTotals,
     DailyMachineStats,
@@ -197,6 +197,7 @@ async def daily_stats(operator_id: str, *, days: int) -> list[DailyMachineStats]
 CSV_COLUMNS = (
     "id",
     "created_at",
+    "machine",
     "machine_id",
     "direction",
     "status",
@@ -240,9 +241,32 @@ def csv_text(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
     return out.getvalue()
 
 
+def export_row(row: dict[str, Any], **names: str) -> dict[str, Any]:
+    """One row of either export (the operator's and the LP's), in the same words:
+    times in ISO 8601 UTC, directions as cash-out / cash-in, names beside ids."""
+    return {
+        **row,
+        **names,
+        "created_at": iso_utc(row["created_at"]),
+        "direction": direction_word(row.get("direction")),
+    }
+
+
 async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
     rows, _ = await crud.list_settlements(**filters.query(operator_id))
-    return csv_text(CSV_COLUMNS, (_settlement(row).dict() for row in rows))
+    machines = {
+        machine.id: machine.name
+        for machine in await crud.list_machines(operator_id=operator_id)
+    }
+    return csv_text(
+        CSV_COLUMNS,
+        (
+            export_row(
+                _settlement(row).dict(), machine=machines.get(row.machine_id, "")
+            )
+            for row in rows
+        ),
+    )
 
 
 async def worklist(operator_id: str) -> list[Settlement]:

@@ -760,6 +760,7 @@ async def test_super_overview_totals_per_operator(
     mine = next(row for row in overview.json() if row["operator_id"] == operator.id)
     assert mine == {
         "operator_id": operator.id,
+        "operator": operator.username,
         "machines": 1,
         "settlements": 2,
         "gross_sats": 420_000,
