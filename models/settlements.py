@@ -110,6 +110,14 @@ class Settlement(ApiModel):
         None, description="fee_sats minus the schedule's fee (record mode)."
     )
     legs: list[SettlementLeg] | None = None
+    legs_total: int | None = Field(None, description="Its payout legs.")
+    legs_done: int | None = Field(
+        None, description="Legs paid (or kept in the machine's wallet, or void)."
+    )
+    legs_failed: int | None = Field(None, description="Legs that failed.")
+    failure: str | None = Field(
+        None, description="Why the first failed leg failed (its last error)."
+    )
 
 
 class SettlementPage(ApiModel):

@@ -84,19 +84,33 @@ def _leg(
     )
 
 
+def progress(legs: list[LegRow]) -> dict[str, Any]:
+    """How far a settlement's payouts got: "3 of 4 paid", "1 failed", and why."""
+    failed = [leg for leg in legs if leg.status == "failed"]
+    return {
+        "legs_total": len(legs),
+        "legs_done": sum(leg.status in payouts.DONE for leg in legs),
+        "legs_failed": len(failed),
+        "failure": failed[0].last_error if failed else None,
+    }
+
+
 def _settlement(
     row: SettlementRow,
     legs: list[LegRow] | None = None,
     names: dict[str, str] | None = None,
+    *,
+    with_legs: bool = True,
 ) -> Settlement:
     return to_model(
         Settlement,
         row,
+        **(progress(legs) if legs is not None else {}),
         fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
         fee_snapshot=_shown_fee_snapshot(row.fee_snapshot),
         split_snapshot=json.loads(row.split_snapshot),
         legs=None
-        if legs is None
+        if legs is None or not with_legs
         else [_leg(leg, row.fiat_code, names) for leg in legs],
     )
 
@@ -139,9 +153,20 @@ async def list_settlements(
         limit=limit,
         offset=offset,
     )
+    legs = _by_settlement(await crud.get_legs(settlement_ids=[row.id for row in rows]))
     return SettlementPage(
-        data=[_settlement(row) for row in rows], total=total, limit=limit, offset=offset
+        data=[_settlement(row, legs.get(row.id, []), with_legs=False) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
+
+
+def _by_settlement(legs: list[LegRow]) -> dict[str, list[LegRow]]:
+    found: dict[str, list[LegRow]] = {}
+    for leg in legs:
+        found.setdefault(leg.settlement_id, []).append(leg)
+    return found
 
 
 _SAT_TOTALS = (
@@ -276,9 +301,7 @@ async def worklist(operator_id: str) -> list[Settlement]:
     ]
     legs = await crud.get_legs(settlement_ids=[row.id for row in rows])
     names = await target_names(operator_id, legs)
-    by_settlement: dict[str, list[LegRow]] = {}
-    for leg in legs:
-        by_settlement.setdefault(leg.settlement_id, []).append(leg)
+    by_settlement = _by_settlement(legs)
     return [_settlement(row, by_settlement.get(row.id, []), names) for row in rows]
 
 
