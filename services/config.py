@@ -59,14 +59,13 @@ async def update_super_config(
     if both is not None:
         changes["cash_in_fee_basis"] = changes["cash_out_fee_basis"] = both
     if changes.get("super_wallet_id"):
-        await existing_wallet(changes["super_wallet_id"], "super_wallet_id")
+        await existing_wallet(changes["super_wallet_id"], "the platform fee wallet")
     merged = {**current.dict(), **changes}
     if (merged["cash_in_fee_bps"] or merged["cash_out_fee_bps"]) and not merged[
         "super_wallet_id"
     ]:
         raise InvalidInput(
-            "set super_wallet_id before charging a platform fee: the fee has to be "
-            "paid into a wallet"
+            "choose the wallet the platform fee is paid into before charging a fee"
         )
     if not changes:
         return current

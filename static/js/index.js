@@ -1,16 +1,15 @@
 // The operator dashboard. Every number comes from the extension's API; the page
 // only checks input early so that the API's refusals are the exception.
-const API = '/satmachineadmin/api/v1'
+const {API, format: fmt, parseAmount} = window.SatMachine
 const POLL_MS = 5000
-const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every 15 s
+const POLL_MAX_MS = 20000
+const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every third poll
+const FRESH_MS = 8000 // how long a new settlement's highlight takes to fade
 const FIAT_CODE = /^[A-Za-z]{3}$/
-const DECIMAL = /^\d+(\.\d+)?$/
 
-const sats = value =>
-  value === null || value === undefined
-    ? ''
-    : `${LNbits.utils.formatSat(value)} sat`
-const when = seconds => (seconds ? new Date(seconds * 1000).toLocaleString() : '')
+const sats = fmt.sats
+const when = fmt.when
+const fiat = row => fmt.fiat(row.fiat_amount, row.fiat_code)
 const dateParam = value => (value ? value : undefined)
 // The Idempotency-Key of a balance settlement (crypto.randomUUID needs HTTPS).
 const newKey = () =>
@@ -27,24 +26,6 @@ function query(params) {
   }
   const text = search.toString()
   return text ? `?${text}` : ''
-}
-
-function cashLevel(level) {
-  if (level === undefined || level === null) return ''
-  if (typeof level === 'object') {
-    return Object.entries(level)
-      .map(([key, value]) => `${key}: ${value}`)
-      .join(', ')
-  }
-  return String(level)
-}
-
-function availability(machine) {
-  const beacon = machine.beacon || {}
-  const parts = []
-  if (beacon.cash_out !== undefined) parts.push(`out ${beacon.cash_out ? '✓' : '✗'}`)
-  if (beacon.cash_in !== undefined) parts.push(`in ${beacon.cash_in ? '✓' : '✗'}`)
-  return parts.join(' · ')
 }
 
 let ruleKey = 0
@@ -119,118 +100,15 @@ window.app = Vue.createApp({
         {label: 'Cash-in (customer buys BTC)', value: 'cash_in'}
       ],
       statusOptions: ['processing', 'settled', 'failed'],
-      machineOverviewColumns: [
-        {name: 'name', label: 'Machine', field: 'name', align: 'left'},
-        {name: 'online', label: 'Status', field: 'online', align: 'left'},
-        {name: 'available', label: 'Cash out / in', field: availability},
-        {
-          name: 'cash',
-          label: 'Cash level',
-          field: row => cashLevel((row.beacon || {}).cash_level)
-        },
-        {name: 'seen', label: 'Last seen', field: row => when(row.last_seen)},
-        {name: 'balance', label: 'Wallet balance', field: row => sats(row.balance_sats)}
-      ],
-      machineColumns: [
-        {name: 'actions', label: '', field: 'id', align: 'left'},
-        {name: 'name', label: 'Name', field: 'name', align: 'left', sortable: true},
-        {name: 'location', label: 'Location', field: 'location', align: 'left'},
-        {
-          name: 'fiat',
-          label: 'Fiat',
-          field: row => row.fiat_code || (row.beacon || {}).fiat || ''
-        },
-        {name: 'online', label: 'Status', field: 'online', align: 'left'},
-        {name: 'available', label: 'Cash out / in', field: availability},
-        {
-          name: 'cash',
-          label: 'Cash level',
-          field: row => cashLevel((row.beacon || {}).cash_level)
-        },
-        {name: 'model', label: 'Model', field: row => (row.beacon || {}).model || ''},
-        {name: 'seen', label: 'Last seen', field: row => when(row.last_seen)},
-        {name: 'balance', label: 'Balance', field: row => sats(row.balance_sats)},
-        {name: 'npub', label: 'npub', field: 'npub', align: 'left'}
-      ],
-      settlementColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: row => row.direction.replace('_', '-')},
-        {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
-        {name: 'commission', label: 'Commission', field: row => sats(row.commission_sats)},
-        {name: 'platform', label: 'Platform fee', field: row => sats(row.platform_fee_sats)},
-        {name: 'operator', label: 'Operator fee', field: row => sats(row.operator_fee_sats)},
-        {name: 'lp', label: 'To LPs', field: row => sats(row.lp_allocated_sats)},
-        {name: 'status', label: 'Status', field: 'status'}
-      ],
-      legColumns: [
-        {name: 'kind', label: 'Kind', field: row => row.kind.replace(/_/g, ' '), align: 'left'},
-        {name: 'label', label: 'Label', field: 'label', align: 'left'},
-        {
-          name: 'target',
-          label: 'To',
-          field: row => this.legTarget(row),
-          align: 'left'
-        },
-        {name: 'sats', label: 'Sats', field: row => sats(row.sats)},
-        {name: 'fiat', label: 'Fiat', field: row => row.fiat_amount || ''},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'attempts', label: 'Attempts', field: 'attempts'},
-        {name: 'hash', label: 'Payment hash', field: row => (row.payment_hash || '').slice(0, 12)},
-        {name: 'paid', label: 'Paid', field: row => when(row.paid_at)},
-        {name: 'error', label: 'Last error', field: row => row.last_error || '', align: 'left'}
-      ],
-      abandonedColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: 'direction'},
-        {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'sats', label: 'Sats', field: row => sats(row.amount_sats)},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'note', label: 'Why', field: row => row.note || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      worklistColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      lpColumns: [
-        {name: 'name', label: 'LP', field: 'name', align: 'left'},
-        {name: 'fiat', label: 'Currency', field: 'fiat_code'},
-        {name: 'deposited', label: 'Deposited', field: 'deposited'},
-        {name: 'pending', label: 'Unconfirmed', field: 'pending_deposits'},
-        {name: 'distributed', label: 'Distributed', field: 'distributed'},
-        {name: 'held', label: 'Held (being paid)', field: 'held'},
-        {name: 'voided', label: 'Voided', field: 'voided'},
-        {name: 'balance', label: 'Balance', field: 'balance'},
-        {name: 'sats', label: 'Sats sent', field: row => sats(row.distributed_sats)},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      depositColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'lp', label: 'LP', field: row => this.lpName(row.enrolment_id), align: 'left'},
-        {name: 'amount', label: 'Amount', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'note', label: 'Note', field: row => row.note || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      balanceSettlementColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'amount', label: 'Amount', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'rate', label: 'Rate', field: row => `${row.exchange_rate} (${row.rate_source})`},
-        {name: 'sats', label: 'Sats', field: row => sats(row.sats)},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'error', label: 'Error', field: row => row.last_error || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ]
+      ...window.SatMachineColumns.operator(this)
     }
   },
   computed: {
+    narrow() {
+      // A phone: table buttons show their icon only (their name stays for
+      // screen readers and tooltips).
+      return this.$q.screen.lt.sm
+    },
     walletOptions() {
       return (this.g.user ? this.g.user.wallets : []).map(wallet => ({
         label: wallet.name,
@@ -330,9 +208,9 @@ window.app = Vue.createApp({
       return [
         {label: 'When', value: when(s.created_at)},
         {label: 'Machine', value: this.machineName(s.machine_id)},
-        {label: 'Direction', value: s.direction},
+        {label: 'Direction', value: fmt.direction(s.direction)},
         {label: 'Source', value: s.source},
-        {label: 'Fiat', value: `${s.fiat_amount} ${s.fiat_code} at ${s.exchange_rate}`},
+        {label: 'Fiat', value: `${fiat(s)} at ${fmt.rate(s.exchange_rate)}`},
         {label: 'Volume', value: sats(s.gross_sats)},
         {label: 'Principal', value: sats(s.principal_sats)},
         {label: 'Commission', value: sats(s.commission_sats)},
@@ -396,8 +274,10 @@ window.app = Vue.createApp({
       return when(seconds)
     },
     statusColor(status) {
-      return {settled: 'green', processing: 'blue', failed: 'red'}[status] || 'grey'
+      // Dark enough for white text (at least 4.5:1) on either theme.
+      return {settled: 'green-9', processing: 'blue-9', failed: 'red-9'}[status] || 'grey-8'
     },
+
     lpName(enrolmentId) {
       const lp = this.lps.find(e => e.id === enrolmentId)
       return lp ? lp.name : 'a liquidity provider'
@@ -413,18 +293,33 @@ window.app = Vue.createApp({
       const machine = this.machines.find(m => m.id === id)
       return machine ? machine.name : id
     },
-    notifyDone(message) {
-      Quasar.Notify.create({type: 'positive', message, timeout: 2000})
+    notifyDone: window.SatMachine.notify.done,
+    notifyProblem: window.SatMachine.notify.problem,
+    notifyError: window.SatMachine.notify.error,
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
     },
-    notifyProblem(message) {
-      Quasar.Notify.create({type: 'warning', message})
+    fiat,
+    progress(row) {
+      // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
+      if (!row.legs_total) return {text: row.status, color: this.statusColor(row.status)}
+      if (row.legs_failed) {
+        return {
+          text: `${row.legs_failed} of ${row.legs_total} payouts failed`,
+          color: 'red-9'
+        }
+      }
+      if (row.legs_done === row.legs_total) {
+        return {text: `${row.legs_done}/${row.legs_total} paid`, color: 'green-9'}
+      }
+      return {text: `${row.legs_done}/${row.legs_total} paid`, color: 'blue-9'}
     },
     totalRows(totals) {
       if (!totals) return []
-      const fiat = totals.by_currency.map(row => `${row.fiat_amount} ${row.fiat_code}`)
+      const amounts = totals.by_currency.map(fiat)
       return [
         {label: 'Settlements', value: LNbits.utils.formatSat(totals.settlements)},
-        {label: 'Fiat volume', value: fiat.join(' + ') || '—'},
+        {label: 'Fiat volume', value: amounts.join(' + ') || '—'},
         {label: 'Volume', value: sats(totals.gross_sats)},
         {label: 'Commission', value: sats(totals.commission_sats)},
         {label: 'Platform fee', value: sats(totals.platform_fee_sats)},
@@ -452,14 +347,18 @@ window.app = Vue.createApp({
       )
     },
     validDecimal(value) {
-      return DECIMAL.test(value || '') || 'A plain number like 100 or 100.50'
+      return parseAmount(value) !== null || 'A number like 100 or 100.50'
     },
     validPositiveDecimal(value) {
-      return (DECIMAL.test(value || '') && Number(value) > 0) || 'An amount above 0'
+      const text = String(value ?? '').trim()
+      // "-5" is an amount, only not one above 0.
+      const amount = parseAmount(text.replace(/^-/, ''))
+      if (amount === null) return 'A number like 1,000.00'
+      return (!text.startsWith('-') && Number(amount) > 0) || 'An amount above 0'
     },
     validRate(value) {
       return (
-        (DECIMAL.test(value || '') && Number(value) > 0) ||
+        (parseAmount(value) !== null && Number(parseAmount(value)) > 0) ||
         'Fiat per BTC, above 0'
       )
     },
@@ -541,7 +440,7 @@ window.app = Vue.createApp({
           `/settlements/totals${query(this.filterQuery)}`
         )
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       } finally {
         this.settlementsLoading = false
       }
@@ -550,7 +449,10 @@ window.app = Vue.createApp({
       // Highlights settlements that arrived since the last poll, not at first load.
       if (this.knownIds) {
         for (const row of rows) {
-          if (!this.knownIds.has(row.id)) this.freshIds[row.id] = true
+          if (!this.knownIds.has(row.id)) {
+            this.freshIds[row.id] = true
+            setTimeout(() => delete this.freshIds[row.id], FRESH_MS)
+          }
         }
       }
       this.knownIds = new Set([...(this.knownIds || []), ...rows.map(row => row.id)])
@@ -581,9 +483,27 @@ window.app = Vue.createApp({
         }
       })
     },
+    schedulePoll() {
+      clearTimeout(this.pollTimer)
+      this.pollTimer = setTimeout(() => this.poll(), this.pollMs || POLL_MS)
+    },
+    pollFingerprint() {
+      // What a person would notice: new or changed settlements, work to do, a
+      // machine going on- or offline. Balances and "last seen" follow these.
+      return JSON.stringify([
+        this.settlements.map(s => [s.id, s.status, s.legs_done, s.legs_failed]),
+        this.attentionCount,
+        this.machines.map(m => [m.id, m.online, m.status]),
+        this.health.relays_connected
+      ])
+    },
     async poll() {
       this.nowSeconds = Math.floor(Date.now() / 1000)
-      if (document.hidden) return
+      if (document.hidden) {
+        this.schedulePoll()
+        return
+      }
+      const before = this.pollFingerprint()
       try {
         await Promise.all([
           this.refreshSettlements(),
@@ -600,6 +520,13 @@ window.app = Vue.createApp({
         // A failed poll is retried at the next tick; the page keeps what it has.
         console.warn('satmachineadmin: refresh failed', error)
       }
+      // Nothing changed: wait longer, up to 20 s; a change: back to 5 s.
+      const changed = this.pollFingerprint() !== before
+      this.pollMs = window.SatMachine.backoff(this.pollMs || POLL_MS, changed, {
+        min: POLL_MS,
+        max: POLL_MAX_MS
+      })
+      this.schedulePoll()
     },
 
     // --- machines ------------------------------------------------------------------
@@ -645,16 +572,25 @@ window.app = Vue.createApp({
         this.pairDialog = {show: true, name: body.name, pairing}
         this.pairTimer = setInterval(() => this.pairTick(), 1000)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async toggleMachine(machine) {
       const status = machine.status === 'active' ? 'disabled' : 'active'
+      if (
+        status === 'disabled' &&
+        !(await window.SatMachine.confirm(
+          `Disable ${machine.name}? It refuses new transactions until you enable it again.`
+        ))
+      ) {
+        return
+      }
       try {
         await this.call('PATCH', `/machines/${machine.id}`, {status})
         await this.loadMachines()
+        this.notifyDone(status === 'disabled' ? `${machine.name} disabled` : `${machine.name} enabled`)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     removeMachine(machine) {
@@ -668,7 +604,7 @@ window.app = Vue.createApp({
             this.notifyDone('Machine removed')
             await this.loadMachines()
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            this.notifyError(error)
           }
         })
     },
@@ -685,7 +621,7 @@ window.app = Vue.createApp({
         })
         this.pairTimer = setInterval(() => this.pairTick(), 1000)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async pairTick() {
@@ -740,9 +676,7 @@ window.app = Vue.createApp({
         this.previewError = ''
       } catch (error) {
         this.preview = null
-        this.previewError = error.response
-          ? String(error.response.data.detail)
-          : String(error)
+        this.previewError = window.SatMachine.errorMessage(error)
       }
     },
     async saveRules() {
@@ -756,7 +690,7 @@ window.app = Vue.createApp({
         this.resetRules()
         this.notifyDone('Split rules saved')
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
 
@@ -765,7 +699,7 @@ window.app = Vue.createApp({
       try {
         this.detail = {show: true, settlement: await this.call('GET', `/settlements/${row.id}`)}
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openManualDialog() {
@@ -795,9 +729,9 @@ window.app = Vue.createApp({
           direction: d.direction,
           principal_sats: d.principal_sats,
           fee_sats: d.fee_sats,
-          fiat_amount: d.fiat_amount,
+          fiat_amount: parseAmount(d.fiat_amount),
           fiat_code: d.fiat_code.toUpperCase(),
-          exchange_rate: d.exchange_rate,
+          exchange_rate: parseAmount(d.exchange_rate),
           tx_id: d.tx_id || null,
           note: d.note || null
         })
@@ -805,17 +739,25 @@ window.app = Vue.createApp({
         this.notifyDone(`Recorded ${settlement.tx_id}`)
         await Promise.all([this.refreshSettlements(), this.loadOverview()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async retrySettlement(settlement) {
       try {
-        await this.call('POST', `/settlements/${settlement.id}/retry`)
-        this.notifyDone('Failed payouts queued again')
+        const before = settlement.legs_failed
+        const after = await this.call('POST', `/settlements/${settlement.id}/retry`)
+        const tried = before ? `Retried ${before} failed payout${before === 1 ? '' : 's'}` : 'Retried'
+        if (after.legs_failed) {
+          this.notifyProblem(
+            `${tried}: ${after.legs_failed} of ${after.legs_total} still failed (${after.failure || 'no reason given'})`
+          )
+        } else {
+          this.notifyDone(`${tried}: ${after.legs_done}/${after.legs_total} paid`)
+        }
         this.detail.show = false
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openResolveDialog(tx) {
@@ -826,14 +768,14 @@ window.app = Vue.createApp({
       try {
         await this.call('POST', `/abandoned/${d.tx.id}/resolve`, {
           resolution: d.resolution,
-          dispensed_fiat: d.resolution === 'partial' ? d.dispensed_fiat : null,
+          dispensed_fiat: d.resolution === 'partial' ? parseAmount(d.dispensed_fiat) : null,
           note: d.note || null
         })
         this.resolveDialog.show = false
         this.notifyDone('Resolved')
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
 
@@ -853,7 +795,7 @@ window.app = Vue.createApp({
         this.notifyDone('LP enrolled')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openDepositDialog(lp) {
@@ -863,7 +805,7 @@ window.app = Vue.createApp({
       const d = this.depositDialog
       try {
         const deposit = await this.call('POST', `/lps/${d.lp.id}/deposits`, {
-          fiat_amount: d.fiat_amount,
+          fiat_amount: parseAmount(d.fiat_amount),
           note: d.note || null
         })
         if (d.confirm) await this.call('PUT', `/deposits/${deposit.id}/confirm`)
@@ -871,7 +813,7 @@ window.app = Vue.createApp({
         this.notifyDone(d.confirm ? 'Deposit recorded and confirmed' : 'Deposit recorded')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
         await this.loadLps()
       }
     },
@@ -881,7 +823,7 @@ window.app = Vue.createApp({
         this.notifyDone('Deposit confirmed')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openSettleDialog(lp) {
@@ -906,8 +848,8 @@ window.app = Vue.createApp({
           null,
           {
             wallet_id: d.wallet_id,
-            fiat_amount: d.fiat_amount || null,
-            exchange_rate: d.exchange_rate || null,
+            fiat_amount: d.fiat_amount ? parseAmount(d.fiat_amount) : null,
+            exchange_rate: d.exchange_rate ? parseAmount(d.exchange_rate) : null,
             confirm_without_market_rate: !!d.exchange_rate && d.confirm_without_market_rate,
             note: d.note || null
           },
@@ -917,11 +859,11 @@ window.app = Vue.createApp({
         this.notifySettlement(done, 'Settled')
         await Promise.all([this.loadLps(), this.loadAttention()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     notifySettlement(row, what) {
-      const amount = `${row.fiat_amount} ${row.fiat_code} (${sats(row.sats)})`
+      const amount = `${fiat(row)} (${sats(row.sats)})`
       if (row.status === 'paid') this.notifyDone(`${what}: ${amount} paid`)
       else if (row.status === 'failed') {
         this.notifyProblem(
@@ -934,21 +876,21 @@ window.app = Vue.createApp({
         const done = await this.call('POST', `/balance-settlements/${row.id}/retry`)
         this.notifySettlement(done, 'Retried')
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
       await Promise.all([this.loadLps(), this.loadAttention()])
     },
     voidBalanceSettlement(row) {
       LNbits.utils
         .confirmDialog(
-          `Void this settlement of ${row.fiat_amount} ${row.fiat_code}? Nothing is paid, and the amount goes back into the LP's balance.`
+          `Void this settlement of ${fiat(row)}? Nothing is paid, and the amount goes back into the LP's balance.`
         )
         .onOk(async () => {
           try {
             await this.call('POST', `/balance-settlements/${row.id}/void`)
-            this.notifyDone(`Voided: ${row.fiat_amount} ${row.fiat_code} back in the balance`)
+            this.notifyDone(`Voided: ${fiat(row)} back in the balance`)
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            this.notifyError(error)
           }
           await Promise.all([this.loadLps(), this.loadAttention()])
         })
@@ -970,12 +912,13 @@ window.app = Vue.createApp({
         this.loadOverview()
       ])
     } catch (error) {
-      LNbits.utils.notifyApiError(error)
+      this.notifyError(error)
     }
-    this.pollTimer = setInterval(() => this.poll(), POLL_MS)
+    this.pollMs = POLL_MS
+    this.schedulePoll()
   },
   beforeUnmount() {
-    clearInterval(this.pollTimer)
+    clearTimeout(this.pollTimer)
     this.stopPairCountdown()
   }
 })

@@ -72,7 +72,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -84,12 +84,12 @@ window.app = Vue.createApp({
         {
           name: 'rate',
           label: 'Machine rate (fiat/BTC)',
-          field: 'exchange_rate'
+          field: row => this.rate(row.exchange_rate)
         },
         {
           name: 'cost_basis',
           label: 'Cost basis (fiat/BTC)',
-          field: row => row.cost_basis ?? '–'
+          field: row => (row.cost_basis ? this.rate(row.cost_basis) : '–')
         },
         {
           name: 'per_unit',
@@ -116,7 +116,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -124,7 +124,11 @@ window.app = Vue.createApp({
           field: 'sats',
           format: value => this.sats(value)
         },
-        {name: 'rate', label: 'Rate (fiat/BTC)', field: 'exchange_rate'},
+        {
+          name: 'rate',
+          label: 'Rate (fiat/BTC)',
+          field: row => this.rate(row.exchange_rate)
+        },
         {name: 'state', label: 'State', field: 'state'}
       ],
       forwardColumns: [
@@ -175,6 +179,11 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
+    fiat: (amount, code) => window.SatMachine.format.fiat(amount, code),
+    rate: value => window.SatMachine.format.rate(value),
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -352,6 +361,17 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    // What a phone leaves out (SatMachine.visibleColumns) is in the CSV export.
+    const {prioritise} = window.SatMachine
+    prioritise(this.balanceColumns, {
+      fiat: 3, wallet: 3, deposited: 3, pending: 4, distributed: 3, held: 4,
+      voided: 4, sats: 2
+    })
+    prioritise(this.distributionColumns, {
+      operator: 2, rate: 3, cost_basis: 3, per_unit: 3, status: 2
+    })
+    prioritise(this.balanceSettlementColumns, {when: 2, operator: 3, rate: 4})
+    prioritise(this.forwardColumns, {address: 2, attempts: 4, error: 3})
     this.load()
   },
   unmounted() {

@@ -199,6 +199,9 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -349,6 +352,13 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    const {prioritise} = window.SatMachine
+    // The relay table shares its row with another card: fewer columns fit.
+    prioritise(this.relayColumns, {in: 4, out: 4, reconnects: 4, oversized: 4, error: 3})
+    prioritise(this.overviewColumns, {
+      machines: 2, settlements: 2, gross: 3, commission: 3, platform: 2,
+      operator_fee: 4
+    })
     this.loadConfig()
     this.loadRelayStatus()
     this.loadOverview()
