@@ -287,7 +287,7 @@ window.app = Vue.createApp({
           }
         }
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.loaded = true
       }
@@ -308,7 +308,7 @@ window.app = Vue.createApp({
           this.nowSeconds = Math.floor(Date.now() / 1000)
         }, 1000)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async saveProfile() {
@@ -327,7 +327,7 @@ window.app = Vue.createApp({
             : 'Operators see your LNbits username'
         })
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async saveForwarding() {
@@ -354,7 +354,7 @@ window.app = Vue.createApp({
             : 'Auto-forward is off'
         })
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.savingForwarding = false
       }

@@ -267,7 +267,7 @@ window.app = Vue.createApp({
         Quasar.Notify.create({type: 'positive', message})
         return true
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
         return false
       } finally {
         this.saving[what] = false
@@ -313,7 +313,7 @@ window.app = Vue.createApp({
               message: 'New server key: pair the machines again'
             })
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            window.SatMachine.notify.error(error)
           } finally {
             this.saving.rotate = false
           }
@@ -324,7 +324,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/config`)
         this.apply(data)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadRelayStatus() {
@@ -333,7 +333,7 @@ window.app = Vue.createApp({
         this.relayStatus = data
       } catch (error) {
         this.stopPolling()
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadOverview() {
@@ -341,7 +341,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/overview`)
         this.overview = data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     stopPolling() {
