@@ -148,6 +148,24 @@ window.SatMachine = (() => {
     })
   }
 
+  // Dark enough for white text (at least 4.5:1) on either theme.
+  function statusColor(status) {
+    return {settled: 'green-9', paid: 'green-9', processing: 'blue-9', failed: 'red-9'}[
+      status
+    ] || 'grey-8'
+  }
+
+  // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
+  function progress(row) {
+    if (!row) return {text: '', color: 'grey-8'}
+    if (!row.legs_total) return {text: row.status, color: statusColor(row.status)}
+    if (row.legs_failed) {
+      return {text: `${row.legs_failed} of ${row.legs_total} payouts failed`, color: 'red-9'}
+    }
+    const color = row.legs_done === row.legs_total ? 'green-9' : 'blue-9'
+    return {text: `${row.legs_done}/${row.legs_total} paid`, color}
+  }
+
   // Columns that fit the screen: a column's priority (1 always, 2 from a tablet,
   // 3 from a laptop, 4 from a wide screen) against the window's width.
   function visibleColumns(columns, width) {
@@ -181,6 +199,8 @@ window.SatMachine = (() => {
     confirm,
     visibleColumns,
     prioritise,
+    statusColor,
+    progress,
     backoff
   }
 })()

@@ -201,25 +201,6 @@ window.app = Vue.createApp({
       const minutes = Math.floor(left / 60)
       const seconds = String(left % 60).padStart(2, '0')
       return `${minutes}:${seconds}`
-    },
-    detailFacts() {
-      const s = this.detail.settlement
-      if (!s) return []
-      return [
-        {label: 'When', value: when(s.created_at)},
-        {label: 'Machine', value: this.machineName(s.machine_id)},
-        {label: 'Direction', value: fmt.direction(s.direction)},
-        {label: 'Source', value: s.source},
-        {label: 'Fiat', value: `${fiat(s)} at ${fmt.rate(s.exchange_rate)}`},
-        {label: 'Volume', value: sats(s.gross_sats)},
-        {label: 'Principal', value: sats(s.principal_sats)},
-        {label: 'Commission', value: sats(s.commission_sats)},
-        {label: 'Platform fee', value: `${sats(s.platform_fee_sats)} (${this.percent(s.fee_bps)} of ${s.fee_basis})`},
-        {label: 'Operator fee', value: sats(s.operator_fee_sats)},
-        {label: 'To LPs', value: sats(s.lp_allocated_sats)},
-        {label: 'Payment hash', value: s.payment_hash || '—'},
-        {label: 'Note', value: s.note || '—'}
-      ]
     }
   },
   watch: {
@@ -273,10 +254,7 @@ window.app = Vue.createApp({
       if (diff < 3600) return `${Math.floor(diff / 60)} min ago`
       return when(seconds)
     },
-    statusColor(status) {
-      // Dark enough for white text (at least 4.5:1) on either theme.
-      return {settled: 'green-9', processing: 'blue-9', failed: 'red-9'}[status] || 'grey-8'
-    },
+    statusColor: window.SatMachine.statusColor,
 
     lpName(enrolmentId) {
       const lp = this.lps.find(e => e.id === enrolmentId)
@@ -300,20 +278,8 @@ window.app = Vue.createApp({
       return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
     },
     fiat,
-    progress(row) {
-      // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
-      if (!row.legs_total) return {text: row.status, color: this.statusColor(row.status)}
-      if (row.legs_failed) {
-        return {
-          text: `${row.legs_failed} of ${row.legs_total} payouts failed`,
-          color: 'red-9'
-        }
-      }
-      if (row.legs_done === row.legs_total) {
-        return {text: `${row.legs_done}/${row.legs_total} paid`, color: 'green-9'}
-      }
-      return {text: `${row.legs_done}/${row.legs_total} paid`, color: 'blue-9'}
-    },
+    progress: window.SatMachine.progress,
+
     totalRows(totals) {
       if (!totals) return []
       const amounts = totals.by_currency.map(fiat)
