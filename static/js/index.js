@@ -87,7 +87,7 @@ window.app = Vue.createApp({
       balanceSettlements: [],
       failedBalanceSettlements: [],
       machineDialog: {show: false},
-      pairDialog: {show: false},
+      pairDialog: {show: false, pairing: null},
       manualDialog: {show: false},
       detail: {show: false, settlement: null},
       resolveDialog: {show: false},
@@ -188,19 +188,6 @@ window.app = Vue.createApp({
     },
     csvUrl() {
       return `${API}/settlements.csv${query(this.filterQuery)}`
-    },
-    qrDataUrl() {
-      const svg = this.pairDialog.pairing && this.pairDialog.pairing.qr_svg
-      return svg ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` : ''
-    },
-    countdownText() {
-      const pairing = this.pairDialog.pairing
-      if (!pairing) return ''
-      const left = Math.max(0, pairing.expires_at - this.nowSeconds)
-      if (!left) return 'expired'
-      const minutes = Math.floor(left / 60)
-      const seconds = String(left % 60).padStart(2, '0')
-      return `${minutes}:${seconds}`
     }
   },
   watch: {
@@ -535,8 +522,7 @@ window.app = Vue.createApp({
         this.machineDialog.show = false
         await this.loadMachines()
         // The machine must confirm with this one-time code before it is bound.
-        this.pairDialog = {show: true, name: body.name, pairing}
-        this.pairTimer = setInterval(() => this.pairTick(), 1000)
+        this.pairDialog = {show: true, pairing}
       } catch (error) {
         this.notifyError(error)
       }
@@ -575,41 +561,7 @@ window.app = Vue.createApp({
         })
     },
     openPairDialog() {
-      this.pairDialog = {show: true, name: '', location: '', fiat_code: '', pairing: null}
-    },
-    async createPairing() {
-      const d = this.pairDialog
-      try {
-        d.pairing = await this.call('POST', '/pairings', {
-          name: d.name.trim(),
-          location: d.location || null,
-          fiat_code: d.fiat_code ? d.fiat_code.toUpperCase() : null
-        })
-        this.pairTimer = setInterval(() => this.pairTick(), 1000)
-      } catch (error) {
-        this.notifyError(error)
-      }
-    },
-    async pairTick() {
-      this.nowSeconds = Math.floor(Date.now() / 1000)
-      const pairing = this.pairDialog.pairing
-      if (!pairing || this.nowSeconds % 3) return
-      try {
-        const current = (await this.call('GET', '/pairings')).find(
-          p => p.id === pairing.id
-        )
-        if (current && current.machine_id) {
-          this.stopPairCountdown()
-          await this.loadMachines()
-          this.pairDialog.pairedMachine = this.machineName(current.machine_id)
-        }
-      } catch (error) {
-        console.warn('satmachineadmin: pairing status failed', error)
-      }
-    },
-    stopPairCountdown() {
-      clearInterval(this.pairTimer)
-      this.pairTimer = null
+      this.pairDialog = {show: true, pairing: null}
     },
 
     // --- splits --------------------------------------------------------------------
@@ -885,6 +837,5 @@ window.app = Vue.createApp({
   },
   beforeUnmount() {
     clearTimeout(this.pollTimer)
-    this.stopPairCountdown()
   }
 })
