@@ -28,18 +28,6 @@ function query(params) {
   return text ? `?${text}` : ''
 }
 
-let ruleKey = 0
-function ruleDraft(rule) {
-  return {
-    key: ++ruleKey,
-    label: rule.label || '',
-    targetKind: rule.ln_address ? 'address' : 'wallet',
-    wallet_id: rule.wallet_id || null,
-    ln_address: rule.ln_address || '',
-    percent: rule.weight_bps === undefined ? 0 : rule.weight_bps / 100
-  }
-}
-
 window.app = Vue.createApp({
   el: '#vue',
   mixins: [windowMixin],
@@ -52,11 +40,6 @@ window.app = Vue.createApp({
       machines: [],
       expectedMachines: [],
       rules: [],
-      ruleDrafts: [],
-      preview: null,
-      previewError: '',
-      previewCommission: 100,
-      previewDirection: 'cash_out',
       settlements: [],
       settlementsLoading: false,
       settlementPagination: {
@@ -138,45 +121,6 @@ window.app = Vue.createApp({
         this.failedBalanceSettlements.length
       )
     },
-    weightsTotal() {
-      return this.ruleDrafts.reduce((sum, rule) => sum + (Number(rule.percent) || 0), 0)
-    },
-    weightsOk() {
-      return !this.ruleDrafts.length || Math.round(this.weightsTotal * 100) === 10000
-    },
-    rulesProblem() {
-      for (const rule of this.ruleDrafts) {
-        if (!rule.label) return 'Every rule needs a label.'
-        if (rule.targetKind === 'wallet' && !rule.wallet_id) {
-          return `Rule '${rule.label}' needs a wallet.`
-        }
-        if (rule.targetKind === 'address' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(rule.ln_address)) {
-          return `Rule '${rule.label}' needs a Lightning address like name@domain.com.`
-        }
-        const bps = Math.round(Number(rule.percent) * 100)
-        if (!(bps > 0) || bps > 10000 || Math.abs(bps - Number(rule.percent) * 100) > 1e-6) {
-          return `Rule '${rule.label}': the weight must be above 0 and at most 100 %, in steps of 0.01 %.`
-        }
-      }
-      if (!this.weightsOk) {
-        return `The weights add up to ${this.weightsTotal.toFixed(2)} %, not 100 %.`
-      }
-      return ''
-    },
-    draftRulesBody() {
-      return this.ruleDrafts.map(rule => ({
-        label: rule.label,
-        weight_bps: Math.round(Number(rule.percent) * 100),
-        ...(rule.targetKind === 'wallet'
-          ? {wallet_id: rule.wallet_id}
-          : {ln_address: rule.ln_address})
-      }))
-    },
-    previewOperatorLegs() {
-      return this.preview
-        ? this.preview.legs.filter(leg => leg.kind === 'operator_split')
-        : []
-    },
     filterQuery() {
       return {
         machine_id: this.filters.machine_id,
@@ -197,18 +141,6 @@ window.app = Vue.createApp({
         this.settlementPagination.page = 1
         this.refreshSettlements()
       }
-    },
-    ruleDrafts: {
-      deep: true,
-      handler() {
-        this.schedulePreview()
-      }
-    },
-    previewCommission() {
-      this.schedulePreview()
-    },
-    previewDirection() {
-      this.schedulePreview()
     },
     chartMetric() {
       this.drawChart()
@@ -333,10 +265,6 @@ window.app = Vue.createApp({
     },
     async loadRules() {
       this.rules = (await this.call('GET', '/splits')).rules
-      this.resetRules()
-    },
-    resetRules() {
-      this.ruleDrafts = this.rules.map(ruleDraft)
     },
     async loadHealth() {
       this.health = await this.call('GET', '/rpc/health')
@@ -562,54 +490,6 @@ window.app = Vue.createApp({
     },
     openPairDialog() {
       this.pairDialog = {show: true, pairing: null}
-    },
-
-    // --- splits --------------------------------------------------------------------
-    addRule() {
-      const left = Math.max(0, 100 - this.weightsTotal)
-      this.ruleDrafts.push(ruleDraft({weight_bps: Math.round(left * 100)}))
-    },
-    schedulePreview() {
-      clearTimeout(this.previewTimer)
-      this.previewTimer = setTimeout(() => this.loadPreview(), 250)
-    },
-    async loadPreview() {
-      const commission = this.previewCommission
-      if (!Number.isInteger(commission) || commission < 0) {
-        this.preview = null
-        this.previewError = 'The example commission is a whole number of sats.'
-        return
-      }
-      if (this.rulesProblem) {
-        this.preview = null
-        this.previewError = this.rulesProblem
-        return
-      }
-      try {
-        this.preview = await this.call('POST', '/splits/preview', {
-          commission_sats: commission,
-          direction: this.previewDirection,
-          rules: this.draftRulesBody
-        })
-        this.previewError = ''
-      } catch (error) {
-        this.preview = null
-        this.previewError = window.SatMachine.errorMessage(error)
-      }
-    },
-    async saveRules() {
-      if (this.rulesProblem) {
-        this.notifyProblem(this.rulesProblem)
-        return
-      }
-      try {
-        const saved = await this.call('PUT', '/splits', {rules: this.draftRulesBody})
-        this.rules = saved.rules
-        this.resetRules()
-        this.notifyDone('Split rules saved')
-      } catch (error) {
-        this.notifyError(error)
-      }
     },
 
     // --- settlements ---------------------------------------------------------------
