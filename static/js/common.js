@@ -17,6 +17,16 @@ window.SatMachine = (() => {
     return typeof chosen === 'string' ? chosen : navigator.language || 'en'
   }
 
+  // One of this extension's strings in the page's language (LNbits' i18n), with
+  // {named} values filled in; English when LNbits has no i18n yet.
+  function t(key, values) {
+    const full = `satmachineadmin.${key}`
+    const global = window.i18n && window.i18n.global
+    if (global) return global.t(full, values || {})
+    const english = ((window.SatMachineMessages || {}).en || {})[key] || key
+    return english.replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+  }
+
   function fiatDigits(code) {
     return FIAT_DIGITS[(code || '').toUpperCase()] ?? 2
   }
@@ -159,11 +169,10 @@ window.SatMachine = (() => {
   function progress(row) {
     if (!row) return {text: '', color: 'grey-8'}
     if (!row.legs_total) return {text: row.status, color: statusColor(row.status)}
-    if (row.legs_failed) {
-      return {text: `${row.legs_failed} of ${row.legs_total} payouts failed`, color: 'red-9'}
-    }
+    const counts = {done: row.legs_done, failed: row.legs_failed, total: row.legs_total}
+    if (row.legs_failed) return {text: t('progress_failed', counts), color: 'red-9'}
     const color = row.legs_done === row.legs_total ? 'green-9' : 'blue-9'
-    return {text: `${row.legs_done}/${row.legs_total} paid`, color}
+    return {text: t('progress_paid', counts), color}
   }
 
   // Columns that fit the screen: a column's priority (1 always, 2 from a tablet,
@@ -189,6 +198,7 @@ window.SatMachine = (() => {
 
   return {
     API,
+    t,
     format,
     fiatDigits,
     groupDecimal,

@@ -235,3 +235,31 @@ async def test_the_lp_and_super_pages_fit_and_read(
     assert_no_errors_of_ours(page, f"{viewport} {theme} super page")
     if viewport == "laptop" and theme == "light":
         await site.screenshot(page, "tour-super")
+
+
+async def test_the_operator_page_speaks_spanish(
+    site: BrowserSite,  # noqa: F811
+    business: dict,
+):
+    """LNbits' language switch (stored as lnbits.lang) relabels the tabs, the
+    columns and the payouts' progress."""
+    page = await site.page_for(business["operator"])
+    await page.context.add_init_script(
+        "localStorage.setItem('lnbits.lang', '__q_strn|es')"
+    )
+    await page.goto(f"{site.url}/{EXT_ID}/")
+    for tab in (
+        "Resumen",
+        "Máquinas",
+        "Repartos",
+        "Liquidaciones",
+        "Requiere atención",
+        "Proveedores de liquidez",
+    ):
+        await expect(page.get_by_role("tab", name=re.compile(tab))).to_be_visible()
+    await page.get_by_role("tab", name="Liquidaciones").click()
+    table = page.locator('[data-test="settlements-table"]')
+    for header in ("Fecha", "Máquina", "Sentido", "Estado"):
+        await expect(table.locator("thead")).to_contain_text(header)
+    await expect(table.locator("tbody")).to_contain_text("1 de 4 pagos fallaron")
+    assert_no_errors_of_ours(page, "Spanish operator page")
