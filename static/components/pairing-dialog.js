@@ -106,16 +106,16 @@ window.app.component('sm-pairing-dialog', {
         <q-card-section class="text-h6" v-text="title"></q-card-section>
         <q-form greedy novalidate v-if="!current" @submit="create">
           <q-card-section class="q-gutter-sm">
-            <q-input dense outlined v-model="form.name" label="Name" maxlength="64"
+            <q-input dense outlined v-model="form.name" :label="$t('satmachineadmin.ui_name')" maxlength="64"
               :rules="[v => !!(v && v.trim()) || 'A name is required']"></q-input>
-            <q-input dense outlined v-model.trim="form.location" label="Location"
+            <q-input dense outlined v-model.trim="form.location" :label="$t('satmachineadmin.ui_location')"
               maxlength="200"></q-input>
-            <q-input dense outlined v-model.trim="form.fiat_code" label="Fiat currency"
+            <q-input dense outlined v-model.trim="form.fiat_code" :label="$t('satmachineadmin.ui_fiat_currency')"
               maxlength="3" :rules="[validFiatCode]"></q-input>
           </q-card-section>
           <q-card-actions align="right">
-            <q-btn flat label="Cancel" v-close-popup></q-btn>
-            <q-btn unelevated color="primary" type="submit" label="Create pairing code">
+            <q-btn flat :label="$t('satmachineadmin.ui_cancel')" v-close-popup></q-btn>
+            <q-btn unelevated color="primary" type="submit" :label="$t('satmachineadmin.ui_create_pairing_code')">
             </q-btn>
           </q-card-actions>
         </q-form>
@@ -150,7 +150,7 @@ window.app.component('sm-pairing-dialog', {
             </template>
           </q-card-section>
           <q-card-actions align="right">
-            <q-btn flat label="Close" v-close-popup></q-btn>
+            <q-btn flat :label="$t('satmachineadmin.ui_close')" v-close-popup></q-btn>
           </q-card-actions>
         </template>
       </q-card>

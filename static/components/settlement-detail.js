@@ -73,9 +73,9 @@ window.app.component('sm-settlement-detail', {
           data-test="legs-table"></q-table>
         <q-card-actions align="right">
           <q-btn v-if="settlement && settlement.status === 'failed'" unelevated
-            color="primary" label="Retry failed payouts"
+            color="primary" :label="$t('satmachineadmin.ui_retry_failed_payouts')"
             @click="$emit('retry', settlement)"></q-btn>
-          <q-btn flat label="Close" v-close-popup></q-btn>
+          <q-btn flat :label="$t('satmachineadmin.ui_close')" v-close-popup></q-btn>
         </q-card-actions>
       </q-card>
     </q-dialog>

@@ -156,7 +156,7 @@
         <div class="col-12 col-md-7">
           <q-card>
             <q-card-section>
-              <div class="text-h6">Your split rules</div>
+              <div class="text-h6" v-text="$t('satmachineadmin.ui_your_split_rules')"></div>
               <div class="text-caption">
                 What remains of each commission after the platform fee is split across
                 these targets. Weights must add up to 100 %. With no rules your share
@@ -167,19 +167,19 @@
               <div class="row q-col-gutter-sm items-start" v-for="(rule, i) in ruleDrafts"
                 :key="rule.key" data-test="split-rule">
                 <q-input class="col-12 col-sm-6 col-lg-3" dense outlined v-model.trim="rule.label"
-                  label="Label" maxlength="64"></q-input>
+                  :label="$t('satmachineadmin.ui_label')" maxlength="64"></q-input>
                 <q-select class="col-12 col-sm-6 col-lg-3" dense outlined v-model="rule.targetKind" emit-value
-                  label="Pays to" hide-dropdown-icon
+                  :label="$t('satmachineadmin.ui_pays_to')" hide-dropdown-icon
                   map-options :options="[{label: 'Wallet', value: 'wallet'},
                     {label: 'LN address', value: 'address'}]"></q-select>
                 <q-select v-if="rule.targetKind === 'wallet'" class="col-12 col-sm-6 col-lg-3" dense outlined
                   v-model="rule.wallet_id" :options="walletOptions" emit-value map-options
-                  label="Wallet"></q-select>
+                  :label="$t('satmachineadmin.ui_wallet')"></q-select>
                 <q-input v-else class="col-12 col-sm-6 col-lg-3" dense outlined v-model.trim="rule.ln_address"
-                  label="name@domain"></q-input>
+                  :label="$t('satmachineadmin.ui_name_domain')"></q-input>
                 <q-input class="col col-lg-2" dense outlined type="number" min="0" max="100"
                   step="0.01" v-model.number="rule.percent" suffix="%"
-                  label="Weight"></q-input>
+                  :label="$t('satmachineadmin.ui_weight')"></q-input>
                 <div class="col-auto">
                   <q-btn flat round dense icon="close" aria-label="Remove rule"
                     @click="ruleDrafts.splice(i, 1)">
@@ -187,7 +187,7 @@
                 </div>
               </div>
               <div class="row items-center q-gutter-sm">
-                <q-btn flat icon="add" label="Add rule" data-test="add-rule"
+                <q-btn flat icon="add" :label="$t('satmachineadmin.ui_add_rule')" data-test="add-rule"
                   @click="addRule"></q-btn>
                 <div class="col"></div>
                 <div data-test="weights-sum"
@@ -199,8 +199,8 @@
                 data-test="rules-problem" v-text="rulesProblem"></div>
             </q-card-section>
             <q-card-actions align="right">
-              <q-btn flat label="Discard changes" @click="resetRules"></q-btn>
-              <q-btn unelevated color="primary" label="Save rules" data-test="save-rules"
+              <q-btn flat :label="$t('satmachineadmin.ui_discard_changes')" @click="resetRules"></q-btn>
+              <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_save_rules')" data-test="save-rules"
                 :disable="!!rulesProblem" @click="saveRules"></q-btn>
             </q-card-actions>
           </q-card>
@@ -208,10 +208,10 @@
         <div class="col-12 col-md-5">
           <q-card data-test="split-preview">
             <q-card-section>
-              <div class="text-h6">Preview</div>
+              <div class="text-h6" v-text="$t('satmachineadmin.ui_preview')"></div>
               <div class="row q-col-gutter-sm">
                 <q-input class="col-6" dense outlined type="number" min="0"
-                  v-model.number="previewCommission" label="Example commission (sats)"
+                  v-model.number="previewCommission" :label="$t('satmachineadmin.ui_example_commission_sats')"
                   data-test="preview-commission"></q-input>
                 <q-select class="col-6" dense outlined v-model="previewDirection"
                   emit-value map-options :options="directionOptions"></q-select>
