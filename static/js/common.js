@@ -27,6 +27,20 @@ window.SatMachine = (() => {
     return english.replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
   }
 
+  // Relabels columns written in English with their translation, read when the
+  // table renders (so LNbits' language switch relabels them).
+  function translateColumns(columns) {
+    const english = (window.SatMachineMessages || {}).en || {}
+    const keys = {}
+    for (const [key, text] of Object.entries(english)) keys[text] ??= key
+    for (const column of columns) {
+      const key = keys[column.label]
+      if (!key) continue
+      Object.defineProperty(column, 'label', {get: () => t(key), enumerable: true})
+    }
+    return columns
+  }
+
   function fiatDigits(code) {
     return FIAT_DIGITS[(code || '').toUpperCase()] ?? 2
   }
@@ -199,6 +213,7 @@ window.SatMachine = (() => {
   return {
     API,
     t,
+    translateColumns,
     format,
     fiatDigits,
     groupDecimal,

@@ -372,6 +372,14 @@ window.app = Vue.createApp({
     })
     prioritise(this.balanceSettlementColumns, {when: 2, operator: 3, rate: 4})
     prioritise(this.forwardColumns, {address: 2, attempts: 4, error: 3})
+    for (const columns of [
+      this.balanceColumns,
+      this.distributionColumns,
+      this.balanceSettlementColumns,
+      this.forwardColumns
+    ]) {
+      window.SatMachine.translateColumns(columns)
+    }
     this.load()
   },
   unmounted() {

@@ -266,3 +266,21 @@ async def test_the_operator_page_speaks_spanish(
     await expect(page.get_by_text("Liquidaciones con pagos fallidos")).to_be_visible()
     await expect(page.get_by_role("button", name="Reintentar")).to_be_visible()
     assert_no_errors_of_ours(page, "Spanish operator page")
+
+
+async def test_the_lp_page_speaks_spanish(
+    site: BrowserSite,  # noqa: F811
+    business: dict,
+):
+    page = await site.page_for(business["lp"])
+    await page.context.add_init_script(
+        "localStorage.setItem('lnbits.lang', '__q_strn|es')"
+    )
+    await page.goto(f"{site.url}/{EXT_ID}/lp")
+    for heading in ("Proveedor de liquidez", "Saldos", "Distribuciones"):
+        await expect(page.get_by_text(heading, exact=True)).to_be_visible()
+    balances = page.get_by_test_id("balances")
+    for header in ("Operador", "Saldo"):
+        await expect(balances.locator("thead")).to_contain_text(header)
+    await expect(page.get_by_test_id("export-csv")).to_contain_text("Exportar CSV")
+    assert_no_errors_of_ours(page, "Spanish LP page")
