@@ -359,6 +359,8 @@ window.app = Vue.createApp({
       machines: 2, settlements: 2, gross: 3, commission: 3, platform: 2,
       operator_fee: 4
     })
+    window.SatMachine.translateColumns(this.relayColumns)
+    window.SatMachine.translateColumns(this.overviewColumns)
     this.loadConfig()
     this.loadRelayStatus()
     this.loadOverview()

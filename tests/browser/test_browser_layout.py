@@ -284,3 +284,18 @@ async def test_the_lp_page_speaks_spanish(
         await expect(balances.locator("thead")).to_contain_text(header)
     await expect(page.get_by_test_id("export-csv")).to_contain_text("Exportar CSV")
     assert_no_errors_of_ours(page, "Spanish LP page")
+
+
+async def test_the_super_page_speaks_spanish(site: BrowserSite):  # noqa: F811
+    page = await site.page_for(site.super)
+    await page.context.add_init_script(
+        "localStorage.setItem('lnbits.lang', '__q_strn|es')"
+    )
+    await page.goto(f"{site.url}/{EXT_ID}/super")
+    for heading in ("Ajustes de la plataforma SatMachine", "Estado de los relés"):
+        await expect(page.get_by_text(heading, exact=True)).to_be_visible()
+    await expect(page.get_by_test_id("relay-status").locator("thead")).to_contain_text(
+        "Relé"
+    )
+    await expect(page.get_by_role("button", name="Guardar tarifa")).to_be_visible()
+    assert_no_errors_of_ours(page, "Spanish super page")
