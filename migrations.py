@@ -750,6 +750,24 @@ async def m012_fleet_cash(db):
     await _create_index(db, "alert_events_user", "alert_events", "user_id, created_at")
 
 
+async def m013_lp_display_name(db):
+    """An LP is named when enrolled: the operator may give the name they know the
+    LP by (kept per enrolment), and the LP's own name, editable on their page,
+    goes before it. Names saved before were neither stripped nor bounded."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.lp_enrolments ADD COLUMN display_name TEXT"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps "
+        "SET display_name = SUBSTR(TRIM(display_name), 1, 64) "
+        "WHERE display_name IS NOT NULL"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps SET display_name = NULL "
+        "WHERE display_name IS NOT NULL AND display_name = ''"
+    )
+
+
 async def m015_lp_payout_schedules(db):
     """When an LP's sats move: each settlement (as before), daily at an hour
     (UTC), or once what accrued reaches a threshold. The operator offers the

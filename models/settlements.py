@@ -67,6 +67,11 @@ class SettlementLeg(ApiModel):
     attempts: int
     last_error: str | None
     paid_at: int | None
+    target_name: str | None = Field(
+        None,
+        description="Who is paid, as people know them: the wallet's name, the "
+        "Lightning address, the LP's name, or the platform.",
+    )
 
 
 class Settlement(ApiModel):
@@ -105,6 +110,14 @@ class Settlement(ApiModel):
         None, description="fee_sats minus the schedule's fee (record mode)."
     )
     legs: list[SettlementLeg] | None = None
+    legs_total: int | None = Field(None, description="Its payout legs.")
+    legs_done: int | None = Field(
+        None, description="Legs paid (or kept in the machine's wallet, or void)."
+    )
+    legs_failed: int | None = Field(None, description="Legs that failed.")
+    failure: str | None = Field(
+        None, description="Why the first failed leg failed (its last error)."
+    )
 
 
 class SettlementPage(ApiModel):
@@ -147,6 +160,7 @@ class DailyMachineStats(ApiModel):
 
 class OperatorTotals(ApiModel):
     operator_id: str
+    operator: str | None = Field(None, description="The operator's LNbits username.")
     machines: int
     settlements: int
     gross_sats: int
@@ -188,6 +202,20 @@ class LegRow(NewLegRow):
     next_attempt_at: int | None = None
     # Read with a claim only: the Lightning address the leg's LP forwards to.
     lp_ln_address: str | None = None
+    # Added to a claimed leg: what its payment says in the payee's wallet.
+    memo: str | None = None
+    memo_facts: dict[str, str] | None = None
+
+
+class LegContext(RowModel):
+    """What a leg's payment tells its payee: the machine settlement it comes from
+    (machine and direction are None for an LP's balance settlement)."""
+
+    machine: str | None = None
+    direction: str | None = None
+    total_minor: int | None = None
+    fiat_code: str | None = None
+    exchange_rate: str | None = None
 
 
 class NewSettlementRow(RowModel):

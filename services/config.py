@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..nostr.keys import KeyPair
 from ..nostr.nip19 import npub_encode
-from .accounts import existing_wallet, to_model
+from .accounts import existing_wallet, person_name, to_model
 
 # A fresh install has no relay: the super user names the ones the machines reach.
 DEFAULT_RELAYS: tuple[str, ...] = ()
@@ -59,14 +59,13 @@ async def update_super_config(
     if both is not None:
         changes["cash_in_fee_basis"] = changes["cash_out_fee_basis"] = both
     if changes.get("super_wallet_id"):
-        await existing_wallet(changes["super_wallet_id"], "super_wallet_id")
+        await existing_wallet(changes["super_wallet_id"], "the platform fee wallet")
     merged = {**current.dict(), **changes}
     if (merged["cash_in_fee_bps"] or merged["cash_out_fee_bps"]) and not merged[
         "super_wallet_id"
     ]:
         raise InvalidInput(
-            "set super_wallet_id before charging a platform fee: the fee has to be "
-            "paid into a wallet"
+            "choose the wallet the platform fee is paid into before charging a fee"
         )
     if not changes:
         return current
@@ -154,4 +153,8 @@ async def get_platform_fee() -> PlatformFee:
 
 
 async def super_overview() -> list[OperatorTotals]:
-    return await crud.operator_totals()
+    rows = await crud.operator_totals()
+    return [
+        row.copy(update={"operator": await person_name(row.operator_id)})
+        for row in rows
+    ]

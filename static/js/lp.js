@@ -78,7 +78,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -90,12 +90,12 @@ window.app = Vue.createApp({
         {
           name: 'rate',
           label: 'Machine rate (fiat/BTC)',
-          field: 'exchange_rate'
+          field: row => this.rate(row.exchange_rate)
         },
         {
           name: 'cost_basis',
           label: 'Cost basis (fiat/BTC)',
-          field: row => row.cost_basis ?? '–'
+          field: row => (row.cost_basis ? this.rate(row.cost_basis) : '–')
         },
         {
           name: 'per_unit',
@@ -122,7 +122,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -130,7 +130,11 @@ window.app = Vue.createApp({
           field: 'sats',
           format: value => this.sats(value)
         },
-        {name: 'rate', label: 'Rate (fiat/BTC)', field: 'exchange_rate'},
+        {
+          name: 'rate',
+          label: 'Rate (fiat/BTC)',
+          field: row => this.rate(row.exchange_rate)
+        },
         {name: 'state', label: 'State', field: 'state'}
       ],
       forwardColumns: [
@@ -181,6 +185,11 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
+    fiat: (amount, code) => window.SatMachine.format.fiat(amount, code),
+    rate: value => window.SatMachine.format.rate(value),
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -285,7 +294,7 @@ window.app = Vue.createApp({
           }
         }
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.loaded = true
       }
@@ -306,7 +315,7 @@ window.app = Vue.createApp({
           this.nowSeconds = Math.floor(Date.now() / 1000)
         }, 1000)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async saveProfile() {
@@ -325,7 +334,7 @@ window.app = Vue.createApp({
             : 'Operators see your LNbits username'
         })
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadPayoutPlans() {
@@ -392,13 +401,32 @@ window.app = Vue.createApp({
             : 'Auto-forward is off'
         })
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.savingForwarding = false
       }
     }
   },
   created() {
+    // What a phone leaves out (SatMachine.visibleColumns) is in the CSV export.
+    const {prioritise} = window.SatMachine
+    prioritise(this.balanceColumns, {
+      fiat: 3, wallet: 3, deposited: 3, pending: 4, distributed: 3, held: 4,
+      voided: 4, sats: 2
+    })
+    prioritise(this.distributionColumns, {
+      operator: 2, rate: 3, cost_basis: 3, per_unit: 3, status: 2
+    })
+    prioritise(this.balanceSettlementColumns, {when: 2, operator: 3, rate: 4})
+    prioritise(this.forwardColumns, {address: 2, attempts: 4, error: 3})
+    for (const columns of [
+      this.balanceColumns,
+      this.distributionColumns,
+      this.balanceSettlementColumns,
+      this.forwardColumns
+    ]) {
+      window.SatMachine.translateColumns(columns)
+    }
     this.load()
   },
   unmounted() {

@@ -119,7 +119,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: row => row.operator || 'an operator',
           align: 'left'
         },
         {name: 'machines', label: 'Machines', field: 'machines', sortable: true},
@@ -206,6 +206,9 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -272,7 +275,7 @@ window.app = Vue.createApp({
         Quasar.Notify.create({type: 'positive', message})
         return true
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
         return false
       } finally {
         this.saving[what] = false
@@ -318,7 +321,7 @@ window.app = Vue.createApp({
               message: 'New server key: pair the machines again'
             })
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            window.SatMachine.notify.error(error)
           } finally {
             this.saving.rotate = false
           }
@@ -329,7 +332,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/config`)
         this.apply(data)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadRelayStatus() {
@@ -338,7 +341,7 @@ window.app = Vue.createApp({
         this.relayStatus = data
       } catch (error) {
         this.stopPolling()
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadOverview() {
@@ -346,7 +349,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/overview`)
         this.overview = data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     stopPolling() {
@@ -357,6 +360,15 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    const {prioritise} = window.SatMachine
+    // The relay table shares its row with another card: fewer columns fit.
+    prioritise(this.relayColumns, {in: 4, out: 4, reconnects: 4, oversized: 4, error: 3})
+    prioritise(this.overviewColumns, {
+      machines: 2, settlements: 2, gross: 3, commission: 3, platform: 2,
+      operator_fee: 4
+    })
+    window.SatMachine.translateColumns(this.relayColumns)
+    window.SatMachine.translateColumns(this.overviewColumns)
     this.loadConfig()
     this.loadRelayStatus()
     this.loadOverview()

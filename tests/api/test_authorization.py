@@ -792,6 +792,8 @@ async def test_lp_distributions_csv(client, world):
         "settlement_id": world.a.settlement["id"],
         "leg_id": distribution["leg_id"],
         "operator": world.a.actor.username,
+        "machine": "opa lobby",
+        "direction": "cash-out",
         "enrolment_id": world.a.enrolment["id"],
         "fiat_code": "GTQ",
         "fiat_amount": FIAT_AMOUNT,
