@@ -51,6 +51,13 @@
         ]
       }
     },
+    computed: {
+      // A phone keeps what tells a mismatch apart: when, where and by how much.
+      visibleColumns() {
+        const all = this.columns.map(c => c.name)
+        return this.$q.screen.lt.sm ? ['when', 'machine', 'difference'] : all
+      }
+    },
     methods: {
       // By name; the id stays in the tooltip.
       machineName(row) {
@@ -86,6 +93,7 @@
         <q-card-section class="q-pt-none">
           <q-table dense flat data-testid="fee-mismatches" :rows="rows"
             row-key="settlement_id" :columns="columns" :loading="loading"
+            :visible-columns="visibleColumns" wrap-cells
             :no-data-label="text.none">
             <template v-slot:body-cell-operator="props">
               <q-td :props="props">
