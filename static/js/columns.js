@@ -114,12 +114,13 @@ window.SatMachineColumns = (() => {
       abandonedColumns: [
         {name: 'created', labelKey: 'col_when', field: row => fmt.when(row.created_at), align: 'left'},
         {name: 'machine', labelKey: 'col_machine', field: machine, align: 'left', priority: 2},
-        {name: 'tx', labelKey: 'col_transaction', field: 'tx_id', align: 'left', priority: 4},
+        // Which transaction, and why it is here, are what the operator resolves by.
+        {name: 'tx', labelKey: 'col_transaction', field: 'tx_id', align: 'left', priority: 3},
         {name: 'direction', labelKey: 'col_direction', field: row => fmt.direction(row.direction), priority: 3},
         {name: 'fiat', labelKey: 'col_fiat', field: fiat, priority: 2},
         {name: 'sats', labelKey: 'col_sats', field: row => fmt.sats(row.amount_sats), priority: 3},
         {name: 'status', labelKey: 'col_status', field: 'status', priority: 3},
-        {name: 'note', labelKey: 'col_why', field: row => row.note || '', align: 'left', priority: 4},
+        {name: 'note', labelKey: 'col_why', field: row => row.note || '', align: 'left', priority: 3},
         {name: 'actions', label: '', field: 'id'}
       ],
       worklistColumns: [
