@@ -356,10 +356,11 @@ async def test_cash_in_by_lnurl_through_the_relay(
     )
     assert summary["statuses"]["callback"] == "OK", atm.lines
     assert summary["status"] == "paid", atm.lines
-    # No schedule on this operator's machines: the server charges no fee.
-    assert (summary["fee_sats"], summary["payout_sats"]) == (0, PRINCIPAL)
+    # The server prices it with the operator's schedule (5 %), not the ATM.
+    assert (summary["fee_sats"], summary["payout_sats"]) == (FEE, PRINCIPAL - FEE)
     customer_wallet = await get_wallet(customer.wallet_id)
-    assert customer_wallet is not None and customer_wallet.balance == PRINCIPAL
+    assert customer_wallet is not None
+    assert customer_wallet.balance == PRINCIPAL - FEE
     again = await withdraw(summary["lnurl"])
     assert again["status"] == "ERROR", again
     (settlement,) = [
