@@ -102,7 +102,8 @@ async def test_each_leg_says_whom_it_pays_by_name(client, business):
     lp_targets = [
         leg["target_name"] for leg in done["legs"] if leg["kind"] == "lp_distribution"
     ]
-    assert lp_targets == ["First LP", business.lps[1].username]
+    # Two LPs enrolled within one second may come in either order.
+    assert sorted(lp_targets) == sorted(["First LP", business.lps[1].username])
 
 
 async def test_the_super_user_sees_operators_by_username(client, super_user, business):
