@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timezone
 
 # The tag on every LNbits payment this extension makes or receives: LNbits routes
 # invoice-paid events to the extension by it, and operators can filter by it.
@@ -17,3 +18,16 @@ def now() -> int:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def iso_utc(seconds: int | None) -> str:
+    """A timestamp as exports write it: ISO 8601, UTC, to the second."""
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def direction_word(direction: object) -> str:
+    """cash_out → cash-out: how people write it (an enum member or its value)."""
+    value = getattr(direction, "value", direction)
+    return {"cash_out": "cash-out", "cash_in": "cash-in"}.get(str(value or ""), "")

@@ -13,6 +13,14 @@ by (machine, tx_id), a payout leg by (settlement, kind, target), an LP enrolment
 from lnbits.db import SQLITE
 
 
+async def _create_unique_index(db, name: str, table: str, columns: str) -> None:
+    if db.type == SQLITE:
+        sql = f"CREATE UNIQUE INDEX satmachineadmin.{name} ON {table} ({columns})"
+    else:
+        sql = f"CREATE UNIQUE INDEX {name} ON satmachineadmin.{table} ({columns})"
+    await db.execute(sql)
+
+
 async def _create_index(db, name: str, table: str, columns: str) -> None:
     # SQLite puts the schema on the index name, PostgreSQL on the table.
     if db.type == SQLITE:
@@ -508,3 +516,313 @@ async def m009_local_only_instance(db):
         "ALTER TABLE satmachineadmin.super_config "
         "ADD COLUMN local_only BOOLEAN NOT NULL DEFAULT FALSE"
     )
+
+
+async def m010_fee_schedules(db):
+    """The server decides the commission (contract §9.2): each operator's default
+    schedule and per-machine overrides (one row per direction; machine_id '' is
+    the default), every version of each machine's effective schedule as it was
+    published (the one named by a request is accepted for a grace period after
+    it was replaced) and whether the machine fetched it; the super user's cap on
+    commissions and how a wrong fee is handled; and, on every transaction and
+    settlement, the schedule version it was priced with and how far its fee was
+    from that schedule's."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.fee_schedules (
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            commission_bps INTEGER NOT NULL,
+            fixed_fee_sats {big} NOT NULL,
+            min_fiat TEXT,
+            max_fiat TEXT,
+            updated_at {big} NOT NULL,
+            updated_by TEXT,
+            PRIMARY KEY (operator_id, machine_id, direction)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.fee_versions (
+            machine_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            schedule TEXT NOT NULL,
+            issued_at {big} NOT NULL,
+            replaced_at {big},
+            fetched_at {big},
+            PRIMARY KEY (machine_id, version)
+        );
+        """
+    )
+    for column in (
+        "cash_in_max_commission_bps INTEGER NOT NULL DEFAULT 2000",
+        "cash_out_max_commission_bps INTEGER NOT NULL DEFAULT 2000",
+        "fee_enforcement TEXT NOT NULL DEFAULT 'refuse'",
+        "fee_grace_s INTEGER NOT NULL DEFAULT 600",
+    ):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.super_config ADD COLUMN {column}"
+        )
+    for table in ("settlements", "atm_transactions"):
+        for column in (f"fee_mismatch_sats {big}", "fee_version INTEGER"):
+            await db.execute(f"ALTER TABLE satmachineadmin.{table} ADD COLUMN {column}")
+
+
+async def m011_withdraw_links(db):
+    """Cash-in by LNURL-withdraw (contract §9.3): one link per (machine, tx_id),
+    found by its random ``k1``. The payment happens at most once because the
+    callback must first win a guarded UPDATE (pending and not expired → claimed)
+    that records the invoice it will pay; ``payment_hash`` is unique, so one
+    invoice is never claimed by two links. A claim left by a crash is resolved by
+    asking LNbits about the recorded payment hash, never by paying again."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.withdraw_links (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            machine_id TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            k1 TEXT NOT NULL UNIQUE,
+            amount_sats {big} NOT NULL,
+            fee_sats {big} NOT NULL,
+            fee_version INTEGER,
+            expires_at {big} NOT NULL,
+            status TEXT NOT NULL,
+            bolt11 TEXT,
+            payment_hash TEXT UNIQUE,
+            claimed_at {big},
+            paid_at {big},
+            last_error TEXT,
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            UNIQUE (machine_id, tx_id)
+        );
+        """
+    )
+    await _create_index(
+        db, "withdraw_links_status", "withdraw_links", "status, expires_at"
+    )
+
+
+async def m012_fleet_cash(db):
+    """Running a fleet: each machine's append-only notes; its cassettes as
+    numbered versions of the document it is sent (contract §9.4, with the
+    cashbox's capacity beside it); the counts it reports and the operator's
+    refills, each with the server's estimate at that moment and the difference;
+    the cashbox batches a refill closes and opens; the bills each dispense
+    report names, which lower the estimate between counts; and alerts: each
+    user's settings, each alert's state (a version guards every change, so
+    that of two processes one sends) and the history of what was sent."""
+    big = db.big_int
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.machine_notes (
+            id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            operator_id TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            author_name TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    # Each machine's notes in the order they were written.
+    await _create_unique_index(
+        db, "machine_notes_seq", "machine_notes", "machine_id, seq"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cassette_versions (
+            machine_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            cashbox_capacity INTEGER,
+            issued_at {big} NOT NULL,
+            issued_by TEXT NOT NULL,
+            PRIMARY KEY (machine_id, version)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cash_counts (
+            id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            report_id TEXT,
+            batch INTEGER NOT NULL,
+            positions TEXT NOT NULL,
+            cashbox_count INTEGER,
+            cashbox_fiat_minor {big},
+            estimated TEXT NOT NULL,
+            differences TEXT NOT NULL,
+            created_at {big} NOT NULL,
+            created_by TEXT NOT NULL
+        );
+        """
+    )
+    # The idempotency key of report_cash: a replay cannot record twice.
+    unique = (
+        "CREATE UNIQUE INDEX satmachineadmin.cash_counts_report "
+        "ON cash_counts (machine_id, report_id)"
+        if db.type == SQLITE
+        else "CREATE UNIQUE INDEX cash_counts_report "
+        "ON satmachineadmin.cash_counts (machine_id, report_id)"
+    )
+    await db.execute(unique)
+    await _create_index(db, "cash_counts_time", "cash_counts", "machine_id, created_at")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.cash_batches (
+            machine_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            opened_at {big} NOT NULL,
+            closed_at {big},
+            removed_count INTEGER,
+            removed_fiat_minor {big},
+            PRIMARY KEY (machine_id, batch)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.dispensed_bills (
+            machine_id TEXT NOT NULL,
+            tx_id TEXT NOT NULL,
+            denomination_minor {big} NOT NULL,
+            count INTEGER NOT NULL,
+            dispensed_minor {big} NOT NULL,
+            created_at {big} NOT NULL,
+            counted_in TEXT,
+            PRIMARY KEY (machine_id, tx_id, denomination_minor)
+        );
+        """
+    )
+    await _create_index(
+        db, "dispensed_bills_time", "dispensed_bills", "machine_id, created_at"
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_settings (
+            user_id TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at {big} NOT NULL
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_states (
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            since {big},
+            fired_at {big},
+            last_sent_at {big},
+            version INTEGER NOT NULL,
+            updated_at {big} NOT NULL,
+            PRIMARY KEY (user_id, kind, subject)
+        );
+        """
+    )
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.alert_events (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            action TEXT NOT NULL,
+            message TEXT NOT NULL,
+            delivery TEXT NOT NULL,
+            created_at {big} NOT NULL
+        );
+        """
+    )
+    await _create_index(db, "alert_events_user", "alert_events", "user_id, created_at")
+
+
+async def m013_lp_display_name(db):
+    """An LP is named when enrolled: the operator may give the name they know the
+    LP by (kept per enrolment), and the LP's own name, editable on their page,
+    goes before it. Names saved before were neither stripped nor bounded."""
+    await db.execute(
+        "ALTER TABLE satmachineadmin.lp_enrolments ADD COLUMN display_name TEXT"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps "
+        "SET display_name = SUBSTR(TRIM(display_name), 1, 64) "
+        "WHERE display_name IS NOT NULL"
+    )
+    await db.execute(
+        "UPDATE satmachineadmin.lps SET display_name = NULL "
+        "WHERE display_name IS NOT NULL AND display_name = ''"
+    )
+
+
+async def m015_lp_payout_schedules(db):
+    """When an LP's sats move: each settlement (as before), daily at an hour
+    (UTC), or once what accrued reaches a threshold. The operator offers the
+    schedules per enrolment and the LP chooses one. A distribution leg of a
+    scheduled LP is recorded as before but 'accrued', not paid; one LP payout per
+    enrolment and paying wallet later pays every leg it took (``lp_payout_id``),
+    claimed and paid like a leg. At most one payout of an enrolment and paying
+    wallet is open at a time (the partial unique index)."""
+    big = db.big_int
+    for column in (
+        "payout_schedules_offered TEXT NOT NULL DEFAULT 'each'",
+        "payout_schedule TEXT NOT NULL DEFAULT 'each'",
+        "payout_hour INTEGER NOT NULL DEFAULT 0",
+        f"payout_threshold_sats {big} NOT NULL DEFAULT 10000",
+    ):
+        await db.execute(
+            f"ALTER TABLE satmachineadmin.lp_enrolments ADD COLUMN {column}"
+        )
+    await db.execute(
+        "ALTER TABLE satmachineadmin.payout_legs ADD COLUMN lp_payout_id TEXT"
+    )
+    await _create_index(db, "payout_legs_lp_payout", "payout_legs", "lp_payout_id")
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.lp_payouts (
+            id TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            enrolment_id TEXT NOT NULL,
+            lp_id TEXT NOT NULL,
+            source_wallet_id TEXT NOT NULL,
+            wallet_id TEXT NOT NULL,
+            schedule TEXT NOT NULL,
+            sats {big} NOT NULL,
+            legs INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            payment_hash TEXT,
+            payment_request TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_at {big},
+            next_attempt_at {big},
+            created_at {big} NOT NULL,
+            updated_at {big} NOT NULL,
+            paid_at {big}
+        );
+        """
+    )
+    # One open payout per enrolment and paying wallet, whatever the number of
+    # workers or processes making them (a partial index: SQLite and PostgreSQL).
+    if db.type == SQLITE:
+        name, table = "satmachineadmin.lp_payouts_open", "lp_payouts"
+    else:
+        name, table = "lp_payouts_open", "satmachineadmin.lp_payouts"
+    await db.execute(
+        f"CREATE UNIQUE INDEX {name} ON {table} (enrolment_id, source_wallet_id) "
+        "WHERE status <> 'paid'"
+    )
+    await _create_index(db, "lp_payouts_enrolment", "lp_payouts", "enrolment_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from lnbits.core.models import Payment
 from lnbits.task_manager import task_manager
@@ -40,6 +41,25 @@ async def scan_outgoing() -> None:
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 
+def _alerts_every_s() -> int:
+    """How often this process evaluates alerts: SATMACHINEADMIN_ALERTS_EVERY_S
+    (1..3600 seconds), else once a minute."""
+    try:
+        seconds = int(os.environ.get("SATMACHINEADMIN_ALERTS_EVERY_S", "60"))
+    except ValueError:
+        return 60
+    return min(max(seconds, 1), 3600)
+
+
+ALERTS_EVERY_S = _alerts_every_s()
+
+
+async def evaluate_alerts() -> None:
+    relays = rpc_server.status()["relays"]
+    await services.evaluate_alerts(relays=relays)
+    await asyncio.sleep(ALERTS_EVERY_S)
+
+
 RPC_LOG_PURGE_BATCH = 5000
 
 
@@ -67,6 +87,7 @@ async def maintenance() -> None:
     purged = await purge_rpc_log(retention_days=config.rpc_log_retention_days)
     if purged:
         logger.info(f"satmachineadmin: purged {purged} RPC log entries")
+    await services.forget_old_alerts()
     # Older requests are refused by the clock check anyway.
     await crud.forget_events_before(before=helpers.now() - 2 * config.clock_tolerance_s)
     await asyncio.sleep(MAINTENANCE_EVERY_S)
@@ -78,6 +99,7 @@ def start() -> None:
     task_manager.create_permanent_task(payouts.run_worker, name=f"{EXT_TAG}_payouts")
     task_manager.create_permanent_task(maintenance, name=f"{EXT_TAG}_maintenance")
     task_manager.create_permanent_task(scan_outgoing, name=f"{EXT_TAG}_outgoing")
+    task_manager.create_permanent_task(evaluate_alerts, name=f"{EXT_TAG}_alerts")
 
 
 async def stop() -> None:
@@ -88,6 +110,7 @@ async def stop() -> None:
         f"{EXT_TAG}_payouts",
         f"{EXT_TAG}_maintenance",
         f"{EXT_TAG}_outgoing",
+        f"{EXT_TAG}_alerts",
     ):
         task = task_manager.get_task(name)
         if task is not None:

@@ -17,6 +17,7 @@ from scenarios.floor import floor_run, planned_payments, report_floor
 from scenarios.rpc import bench_rpc
 from scenarios.rpc_flood import bench_flood
 from scenarios.settlement_list import bench_list
+from scenarios.withdraw import bench_withdraw
 from sizes import Sizes
 
 
@@ -71,6 +72,19 @@ class DatabaseRun:
             lambda: bench_latency(instance, sizes, report),
             120 + 2 * sizes.latency_settlements,
             needs_s=10 + 1.5 * sizes.latency_settlements,
+            pid=self.pid,
+        )
+
+    async def withdraw(self) -> None:
+        instance, sizes, report = self.instance, self.sizes, self.report
+        await guarded(
+            report,
+            "3",
+            "cash-in by LNURL",
+            self.db,
+            lambda: bench_withdraw(instance, sizes, report),
+            60 + 2 * sizes.withdraw_cash_ins,
+            needs_s=10 + sizes.withdraw_cash_ins,
             pid=self.pid,
         )
 
@@ -148,6 +162,7 @@ async def run_database(
             if with_rpc:
                 await run.rpc()
             await run.latency()
+            await run.withdraw()
             await run.throughput_and_floor()
             await run.settlement_list()
         finally:

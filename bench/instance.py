@@ -125,6 +125,15 @@ async def make_operator(instance: Instance, *, lps: int) -> Operator:
     http = instance.http
     account = await register(http, "op", password=USER_PASSWORD)
     await split_three_ways(http, account)
+    # The commission the simulated ATMs charge is the operator's schedule.
+    fees = {"commission_bps": ATM_FEE_BPS, "fixed_fee_sats": 0}
+    await call(
+        http,
+        "PUT",
+        f"{API}/fees",
+        token=account.token,
+        body={"cash_out": fees, "cash_in": fees},
+    )
     await enrol_lps(http, account, lps)
     return Operator(await account.refresh(http), lp_count=lps)
 

@@ -236,6 +236,7 @@ async def business(http: Any, args: argparse.Namespace) -> tuple[list[str], str]
                 "direction": "cash_out",
                 "principal_sats": 40_000,
                 "fee_sats": 2_000,
+                "fee_override_reason": "profiled commission",
                 "fiat_amount": "200.00",
                 "fiat_code": "GTQ",
                 "exchange_rate": "500000.00",

@@ -13,6 +13,9 @@ also written as JSON to bench/results/<UTC time>.json and bench/results/latest.j
 4. the floor: bare LNbits internal payments, and the pipeline's share of it
 5. distribution arithmetic for 10, 1 000 and 100 000 LPs
 6. the settlement list API over 100 000 stored settlements
+7. LP payout schedules: payments and time for 200 LPs and 50 cash-outs
+8. the fleet: 200 machines, beacons, get_info and cash-outs for two minutes
+   (7 and 8: ``--only schedules fleet``, make bench-fleet, not make bench)
 
 3, 4 and 6 run on SQLite and on PostgreSQL (``--postgres URL`` or
 ``$SATMACHINEADMIN_TEST_DATABASE_URL``: a server URL whose role may CREATEDB; the
@@ -37,7 +40,10 @@ import harness
 from databases import run_database, run_postgres
 from phases import BUDGET, guarded
 from report import Report, filesystem, machine_facts
+from scenarios.fee_check import run_fee_check
+from scenarios.fleet import run_fleet
 from scenarios.micro import run_micro
+from scenarios.schedules import bench_schedules
 from sizes import Sizes
 
 
@@ -73,10 +79,33 @@ async def _parts(
         )
     if "sqlite" in args.only:
         print("- SQLite", flush=True)
+        await guarded(
+            report,
+            "2",
+            "fee check",
+            "sqlite",
+            lambda: run_fee_check(work_dir, sizes.fee_check_calls, report),
+            150,
+            needs_s=40,
+        )
         await run_database("sqlite", None, None, work_dir, sizes, report, with_rpc=True)
     if "postgres" in args.only:
         server_url = None if args.no_postgres else args.postgres
         await run_postgres(server_url, args.no_postgres, work_dir, sizes, report)
+    if "schedules" in args.only:
+        print("- LP payout schedules (SQLite, in process)", flush=True)
+        await guarded(
+            report,
+            "7",
+            "LP payout schedules",
+            "sqlite",
+            lambda: bench_schedules(work_dir, sizes, report),
+            900,
+            needs_s=60,
+        )
+    if "fleet" in args.only:
+        print("- the fleet (SQLite)", flush=True)
+        await run_fleet(work_dir, sizes, report)
 
 
 def _finish(report: Report, started: float) -> None:
@@ -97,6 +126,9 @@ def _finish(report: Report, started: float) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     sizes = Sizes.quick() if args.quick else Sizes()
+    for name in ("fleet_machines", "fleet_cashing", "fleet_seconds"):
+        if getattr(args, name) is not None:
+            setattr(sizes, name, getattr(args, name))
     BUDGET.start(args.budget)
     report = Report()
     report.meta = machine_facts()
@@ -128,13 +160,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["micro", "sqlite", "postgres"],
+        choices=["micro", "sqlite", "postgres", "schedules", "fleet"],
         default=["micro", "sqlite", "postgres"],
-        help="run only these parts",
+        help="run only these parts (schedules, fleet: make bench-fleet's)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes (a smoke test)"
     )
+    for name, what in (
+        ("machines", "machines"),
+        ("cashing", "machines running cash-outs"),
+        ("seconds", "seconds"),
+    ):
+        parser.add_argument(
+            f"--fleet-{name}", type=int, metavar="N", help=f"the fleet's {what}"
+        )
     parser.add_argument("--work-dir", help="where the databases go (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(

@@ -157,7 +157,7 @@ _LEG_VOIDED = f"({_BALANCE_SETTLEMENT} AND g.status = 'void')"
 
 
 _ENROLMENT_WITH_DEPOSITS = f"""
-    SELECT e.*, l.user_id, l.display_name,
+    SELECT e.*, l.user_id, l.display_name AS lp_display_name,
         COALESCE((SELECT SUM(d.fiat_amount_minor) FROM {S}.deposits d
                   WHERE d.enrolment_id = e.id AND d.status = 'confirmed'), 0)
             AS deposited_minor,
@@ -323,10 +323,11 @@ async def list_lp_distributions(
         f"""
         SELECT g.id AS leg_id, g.settlement_id, g.lp_enrolment_id AS enrolment_id,
                g.operator_id, s.fiat_code, g.fiat_minor, g.sats, s.exchange_rate,
-               g.status, g.created_at
+               g.status, g.created_at, m.name AS machine, s.direction
         FROM {S}.payout_legs g
         JOIN {S}.lp_enrolments e ON e.id = g.lp_enrolment_id
         JOIN {S}.settlements s ON s.id = g.settlement_id
+        LEFT JOIN {S}.machines m ON m.id = s.machine_id
         WHERE e.lp_id = :lp_id
         ORDER BY g.created_at DESC, g.id
         """,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from lnbits.db import Connection
 
 from ..database import db, execute, fetch_returning
-from ..models import LegRow
-from .sql import S, connection, fetch_all
+from ..models import LegContext, LegRow
+from .sql import S, connection, fetch_all, fetch_row
 
 
 async def get_leg(*, leg_id: str, conn: Connection | None = None) -> LegRow | None:
@@ -159,7 +159,7 @@ async def refresh_settlement_status(
             UPDATE {S}.settlements SET updated_at = :now, status = CASE
                 WHEN NOT EXISTS (
                     SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id
-                    AND g.status NOT IN ('paid', 'retained', 'void')
+                    AND g.status NOT IN ('paid', 'retained', 'void', 'accrued')
                 ) THEN 'settled'
                 WHEN EXISTS (
                     SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = :id
@@ -200,5 +200,25 @@ async def list_settlements_with_failed_legs(
         ORDER BY s.created_at DESC, s.id
         """,
         {"operator_id": operator_id},
+        conn,
+    )
+
+
+async def leg_context(
+    *, settlement_id: str, conn: Connection | None = None
+) -> LegContext | None:
+    """The machine settlement, or the LP's balance settlement, a leg pays for."""
+    return await fetch_row(
+        LegContext,
+        f"""
+        SELECT m.name AS machine, s.direction, s.fiat_amount_minor AS total_minor,
+               s.fiat_code, s.exchange_rate
+        FROM {S}.settlements s LEFT JOIN {S}.machines m ON m.id = s.machine_id
+        WHERE s.id = :id
+        UNION ALL
+        SELECT NULL, NULL, b.fiat_minor, b.fiat_code, b.exchange_rate
+        FROM {S}.balance_settlements b WHERE b.id = :id
+        """,
+        {"id": settlement_id},
         conn,
     )

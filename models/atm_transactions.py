@@ -33,6 +33,10 @@ class AtmTransactionRow(ApiModel):
     note: str | None = None
     created_at: int
     updated_at: int
+    # The fee schedule it was priced with (None: the machine had none) and
+    # fee_sats minus that schedule's fee (non-zero only in record mode).
+    fee_version: int | None = None
+    fee_mismatch_sats: int | None = None
 
     def columns(self) -> dict:
         """The row as the database stores it (the direction as its text)."""

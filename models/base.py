@@ -22,6 +22,10 @@ BPS_MAX = 10_000
 LP_RATE_TOLERANCE_MAX_BPS = 2_000
 
 
+DEFAULT_MAX_COMMISSION_BPS = 2_000
+"""The super user's cap on any schedule's commission, until they set another: 20 %."""
+
+
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -51,6 +55,13 @@ class Direction(str, Enum):
 class FeeBasis(str, Enum):
     commission = "commission"
     principal = "principal"
+
+
+class FeeEnforcement(str, Enum):
+    """What the server does with a fee that is not its schedule's (contract §9.2)."""
+
+    refuse = "refuse"
+    record = "record"
 
 
 class MachineStatus(str, Enum):

@@ -11,6 +11,7 @@ from .base import (
     Bps,
     Direction,
     FeeBasis,
+    FeeEnforcement,
     RowModel,
     not_null,
 )
@@ -33,6 +34,10 @@ class SuperConfig(ApiModel):
     rpc_log_retention_days: int
     lp_rate_tolerance_bps: int
     local_only: bool
+    cash_in_max_commission_bps: int
+    cash_out_max_commission_bps: int
+    fee_enforcement: FeeEnforcement
+    fee_grace_s: int
     updated_at: int
 
     @property
@@ -55,6 +60,11 @@ class SuperConfig(ApiModel):
         if direction == Direction.cash_in:
             return self.cash_in_fee_bps, self.cash_in_fee_basis
         return self.cash_out_fee_bps, self.cash_out_fee_basis
+
+    def max_commission_for(self, direction: Direction) -> int:
+        if direction == Direction.cash_in:
+            return self.cash_in_max_commission_bps
+        return self.cash_out_max_commission_bps
 
     def public_dict(self) -> dict:
         data = self.dict()
@@ -88,6 +98,22 @@ class SuperConfigUpdate(ApiModel):
     local_only: bool | None = not_null(
         description="This instance serves only machines on its own computer or "
         "network: seed URLs may then carry loopback or private-network relays only."
+    )
+    cash_in_max_commission_bps: Bps | None = not_null(
+        description="The highest commission an operator's cash-in schedule may charge."
+    )
+    cash_out_max_commission_bps: Bps | None = not_null(
+        description="The highest commission an operator's cash-out schedule may charge."
+    )
+    fee_enforcement: FeeEnforcement | None = not_null(
+        description="refuse: a transaction whose fee is not its schedule's is "
+        "refused; record: it is accepted and the difference recorded."
+    )
+    fee_grace_s: int | None = not_null(
+        ge=0,
+        le=86400,
+        description="How long a replaced fee schedule is still accepted from a "
+        "machine that names its version.",
     )
 
     class Config:
@@ -133,6 +159,8 @@ class PlatformFee(ApiModel):
     server_pubkey: str
     server_npub: str
     relays: list[str]
+    cash_in_max_commission_bps: int
+    cash_out_max_commission_bps: int
     configured: bool = Field(
         ...,
         description="The super user has set the relays and the platform fee wallet; "
@@ -160,5 +188,9 @@ class SuperConfigRow(RowModel):
     rpc_log_retention_days: int
     lp_rate_tolerance_bps: int
     local_only: bool
+    cash_in_max_commission_bps: int
+    cash_out_max_commission_bps: int
+    fee_enforcement: str
+    fee_grace_s: int
     updated_at: int
     updated_by: str | None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, validator
 
 from .base import (
@@ -15,6 +17,23 @@ from .base import (
 
 LP_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
+DISPLAY_NAME_MAX = 64
+
+
+def clean_display_name(value: Any) -> str | None:
+    """A person's name as typed: blanks collapsed and stripped, empty is none,
+    at most DISPLAY_NAME_MAX characters, no control characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("the name is text")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value.replace("\t", " ")):
+        raise ValueError("the name cannot hold line breaks or control characters")
+    value = " ".join(value.split())
+    if len(value) > DISPLAY_NAME_MAX:
+        raise ValueError(f"a name has at most {DISPLAY_NAME_MAX} characters")
+    return value or None
+
 
 def valid_lp_code(value: str) -> str:
     if not isinstance(value, str):
@@ -27,12 +46,18 @@ class LpEnrol(ApiModel):
 
     code: str = Field(..., min_length=1, max_length=32)
     fiat_code: str
+    display_name: str | None = Field(
+        None,
+        description="The name you know this LP by; the LP's own name, if they "
+        "set one, goes before it.",
+    )
 
     class Config:
         extra = "forbid"
 
     _code = validator("fiat_code", allow_reuse=True)(valid_fiat_code)
     _lp = validator("code", allow_reuse=True)(valid_lp_code)
+    _name = validator("display_name", pre=True, allow_reuse=True)(clean_display_name)
 
 
 class LpEnrolment(ApiModel):
@@ -50,15 +75,24 @@ class LpEnrolment(ApiModel):
     balance: str
     distributed_sats: int
     held_sats: int
+    payout_schedules_offered: str = Field(
+        "each", description="The payout schedules offered to the LP, comma-separated."
+    )
+    payout_schedule: str = Field("each", description="The LP's chosen schedule.")
 
 
 class LpCodeCreate(ApiModel):
     wallet_id: str | None = Field(
         None, description="Your wallet that receives the sats; your first if left out."
     )
+    display_name: str | None = Field(
+        None, description="The name operators see; left out keeps the one you have."
+    )
 
     class Config:
         extra = "forbid"
+
+    _name = validator("display_name", pre=True, allow_reuse=True)(clean_display_name)
 
 
 class LpCode(ApiModel):
@@ -69,15 +103,12 @@ class LpCode(ApiModel):
 
 
 class LpProfile(ApiModel):
-    display_name: str | None = Field(None, max_length=64)
+    display_name: str | None = Field(None, max_length=DISPLAY_NAME_MAX)
 
     class Config:
         extra = "forbid"
 
-    @validator("display_name")
-    def _display_name(cls, value: str | None) -> str | None:
-        value = (value or "").strip()
-        return value or None
+    _name = validator("display_name", pre=True, allow_reuse=True)(clean_display_name)
 
 
 class DepositCreate(ApiModel):
@@ -145,6 +176,8 @@ class LpDistribution(ApiModel):
     sats_per_fiat_unit: str | None = Field(
         None, description="sats / fiat_amount; null when fiat_amount is 0."
     )
+    machine: str | None = Field(None, description="The machine's name.")
+    direction: str | None = Field(None, description="cash_out or cash_in.")
 
 
 class ForwardingSettings(ApiModel):
@@ -220,7 +253,7 @@ class BalanceSums(RowModel):
 
 
 class EnrolmentRow(BalanceSums):
-    """An enrolment with its LP's user and name and its balance."""
+    """An enrolment with its LP's user and names and its balance."""
 
     id: str
     operator_id: str
@@ -228,7 +261,16 @@ class EnrolmentRow(BalanceSums):
     wallet_id: str
     created_at: int
     user_id: str
-    display_name: str | None
+    display_name: str | None = None  # the operator's, given at enrolment
+    lp_display_name: str | None = None  # the LP's own, which goes first
+    payout_schedules_offered: str = "each"
+    payout_schedule: str = "each"
+    payout_hour: int = 0
+    payout_threshold_sats: int = 10_000
+
+    @property
+    def pays_on_schedule(self) -> bool:
+        return self.payout_schedule in ("daily", "threshold")
 
 
 class DepositRow(RowModel):
@@ -259,3 +301,5 @@ class LpDistributionRow(RowModel):
     exchange_rate: str
     status: str
     created_at: int
+    machine: str | None = None
+    direction: str | None = None

@@ -133,6 +133,7 @@ class MachineRow(RowModel):
 class MachineKeyRow(RowModel):
     """What the RPC server subscribes by: a machine's key and whether it is active."""
 
+    id: str
     pubkey: str
     status: str
 

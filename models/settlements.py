@@ -22,12 +22,22 @@ class ManualSettlementCreate(ApiModel):
     machine_id: str
     direction: Direction
     principal_sats: Sats
-    fee_sats: Sats
+    fee_sats: Sats | None = Field(
+        None,
+        description="Left out: the machine's fee schedule prices it (a machine "
+        "without one needs it).",
+    )
     fiat_amount: str
     fiat_code: str
     exchange_rate: str
     tx_id: str | None = Field(None, min_length=1, max_length=64)
     note: str | None = Field(None, max_length=500)
+    fee_override_reason: str | None = Field(
+        None,
+        max_length=500,
+        description="Why fee_sats differs from the machine's fee schedule; "
+        "required then, and recorded.",
+    )
 
     class Config:
         extra = "forbid"
@@ -57,6 +67,11 @@ class SettlementLeg(ApiModel):
     attempts: int
     last_error: str | None
     paid_at: int | None
+    target_name: str | None = Field(
+        None,
+        description="Who is paid, as people know them: the wallet's name, the "
+        "Lightning address, the LP's name, or the platform.",
+    )
 
 
 class Settlement(ApiModel):
@@ -88,7 +103,21 @@ class Settlement(ApiModel):
     created_by: str | None
     created_at: int
     updated_at: int
+    fee_version: int | None = Field(
+        None, description="The fee schedule version it was priced with."
+    )
+    fee_mismatch_sats: int | None = Field(
+        None, description="fee_sats minus the schedule's fee (record mode)."
+    )
     legs: list[SettlementLeg] | None = None
+    legs_total: int | None = Field(None, description="Its payout legs.")
+    legs_done: int | None = Field(
+        None, description="Legs paid (or kept in the machine's wallet, or void)."
+    )
+    legs_failed: int | None = Field(None, description="Legs that failed.")
+    failure: str | None = Field(
+        None, description="Why the first failed leg failed (its last error)."
+    )
 
 
 class SettlementPage(ApiModel):
@@ -131,6 +160,7 @@ class DailyMachineStats(ApiModel):
 
 class OperatorTotals(ApiModel):
     operator_id: str
+    operator: str | None = Field(None, description="The operator's LNbits username.")
     machines: int
     settlements: int
     gross_sats: int
@@ -172,6 +202,20 @@ class LegRow(NewLegRow):
     next_attempt_at: int | None = None
     # Read with a claim only: the Lightning address the leg's LP forwards to.
     lp_ln_address: str | None = None
+    # Added to a claimed leg: what its payment says in the payee's wallet.
+    memo: str | None = None
+    memo_facts: dict[str, str] | None = None
+
+
+class LegContext(RowModel):
+    """What a leg's payment tells its payee: the machine settlement it comes from
+    (machine and direction are None for an LP's balance settlement)."""
+
+    machine: str | None = None
+    direction: str | None = None
+    total_minor: int | None = None
+    fiat_code: str | None = None
+    exchange_rate: str | None = None
 
 
 class NewSettlementRow(RowModel):
@@ -206,6 +250,8 @@ class NewSettlementRow(RowModel):
     created_by: str | None
     created_at: int
     updated_at: int
+    fee_version: int | None = None
+    fee_mismatch_sats: int | None = None
 
 
 class SettlementRow(NewSettlementRow):

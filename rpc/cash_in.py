@@ -18,6 +18,7 @@ from ..helpers import EXT_TAG
 from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
 from .errors import RpcError
+from .fees import Priced, price
 from .idempotency import once
 from .params import PayInvoiceParams, parse_params
 from .shared import (
@@ -84,6 +85,8 @@ async def _pay_cash_in(
         # The claim of a payment still in flight is released (so that the retry
         # can look again): the transaction row is what pins its parameters.
         raise RpcError("conflict", f"tx_id {p.tx_id} was used with other parameters")
+    # Priced once, when the transaction is new: a retry keeps its price.
+    priced = None if tx is not None else await _price(machine, p)
     # Resuming after a crash: a payment already made is looked up, never repeated.
     payment = await get_standalone_payment(
         payment_hash, incoming=False, wallet_id=machine.wallet_id
@@ -95,7 +98,9 @@ async def _pay_cash_in(
             raise RpcError(
                 "insufficient_balance", "the machine's wallet cannot pay this invoice"
             )
-        tx = await _start_cash_in(machine, p, tx, payment_hash, fiat_minor, rate)
+        tx = await _start_cash_in(
+            machine, p, tx, payment_hash, fiat_minor, rate, priced
+        )
         payment = await _pay_customer(machine, p, tx)
         if payment is None:
             return {
@@ -110,6 +115,17 @@ async def _pay_cash_in(
     status = await _sync_cash_in(tx, machine, payment)
     fee_paid = abs(payment.fee) // 1000
     return {"payment_hash": payment_hash, "status": status, "fee_paid_sats": fee_paid}
+
+
+async def _price(machine: MachineRow, p: PayInvoiceParams) -> Priced:
+    return await price(
+        machine,
+        Direction.cash_in,
+        principal_sats=p.principal_sats,
+        fee_sats=p.fee_sats,
+        fiat_amount=p.fiat_amount,
+        fee_version=p.fee_version,
+    )
 
 
 async def _pay_customer(
@@ -138,11 +154,14 @@ async def _start_cash_in(
     payment_hash: str,
     fiat_minor: int,
     rate: Decimal,
+    priced: Priced | None,
 ) -> AtmTransactionRow:
     """The transaction row, in state ``paying``, written before the payment."""
     if tx is not None:
         await services.retry_cash_in(tx)
         return tx
+    if priced is None:  # priced above whenever the transaction is new
+        priced = await _price(machine, p)
     try:
         return await services.new_atm_transaction(
             machine,
@@ -154,6 +173,8 @@ async def _start_cash_in(
             fee_sats=p.fee_sats,
             fiat_minor=fiat_minor,
             exchange_rate=str(rate),
+            fee_version=priced.fee_version,
+            fee_mismatch_sats=priced.fee_mismatch_sats,
         )
     except IntegrityError as exc:
         raise RpcError(

@@ -12,7 +12,9 @@ from lnbits.settings import settings
 from .. import crud, fiat, helpers, services
 from ..models import AtmTransactionRow, Direction, MachineRow
 from ..services import TxStatus
+from .cash import bills_by_denomination
 from .errors import RpcError
+from .fees import Priced, price
 from .idempotency import once
 from .params import (
     CancelTransactionParams,
@@ -27,6 +29,7 @@ from .shared import (
     non_negative_sats,
     own_transaction,
 )
+from .withdraw import cancel_withdraw, withdraw_link_of
 
 DEFAULT_INVOICE_EXPIRY_S = 600
 
@@ -61,7 +64,17 @@ async def make_invoice(machine: MachineRow, params: dict) -> dict:
     async def effect() -> dict:
         existing = await crud.get_atm_transaction(machine_id=machine.id, tx_id=p.tx_id)
         if existing is None:
-            existing = await _create_cash_out(machine, p, fiat_minor, rate, expiry)
+            priced = await price(
+                machine,
+                Direction.cash_out,
+                principal_sats=p.principal_sats,
+                fee_sats=p.fee_sats,
+                fiat_amount=p.fiat_amount,
+                fee_version=p.fee_version,
+            )
+            existing = await _create_cash_out(
+                machine, p, fiat_minor, rate, expiry, priced
+            )
         elif existing.direction != Direction.cash_out:
             raise RpcError(
                 "conflict", f"tx_id {p.tx_id} is a {existing.direction.value}"
@@ -81,6 +94,7 @@ async def _create_cash_out(
     fiat_minor: int,
     rate: Decimal,
     expiry: int,
+    priced: Priced,
 ) -> AtmTransactionRow:
     try:
         payment = await create_invoice(
@@ -105,6 +119,8 @@ async def _create_cash_out(
         fiat_minor=fiat_minor,
         exchange_rate=str(rate),
         expires_at=helpers.now() + expiry,
+        fee_version=priced.fee_version,
+        fee_mismatch_sats=priced.fee_mismatch_sats,
     )
 
 
@@ -121,6 +137,7 @@ async def report_dispense(machine: MachineRow, params: dict) -> dict:
         raise RpcError(
             "inconsistent_amounts", "dispensed_fiat is more than the transaction's fiat"
         )
+    bills = bills_by_denomination(p.bills, tx.fiat_code)
 
     async def effect() -> dict:
         current = await services.refresh_cash_out(
@@ -139,6 +156,9 @@ async def report_dispense(machine: MachineRow, params: dict) -> dict:
         settlement = await services.get_settlement(
             machine.operator_id, current.settlement_id
         )
+        await services.record_dispensed_bills(
+            machine, tx_id=p.tx_id, dispensed_minor=dispensed, bills=bills
+        )
         return {"settlement_id": settlement.id, "status": settlement.status}
 
     return await once(machine, "report_dispense", p.tx_id, params, effect)
@@ -150,6 +170,10 @@ async def cancel_transaction(machine: MachineRow, params: dict) -> dict:
 
     async def effect() -> dict:
         tx = await own_transaction(machine, tx_id=p.tx_id)
+        link = await withdraw_link_of(tx)
+        if link is not None:  # an unclaimed LNURL-withdraw is voided
+            tx = await cancel_withdraw(link, tx, reason=p.reason)
+            return {"status": tx.status}
         if tx.direction != Direction.cash_out:
             # A cash-in is decided by its payment, not by the machine: nothing
             # to cancel (a failed one is already in the operator's queue).

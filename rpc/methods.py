@@ -15,16 +15,22 @@ from lnbits.core.crud import get_wallet
 
 from .. import crud, helpers, services
 from ..models import Direction, MachineRow, MachineStatus
+from .cash import get_cassettes, report_cash
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
 from .errors import RpcError
+from .fees import get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
+from .withdraw import create_withdraw, lookup_withdraw, withdraw_link_of
 
 PROTOCOL_VERSION = 1
+# The v1.1 additions (contract §9) this server speaks.
+FEATURES = ["fees", "withdraw", "cash"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
+    schedule = await services.machine_schedule(machine)
     return {
         "machine_id": machine.id,
         "name": machine.name,
@@ -35,6 +41,8 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "server_time": helpers.now(),
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine.dispense_confirmation,
+        "features": FEATURES,
+        "fee_version": schedule.version,
     }
 
 
@@ -50,6 +58,9 @@ async def lookup_invoice(machine: MachineRow, params: dict) -> dict:
     if (p.payment_hash is None) == (p.tx_id is None):
         raise RpcError("bad_request", "give exactly one of payment_hash or tx_id")
     tx = await own_transaction(machine, tx_id=p.tx_id, payment_hash=p.payment_hash)
+    link = await withdraw_link_of(tx)
+    if link is not None:
+        return await lookup_withdraw(link)
     if tx.direction == Direction.cash_in:
         return await lookup_cash_in(tx, machine)
     tx = await services.refresh_cash_out(tx, machine)
@@ -71,6 +82,10 @@ METHODS: dict[str, MachineMethod] = {
     "report_dispense": report_dispense,
     "cancel_transaction": cancel_transaction,
     "get_balance": get_balance,
+    "get_fees": get_fees,
+    "create_withdraw": create_withdraw,
+    "get_cassettes": get_cassettes,
+    "report_cash": report_cash,
 }
 
 

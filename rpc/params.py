@@ -11,6 +11,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     conint,
+    conlist,
     constr,
     validator,
 )
@@ -64,6 +65,7 @@ class MakeInvoiceParams(Params):
     exchange_rate: StrictStr
     memo: constr(strict=True, max_length=200) | None = None  # type: ignore[valid-type]
     expiry_s: StrictInt | None = None
+    fee_version: StrictInt | None = None
 
 
 class LookupInvoiceParams(Params):
@@ -79,22 +81,81 @@ class PayInvoiceParams(Params):
     fiat_amount: StrictStr
     fiat_code: StrictStr
     exchange_rate: StrictStr
+    fee_version: StrictInt | None = None
+
+
+class CreateWithdrawParams(Params):
+    tx_id: TxId  # type: ignore[valid-type]
+    principal_sats: StrictInt
+    fiat_amount: StrictStr
+    fiat_code: StrictStr
+    exchange_rate: StrictStr
+    fee_version: StrictInt | None = None
+    expiry_s: StrictInt | None = None
+
+
+def _denomination(value: str) -> str:
+    fiat.parse_amount(value, "denomination")
+    return value
 
 
 class Bill(Params):
     denomination: StrictStr
     count: conint(strict=True, ge=0, le=1_000_000)  # type: ignore[valid-type]
 
-    @validator("denomination")
-    def _denomination(cls, value: str) -> str:
-        fiat.parse_amount(value, "denomination")
-        return value
+    _denomination = validator("denomination", allow_reuse=True)(_denomination)
+
+
+MAX_BILL_KINDS = 32
+MAX_BILLS_PER_DISPENSE = 1_000_000
 
 
 class ReportDispenseParams(Params):
     tx_id: TxId  # type: ignore[valid-type]
     dispensed_fiat: StrictStr
-    bills: list[Bill] | None = None
+    bills: conlist(Bill, max_items=MAX_BILL_KINDS) | None = None  # type: ignore[valid-type]
+
+    @validator("bills")
+    def _bounded(cls, value: list[Bill] | None) -> list[Bill] | None:
+        if value and sum(bill.count for bill in value) > MAX_BILLS_PER_DISPENSE:
+            raise ValueError(f"more than {MAX_BILLS_PER_DISPENSE} bills")
+        return value
+
+
+MAX_CASSETTES = 16
+MAX_COUNT = 1_000_000
+Position = constr(strict=True, regex=r"^[1-9][0-9]?$")
+Count = conint(strict=True, ge=0, le=MAX_COUNT)
+
+
+class CassetteCount(Params):
+    denomination: StrictStr
+    count: Count  # type: ignore[valid-type]
+
+    _denomination = validator("denomination", allow_reuse=True)(_denomination)
+
+
+class CashboxCount(Params):
+    count: Count  # type: ignore[valid-type]
+    fiat: StrictStr
+
+    @validator("fiat")
+    def _fiat(cls, value: str) -> str:
+        fiat.parse_amount(value, "cashbox fiat")
+        return value
+
+
+class ReportCashParams(Params):
+    report_id: TxId  # type: ignore[valid-type]
+    positions: dict[Position, CassetteCount]  # type: ignore[valid-type]
+    cashbox: CashboxCount | None = None
+
+    @validator("positions", pre=True)
+    def _some(cls, value: object) -> object:
+        # Before each entry is parsed: a huge object is refused at once.
+        if isinstance(value, dict) and not 1 <= len(value) <= MAX_CASSETTES:
+            raise ValueError(f"give 1 to {MAX_CASSETTES} positions")
+        return value
 
 
 class CancelTransactionParams(Params):

@@ -29,7 +29,9 @@ from ..nostr.keys import KeyPair
 from ..nostr.relay_pool import RelayPool
 from ..waiting import wait_until_set
 from . import beacons, limits
+from .cassette_events import CassettePublisher
 from .errors import DuplicateInFlight, RpcError
+from .fee_events import FeePublisher
 from .methods import dispatch
 from .params import parse_request
 
@@ -47,7 +49,10 @@ _INTERNAL = RpcError("internal", "internal server error")
 
 
 def _error_response(request_id: str, err: RpcError) -> dict[str, Any]:
-    return {"id": request_id, "error": {"code": err.code, "message": err.message}}
+    error: dict[str, Any] = {"code": err.code, "message": err.message}
+    if err.data is not None:
+        error["data"] = err.data
+    return {"id": request_id, "error": error}
 
 
 def _request_id_of(plaintext: str) -> str:
@@ -84,6 +89,8 @@ class RpcServer:
         self.strangers = limits.StrangerGate()
         self._subscribed_key: str | None = None
         self._stopping = asyncio.Event()
+        self.fees = FeePublisher(self)
+        self.cassettes = CassettePublisher(self)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -91,6 +98,8 @@ class RpcServer:
         """Runs until ``stop``; the pool reconnects by itself, this follows config."""
         self._stopping.clear()
         self.pool = RelayPool(on_event=self.handle_event)
+        services.on_new_fee_version(self.fees.publish_machine)
+        services.on_new_cassette_version(self.cassettes.publish_machine)
         try:
             while not self._stopping.is_set():
                 try:
@@ -101,6 +110,8 @@ class RpcServer:
                     )
                 await wait_until_set(self._stopping, REFRESH_EVERY_S)
         finally:
+            services.remove_fee_listener(self.fees.publish_machine)
+            services.remove_cassette_listener(self.cassettes.publish_machine)
             await self.pool.stop()
 
     async def stop(self) -> None:
@@ -136,6 +147,8 @@ class RpcServer:
             await self.pool.set_subscriptions(self._subscriptions(authors))
             self._authors = authors
             self._subscribed_key = self.keys.public_key_hex
+        await self.fees.after_refresh()
+        await self.cassettes.after_refresh()
 
     def _subscriptions(self, authors: tuple[str, ...]) -> dict[str, list[dict]]:
         assert self.keys is not None

@@ -35,6 +35,9 @@ async def fiat_and_rate(
             fields={"fiat_code": code, "updated_at": helpers.now()},
         )
         machine = machine.copy(update={"fiat_code": code})
+        # The fee schedule names the currency: adopting one is a new version.
+        actor = f"machine:{machine.id}"
+        await services.sync_machine_fees(machine.id, actor=actor)
     elif code != machine.fiat_code:
         raise RpcError(
             "inconsistent_amounts",

@@ -40,7 +40,21 @@ async def person_name(user_id: str, chosen: str | None = None) -> str:
     return f"user {hashlib.sha256(user_id.encode()).hexdigest()[:6]}"
 
 
+async def enrolment_name(enrolment: Any) -> str:
+    """An enrolled LP as the operator sees them: the LP's own name, else the one
+    the operator gave at enrolment, else the LP's LNbits username."""
+    return await person_name(
+        enrolment.user_id, enrolment.lp_display_name or enrolment.display_name
+    )
+
+
 async def operator_names(rows: Iterable[Any]) -> dict[str, str]:
     """How each operator of these rows appears to an LP, looked up once each."""
     operator_ids = {row.operator_id for row in rows}
     return {operator_id: await person_name(operator_id) for operator_id in operator_ids}
+
+
+async def wallet_name(wallet_id: str | None) -> str | None:
+    """A wallet as its owner named it in LNbits (None when it is gone)."""
+    wallet = await get_wallet(wallet_id) if wallet_id else None
+    return None if wallet is None or wallet.deleted else wallet.name

@@ -33,13 +33,16 @@ from .landing import NewSettlement, land_settlement
 
 class TxStatus(str, Enum):
     invoiced = "invoiced"  # cash-out: the invoice is out, not paid yet
+    offered = "offered"  # cash-in by LNURL: the link is out, not claimed yet
     paying = "paying"  # cash-in: the payment to the customer is under way
     paid = "paid"  # cash-out: waiting for the dispense; cash-in: done, landed
     dispensed = "dispensed"  # cash-out: its settlement landed
-    cancelled = "cancelled"  # cash-out: the machine gave up before payment
+    cancelled = "cancelled"  # the machine gave up before payment
     cancelled_after_payment = "cancelled_after_payment"
     failed = "failed"  # cash-in: the payment to the customer failed
-    abandoned = "abandoned"  # cash-out: no dispense report in time
+    # cash-out: no dispense report in time; cash-in by LNURL: the link expired
+    # unclaimed with the customer's cash in the machine
+    abandoned = "abandoned"
     void = "void"  # the operator's decision: nothing lands
 
 
@@ -53,6 +56,10 @@ class TxEvent(str, Enum):
     payment_failed = "payment_failed"
     resolved_dispensed = "resolved_dispensed"
     resolved_void = "resolved_void"
+    link_claimed = "link_claimed"
+    link_released = "link_released"  # the claim paid nothing: the link is open
+    link_expired = "link_expired"
+    link_reissued = "link_reissued"
 
 
 # Short names, so that the table below reads as one.
@@ -84,7 +91,14 @@ TRANSITIONS: dict[tuple[Direction, TxEvent], dict[TxStatus, TxStatus]] = {
     (_IN, _E.payment_retried): {_S.failed: _S.paying},
     (_IN, _E.payment_succeeded): {_S.paying: _S.paid},
     (_IN, _E.payment_failed): {_S.paying: _S.failed},
-    (_IN, _E.resolved_void): {_S.failed: _S.void},
+    (_IN, _E.resolved_void): {_S.failed: _S.void, _S.abandoned: _S.void},
+    # Cash-in by LNURL-withdraw (contract §9.3): the link is the offer.
+    (_IN, _E.link_claimed): {_S.offered: _S.paying},
+    (_IN, _E.link_released): {_S.paying: _S.offered},
+    (_IN, _E.link_expired): {_S.offered: _S.abandoned},
+    (_IN, _E.cancelled): {_S.offered: _S.cancelled},
+    # The operator's fresh link for a customer who was not paid.
+    (_IN, _E.link_reissued): {_S.abandoned: _S.offered, _S.failed: _S.offered},
 }
 
 # The operator's abandoned queue: what only the operator can move on.
@@ -135,16 +149,19 @@ async def new_atm_transaction(
     *,
     direction: Direction,
     tx_id: str,
-    payment_hash: str,
-    bolt11: str,
+    payment_hash: str | None,
+    bolt11: str | None,
     principal_sats: int,
     fee_sats: int,
     fiat_minor: int,
     exchange_rate: str,
     expires_at: int | None = None,
+    fee_version: int | None = None,
+    fee_mismatch_sats: int | None = None,
+    status: TxStatus | None = None,
 ) -> AtmTransactionRow:
-    """A new transaction in its direction's first state (raises IntegrityError if
-    its tx_id or payment hash is taken)."""
+    """A new transaction in its direction's first state, or ``status`` (raises
+    IntegrityError if its tx_id or payment hash is taken)."""
     if machine.fiat_code is None:  # the RPC methods give it one first
         raise ValueError(f"machine {machine.id} has no currency yet")
     now = helpers.now()
@@ -154,7 +171,7 @@ async def new_atm_transaction(
         machine_id=machine.id,
         tx_id=tx_id,
         direction=direction,
-        status=INITIAL[direction].value,
+        status=(status or INITIAL[direction]).value,
         payment_hash=payment_hash,
         bolt11=bolt11,
         amount_sats=calculations.customer_sats(
@@ -168,6 +185,8 @@ async def new_atm_transaction(
         expires_at=expires_at,
         created_at=now,
         updated_at=now,
+        fee_version=fee_version,
+        fee_mismatch_sats=fee_mismatch_sats,
     )
     await crud.insert_atm_transaction(row=row)
     return row
@@ -249,6 +268,7 @@ def _settlement_of(
     fiat_minor: int,
     undispensed_sats: int = 0,
     paid_sats: int | None = None,
+    source: str = "rpc",
 ) -> NewSettlement:
     """The settlement an RPC transaction lands: its ids, currency and rate, with
     the amounts it settles for (a cash-out's may be scaled to a partial dispense)."""
@@ -256,7 +276,7 @@ def _settlement_of(
         operator_id=tx.operator_id,
         machine=machine,
         direction=direction,
-        source="rpc",
+        source=source,
         tx_id=tx.tx_id,
         payment_hash=tx.payment_hash,
         principal_sats=principal_sats,
@@ -267,6 +287,8 @@ def _settlement_of(
         actor=_machine_actor(machine),
         undispensed_sats=undispensed_sats,
         paid_sats=paid_sats,
+        fee_version=tx.fee_version,
+        fee_mismatch_sats=tx.fee_mismatch_sats,
     )
 
 
@@ -387,8 +409,11 @@ async def cash_in_failed(tx: AtmTransactionRow, **fields: Any) -> None:
     await transition(tx, TxEvent.payment_failed, **fields)
 
 
-async def cash_in_paid(tx: AtmTransactionRow, machine: MachineRow) -> AtmTransactionRow:
-    """The customer got the sats: paid, and its settlement lands (once)."""
+async def cash_in_paid(
+    tx: AtmTransactionRow, machine: MachineRow, *, source: str = "rpc"
+) -> AtmTransactionRow:
+    """The customer got the sats: paid, and its settlement lands (once); a
+    cash-in by LNURL-withdraw lands with the source ``lnurl``."""
     await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
     tx = await _reload(tx)
     settlement, _ = await land_settlement(
@@ -399,6 +424,7 @@ async def cash_in_paid(tx: AtmTransactionRow, machine: MachineRow) -> AtmTransac
             principal_sats=tx.principal_sats,
             fee_sats=tx.fee_sats,
             fiat_minor=tx.fiat_amount_minor,
+            source=source,
         )
     )
     await crud.update_atm_transaction(
@@ -468,8 +494,8 @@ async def resolve_abandoned(
 async def _resolve_as_dispensed(tx: AtmTransactionRow, data: AbandonedResolve) -> None:
     if tx.direction != Direction.cash_out or tx.paid_at is None:
         raise Conflict(
-            "only a paid cash-out can be settled as dispensed; a failed cash-in "
-            "can only be voided (refund the customer's cash)"
+            "only a paid cash-out can be settled as dispensed; an unpaid cash-in "
+            "can be voided (refund the customer's cash) or given a fresh link"
         )
     dispensed = tx.fiat_amount_minor
     if data.resolution == Resolution.partial:

@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..nostr.keys import KeyPair
 from ..nostr.nip19 import npub_encode
-from .accounts import existing_wallet, to_model
+from .accounts import existing_wallet, person_name, to_model
 
 # A fresh install has no relay: the super user names the ones the machines reach.
 DEFAULT_RELAYS: tuple[str, ...] = ()
@@ -59,17 +59,17 @@ async def update_super_config(
     if both is not None:
         changes["cash_in_fee_basis"] = changes["cash_out_fee_basis"] = both
     if changes.get("super_wallet_id"):
-        await existing_wallet(changes["super_wallet_id"], "super_wallet_id")
+        await existing_wallet(changes["super_wallet_id"], "the platform fee wallet")
     merged = {**current.dict(), **changes}
     if (merged["cash_in_fee_bps"] or merged["cash_out_fee_bps"]) and not merged[
         "super_wallet_id"
     ]:
         raise InvalidInput(
-            "set super_wallet_id before charging a platform fee: the fee has to be "
-            "paid into a wallet"
+            "choose the wallet the platform fee is paid into before charging a fee"
         )
     if not changes:
         return current
+    await _check_commission_caps(merged)
     stored = {
         key: (json.dumps(value) if key == "relays" else getattr(value, "value", value))
         for key, value in changes.items()
@@ -90,7 +90,35 @@ async def update_super_config(
                 for key, value in changes.items()
             },
         )
+    if _FEE_FLOOR_FIELDS & changes.keys():
+        # Circular at import time: fee schedules read this configuration.
+        from .fees import sync_all_fees
+
+        await sync_all_fees(actor=actor_id)
     return await get_super_config()
+
+
+# What moves the floor of every fee schedule (the platform fee on the principal).
+_FEE_FLOOR_FIELDS = {
+    "cash_in_fee_bps",
+    "cash_out_fee_bps",
+    "cash_in_fee_basis",
+    "cash_out_fee_basis",
+}
+
+
+async def _check_commission_caps(merged: dict) -> None:
+    """The cap on operators' commissions stays above what their schedules
+    already charge. (The platform fee on the principal is not capped by it: it
+    is the super user's own, and it raises every schedule to its rate.)"""
+    for direction in ("cash_in", "cash_out"):
+        cap = merged[f"{direction}_max_commission_bps"]
+        highest = await crud.highest_commission_bps(direction=direction)
+        if highest > cap:
+            raise InvalidInput(
+                f"an operator's {direction.replace('_', '-')} schedule charges "
+                f"{highest} bps, above the new maximum of {cap} bps"
+            )
 
 
 async def rotate_server_key(*, actor_id: str) -> SuperConfig:
@@ -125,4 +153,8 @@ async def get_platform_fee() -> PlatformFee:
 
 
 async def super_overview() -> list[OperatorTotals]:
-    return await crud.operator_totals()
+    rows = await crud.operator_totals()
+    return [
+        row.copy(update={"operator": await person_name(row.operator_id)})
+        for row in rows
+    ]

@@ -25,6 +25,7 @@ __all__ = [
     "ClaimLost",
     "forward_amount",
     "schedule",
+    "schedule_payment",
     "send",
     "send_due",
 ]
@@ -45,19 +46,34 @@ async def schedule(leg: LegRow, *, conn: Connection | None = None) -> None:
     transaction that records it paid, so that no crash loses the forward)."""
     if leg.kind != "lp_distribution" or not leg.lp_enrolment_id:
         return
-    lp = await crud.get_lp_of_enrolment(enrolment_id=leg.lp_enrolment_id, conn=conn)
+    await schedule_payment(
+        leg.id, leg.lp_enrolment_id, leg.wallet_id or "", leg.sats, conn=conn
+    )
+
+
+async def schedule_payment(
+    key: str,
+    enrolment_id: str,
+    wallet_id: str,
+    sats_paid: int,
+    *,
+    conn: Connection | None = None,
+) -> None:
+    """A forward of ``sats_paid`` that just landed in the LP's ``wallet_id``,
+    once per ``key`` (a leg's id, or a scheduled payout's)."""
+    lp = await crud.get_lp_of_enrolment(enrolment_id=enrolment_id, conn=conn)
     if lp is None or not lp.ln_address:
         return
-    sats = forward_amount(leg.sats, lp.forward_fee_reserve_bps)
+    sats = forward_amount(sats_paid, lp.forward_fee_reserve_bps)
     if sats < 1:
         return
     now = helpers.now()
     await crud.insert_forward_once(
         row={
-            "id": leg.id,  # one forward per leg: the leg's id is the key
-            "leg_id": leg.id,
+            "id": key,  # one forward per payment: its id is the key
+            "leg_id": key,
             "lp_id": lp.id,
-            "wallet_id": leg.wallet_id,
+            "wallet_id": wallet_id,
             "ln_address": lp.ln_address,
             "sats": sats,
             "status": "pending",

@@ -28,6 +28,7 @@ from ..models import (
 )
 from . import payouts
 from .config import get_super_config
+from .fees import manual_fee, sync_machine_fees
 from .machines import operator_machine
 from .settlements import get_settlement
 from .splits import LegDraft, fee_legs, split_rule
@@ -56,6 +57,10 @@ class NewSettlement:
     # What the customer's payment carried, where the caller knows it (a cash-out's
     # invoice): landing refuses a settlement whose amounts do not add up to it.
     paid_sats: int | None = None
+    # The fee schedule version it was priced with, and fee_sats minus that
+    # schedule's fee (None: not priced, e.g. a payment landed from its metadata).
+    fee_version: int | None = None
+    fee_mismatch_sats: int | None = None
 
     @property
     def gross_sats(self) -> int:
@@ -138,6 +143,8 @@ class OwedLegs:
     legs: list[LegDraft]
     lp_allocated_sats: int = 0
     unallocated_sats: int = 0
+    # Enrolments whose LP is paid on a schedule: their legs accrue, not pay.
+    accruing: frozenset[str] = frozenset()
 
 
 async def _owed_legs(
@@ -162,11 +169,12 @@ async def _owed_legs(
         legs + lp_legs,
         distribution.allocated_sats,
         distribution.unallocated_sats,
+        frozenset(row.id for row in enrolments if row.pays_on_schedule),
     )
 
 
 def _leg_rows(
-    new: NewSettlement, settlement_id: str, legs: list[LegDraft], timestamp: int
+    new: NewSettlement, settlement_id: str, owed: OwedLegs, timestamp: int
 ) -> list[NewLegRow]:
     """The legs worth storing: a leg of nothing owes nothing."""
     wallet_id = new.machine.wallet_id
@@ -175,11 +183,11 @@ def _leg_rows(
             settlement_id=settlement_id,
             operator_id=new.operator_id,
             position=position,
-            status=_initial_leg_status(leg, wallet_id),
+            status=_initial_leg_status(leg, wallet_id, owed.accruing),
             source_wallet_id=wallet_id,
             timestamp=timestamp,
         )
-        for position, leg in enumerate(legs)
+        for position, leg in enumerate(owed.legs)
         if leg.sats > 0 or leg.fiat_minor
     ]
 
@@ -236,6 +244,8 @@ def _settlement_row(
         created_by=new.actor,
         created_at=timestamp,
         updated_at=timestamp,
+        fee_version=new.fee_version,
+        fee_mismatch_sats=new.fee_mismatch_sats,
     )
 
 
@@ -252,7 +262,7 @@ async def _write_settlement(
     ]
     owed = await _owed_legs(conn, new, config, rules)
     timestamp = now()
-    legs = _leg_rows(new, settlement_id, owed.legs, timestamp)
+    legs = _leg_rows(new, settlement_id, owed, timestamp)
     settled = all(leg.status in payouts.DONE for leg in legs)
     row = _settlement_row(
         new,
@@ -314,11 +324,16 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
     return await get_settlement(new.operator_id, settlement_id), True
 
 
-def _initial_leg_status(leg: LegDraft, machine_wallet_id: str) -> str:
+def _initial_leg_status(
+    leg: LegDraft, machine_wallet_id: str, accruing: frozenset[str]
+) -> str:
     # Sats the machine wallet would pay to itself never move, and a leg of 0 sats
     # (an LP's fiat share too small to be worth a sat) moves none: nothing to pay.
     if leg.sats == 0 or leg.wallet_id == machine_wallet_id:
         return "retained"
+    # An LP paid on a schedule: the leg waits for the LP's next payout.
+    if leg.kind == LegKind.lp_distribution and leg.lp_enrolment_id in accruing:
+        return "accrued"
     return "pending"
 
 
@@ -342,7 +357,10 @@ def principal_agrees_with_fiat(
 
 
 def _check_amounts(
-    data: ManualSettlementCreate, machine: MachineRow, config: SuperConfig
+    data: ManualSettlementCreate,
+    machine: MachineRow,
+    config: SuperConfig,
+    fee_sats: int,
 ) -> tuple[int, str]:
     """The operator types the principal and the fee; no payment of the customer's
     is known to check them against (landing checks one where there is)."""
@@ -356,11 +374,11 @@ def _check_amounts(
         rate = fiat.parse_exchange_rate(data.exchange_rate)
         if data.direction == Direction.cash_in:
             calculations.check_cash_in_amounts(
-                principal_sats=data.principal_sats, fee_sats=data.fee_sats
+                principal_sats=data.principal_sats, fee_sats=fee_sats
             )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    if _gross_sats(data.direction, data.principal_sats, data.fee_sats) < 1:
+    if _gross_sats(data.direction, data.principal_sats, fee_sats) < 1:
         raise InvalidInput("a transaction moves at least 1 sat")
     if not principal_agrees_with_fiat(
         principal_sats=data.principal_sats,
@@ -382,7 +400,14 @@ async def record_manual_settlement(
 ) -> tuple[Settlement, bool]:
     machine = await operator_machine(data.machine_id, operator_id)
     config = await get_super_config()
-    fiat_minor, rate = _check_amounts(data, machine, config)
+    priced = await manual_fee(
+        machine,
+        data.direction,
+        principal_sats=data.principal_sats,
+        fee_sats=data.fee_sats,
+        reason=data.fee_override_reason,
+    )
+    fiat_minor, rate = _check_amounts(data, machine, config, priced.fee_sats)
     if not machine.fiat_code:
         await crud.update_machine(
             machine_id=machine.id,
@@ -390,7 +415,8 @@ async def record_manual_settlement(
             fields={"fiat_code": data.fiat_code, "updated_at": now()},
         )
         machine = machine.copy(update={"fiat_code": data.fiat_code})
-    return await land_settlement(
+        await sync_machine_fees(machine.id, actor=operator_id)  # names the currency
+    settlement, created = await land_settlement(
         NewSettlement(
             operator_id=operator_id,
             machine=machine,
@@ -398,11 +424,29 @@ async def record_manual_settlement(
             source="manual",
             tx_id=data.tx_id or f"manual-{new_id()}",
             principal_sats=data.principal_sats,
-            fee_sats=data.fee_sats,
+            fee_sats=priced.fee_sats,
             fiat_minor=fiat_minor,
             fiat_code=data.fiat_code,
             exchange_rate=rate,
             actor=operator_id,
             note=data.note,
+            fee_version=priced.fee_version,
+            fee_mismatch_sats=priced.fee_mismatch_sats,
         )
     )
+    if created and priced.fee_mismatch_sats:
+        await audit.record(
+            None,
+            actor=operator_id,
+            operator_id=operator_id,
+            action="settlement.fee_override",
+            object_type="settlement",
+            object_id=settlement.id,
+            detail={
+                "reason": data.fee_override_reason,
+                "fee_sats": priced.fee_sats,
+                "fee_version": priced.fee_version,
+                "fee_mismatch_sats": priced.fee_mismatch_sats,
+            },
+        )
+    return settlement, created

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,8 +34,8 @@ from ..models import (
     LpRow,
     LpSummary,
 )
-from .accounts import operator_names, person_name, to_model
-from .settlements import csv_text
+from .accounts import enrolment_name, operator_names, person_name, to_model
+from .settlements import csv_text, export_row
 
 
 def _balances(sums: BalanceSums) -> dict[str, Any]:
@@ -54,7 +53,7 @@ def _balances(sums: BalanceSums) -> dict[str, Any]:
 
 
 async def _enrolment(row: EnrolmentRow) -> LpEnrolment:
-    name = await person_name(row.user_id, row.display_name)
+    name = await enrolment_name(row)
     return to_model(LpEnrolment, row, name=name, **_balances(row))
 
 
@@ -91,6 +90,8 @@ async def create_lp_code(
     if wallet_id not in user_wallet_ids:
         raise InvalidInput("choose one of your own wallets")
     lp = await crud.ensure_lp(lp_id=new_id(), user_id=user_id, now=now())
+    if data.display_name:
+        await crud.set_lp_display_name(lp_id=lp.id, display_name=data.display_name)
     code, timestamp = _new_lp_code(), now()
     row = LpCodeRow(
         user_id=user_id,
@@ -144,6 +145,7 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
                     "lp_id": code.lp_id,
                     "wallet_id": code.wallet_id,
                     "fiat_code": data.fiat_code,
+                    "display_name": data.display_name,
                     "created_at": now(),
                 },
                 conn=conn,
@@ -334,6 +336,8 @@ LP_CSV_COLUMNS = (
     "settlement_id",
     "leg_id",
     "operator",
+    "machine",
+    "direction",
     "enrolment_id",
     "fiat_code",
     "fiat_amount",
@@ -346,14 +350,9 @@ LP_CSV_COLUMNS = (
 
 
 async def lp_distributions_csv(user_id: str) -> str:
-    """The LP's distributions, newest first; created_at as ISO 8601 UTC."""
+    """The LP's distributions, newest first, in the operator's export's words."""
     rows = [
-        {
-            **distribution.dict(),
-            "created_at": datetime.fromtimestamp(
-                distribution.created_at, timezone.utc
-            ).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+        export_row(distribution.dict())
         for distribution in await lp_distributions(user_id)
     ]
     return csv_text(LP_CSV_COLUMNS, rows)

@@ -24,6 +24,7 @@ from ..nostr.nip19 import npub_encode
 from .accounts import to_model
 from .beacons import beacon_status
 from .config import get_super_config
+from .fees import sync_machine_fees
 
 
 async def operator_machine(
@@ -77,6 +78,7 @@ async def create_machine(operator_id: str, data: MachineCreate) -> Machine:
         # The wallet was made for a machine that cannot exist; it holds nothing.
         await delete_wallet(user_id=operator_id, wallet_id=wallet.id)
         raise Conflict(f"machine {npub} is already registered") from exc
+    await sync_machine_fees(machine_id, actor=operator_id)
     return (await _with_beacons([row]))[0]
 
 
@@ -165,6 +167,8 @@ async def update_machine(
                 for k, v in changes.items()
             },
         )
+    if "fiat_code" in changes:  # the schedule names the currency
+        await sync_machine_fees(machine_id, actor=operator_id)
     return (await _with_beacons([current.copy(update=changes)]))[0]
 
 
@@ -175,6 +179,8 @@ async def delete_machine(operator_id: str, machine_id: str) -> dict:
             machine_id=machine_id, operator_id=operator_id, conn=conn
         )
         if deleted:
+            await crud.delete_machine_fees(machine_id=machine_id, conn=conn)
+            await crud.delete_machine_cash(machine_id=machine_id, conn=conn)
             await audit.record(
                 conn,
                 actor=operator_id,

@@ -24,12 +24,13 @@ from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 from loguru import logger
 
-from .. import audit, crud, helpers
+from .. import audit, crud, helpers, memos
 from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegRow
 from ..waiting import wait_until_set
-from . import atm_transactions, forwarding, sending
+from . import atm_transactions, forwarding, lp_payouts, sending, withdraw
+from .accounts import person_name
 from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
@@ -53,7 +54,9 @@ __all__ = [
 STALE_PAYING_S = 60
 POLL_EVERY_S = 5.0
 
-DONE = ("paid", "retained", "void")
+# 'accrued': an LP's leg left for the LP's scheduled payout (``lp_payouts``); the
+# settlement has done its part.
+DONE = ("paid", "retained", "void", "accrued")
 
 _wakeup = asyncio.Event()
 
@@ -100,7 +103,8 @@ class Legs(Payables[LegRow]):
     stale_after_s = STALE_PAYING_S
 
     async def claim(self, row_id: str, *, now: int, stale_before: int) -> LegRow | None:
-        return await crud.claim_leg(leg_id=row_id, now=now, stale_before=stale_before)
+        leg = await crud.claim_leg(leg_id=row_id, now=now, stale_before=stale_before)
+        return None if leg is None else await with_memo(leg)
 
     async def invoice(self, row: LegRow) -> str:
         return await _leg_invoice(row)
@@ -120,6 +124,7 @@ class Legs(Payables[LegRow]):
 
     def payment_extra(self, row: LegRow) -> dict[str, Any]:
         return {
+            **(row.memo_facts or {}),
             "tag": EXT_TAG,
             "settlement_id": row.settlement_id,
             "leg_id": row.id,
@@ -127,13 +132,36 @@ class Legs(Payables[LegRow]):
         }
 
     def description(self, row: LegRow) -> str:
-        return f"{row.label} (settlement {row.settlement_id[:8]})"
+        return row.memo or f"{memos.BRAND} · {row.label}"
 
     async def finish(self, row: LegRow, outcome: Outcome) -> None:
         await _finish(row, outcome)
 
 
 LEGS = Legs()
+
+
+async def with_memo(leg: LegRow) -> LegRow:
+    """The claimed leg with what its payment will say: the operator, the machine,
+    the direction, and the fiat and rate of the settlement it pays for."""
+    context = await crud.leg_context(settlement_id=leg.settlement_id)
+    if context is None:
+        return leg
+    facts = memos.PaymentFacts(
+        kind=leg.kind,
+        label=leg.label,
+        sats=leg.sats,
+        operator=await person_name(leg.operator_id),
+        machine=context.machine,
+        direction=context.direction,
+        share_minor=leg.fiat_minor,
+        total_minor=context.total_minor,
+        fiat_code=context.fiat_code,
+        exchange_rate=context.exchange_rate,
+    )
+    return leg.copy(
+        update={"memo": memos.memo(facts), "memo_facts": memos.payment_extra(facts)}
+    )
 
 
 async def _finish(leg: LegRow, outcome: Outcome) -> None:
@@ -278,12 +306,15 @@ async def run_worker() -> None:
                 if not await process_due():
                     break
             await forwarding.send_due()
+            await lp_payouts.pay_due()
         except Exception:
             logger.exception("satmachineadmin: payout pass failed")
         await wait_until_set(_wakeup, POLL_EVERY_S)
 
 
 async def abandon_overdue() -> None:
-    """Moves paid cash-outs whose dispense report is overdue to the operator's
-    abandoned queue (the rule is the transaction state machine's)."""
+    """Moves paid cash-outs whose dispense report is overdue, and cash-ins whose
+    withdraw link expired unclaimed, to the operator's abandoned queue (the rules
+    are the transaction state machine's); resolves withdraw claims left behind."""
     await atm_transactions.abandon_overdue()
+    await withdraw.sweep_links()

@@ -13,7 +13,7 @@ from typing import Any
 from .. import audit, crud, fiat
 from ..database import transaction
 from ..errors import NotFound
-from ..helpers import now
+from ..helpers import direction_word, iso_utc, now
 from ..models import (
     CurrencyTotals,
     DailyMachineStats,
@@ -27,7 +27,7 @@ from ..models import (
     SettlementTotals,
 )
 from . import payouts
-from .accounts import to_model
+from .accounts import enrolment_name, to_model, wallet_name
 
 # Legs that pay someone else's wallet: the super user's (platform fee) or an LP's.
 # The operator sees the label and the enrolment, never that wallet's id.
@@ -46,11 +46,37 @@ def _shown_fee_snapshot(stored: str) -> dict:
     return snapshot
 
 
-def _leg(row: LegRow, fiat_code: str) -> SettlementLeg:
+PLATFORM_FEE_NAME = "Platform fee"
+
+
+async def target_names(operator_id: str, legs: Iterable[LegRow]) -> dict[str, str]:
+    """Who each leg pays, as people know them (by leg id): the platform, the LP's
+    name, the operator's own wallet by its name, or the Lightning address."""
+    legs = list(legs)
+    lp_names: dict[str, str] = {}
+    if any(leg.lp_enrolment_id for leg in legs):
+        for enrolment in await crud.list_enrolments(operator_id=operator_id):
+            lp_names[enrolment.id] = await enrolment_name(enrolment)
+    names: dict[str, str] = {}
+    for leg in legs:
+        if leg.kind == LegKind.platform_fee:
+            name: str | None = PLATFORM_FEE_NAME
+        elif leg.lp_enrolment_id:
+            name = lp_names.get(leg.lp_enrolment_id)
+        else:
+            name = leg.ln_address or await wallet_name(leg.wallet_id)
+        names[leg.id] = name or leg.label
+    return names
+
+
+def _leg(
+    row: LegRow, fiat_code: str, names: dict[str, str] | None = None
+) -> SettlementLeg:
     fiat_minor = row.fiat_minor
     return to_model(
         SettlementLeg,
         row,
+        target_name=(names or {}).get(row.id),
         wallet_id=shown_wallet_id(row.kind, row.wallet_id),
         fiat_amount=None
         if fiat_minor is None
@@ -58,14 +84,34 @@ def _leg(row: LegRow, fiat_code: str) -> SettlementLeg:
     )
 
 
-def _settlement(row: SettlementRow, legs: list[LegRow] | None = None) -> Settlement:
+def progress(legs: list[LegRow]) -> dict[str, Any]:
+    """How far a settlement's payouts got: "3 of 4 paid", "1 failed", and why."""
+    failed = [leg for leg in legs if leg.status == "failed"]
+    return {
+        "legs_total": len(legs),
+        "legs_done": sum(leg.status in payouts.DONE for leg in legs),
+        "legs_failed": len(failed),
+        "failure": failed[0].last_error if failed else None,
+    }
+
+
+def _settlement(
+    row: SettlementRow,
+    legs: list[LegRow] | None = None,
+    names: dict[str, str] | None = None,
+    *,
+    with_legs: bool = True,
+) -> Settlement:
     return to_model(
         Settlement,
         row,
+        **(progress(legs) if legs is not None else {}),
         fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
         fee_snapshot=_shown_fee_snapshot(row.fee_snapshot),
         split_snapshot=json.loads(row.split_snapshot),
-        legs=None if legs is None else [_leg(leg, row.fiat_code) for leg in legs],
+        legs=None
+        if legs is None or not with_legs
+        else [_leg(leg, row.fiat_code, names) for leg in legs],
     )
 
 
@@ -76,7 +122,7 @@ async def get_settlement(operator_id: str, settlement_id: str) -> Settlement:
     if row is None:
         raise NotFound(f"no settlement '{settlement_id}' in your account")
     legs = await crud.get_legs(settlement_ids=[settlement_id])
-    return _settlement(row, legs)
+    return _settlement(row, legs, await target_names(operator_id, legs))
 
 
 @dataclass(frozen=True)
@@ -107,9 +153,20 @@ async def list_settlements(
         limit=limit,
         offset=offset,
     )
+    legs = _by_settlement(await crud.get_legs(settlement_ids=[row.id for row in rows]))
     return SettlementPage(
-        data=[_settlement(row) for row in rows], total=total, limit=limit, offset=offset
+        data=[_settlement(row, legs.get(row.id, []), with_legs=False) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
+
+
+def _by_settlement(legs: list[LegRow]) -> dict[str, list[LegRow]]:
+    found: dict[str, list[LegRow]] = {}
+    for leg in legs:
+        found.setdefault(leg.settlement_id, []).append(leg)
+    return found
 
 
 _SAT_TOTALS = (
@@ -165,6 +222,7 @@ async def daily_stats(operator_id: str, *, days: int) -> list[DailyMachineStats]
 CSV_COLUMNS = (
     "id",
     "created_at",
+    "machine",
     "machine_id",
     "direction",
     "status",
@@ -208,9 +266,32 @@ def csv_text(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
     return out.getvalue()
 
 
+def export_row(row: dict[str, Any], **names: str) -> dict[str, Any]:
+    """One row of either export (the operator's and the LP's), in the same words:
+    times in ISO 8601 UTC, directions as cash-out / cash-in, names beside ids."""
+    return {
+        **row,
+        **names,
+        "created_at": iso_utc(row["created_at"]),
+        "direction": direction_word(row.get("direction")),
+    }
+
+
 async def settlements_csv(operator_id: str, filters: SettlementFilter) -> str:
     rows, _ = await crud.list_settlements(**filters.query(operator_id))
-    return csv_text(CSV_COLUMNS, (_settlement(row).dict() for row in rows))
+    machines = {
+        machine.id: machine.name
+        for machine in await crud.list_machines(operator_id=operator_id)
+    }
+    return csv_text(
+        CSV_COLUMNS,
+        (
+            export_row(
+                _settlement(row).dict(), machine=machines.get(row.machine_id, "")
+            )
+            for row in rows
+        ),
+    )
 
 
 async def worklist(operator_id: str) -> list[Settlement]:
@@ -219,10 +300,9 @@ async def worklist(operator_id: str) -> list[Settlement]:
         for row in await crud.list_settlements_with_failed_legs(operator_id=operator_id)
     ]
     legs = await crud.get_legs(settlement_ids=[row.id for row in rows])
-    by_settlement: dict[str, list[LegRow]] = {}
-    for leg in legs:
-        by_settlement.setdefault(leg.settlement_id, []).append(leg)
-    return [_settlement(row, by_settlement.get(row.id, [])) for row in rows]
+    names = await target_names(operator_id, legs)
+    by_settlement = _by_settlement(legs)
+    return [_settlement(row, by_settlement.get(row.id, []), names) for row in rows]
 
 
 async def retry_settlement(operator_id: str, settlement_id: str) -> Settlement:

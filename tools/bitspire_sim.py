@@ -24,6 +24,9 @@ As a command (``python tools/bitspire_sim.py --help``)::
     python tools/bitspire_sim.py --server NPUB --nsec NSEC info
     python tools/bitspire_sim.py --server NPUB --nsec NSEC cash-out \\
         --fiat 200.00 --rate 650000.00 --dispensed 100.00
+    # cash-in by LNURL-withdraw; that LNbits wallet plays the customer's wallet:
+    python tools/bitspire_sim.py --server NPUB --nsec NSEC cash-in --lnurl \\
+        --fiat 100.00 --rate 650000.00 --lnbits-url URL --payer-key ADMIN_KEY
     python tools/bitspire_sim.py demo --seed-url URL \\
         --lnbits-url http://127.0.0.1:5000 --payer-key ADMIN_KEY --count 5
 """
@@ -41,7 +44,7 @@ if _HERE not in sys.path:
 
 from bitspire.amounts import Amounts, compute_amounts, parse_decimal  # noqa: E402
 from bitspire.cli import _build_parser, main  # noqa: E402
-from bitspire.lnbits import lnbits_invoicer, lnbits_payer  # noqa: E402
+from bitspire.lnbits import lnbits_invoicer, lnbits_payer, lnurl_wallet  # noqa: E402
 from bitspire.protocol import (  # noqa: E402
     DEFAULT_RELAY,
     KIND_BEACON,
@@ -69,6 +72,7 @@ __all__ = [
     "compute_amounts",
     "lnbits_invoicer",
     "lnbits_payer",
+    "lnurl_wallet",
     "main",
     "parse_decimal",
     "parse_seed_url",

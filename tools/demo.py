@@ -2,7 +2,8 @@
 
 As the super user it sets a 30 % cash-out platform fee (if none is set) and funds a
 "Demo customer" wallet; it creates a demo operator with three split wallets
-(50/30/20) and an LP with a 5000.00 GTQ deposit, pairs a simulated bitSpire ATM
+(50/30/20), a fee schedule (5 % cash-out, 4 % cash-in) and an LP with a
+5000.00 GTQ deposit, pairs a simulated bitSpire ATM
 through a seed URL, and then runs cash-out transactions through the RPC, which
 land on the operator's dashboard. The demo operator's login is printed and kept in
 .data/demo-operator.json.
@@ -126,6 +127,15 @@ async def prepare(lnbits_url: str, credentials: Path) -> tuple[str, str, dict]:
             await demo._ok(
                 http.put(f"{EXT}/splits", json={"rules": rules}, headers=operator)
             )
+        fees = await demo._ok(http.get(f"{EXT}/fees", headers=operator))
+        assert isinstance(fees, dict)
+        if not fees["is_set"]:  # 5 % on cash-out, 4 % on cash-in, 20-5000 GTQ
+            limits = {"fixed_fee_sats": 0, "min_fiat": "20", "max_fiat": "5000"}
+            schedule = {
+                "cash_out": {"commission_bps": 500, **limits},
+                "cash_in": {"commission_bps": 400, **limits},
+            }
+            await demo._ok(http.put(f"{EXT}/fees", json=schedule, headers=operator))
         lps = await demo._ok(http.get(f"{EXT}/lps", headers=operator))
         if not lps:
             lp_headers, _ = await demo.operator()  # the operator is its own first LP

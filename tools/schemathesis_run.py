@@ -155,6 +155,7 @@ async def seed(http: httpx.AsyncClient) -> tuple[Account, Account]:
                 "direction": direction,
                 "principal_sats": 2000,
                 "fee_sats": 100,
+                "fee_override_reason": "seeded",
                 "fiat_amount": "10.00",
                 "fiat_code": "GTQ",
                 "exchange_rate": RATE,

@@ -11,11 +11,33 @@ order FastAPI matches them in).
 
 from fastapi import APIRouter
 
-from . import lp, lps, machines, settlements, splits, super_user
+from . import (
+    alerts,
+    fees,
+    fleet,
+    lp,
+    lps,
+    machines,
+    payout_plans,
+    settlements,
+    splits,
+    super_user,
+)
 from .routing import REFUSALS, DomainErrorsAsHttp
 
 api = APIRouter(prefix="/api/v1", route_class=DomainErrorsAsHttp, responses=REFUSALS)
-for concern in (super_user, machines, splits, settlements, lps, lp):
+for concern in (
+    super_user,
+    machines,
+    fees,
+    fleet,
+    alerts,
+    splits,
+    settlements,
+    lps,
+    payout_plans,
+    lp,
+):
     api.include_router(concern.router)
 
 __all__ = ["api"]

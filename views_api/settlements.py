@@ -19,8 +19,11 @@ from ..models import (
     Settlement,
     SettlementPage,
     SettlementTotals,
+    WithdrawLink,
+    WithdrawReissue,
 )
 from ..services import atm_transactions as transactions
+from ..services import withdraw_reissue
 from .queries import MAX_OFFSET, instant, query_int
 from .routing import CSV_REFUSALS, CsvResponse, concern_router, csv_download
 
@@ -139,3 +142,18 @@ async def api_resolve_abandoned(
 ) -> AtmTransaction:
     row = await transactions.resolve_abandoned(user.id, transaction_id, data)
     return services.atm_transaction(row)
+
+
+@router.post("/abandoned/{transaction_id}/link")
+async def api_reissue_withdraw_link(
+    transaction_id: str,
+    data: WithdrawReissue,
+    user: User = Depends(check_user_exists),
+) -> WithdrawLink:
+    """A fresh LNURL-withdraw link for a cash-in that paid the customer nothing
+    (its link expired unclaimed, or its payment failed): show ``lnurl`` to the
+    customer as a QR code. The transaction waits for that link again."""
+    link = await withdraw_reissue.reissue_link(
+        user.id, transaction_id, expiry_s=data.expiry_s
+    )
+    return link.copy(update={"qr_svg": services.qr_svg(link.lnurl)})

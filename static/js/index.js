@@ -1,16 +1,15 @@
 // The operator dashboard. Every number comes from the extension's API; the page
 // only checks input early so that the API's refusals are the exception.
-const API = '/satmachineadmin/api/v1'
+const {API, format: fmt, parseAmount} = window.SatMachine
 const POLL_MS = 5000
-const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every 15 s
+const POLL_MAX_MS = 20000
+const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every third poll
+const FRESH_MS = 8000 // how long a new settlement's highlight takes to fade
 const FIAT_CODE = /^[A-Za-z]{3}$/
-const DECIMAL = /^\d+(\.\d+)?$/
 
-const sats = value =>
-  value === null || value === undefined
-    ? ''
-    : `${LNbits.utils.formatSat(value)} sat`
-const when = seconds => (seconds ? new Date(seconds * 1000).toLocaleString() : '')
+const sats = fmt.sats
+const when = fmt.when
+const fiat = row => fmt.fiat(row.fiat_amount, row.fiat_code)
 const dateParam = value => (value ? value : undefined)
 // The Idempotency-Key of a balance settlement (crypto.randomUUID needs HTTPS).
 const newKey = () =>
@@ -29,36 +28,6 @@ function query(params) {
   return text ? `?${text}` : ''
 }
 
-function cashLevel(level) {
-  if (level === undefined || level === null) return ''
-  if (typeof level === 'object') {
-    return Object.entries(level)
-      .map(([key, value]) => `${key}: ${value}`)
-      .join(', ')
-  }
-  return String(level)
-}
-
-function availability(machine) {
-  const beacon = machine.beacon || {}
-  const parts = []
-  if (beacon.cash_out !== undefined) parts.push(`out ${beacon.cash_out ? '✓' : '✗'}`)
-  if (beacon.cash_in !== undefined) parts.push(`in ${beacon.cash_in ? '✓' : '✗'}`)
-  return parts.join(' · ')
-}
-
-let ruleKey = 0
-function ruleDraft(rule) {
-  return {
-    key: ++ruleKey,
-    label: rule.label || '',
-    targetKind: rule.ln_address ? 'address' : 'wallet',
-    wallet_id: rule.wallet_id || null,
-    ln_address: rule.ln_address || '',
-    percent: rule.weight_bps === undefined ? 0 : rule.weight_bps / 100
-  }
-}
-
 window.app = Vue.createApp({
   el: '#vue',
   mixins: [windowMixin],
@@ -66,16 +35,12 @@ window.app = Vue.createApp({
   data() {
     return {
       tab: 'overview',
+      cashMachine: null,
       fee: {},
       health: {},
       machines: [],
       expectedMachines: [],
       rules: [],
-      ruleDrafts: [],
-      preview: null,
-      previewError: '',
-      previewCommission: 100,
-      previewDirection: 'cash_out',
       settlements: [],
       settlementsLoading: false,
       settlementPagination: {
@@ -102,11 +67,12 @@ window.app = Vue.createApp({
       worklist: [],
       abandoned: [],
       lps: [],
+      scheduleDialog: {show: false, lp: null, offered: []},
       deposits: [],
       balanceSettlements: [],
       failedBalanceSettlements: [],
       machineDialog: {show: false},
-      pairDialog: {show: false},
+      pairDialog: {show: false, pairing: null},
       manualDialog: {show: false},
       detail: {show: false, settlement: null},
       resolveDialog: {show: false},
@@ -119,118 +85,15 @@ window.app = Vue.createApp({
         {label: 'Cash-in (customer buys BTC)', value: 'cash_in'}
       ],
       statusOptions: ['processing', 'settled', 'failed'],
-      machineOverviewColumns: [
-        {name: 'name', label: 'Machine', field: 'name', align: 'left'},
-        {name: 'online', label: 'Status', field: 'online', align: 'left'},
-        {name: 'available', label: 'Cash out / in', field: availability},
-        {
-          name: 'cash',
-          label: 'Cash level',
-          field: row => cashLevel((row.beacon || {}).cash_level)
-        },
-        {name: 'seen', label: 'Last seen', field: row => when(row.last_seen)},
-        {name: 'balance', label: 'Wallet balance', field: row => sats(row.balance_sats)}
-      ],
-      machineColumns: [
-        {name: 'actions', label: '', field: 'id', align: 'left'},
-        {name: 'name', label: 'Name', field: 'name', align: 'left', sortable: true},
-        {name: 'location', label: 'Location', field: 'location', align: 'left'},
-        {
-          name: 'fiat',
-          label: 'Fiat',
-          field: row => row.fiat_code || (row.beacon || {}).fiat || ''
-        },
-        {name: 'online', label: 'Status', field: 'online', align: 'left'},
-        {name: 'available', label: 'Cash out / in', field: availability},
-        {
-          name: 'cash',
-          label: 'Cash level',
-          field: row => cashLevel((row.beacon || {}).cash_level)
-        },
-        {name: 'model', label: 'Model', field: row => (row.beacon || {}).model || ''},
-        {name: 'seen', label: 'Last seen', field: row => when(row.last_seen)},
-        {name: 'balance', label: 'Balance', field: row => sats(row.balance_sats)},
-        {name: 'npub', label: 'npub', field: 'npub', align: 'left'}
-      ],
-      settlementColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: row => row.direction.replace('_', '-')},
-        {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
-        {name: 'commission', label: 'Commission', field: row => sats(row.commission_sats)},
-        {name: 'platform', label: 'Platform fee', field: row => sats(row.platform_fee_sats)},
-        {name: 'operator', label: 'Operator fee', field: row => sats(row.operator_fee_sats)},
-        {name: 'lp', label: 'To LPs', field: row => sats(row.lp_allocated_sats)},
-        {name: 'status', label: 'Status', field: 'status'}
-      ],
-      legColumns: [
-        {name: 'kind', label: 'Kind', field: row => row.kind.replace(/_/g, ' '), align: 'left'},
-        {name: 'label', label: 'Label', field: 'label', align: 'left'},
-        {
-          name: 'target',
-          label: 'To',
-          field: row => this.legTarget(row),
-          align: 'left'
-        },
-        {name: 'sats', label: 'Sats', field: row => sats(row.sats)},
-        {name: 'fiat', label: 'Fiat', field: row => row.fiat_amount || ''},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'attempts', label: 'Attempts', field: 'attempts'},
-        {name: 'hash', label: 'Payment hash', field: row => (row.payment_hash || '').slice(0, 12)},
-        {name: 'paid', label: 'Paid', field: row => when(row.paid_at)},
-        {name: 'error', label: 'Last error', field: row => row.last_error || '', align: 'left'}
-      ],
-      abandonedColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'machine', label: 'Machine', field: row => this.machineName(row.machine_id), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'direction', label: 'Direction', field: 'direction'},
-        {name: 'fiat', label: 'Fiat', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'sats', label: 'Sats', field: row => sats(row.amount_sats)},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'note', label: 'Why', field: row => row.note || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      worklistColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'tx', label: 'Transaction', field: 'tx_id', align: 'left'},
-        {name: 'gross', label: 'Volume', field: row => sats(row.gross_sats)},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      lpColumns: [
-        {name: 'name', label: 'LP', field: 'name', align: 'left'},
-        {name: 'fiat', label: 'Currency', field: 'fiat_code'},
-        {name: 'deposited', label: 'Deposited', field: 'deposited'},
-        {name: 'pending', label: 'Unconfirmed', field: 'pending_deposits'},
-        {name: 'distributed', label: 'Distributed', field: 'distributed'},
-        {name: 'held', label: 'Held (being paid)', field: 'held'},
-        {name: 'voided', label: 'Voided', field: 'voided'},
-        {name: 'balance', label: 'Balance', field: 'balance'},
-        {name: 'sats', label: 'Sats sent', field: row => sats(row.distributed_sats)},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      depositColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'lp', label: 'LP', field: row => this.lpName(row.enrolment_id), align: 'left'},
-        {name: 'amount', label: 'Amount', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'note', label: 'Note', field: row => row.note || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ],
-      balanceSettlementColumns: [
-        {name: 'created', label: 'When', field: row => when(row.created_at), align: 'left'},
-        {name: 'amount', label: 'Amount', field: row => `${row.fiat_amount} ${row.fiat_code}`},
-        {name: 'rate', label: 'Rate', field: row => `${row.exchange_rate} (${row.rate_source})`},
-        {name: 'sats', label: 'Sats', field: row => sats(row.sats)},
-        {name: 'status', label: 'Status', field: 'status'},
-        {name: 'error', label: 'Error', field: row => row.last_error || '', align: 'left'},
-        {name: 'actions', label: '', field: 'id'}
-      ]
+      ...window.SatMachineColumns.operator(this)
     }
   },
   computed: {
+    narrow() {
+      // A phone: table buttons show their icon only (their name stays for
+      // screen readers and tooltips).
+      return this.$q.screen.lt.sm
+    },
     walletOptions() {
       return (this.g.user ? this.g.user.wallets : []).map(wallet => ({
         label: wallet.name,
@@ -260,45 +123,6 @@ window.app = Vue.createApp({
         this.failedBalanceSettlements.length
       )
     },
-    weightsTotal() {
-      return this.ruleDrafts.reduce((sum, rule) => sum + (Number(rule.percent) || 0), 0)
-    },
-    weightsOk() {
-      return !this.ruleDrafts.length || Math.round(this.weightsTotal * 100) === 10000
-    },
-    rulesProblem() {
-      for (const rule of this.ruleDrafts) {
-        if (!rule.label) return 'Every rule needs a label.'
-        if (rule.targetKind === 'wallet' && !rule.wallet_id) {
-          return `Rule '${rule.label}' needs a wallet.`
-        }
-        if (rule.targetKind === 'address' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(rule.ln_address)) {
-          return `Rule '${rule.label}' needs a Lightning address like name@domain.com.`
-        }
-        const bps = Math.round(Number(rule.percent) * 100)
-        if (!(bps > 0) || bps > 10000 || Math.abs(bps - Number(rule.percent) * 100) > 1e-6) {
-          return `Rule '${rule.label}': the weight must be above 0 and at most 100 %, in steps of 0.01 %.`
-        }
-      }
-      if (!this.weightsOk) {
-        return `The weights add up to ${this.weightsTotal.toFixed(2)} %, not 100 %.`
-      }
-      return ''
-    },
-    draftRulesBody() {
-      return this.ruleDrafts.map(rule => ({
-        label: rule.label,
-        weight_bps: Math.round(Number(rule.percent) * 100),
-        ...(rule.targetKind === 'wallet'
-          ? {wallet_id: rule.wallet_id}
-          : {ln_address: rule.ln_address})
-      }))
-    },
-    previewOperatorLegs() {
-      return this.preview
-        ? this.preview.legs.filter(leg => leg.kind === 'operator_split')
-        : []
-    },
     filterQuery() {
       return {
         machine_id: this.filters.machine_id,
@@ -310,38 +134,6 @@ window.app = Vue.createApp({
     },
     csvUrl() {
       return `${API}/settlements.csv${query(this.filterQuery)}`
-    },
-    qrDataUrl() {
-      const svg = this.pairDialog.pairing && this.pairDialog.pairing.qr_svg
-      return svg ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` : ''
-    },
-    countdownText() {
-      const pairing = this.pairDialog.pairing
-      if (!pairing) return ''
-      const left = Math.max(0, pairing.expires_at - this.nowSeconds)
-      if (!left) return 'expired'
-      const minutes = Math.floor(left / 60)
-      const seconds = String(left % 60).padStart(2, '0')
-      return `${minutes}:${seconds}`
-    },
-    detailFacts() {
-      const s = this.detail.settlement
-      if (!s) return []
-      return [
-        {label: 'When', value: when(s.created_at)},
-        {label: 'Machine', value: this.machineName(s.machine_id)},
-        {label: 'Direction', value: s.direction},
-        {label: 'Source', value: s.source},
-        {label: 'Fiat', value: `${s.fiat_amount} ${s.fiat_code} at ${s.exchange_rate}`},
-        {label: 'Volume', value: sats(s.gross_sats)},
-        {label: 'Principal', value: sats(s.principal_sats)},
-        {label: 'Commission', value: sats(s.commission_sats)},
-        {label: 'Platform fee', value: `${sats(s.platform_fee_sats)} (${this.percent(s.fee_bps)} of ${s.fee_basis})`},
-        {label: 'Operator fee', value: sats(s.operator_fee_sats)},
-        {label: 'To LPs', value: sats(s.lp_allocated_sats)},
-        {label: 'Payment hash', value: s.payment_hash || '—'},
-        {label: 'Note', value: s.note || '—'}
-      ]
     }
   },
   watch: {
@@ -351,18 +143,6 @@ window.app = Vue.createApp({
         this.settlementPagination.page = 1
         this.refreshSettlements()
       }
-    },
-    ruleDrafts: {
-      deep: true,
-      handler() {
-        this.schedulePreview()
-      }
-    },
-    previewCommission() {
-      this.schedulePreview()
-    },
-    previewDirection() {
-      this.schedulePreview()
     },
     chartMetric() {
       this.drawChart()
@@ -395,9 +175,8 @@ window.app = Vue.createApp({
       if (diff < 3600) return `${Math.floor(diff / 60)} min ago`
       return when(seconds)
     },
-    statusColor(status) {
-      return {settled: 'green', processing: 'blue', failed: 'red'}[status] || 'grey'
-    },
+    statusColor: window.SatMachine.statusColor,
+
     lpName(enrolmentId) {
       const lp = this.lps.find(e => e.id === enrolmentId)
       return lp ? lp.name : 'a liquidity provider'
@@ -405,25 +184,29 @@ window.app = Vue.createApp({
     legTarget(leg) {
       // Another person's wallet (the platform's, an LP's) is shown by name only.
       if (leg.kind === 'platform_fee') return 'Platform fee'
+      if (leg.target_name) return leg.target_name
       if (leg.lp_enrolment_id) return this.lpName(leg.lp_enrolment_id)
-      return leg.ln_address || leg.wallet_id || ''
+      return leg.ln_address || leg.label || ''
     },
     machineName(id) {
       const machine = this.machines.find(m => m.id === id)
       return machine ? machine.name : id
     },
-    notifyDone(message) {
-      Quasar.Notify.create({type: 'positive', message, timeout: 2000})
+    notifyDone: window.SatMachine.notify.done,
+    notifyProblem: window.SatMachine.notify.problem,
+    notifyError: window.SatMachine.notify.error,
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
     },
-    notifyProblem(message) {
-      Quasar.Notify.create({type: 'warning', message})
-    },
+    fiat,
+    progress: window.SatMachine.progress,
+
     totalRows(totals) {
       if (!totals) return []
-      const fiat = totals.by_currency.map(row => `${row.fiat_amount} ${row.fiat_code}`)
+      const amounts = totals.by_currency.map(fiat)
       return [
         {label: 'Settlements', value: LNbits.utils.formatSat(totals.settlements)},
-        {label: 'Fiat volume', value: fiat.join(' + ') || '—'},
+        {label: 'Fiat volume', value: amounts.join(' + ') || '—'},
         {label: 'Volume', value: sats(totals.gross_sats)},
         {label: 'Commission', value: sats(totals.commission_sats)},
         {label: 'Platform fee', value: sats(totals.platform_fee_sats)},
@@ -451,19 +234,43 @@ window.app = Vue.createApp({
       )
     },
     validDecimal(value) {
-      return DECIMAL.test(value || '') || 'A plain number like 100 or 100.50'
+      return parseAmount(value) !== null || 'A number like 100 or 100.50'
     },
     validPositiveDecimal(value) {
-      return (DECIMAL.test(value || '') && Number(value) > 0) || 'An amount above 0'
+      const text = String(value ?? '').trim()
+      // "-5" is an amount, only not one above 0.
+      const amount = parseAmount(text.replace(/^-/, ''))
+      if (amount === null) return 'A number like 1,000.00'
+      return (!text.startsWith('-') && Number(amount) > 0) || 'An amount above 0'
     },
     validRate(value) {
       return (
-        (DECIMAL.test(value || '') && Number(value) > 0) ||
+        (parseAmount(value) !== null && Number(parseAmount(value)) > 0) ||
         'Fiat per BTC, above 0'
       )
     },
 
     // --- loading -------------------------------------------------------------------
+    openScheduleDialog(lp) {
+      const offered = (lp.payout_schedules_offered || 'each').split(',')
+      this.scheduleDialog = {
+        show: true,
+        lp,
+        offered: offered.filter(name => name !== 'each')
+      }
+    },
+    async saveSchedules() {
+      const d = this.scheduleDialog
+      try {
+        await this.call('PUT', `/lps/${d.lp.id}/payout-schedules`, {
+          offered: ['each', ...d.offered]
+        })
+        d.show = false
+        await this.loadLps()
+      } catch (error) {
+        LNbits.utils.notifyApiError(error)
+      }
+    },
     async call(method, path, data) {
       return (await LNbits.api.request(method, `${API}${path}`, null, data)).data
     },
@@ -480,10 +287,6 @@ window.app = Vue.createApp({
     },
     async loadRules() {
       this.rules = (await this.call('GET', '/splits')).rules
-      this.resetRules()
-    },
-    resetRules() {
-      this.ruleDrafts = this.rules.map(ruleDraft)
     },
     async loadHealth() {
       this.health = await this.call('GET', '/rpc/health')
@@ -540,7 +343,7 @@ window.app = Vue.createApp({
           `/settlements/totals${query(this.filterQuery)}`
         )
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       } finally {
         this.settlementsLoading = false
       }
@@ -549,7 +352,10 @@ window.app = Vue.createApp({
       // Highlights settlements that arrived since the last poll, not at first load.
       if (this.knownIds) {
         for (const row of rows) {
-          if (!this.knownIds.has(row.id)) this.freshIds[row.id] = true
+          if (!this.knownIds.has(row.id)) {
+            this.freshIds[row.id] = true
+            setTimeout(() => delete this.freshIds[row.id], FRESH_MS)
+          }
         }
       }
       this.knownIds = new Set([...(this.knownIds || []), ...rows.map(row => row.id)])
@@ -580,9 +386,27 @@ window.app = Vue.createApp({
         }
       })
     },
+    schedulePoll() {
+      clearTimeout(this.pollTimer)
+      this.pollTimer = setTimeout(() => this.poll(), this.pollMs || POLL_MS)
+    },
+    pollFingerprint() {
+      // What a person would notice: new or changed settlements, work to do, a
+      // machine going on- or offline. Balances and "last seen" follow these.
+      return JSON.stringify([
+        this.settlements.map(s => [s.id, s.status, s.legs_done, s.legs_failed]),
+        this.attentionCount,
+        this.machines.map(m => [m.id, m.online, m.status]),
+        this.health.relays_connected
+      ])
+    },
     async poll() {
       this.nowSeconds = Math.floor(Date.now() / 1000)
-      if (document.hidden) return
+      if (document.hidden) {
+        this.schedulePoll()
+        return
+      }
+      const before = this.pollFingerprint()
       try {
         await Promise.all([
           this.refreshSettlements(),
@@ -599,6 +423,13 @@ window.app = Vue.createApp({
         // A failed poll is retried at the next tick; the page keeps what it has.
         console.warn('satmachineadmin: refresh failed', error)
       }
+      // Nothing changed: wait longer, up to 20 s; a change: back to 5 s.
+      const changed = this.pollFingerprint() !== before
+      this.pollMs = window.SatMachine.backoff(this.pollMs || POLL_MS, changed, {
+        min: POLL_MS,
+        max: POLL_MAX_MS
+      })
+      this.schedulePoll()
     },
 
     // --- machines ------------------------------------------------------------------
@@ -641,19 +472,27 @@ window.app = Vue.createApp({
         this.machineDialog.show = false
         await this.loadMachines()
         // The machine must confirm with this one-time code before it is bound.
-        this.pairDialog = {show: true, name: body.name, pairing}
-        this.pairTimer = setInterval(() => this.pairTick(), 1000)
+        this.pairDialog = {show: true, pairing}
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async toggleMachine(machine) {
       const status = machine.status === 'active' ? 'disabled' : 'active'
+      if (
+        status === 'disabled' &&
+        !(await window.SatMachine.confirm(
+          `Disable ${machine.name}? It refuses new transactions until you enable it again.`
+        ))
+      ) {
+        return
+      }
       try {
         await this.call('PATCH', `/machines/${machine.id}`, {status})
         await this.loadMachines()
+        this.notifyDone(status === 'disabled' ? `${machine.name} disabled` : `${machine.name} enabled`)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     removeMachine(machine) {
@@ -667,96 +506,12 @@ window.app = Vue.createApp({
             this.notifyDone('Machine removed')
             await this.loadMachines()
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            this.notifyError(error)
           }
         })
     },
     openPairDialog() {
-      this.pairDialog = {show: true, name: '', location: '', fiat_code: '', pairing: null}
-    },
-    async createPairing() {
-      const d = this.pairDialog
-      try {
-        d.pairing = await this.call('POST', '/pairings', {
-          name: d.name.trim(),
-          location: d.location || null,
-          fiat_code: d.fiat_code ? d.fiat_code.toUpperCase() : null
-        })
-        this.pairTimer = setInterval(() => this.pairTick(), 1000)
-      } catch (error) {
-        LNbits.utils.notifyApiError(error)
-      }
-    },
-    async pairTick() {
-      this.nowSeconds = Math.floor(Date.now() / 1000)
-      const pairing = this.pairDialog.pairing
-      if (!pairing || this.nowSeconds % 3) return
-      try {
-        const current = (await this.call('GET', '/pairings')).find(
-          p => p.id === pairing.id
-        )
-        if (current && current.machine_id) {
-          this.stopPairCountdown()
-          await this.loadMachines()
-          this.pairDialog.pairedMachine = this.machineName(current.machine_id)
-        }
-      } catch (error) {
-        console.warn('satmachineadmin: pairing status failed', error)
-      }
-    },
-    stopPairCountdown() {
-      clearInterval(this.pairTimer)
-      this.pairTimer = null
-    },
-
-    // --- splits --------------------------------------------------------------------
-    addRule() {
-      const left = Math.max(0, 100 - this.weightsTotal)
-      this.ruleDrafts.push(ruleDraft({weight_bps: Math.round(left * 100)}))
-    },
-    schedulePreview() {
-      clearTimeout(this.previewTimer)
-      this.previewTimer = setTimeout(() => this.loadPreview(), 250)
-    },
-    async loadPreview() {
-      const commission = this.previewCommission
-      if (!Number.isInteger(commission) || commission < 0) {
-        this.preview = null
-        this.previewError = 'The example commission is a whole number of sats.'
-        return
-      }
-      if (this.rulesProblem) {
-        this.preview = null
-        this.previewError = this.rulesProblem
-        return
-      }
-      try {
-        this.preview = await this.call('POST', '/splits/preview', {
-          commission_sats: commission,
-          direction: this.previewDirection,
-          rules: this.draftRulesBody
-        })
-        this.previewError = ''
-      } catch (error) {
-        this.preview = null
-        this.previewError = error.response
-          ? String(error.response.data.detail)
-          : String(error)
-      }
-    },
-    async saveRules() {
-      if (this.rulesProblem) {
-        this.notifyProblem(this.rulesProblem)
-        return
-      }
-      try {
-        const saved = await this.call('PUT', '/splits', {rules: this.draftRulesBody})
-        this.rules = saved.rules
-        this.resetRules()
-        this.notifyDone('Split rules saved')
-      } catch (error) {
-        LNbits.utils.notifyApiError(error)
-      }
+      this.pairDialog = {show: true, pairing: null}
     },
 
     // --- settlements ---------------------------------------------------------------
@@ -764,7 +519,7 @@ window.app = Vue.createApp({
       try {
         this.detail = {show: true, settlement: await this.call('GET', `/settlements/${row.id}`)}
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openManualDialog() {
@@ -774,7 +529,7 @@ window.app = Vue.createApp({
         machine_id: machine ? machine.id : null,
         direction: 'cash_out',
         principal_sats: null,
-        fee_sats: null,
+        fee: {fee_sats: null, fee_override_reason: null},
         fiat_amount: '',
         fiat_code: machine ? machine.fiat_code || '' : '',
         exchange_rate: '',
@@ -793,10 +548,10 @@ window.app = Vue.createApp({
           machine_id: d.machine_id,
           direction: d.direction,
           principal_sats: d.principal_sats,
-          fee_sats: d.fee_sats,
-          fiat_amount: d.fiat_amount,
+          ...d.fee,
+          fiat_amount: parseAmount(d.fiat_amount),
           fiat_code: d.fiat_code.toUpperCase(),
-          exchange_rate: d.exchange_rate,
+          exchange_rate: parseAmount(d.exchange_rate),
           tx_id: d.tx_id || null,
           note: d.note || null
         })
@@ -804,33 +559,74 @@ window.app = Vue.createApp({
         this.notifyDone(`Recorded ${settlement.tx_id}`)
         await Promise.all([this.refreshSettlements(), this.loadOverview()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async retrySettlement(settlement) {
       try {
-        await this.call('POST', `/settlements/${settlement.id}/retry`)
-        this.notifyDone('Failed payouts queued again')
+        const before = settlement.legs_failed
+        const after = await this.call('POST', `/settlements/${settlement.id}/retry`)
+        const tried = before ? `Retried ${before} failed payout${before === 1 ? '' : 's'}` : 'Retried'
+        if (after.legs_failed) {
+          this.notifyProblem(
+            `${tried}: ${after.legs_failed} of ${after.legs_total} still failed (${after.failure || 'no reason given'})`
+          )
+        } else {
+          this.notifyDone(`${tried}: ${after.legs_done}/${after.legs_total} paid`)
+        }
         this.detail.show = false
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openResolveDialog(tx) {
-      this.resolveDialog = {show: true, tx, resolution: 'full', dispensed_fiat: '', note: ''}
+      const resolution = tx.direction === 'cash_in' ? 'link' : 'full'
+      this.resolveDialog = {show: true, tx, resolution, dispensed_fiat: '', note: '', link: null}
+    },
+    resolveOptions(tx) {
+      if (tx && tx.direction === 'cash_in') {
+        return [
+          {label: 'Fresh link: the customer scans it with a Lightning wallet', value: 'link'},
+          {label: 'Void: the customer was refunded', value: 'void'}
+        ]
+      }
+      return [
+        {label: 'Fully dispensed: settle it', value: 'full'},
+        {label: 'Partly dispensed: settle what was given out', value: 'partial'},
+        {label: 'Void: nothing dispensed, refunded', value: 'void'}
+      ]
+    },
+    linkQrUrl() {
+      const link = this.resolveDialog.link
+      return link ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qr_svg)}` : ''
+    },
+    linkExpiry() {
+      return this.resolveDialog.link ? when(this.resolveDialog.link.expires_at) : ''
     },
     async resolveAbandoned() {
       const d = this.resolveDialog
+      if (d.resolution === 'link') return this.issueFreshLink()
       try {
         await this.call('POST', `/abandoned/${d.tx.id}/resolve`, {
           resolution: d.resolution,
-          dispensed_fiat: d.resolution === 'partial' ? d.dispensed_fiat : null,
+          dispensed_fiat: d.resolution === 'partial' ? parseAmount(d.dispensed_fiat) : null,
           note: d.note || null
         })
         this.resolveDialog.show = false
         this.notifyDone('Resolved')
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
+      } catch (error) {
+        this.notifyError(error)
+      }
+    },
+
+    async issueFreshLink() {
+      const d = this.resolveDialog
+      try {
+        d.link = await this.call('POST', `/abandoned/${d.tx.id}/link`, {expiry_s: 600})
+        this.notifyDone('Show the customer this code')
+        await this.loadAttention()
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
@@ -838,20 +634,21 @@ window.app = Vue.createApp({
 
     // --- liquidity providers -------------------------------------------------------
     openEnrolDialog() {
-      this.enrolDialog = {show: true, code: '', fiat_code: ''}
+      this.enrolDialog = {show: true, code: '', fiat_code: '', display_name: ''}
     },
     async enrolLp() {
       const d = this.enrolDialog
       try {
         await this.call('POST', '/lps', {
           code: d.code,
-          fiat_code: d.fiat_code.toUpperCase()
+          fiat_code: d.fiat_code.toUpperCase(),
+          display_name: d.display_name || null
         })
         this.enrolDialog.show = false
         this.notifyDone('LP enrolled')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openDepositDialog(lp) {
@@ -861,7 +658,7 @@ window.app = Vue.createApp({
       const d = this.depositDialog
       try {
         const deposit = await this.call('POST', `/lps/${d.lp.id}/deposits`, {
-          fiat_amount: d.fiat_amount,
+          fiat_amount: parseAmount(d.fiat_amount),
           note: d.note || null
         })
         if (d.confirm) await this.call('PUT', `/deposits/${deposit.id}/confirm`)
@@ -869,7 +666,7 @@ window.app = Vue.createApp({
         this.notifyDone(d.confirm ? 'Deposit recorded and confirmed' : 'Deposit recorded')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
         await this.loadLps()
       }
     },
@@ -879,7 +676,7 @@ window.app = Vue.createApp({
         this.notifyDone('Deposit confirmed')
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     openSettleDialog(lp) {
@@ -904,8 +701,8 @@ window.app = Vue.createApp({
           null,
           {
             wallet_id: d.wallet_id,
-            fiat_amount: d.fiat_amount || null,
-            exchange_rate: d.exchange_rate || null,
+            fiat_amount: d.fiat_amount ? parseAmount(d.fiat_amount) : null,
+            exchange_rate: d.exchange_rate ? parseAmount(d.exchange_rate) : null,
             confirm_without_market_rate: !!d.exchange_rate && d.confirm_without_market_rate,
             note: d.note || null
           },
@@ -915,11 +712,11 @@ window.app = Vue.createApp({
         this.notifySettlement(done, 'Settled')
         await Promise.all([this.loadLps(), this.loadAttention()])
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     notifySettlement(row, what) {
-      const amount = `${row.fiat_amount} ${row.fiat_code} (${sats(row.sats)})`
+      const amount = `${fiat(row)} (${sats(row.sats)})`
       if (row.status === 'paid') this.notifyDone(`${what}: ${amount} paid`)
       else if (row.status === 'failed') {
         this.notifyProblem(
@@ -932,21 +729,21 @@ window.app = Vue.createApp({
         const done = await this.call('POST', `/balance-settlements/${row.id}/retry`)
         this.notifySettlement(done, 'Retried')
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
       await Promise.all([this.loadLps(), this.loadAttention()])
     },
     voidBalanceSettlement(row) {
       LNbits.utils
         .confirmDialog(
-          `Void this settlement of ${row.fiat_amount} ${row.fiat_code}? Nothing is paid, and the amount goes back into the LP's balance.`
+          `Void this settlement of ${fiat(row)}? Nothing is paid, and the amount goes back into the LP's balance.`
         )
         .onOk(async () => {
           try {
             await this.call('POST', `/balance-settlements/${row.id}/void`)
-            this.notifyDone(`Voided: ${row.fiat_amount} ${row.fiat_code} back in the balance`)
+            this.notifyDone(`Voided: ${fiat(row)} back in the balance`)
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            this.notifyError(error)
           }
           await Promise.all([this.loadLps(), this.loadAttention()])
         })
@@ -968,12 +765,12 @@ window.app = Vue.createApp({
         this.loadOverview()
       ])
     } catch (error) {
-      LNbits.utils.notifyApiError(error)
+      this.notifyError(error)
     }
-    this.pollTimer = setInterval(() => this.poll(), POLL_MS)
+    this.pollMs = POLL_MS
+    this.schedulePoll()
   },
   beforeUnmount() {
-    clearInterval(this.pollTimer)
-    this.stopPairCountdown()
+    clearTimeout(this.pollTimer)
   }
 })

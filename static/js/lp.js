@@ -20,6 +20,12 @@ window.app = Vue.createApp({
       forwards: [],
       forwardingForm: {ln_address: '', fee_reserve_bps: 100},
       savingForwarding: false,
+      // One payout schedule per enrolment: offered by the operator, chosen here.
+      payoutPlans: [],
+      payoutHours: Array.from({length: 24}, (_, hour) => ({
+        label: `${String(hour).padStart(2, '0')}:00 UTC`,
+        value: hour
+      })),
       // The one-time code an operator needs to enrol this user (their consent).
       enrolCode: null,
       codeWallet: null,
@@ -72,7 +78,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -84,12 +90,12 @@ window.app = Vue.createApp({
         {
           name: 'rate',
           label: 'Machine rate (fiat/BTC)',
-          field: 'exchange_rate'
+          field: row => this.rate(row.exchange_rate)
         },
         {
           name: 'cost_basis',
           label: 'Cost basis (fiat/BTC)',
-          field: row => row.cost_basis ?? '–'
+          field: row => (row.cost_basis ? this.rate(row.cost_basis) : '–')
         },
         {
           name: 'per_unit',
@@ -116,7 +122,7 @@ window.app = Vue.createApp({
         {
           name: 'fiat',
           label: 'Fiat',
-          field: row => `${row.fiat_amount} ${row.fiat_code}`
+          field: row => this.fiat(row.fiat_amount, row.fiat_code)
         },
         {
           name: 'sats',
@@ -124,7 +130,11 @@ window.app = Vue.createApp({
           field: 'sats',
           format: value => this.sats(value)
         },
-        {name: 'rate', label: 'Rate (fiat/BTC)', field: 'exchange_rate'},
+        {
+          name: 'rate',
+          label: 'Rate (fiat/BTC)',
+          field: row => this.rate(row.exchange_rate)
+        },
         {name: 'state', label: 'State', field: 'state'}
       ],
       forwardColumns: [
@@ -175,6 +185,11 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
+    fiat: (amount, code) => window.SatMachine.format.fiat(amount, code),
+    rate: value => window.SatMachine.format.rate(value),
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -266,6 +281,7 @@ window.app = Vue.createApp({
         this.distributions = distributions.data
         this.balanceSettlements = settlements.data
         this.forwards = forwards.data
+        await this.loadPayoutPlans()
         // Only an LP has forwarding settings (anyone else gets a 404).
         if (this.me.lp_id) {
           const {data} = await LNbits.api.request(
@@ -278,7 +294,7 @@ window.app = Vue.createApp({
           }
         }
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.loaded = true
       }
@@ -299,7 +315,7 @@ window.app = Vue.createApp({
           this.nowSeconds = Math.floor(Date.now() / 1000)
         }, 1000)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async saveProfile() {
@@ -317,6 +333,46 @@ window.app = Vue.createApp({
             ? `Operators see you as ${data.display_name}`
             : 'Operators see your LNbits username'
         })
+      } catch (error) {
+        window.SatMachine.notify.error(error)
+      }
+    },
+    async loadPayoutPlans() {
+      const {data} = await LNbits.api.request('GET', `${API}/lp/payout-plans`)
+      this.payoutPlans = data.map(plan => ({...plan, form: {...plan}}))
+    },
+    scheduleLabel(name) {
+      return {
+        each: 'Each settlement',
+        daily: 'Daily at a set hour (UTC)',
+        threshold: 'When accrued reaches an amount'
+      }[name]
+    },
+    scheduledText(plan) {
+      if (plan.schedule === 'daily' && plan.next_payout_at) {
+        return `next payout ${this.when(plan.next_payout_at)} (${String(
+          plan.hour
+        ).padStart(2, '0')}:00 UTC)`
+      }
+      if (plan.schedule === 'threshold') {
+        return `paid once ${this.sats(plan.threshold_sats)} sats have accrued`
+      }
+      return 'paid with each settlement'
+    },
+    async savePayoutPlan(plan) {
+      const form = plan.form
+      const body = {enrolment_id: plan.enrolment_id, schedule: form.schedule}
+      if (form.schedule === 'daily') body.hour = form.hour
+      if (form.schedule === 'threshold') body.threshold_sats = form.threshold_sats
+      try {
+        await LNbits.api.request(
+          'PUT',
+          `${API}/lp/payout-plans`,
+          undefined,
+          body
+        )
+        await this.loadPayoutPlans()
+        Quasar.Notify.create({type: 'positive', message: 'Payout schedule saved'})
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
@@ -345,13 +401,32 @@ window.app = Vue.createApp({
             : 'Auto-forward is off'
         })
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.savingForwarding = false
       }
     }
   },
   created() {
+    // What a phone leaves out (SatMachine.visibleColumns) is in the CSV export.
+    const {prioritise} = window.SatMachine
+    prioritise(this.balanceColumns, {
+      fiat: 3, wallet: 3, deposited: 3, pending: 4, distributed: 3, held: 4,
+      voided: 4, sats: 2
+    })
+    prioritise(this.distributionColumns, {
+      operator: 2, rate: 3, cost_basis: 3, per_unit: 3, status: 2
+    })
+    prioritise(this.balanceSettlementColumns, {when: 2, operator: 3, rate: 4})
+    prioritise(this.forwardColumns, {address: 2, attempts: 4, error: 3})
+    for (const columns of [
+      this.balanceColumns,
+      this.distributionColumns,
+      this.balanceSettlementColumns,
+      this.forwardColumns
+    ]) {
+      window.SatMachine.translateColumns(columns)
+    }
     this.load()
   },
   unmounted() {

@@ -5,6 +5,13 @@ const BPS_MAX = 10000
 const MAX_RELAYS = 20
 // models._RELAY_URL
 const RELAY_URL = /^wss?:\/\/[^\s/$.?#][^\s]*$/i
+// Saved with the platform fee (static/components/fee-policy.js).
+const FEE_POLICY = [
+  'cash_out_max_commission_bps',
+  'cash_in_max_commission_bps',
+  'fee_enforcement',
+  'fee_grace_s'
+]
 const RPC_FIELDS = [
   {
     key: 'clock_tolerance_s',
@@ -112,7 +119,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: 'operator_id',
+          field: row => row.operator || 'an operator',
           align: 'left'
         },
         {name: 'machines', label: 'Machines', field: 'machines', sortable: true},
@@ -199,6 +206,9 @@ window.app = Vue.createApp({
     }
   },
   methods: {
+    fit(columns) {
+      return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
+    },
     sats(value) {
       return value === undefined || value === null
         ? ''
@@ -244,7 +254,8 @@ window.app = Vue.createApp({
         cash_out_fee_bps: config.cash_out_fee_bps,
         cash_in_fee_basis: config.cash_in_fee_basis,
         cash_out_fee_basis: config.cash_out_fee_basis,
-        super_wallet_id: config.super_wallet_id
+        super_wallet_id: config.super_wallet_id,
+        ...Object.fromEntries(FEE_POLICY.map(key => [key, config[key]]))
       }
       this.relayForm = {relays: [...config.relays], local_only: config.local_only}
       this.rpcForm = Object.fromEntries(
@@ -264,7 +275,7 @@ window.app = Vue.createApp({
         Quasar.Notify.create({type: 'positive', message})
         return true
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
         return false
       } finally {
         this.saving[what] = false
@@ -310,7 +321,7 @@ window.app = Vue.createApp({
               message: 'New server key: pair the machines again'
             })
           } catch (error) {
-            LNbits.utils.notifyApiError(error)
+            window.SatMachine.notify.error(error)
           } finally {
             this.saving.rotate = false
           }
@@ -321,7 +332,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/config`)
         this.apply(data)
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadRelayStatus() {
@@ -330,7 +341,7 @@ window.app = Vue.createApp({
         this.relayStatus = data
       } catch (error) {
         this.stopPolling()
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async loadOverview() {
@@ -338,7 +349,7 @@ window.app = Vue.createApp({
         const {data} = await LNbits.api.request('GET', `${API}/super/overview`)
         this.overview = data
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     stopPolling() {
@@ -349,6 +360,15 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    const {prioritise} = window.SatMachine
+    // The relay table shares its row with another card: fewer columns fit.
+    prioritise(this.relayColumns, {in: 4, out: 4, reconnects: 4, oversized: 4, error: 3})
+    prioritise(this.overviewColumns, {
+      machines: 2, settlements: 2, gross: 3, commission: 3, platform: 2,
+      operator_fee: 4
+    })
+    window.SatMachine.translateColumns(this.relayColumns)
+    window.SatMachine.translateColumns(this.overviewColumns)
     this.loadConfig()
     this.loadRelayStatus()
     this.loadOverview()

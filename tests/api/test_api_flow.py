@@ -56,13 +56,20 @@ async def test_super_operator_flow(client, super_user, make_user, super_config):
     assert body["operator_fee_sats"] == 70
     assert [leg["sats"] for leg in body["legs"]] == [30, 35, 21, 14]
 
+    # The operator's schedule makes the commission: a fixed 100 sats.
+    fixed = {"commission_bps": 0, "fixed_fee_sats": 100}
+    schedule = await client.put(
+        f"{API}/fees",
+        json={"cash_out": fixed, "cash_in": fixed},
+        headers=operator.headers,
+    )
+    assert schedule.status_code == 200, schedule.text
     manual = await client.post(
         f"{API}/settlements/manual",
         json={
             "machine_id": machine["id"],
             "direction": "cash_out",
             "principal_sats": 300_000,
-            "fee_sats": 100,
             "fiat_amount": "2000.00",
             "fiat_code": "GTQ",
             "exchange_rate": "666666.67",

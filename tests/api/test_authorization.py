@@ -50,6 +50,7 @@ def _settlement_body(ids: dict[str, str]) -> dict:
         "direction": "cash_out",
         "principal_sats": PRINCIPAL_SATS,
         "fee_sats": 100,
+        "fee_override_reason": "commission agreed with the customer",
         "fiat_amount": FIAT_AMOUNT,
         "fiat_code": "GTQ",
         "exchange_rate": RATE,
@@ -64,6 +65,16 @@ def _hijack_fee(wallet_id: str) -> dict:
         "cash_in_fee_bps": 10000,
         "super_wallet_id": wallet_id,
     }
+
+
+def _fee_schedule(_: dict[str, str]) -> dict:
+    fees = {
+        "commission_bps": 0,
+        "fixed_fee_sats": 0,
+        "min_fiat": None,
+        "max_fiat": None,
+    }
+    return {"cash_out": fees, "cash_in": fees}
 
 
 def _new_machine_body(_: dict[str, str]) -> dict:
@@ -87,6 +98,32 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("PATCH", f"{API}/machines/{{machine_id}}", lambda _: {"name": "Hijacked"}),
     ("DELETE", f"{API}/machines/{{spare_id}}", None),
     ("GET", f"{API}/machines/{{machine_id}}/telemetry", None),
+    ("GET", f"{API}/fees", None),
+    ("PUT", f"{API}/fees", _fee_schedule),
+    ("GET", f"{API}/machines/{{machine_id}}/fees", None),
+    ("PUT", f"{API}/machines/{{machine_id}}/fees", _fee_schedule),
+    ("DELETE", f"{API}/machines/{{machine_id}}/fees", None),
+    (
+        "POST",
+        f"{API}/machines/{{machine_id}}/fees/quote",
+        lambda _: {"fiat_amount": "100.00", "exchange_rate": "500000.00"},
+    ),
+    ("GET", f"{API}/super/fee-mismatches", None),
+    ("GET", f"{API}/machines/{{machine_id}}/notes", None),
+    ("POST", f"{API}/machines/{{machine_id}}/notes", lambda _: {"text": "mine"}),
+    ("GET", f"{API}/machines/{{machine_id}}/cash", None),
+    (
+        "PUT",
+        f"{API}/machines/{{machine_id}}/cassettes",
+        lambda _: {
+            "cassettes": [{"position": "1", "denomination": "100", "capacity": 5}]
+        },
+    ),
+    ("POST", f"{API}/machines/{{machine_id}}/refills", lambda _: {"loaded": {"1": 1}}),
+    ("GET", f"{API}/alerts/settings", None),
+    ("PUT", f"{API}/alerts/settings", lambda _: {"enabled": False}),
+    ("GET", f"{API}/alerts", None),
+    ("GET", f"{API}/alerts/active", None),
     ("POST", f"{API}/pairings", lambda _: {"name": "Intruder ATM"}),
     ("GET", f"{API}/pairings", None),
     ("GET", f"{API}/rpc/log", None),
@@ -121,6 +158,7 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         f"{API}/abandoned/{{settlement_id}}/resolve",
         lambda _: {"resolution": "full"},
     ),
+    ("POST", f"{API}/abandoned/{{settlement_id}}/link", lambda _: {}),
     ("GET", f"{API}/lps", None),
     (
         "POST",
@@ -136,6 +174,11 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         "POST",
         f"{API}/lps/{{enrolment_id}}/settle",
         lambda ids: {"wallet_id": ids["wallet_id"], "exchange_rate": "500000.00"},
+    ),
+    (
+        "PUT",
+        f"{API}/lps/{{enrolment_id}}/payout-schedules",
+        lambda _: {"offered": ["each"]},
     ),
     ("GET", f"{API}/balance-settlements", None),
     # No balance settlement exists in this world: any id stands for "someone's".
@@ -156,6 +199,13 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
         lambda _: {"ln_address": "thief@example.com", "fee_reserve_bps": 100},
     ),
     ("GET", f"{API}/lp/forwards", None),
+    ("GET", f"{API}/lp/payout-plans", None),
+    (
+        "PUT",
+        f"{API}/lp/payout-plans",
+        lambda ids: {"enrolment_id": ids["enrolment_id"], "schedule": "each"},
+    ),
+    ("GET", f"{API}/lp/payouts", None),
     ("POST", f"{API}/lp/code", lambda _: {}),
     ("GET", f"{API}/lp/code", None),
     ("GET", f"{API}/lp/profile", None),
@@ -165,12 +215,20 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", LP_PAGE, None),
 ]
 
+# Public by design (contract §9.3): a customer's LNURL wallet has no LNbits
+# account. A withdraw link's random 32-byte k1 is what admits a caller.
+PUBLIC = [
+    ("GET", "/satmachineadmin/lnurl/w/{k1}"),
+    ("GET", "/satmachineadmin/lnurl/cb"),
+]
+
 SUPER_ONLY = [
     ("GET", f"{API}/super/config"),
     ("PUT", f"{API}/super/config"),
     ("GET", f"{API}/super/overview"),
     ("POST", f"{API}/super/rotate-key"),
     ("GET", f"{API}/super/relays"),
+    ("GET", f"{API}/super/fee-mismatches"),
     ("GET", SUPER_PAGE),
 ]
 
@@ -383,11 +441,24 @@ async def test_table_lists_every_route(client):
     }
     listed = {
         (method, re.sub(r"\{[^}]+\}", "{}", template.split("?")[0]))
-        for method, template, _ in ENDPOINTS
+        for method, template, _ in [*ENDPOINTS, *((m, t, None) for m, t in PUBLIC)]
     }
     assert routes == listed, (
         f"not walked: {sorted(routes - listed)}; gone: {sorted(listed - routes)}"
     )
+
+
+async def test_the_public_lnurl_routes_admit_only_a_link(client, world):
+    """Anonymous, without a link's k1: LUD-03's refusal, nothing else."""
+    refusal = {"status": "ERROR", "reason": "unknown withdraw link"}
+    for k1 in ("0" * 64, world.a.ids["machine_id"], "x", "a" * 5000):
+        client.cookies.clear()
+        fetched = await client.get(f"/satmachineadmin/lnurl/w/{k1}")
+        assert (fetched.status_code, fetched.json()) == (200, refusal), k1
+        called = await client.get(
+            "/satmachineadmin/lnurl/cb", params={"k1": k1, "pr": "lnbc1"}
+        )
+        assert (called.status_code, called.json()) == (200, refusal), k1
 
 
 # --- callers without access -----------------------------------------------------------
@@ -721,6 +792,8 @@ async def test_lp_distributions_csv(client, world):
         "settlement_id": world.a.settlement["id"],
         "leg_id": distribution["leg_id"],
         "operator": world.a.actor.username,
+        "machine": "opa lobby",
+        "direction": "cash-out",
         "enrolment_id": world.a.enrolment["id"],
         "fiat_code": "GTQ",
         "fiat_amount": FIAT_AMOUNT,
@@ -770,6 +843,8 @@ async def test_lp_sees_operators_by_name_never_by_id(client, world):
         f"{API}/lp/profile",
         f"{API}/lp/forwarding",
         f"{API}/lp/forwards",
+        f"{API}/lp/payout-plans",
+        f"{API}/lp/payouts",
     ):
         response = await call(client, world.lp, "GET", path)
         assert response.status_code == 200, f"{path}: {response.text}"

@@ -395,6 +395,9 @@ class Business:
                 "cash_out_fee_basis": self.config.fee_basis,
                 "super_wallet_id": self.platform,
                 "amount_tolerance_bps": TOLERANCE_BPS,
+                # Any commission the example draws lands, its difference from
+                # the schedule recorded: pricing is test_rpc_fees' business.
+                "fee_enforcement": "record",
             }
         )
         assert response.status_code == 200, response.text
@@ -767,6 +770,7 @@ class Business:
                 "direction": "cash_out",
                 "principal_sats": principal,
                 "fee_sats": op.fee_sats,
+                "fee_override_reason": "the example's commission",
                 "fiat_amount": minor_str(op.fiat_minor),
                 "fiat_code": "GTQ",
                 "exchange_rate": minor_str(op.rate_minor),

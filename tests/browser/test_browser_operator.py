@@ -248,12 +248,16 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await page.locator('[data-test="manual-tx"]').click()
     manual = page.locator('[data-test="manual-dialog"]')
     await choose(page, "manual-machine", "Lobby ATM")
+    # The machine's fee schedule (the built-in one: no commission) would price it;
+    # this commission is the operator's own, given with the reason.
+    await manual.locator('[data-test="manual-fee-from-schedule"]').click()
     await page.locator('[data-test="manual-save"]').click()
     await expect(manual.get_by_text("A whole number of sats, 0 or more")).to_have_count(
         2
     )
     await field(page, "manual-principal").fill("200000")
     await field(page, "manual-fee").fill("10000")
+    await field(page, "manual-fee-reason").fill("commission agreed with the customer")
     await field(page, "manual-fiat").fill("900.00")
     await field(page, "manual-rate").fill("500000.00")
     await field(page, "manual-txid").fill("manual-1")
@@ -265,7 +269,8 @@ async def test_operator_runs_the_business_from_the_dashboard(
 
     settlements = page.locator('[data-test="settlements-table"]')
     row = settlements.locator("tbody tr").filter(has_text="manual-1")
-    await expect(row).to_contain_text("settled", timeout=30_000)
+    # Every payout paid: "4/4 paid" (a settled settlement shows its progress).
+    await expect(row).to_contain_text(re.compile(r"(\d+)/\1 paid"), timeout=30_000)
     await expect(page.locator('[data-test="period-totals"]')).to_contain_text(
         "10,000 sat"
     )
@@ -352,13 +357,14 @@ async def test_operator_enrols_an_lp_and_records_a_deposit(
     await expect(
         page.locator('[data-test="deposit-dialog"]').get_by_text("An amount above 0")
     ).to_be_visible()
-    await field(page, "deposit-amount").fill("1500.00")
+    # Typed as a Guatemalan or Spanish user may: a decimal comma, dots grouping.
+    await field(page, "deposit-amount").fill("1.500,00")
     await page.locator('[data-test="deposit-save"]').click()
     await notification(page, "Deposit recorded and confirmed")
-    await expect(lps.filter(has_text=lp.username)).to_contain_text("1500.00")
+    await expect(lps.filter(has_text=lp.username)).to_contain_text("1,500.00 GTQ")
     await expect(
         page.locator('[data-test="deposits-table"] tbody tr').filter(
-            has_text="1500.00 GTQ"
+            has_text="1,500.00 GTQ"
         )
     ).to_contain_text("confirmed")
     [enrolment] = await site.api("GET", f"{API}/lps", account=operator)
@@ -423,7 +429,7 @@ async def test_failed_payout_shows_up_for_attention_and_is_retried(
 
     attempts_before = await _tips_attempts(site, operator, settlement["id"])
     await failed.get_by_role("button", name="Retry").click()
-    await notification(page, "Failed payouts queued again")
+    await notification(page, "Retried 1 failed payout")
     # Retried at once, well before its own backoff (30 s after the first failure).
     for _ in range(20):
         if await _tips_attempts(site, operator, settlement["id"]) > attempts_before:

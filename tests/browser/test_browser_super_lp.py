@@ -20,6 +20,7 @@ import io
 import re
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -180,9 +181,10 @@ async def test_super_forms_refuse_bad_input_and_show_api_refusals(
     ) as answer:
         await page.get_by_role("button", name="Save fee").click()
     assert (await answer.value).status == 400
-    await expect(
-        notification(page, "set super_wallet_id before charging a platform fee")
-    ).to_be_visible()
+    refusal = notification(page, "choose the wallet the platform fee is paid into")
+    await expect(refusal).to_be_visible()
+    # The user's words only: no HTTP status line, no field name.
+    await expect(refusal).not_to_contain_text(re.compile("BAD REQUEST|400|_id"))
     await site.screenshot(page, "super-api-refusal")
 
     assert await site.api("GET", f"{API}/super/config", account=site.super) == before
@@ -232,7 +234,13 @@ async def test_operator_is_refused_the_super_page(site):  # noqa: F811
 
 # --- the liquidity provider ----------------------------------------------------------
 
+
 # Two cash-outs in GTQ, both paid out of the LP's 100.00 GTQ deposit.
+def grouped(rate: str) -> str:
+    value = Decimal(rate)
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,}"
+
+
 CASH_OUTS = [
     # principal sats, fee sats, fiat, rate; cost basis (GTQ/BTC), sats per GTQ
     (2000, 100, "10.00", "500000.00", "500000.00", "200.00"),
@@ -298,6 +306,7 @@ async def business_with_an_lp(
                     "direction": "cash_out",
                     "principal_sats": principal,
                     "fee_sats": fee,
+                    "fee_override_reason": "commission agreed with the customer",
                     "fiat_amount": amount,
                     "fiat_code": "GTQ",
                     "exchange_rate": rate,
@@ -348,8 +357,9 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(
         cells = rows.nth(row_index).locator("td")
         await expect(cells.nth(2)).to_have_text(f"{amount} GTQ")
         await expect(cells.nth(3)).to_have_text(f"{principal:,}")
-        await expect(cells.nth(4)).to_have_text(rate)
-        await expect(cells.nth(5)).to_have_text(basis)
+        # Rates grouped in thousands, a whole rate without its ".00".
+        await expect(cells.nth(4)).to_have_text(grouped(rate))
+        await expect(cells.nth(5)).to_have_text(grouped(basis))
         await expect(cells.nth(6)).to_have_text(per_unit)
         await expect(cells.nth(7)).to_have_text("paid")
 
@@ -445,7 +455,7 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(
     operator_row = (
         overview.get_by_test_id("overview")
         .locator("tbody tr")
-        .filter(has_text=operator.id)
+        .filter(has_text=operator.username)
     )
     cells = operator_row.locator("td")
     await expect(cells.nth(1)).to_have_text("1")

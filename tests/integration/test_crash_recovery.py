@@ -122,6 +122,7 @@ class Business:
             "direction": "cash_out",
             "principal_sats": PRINCIPAL_SATS,
             "fee_sats": FEE_SATS,
+            "fee_override_reason": "commission agreed with the customer",
             "fiat_amount": FIAT_AMOUNT,
             "fiat_code": "GTQ",
             "exchange_rate": RATE,

@@ -366,6 +366,9 @@ async def operator_business(site: Site) -> None:
         await call(http, "PUT", f"/api/v1/extension/{EXT_ID}/enable", token=user.token)
     site.operator, site.lp = operator, lp
     await split_three_ways(http, operator)
+    # The commission the machines charge (FEE_BPS) is the operator's schedule.
+    fees = {"commission_bps": FEE_BPS, "fixed_fee_sats": 0}
+    await site.as_operator("PUT", "/fees", body={"cash_out": fees, "cash_in": fees})
     enrolment = await enrol_lp(http, operator, lp)
     deposit = await site.as_operator(
         "POST",
@@ -578,7 +581,14 @@ async def test_upgrade_to_the_next_version_keeps_the_data_and_migrates_once(site
 
 BACKGROUND_TASKS = sorted(
     f"{EXT_ID}_{name}"
-    for name in ("invoice_listener", "rpc", "payouts", "maintenance", "outgoing")
+    for name in (
+        "invoice_listener",
+        "rpc",
+        "payouts",
+        "maintenance",
+        "outgoing",
+        "alerts",
+    )
 )
 
 

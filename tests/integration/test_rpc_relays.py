@@ -325,6 +325,52 @@ async def test_cash_in_through_the_relay(atm, client, operator, make_user):
     assert settlement["platform_fee_sats"] == 3_000
 
 
+async def test_cash_in_by_lnurl_through_the_relay(
+    app, atm, client, operator, make_user
+):
+    """create_withdraw over the relay; the customer's LNURL wallet (the
+    simulator's, over HTTP to this LNbits) pulls the sats once."""
+    import httpx
+    from lnbits.core.crud import get_wallet
+    from lnbits.core.services import create_invoice, update_wallet_balance
+
+    machine = await register(client, operator, atm)
+    wallet = await get_wallet(machine["wallet_id"])
+    assert wallet is not None
+    await update_wallet_balance(wallet, 500_000)
+    customer = await make_user("cust")
+
+    async def invoice_for(sats: int) -> str:
+        payment = await create_invoice(
+            wallet_id=customer.wallet_id, amount=sats, memo="bitSpire cash-in"
+        )
+        return payment.bolt11
+
+    withdraw = bs.lnurl_wallet(invoice_for, transport=httpx.ASGITransport(app=app))
+    summary = await atm.cash_in_lnurl(
+        fiat_amount=FIAT,
+        exchange_rate=RATE,
+        fiat_code="GTQ",
+        withdraw=withdraw,
+        poll_every=0.2,
+    )
+    assert summary["statuses"]["callback"] == "OK", atm.lines
+    assert summary["status"] == "paid", atm.lines
+    # The server prices it with the operator's schedule (5 %), not the ATM.
+    assert (summary["fee_sats"], summary["payout_sats"]) == (FEE, PRINCIPAL - FEE)
+    customer_wallet = await get_wallet(customer.wallet_id)
+    assert customer_wallet is not None
+    assert customer_wallet.balance == PRINCIPAL - FEE
+    again = await withdraw(summary["lnurl"])
+    assert again["status"] == "ERROR", again
+    (settlement,) = [
+        s
+        for s in await settlements_of(client, operator)
+        if s["tx_id"] == summary["tx_id"]
+    ]
+    assert settlement["source"] == "lnurl"
+
+
 # --- 4. a retry after a lost response -------------------------------------------------
 
 

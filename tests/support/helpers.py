@@ -179,12 +179,13 @@ def load_simulator() -> ModuleType:
 
 def cash_out_body(machine_id: str, **overrides) -> dict:
     """A manual cash-out: 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats,
-    plus a 10_000-sat commission."""
+    plus a 10_000-sat commission the operator gives (not the schedule's)."""
     body = {
         "machine_id": machine_id,
         "direction": "cash_out",
         "principal_sats": 200_000,
         "fee_sats": 10_000,
+        "fee_override_reason": "commission agreed with the customer",
         "fiat_amount": "1000.00",
         "fiat_code": "GTQ",
         "exchange_rate": "500000.00",

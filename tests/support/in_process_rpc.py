@@ -112,8 +112,29 @@ class Atm:
         return paired["result"]
 
 
-async def expect(client, operator, atm, **fields) -> dict:
-    """The operator adds the machine by its npub: an expected machine."""
+# What cash_out_params charges: 10_000 sats on 200_000 is 5 %.
+COMMISSION_BPS = 500
+
+
+async def set_default_schedule(client, operator, bps: int = COMMISSION_BPS) -> None:
+    """The operator's default fee schedule: ``bps`` both ways, nothing else."""
+    fees = {"commission_bps": bps, "fixed_fee_sats": 0}
+    response = await client.put(
+        f"{API}/fees",
+        json={"cash_out": fees, "cash_in": fees},
+        headers=operator.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+async def expect(client, operator, atm, *, builtin_fees=False, **fields) -> dict:
+    """The operator adds the machine by its npub: an expected machine. An
+    operator without a fee schedule of their own first sets a 5 % default,
+    unless the machine is to keep the built-in one (``builtin_fees``)."""
+    fees = await client.get(f"{API}/fees", headers=operator.headers)
+    assert fees.status_code == 200, fees.text
+    if not fees.json()["is_set"] and not builtin_fees:
+        await set_default_schedule(client, operator)
     response = await client.post(
         f"{API}/machines",
         json={"npub": atm.npub, "name": "Lobby", "fiat_code": "GTQ", **fields},
@@ -123,12 +144,12 @@ async def expect(client, operator, atm, **fields) -> dict:
     return response.json()
 
 
-async def register(client, operator, atm, **fields) -> dict:
+async def register(client, operator, atm, *, builtin_fees=False, **fields) -> dict:
     """Added by npub, then confirmed by the machine with the one-time token.
 
     ``atm`` is this module's ``Atm`` or the simulator (tools/bitspire_sim.py)
     connected to the server's relay: both have an ``npub`` and ``pair(token)``."""
-    expected = await expect(client, operator, atm, **fields)
+    expected = await expect(client, operator, atm, builtin_fees=builtin_fees, **fields)
     paired = await atm.pair(pairing_token(expected["seed_url"]))
     response = await client.get(
         f"{API}/machines/{paired['machine_id']}", headers=operator.headers

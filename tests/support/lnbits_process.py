@@ -160,6 +160,8 @@ def lnbits_environment(
             "ENABLE_LOG_TO_FILE": "false",
             "HOST": "127.0.0.1",
             "PORT": str(port),
+            # The public address LNURL-withdraw links are built on.
+            "LNBITS_BASEURL": f"http://127.0.0.1:{port}/",
             "DEBUG": "false",
             "PYTHONUNBUFFERED": "1",
         }

@@ -87,6 +87,7 @@ class Business:
                 "direction": "cash_out",
                 "principal_sats": principal,
                 "fee_sats": fee_sats,
+                "fee_override_reason": "commission agreed with the customer",
                 "fiat_amount": f"{principal * 5 // 1000}.00",
                 "fiat_code": "GTQ",
                 "exchange_rate": "500000.00",

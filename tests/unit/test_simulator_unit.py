@@ -397,6 +397,17 @@ class FakeServer:
             }
         if method == "cancel_transaction":
             return {"result": {"status": "cancelled"}}
+        if method == "create_withdraw":
+            return {
+                "result": {
+                    "lnurl": "LNURL1FAKE",
+                    "url": "https://atm.example/satmachineadmin/lnurl/w/" + "ab" * 32,
+                    "amount_sats": 29231,
+                    "fee_sats": 1538,
+                    "fee_version": 7,
+                    "expires_at": 1,
+                }
+            }
         return {"error": {"code": "unknown_method", "message": method}}
 
 
@@ -518,6 +529,42 @@ async def test_cash_in_sends_exactly_the_contract_params():
     assert summary["payment_hash"] == "22" * 32
 
 
+async def test_cash_in_by_lnurl_sends_exactly_the_contract_params():
+    sim, client = _connected(retry_every=1, timeout=5)
+    sim.fees = {"version": 7}
+    server = FakeServer(sim, client, lookups_pending=0)
+    scanned: list[str] = []
+
+    async def withdraw(lnurl: str) -> dict:
+        scanned.append(lnurl)
+        return {"status": "OK"}
+
+    summary = await sim.cash_in_lnurl(
+        fiat_amount="200.00",
+        exchange_rate="650000.00",
+        withdraw=withdraw,
+        expiry_s=120,
+        poll_every=0.01,
+    )
+    create, lookup = server.requests
+    assert create["method"] == "create_withdraw"
+    # No fee_sats: the server prices it.
+    assert create["params"] == {
+        "tx_id": summary["tx_id"],
+        "principal_sats": 30769,
+        "fiat_amount": "200.00",
+        "fiat_code": "GTQ",
+        "exchange_rate": "650000.00",
+        "fee_version": 7,
+        "expiry_s": 120,
+    }
+    assert scanned == ["LNURL1FAKE"]
+    assert lookup["method"] == "lookup_invoice"
+    assert lookup["params"] == {"tx_id": summary["tx_id"]}
+    assert (summary["fee_sats"], summary["payout_sats"]) == (1538, 29231)
+    assert summary["status"] == "paid"
+
+
 async def test_pair_sends_the_token():
     sim, client = _connected(retry_every=1, timeout=5)
     server = FakeServer(sim, client)
@@ -631,3 +678,125 @@ async def test_round_trip_through_nostr_sdk_local_relay():
         server_task.cancel()
         await asyncio.gather(server_task, return_exceptions=True)
         relay.shutdown()
+
+
+# ------------------------------------------------------------------ fee schedule
+
+
+def test_amounts_add_the_schedules_fixed_fee():
+    amounts = bs.compute_amounts("200.00", "650000.00", 500, 250)
+    assert (amounts.principal_sats, amounts.fee_sats) == (30769, 1538 + 250)
+    with pytest.raises(ValueError):
+        bs.compute_amounts("200.00", "650000.00", 500, -1)
+    with pytest.raises(TypeError):
+        bs.compute_amounts("200.00", "650000.00", 500, 1.0)
+
+
+SCHEDULE = {
+    "schema_version": 1,
+    "machine_id": "m",
+    "version": 4,
+    "issued_at": 1,
+    "fiat_code": "GTQ",
+    "cash_out": {"commission_bps": 400, "fixed_fee_sats": 100},
+    "cash_in": {"commission_bps": 300, "fixed_fee_sats": 0},
+}
+
+
+async def test_the_fetched_schedule_prices_both_directions():
+    sim, client = _connected(retry_every=1, timeout=5)
+    server = FakeServer(sim, client)
+    fake_answer = server.answer
+    server.answer = lambda method, params: (  # type: ignore[method-assign]
+        {"result": SCHEDULE} if method == "get_fees" else fake_answer(method, params)
+    )
+    assert await sim.fee_schedule() == SCHEDULE
+
+    async def pay(bolt11: str) -> None:
+        pass
+
+    await sim.cash_out(
+        fiat_amount="200.00", exchange_rate="650000.00", pay=pay, poll_every=0.01
+    )
+    invoice = server.requests[1]["params"]
+    # 4 % of 30 769 is 1 230.76, half up 1 231, and the fixed 100.
+    assert (invoice["fee_sats"], invoice["fee_version"]) == (1331, 4)
+    assert invoice["amount_sats"] == 30769 + 1331
+
+    async def invoice_for(sats: int) -> str:
+        return "lnbc1customer"
+
+    await sim.cash_in(
+        fiat_amount="200.00", exchange_rate="650000.00", invoice_for=invoice_for
+    )
+    paid = server.requests[-1]["params"]
+    assert (paid["fee_sats"], paid["fee_version"]) == (923, 4)  # 923.07
+
+    # A fee given explicitly is the machine's own: no version is named.
+    await sim.cash_in(
+        fiat_amount="200.00",
+        exchange_rate="650000.00",
+        fee_bps=500,
+        invoice_for=invoice_for,
+    )
+    own = server.requests[-1]["params"]
+    assert own["fee_sats"] == 1538 and "fee_version" not in own
+
+
+async def test_a_server_without_a_schedule_leaves_the_machines_fee():
+    sim, client = _connected(retry_every=1, timeout=5)
+    FakeServer(sim, client)  # answers get_fees with unknown_method, as v1 does
+    assert await sim.fee_schedule() is None
+    assert sim.pricing("cash_out", None) == (500, 0, None)
+
+
+class CashServer(FakeServer):
+    """A server with cassettes: two of 100.00 and ten of 50.00 loaded."""
+
+    def answer(self, method: str, params: dict) -> dict:
+        if method == "get_cassettes":
+            return {
+                "result": {
+                    "schema_version": 1,
+                    "version": 3,
+                    "issued_at": 1,
+                    "positions": {
+                        "1": {"denomination": "100.00", "count": 2, "capacity": 500},
+                        "2": {"denomination": "50.00", "count": 10, "capacity": 500},
+                    },
+                }
+            }
+        if method == "report_cash":
+            return {"result": {"recorded": True}}
+        return super().answer(method, params)
+
+
+async def test_a_machine_with_cassettes_reports_its_bills_and_counts():
+    sim, client = _connected(retry_every=1, timeout=5)
+    server = CashServer(sim, client)
+    assert sim.bills_for("100.00") is None  # nothing fetched yet
+    assert (await sim.cassettes())["version"] == 3
+    assert sim.bills_for("30.00") is None  # no bills make it
+
+    async def pay(bolt11: str) -> None:
+        pass
+
+    await sim.cash_out(
+        fiat_amount="350.00", exchange_rate="650000.00", pay=pay, poll_every=0.01
+    )
+    (dispense,) = [r for r in server.requests if r["method"] == "report_dispense"]
+    assert dispense["params"]["bills"] == [
+        {"denomination": "100.00", "count": 2},
+        {"denomination": "50.00", "count": 3},
+    ]
+    await sim.report_cash("count-1", cashbox={"count": 4, "fiat": "200.00"})
+    report = server.requests[-1]
+    assert report["method"] == "report_cash"
+    assert report["params"] == {
+        "report_id": "count-1",
+        "positions": {
+            "1": {"denomination": "100.00", "count": 0},
+            "2": {"denomination": "50.00", "count": 7},
+        },
+        "cashbox": {"count": 4, "fiat": "200.00"},
+    }

@@ -10,6 +10,7 @@ repository and does its Nostr work with rust-nostr's ``nostr_sdk``.
 - ``seed_url``: the pairing seed URL an operator shows the machine
 - ``client``: the relay connection, request events and ``call`` with retries
 - ``simulator``: ``BitspireSimulator``, the client plus the customer flows
-- ``lnbits``: a customer's LNbits wallet paying or invoicing for the machine
+- ``lnbits``: a customer's LNbits wallet paying or invoicing for the machine, and
+  an LNURL wallet withdrawing from the machine's QR code (LUD-03)
 - ``cli``: the command line of ``tools/bitspire_sim.py``
 """

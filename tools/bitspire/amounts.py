@@ -38,21 +38,28 @@ def parse_decimal(value: str, what: str) -> Decimal:
     return Decimal(value)
 
 
-def compute_amounts(fiat_amount: str, exchange_rate: str, fee_bps: int) -> Amounts:
-    """principal = round(fiat x 10^8 / rate), fee = round(principal x bps / 10^4).
+def compute_amounts(
+    fiat_amount: str, exchange_rate: str, fee_bps: int, fixed_fee_sats: int = 0
+) -> Amounts:
+    """principal = round(fiat x 10^8 / rate),
+    fee = fixed_fee_sats + round(principal x bps / 10^4).
 
     Both round half up, in Decimal arithmetic; ``exchange_rate`` is fiat per BTC.
+    This is the fee rule of a server's fee schedule (contract §9.2).
     """
     fiat = parse_decimal(fiat_amount, "fiat_amount")
     rate = parse_decimal(exchange_rate, "exchange_rate")
     if rate <= 0:
         raise ValueError("exchange_rate must be positive")
-    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int):
-        raise TypeError("fee_bps must be an integer")
+    for name, value in (("fee_bps", fee_bps), ("fixed_fee_sats", fixed_fee_sats)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer")
     if not 0 <= fee_bps <= 10_000:
         raise ValueError("fee_bps must be within 0..10000")
+    if fixed_fee_sats < 0:
+        raise ValueError("fixed_fee_sats must not be negative")
     with localcontext() as ctx:
         ctx.prec = 80
         principal = (fiat * _SATS_PER_BTC / rate).to_integral_value(ROUND_HALF_UP)
         fee = (principal * fee_bps / Decimal(10_000)).to_integral_value(ROUND_HALF_UP)
-    return Amounts(principal_sats=int(principal), fee_sats=int(fee))
+    return Amounts(principal_sats=int(principal), fee_sats=int(fee) + fixed_fee_sats)

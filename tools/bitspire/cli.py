@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .lnbits import lnbits_invoicer, lnbits_payer
+from .lnbits import lnbits_invoicer, lnbits_payer, lnurl_wallet
 from .protocol import DEFAULT_RELAY, RpcError
 from .simulator import BitspireSimulator
 
@@ -71,7 +71,12 @@ def _option_groups() -> tuple[
     money = argparse.ArgumentParser(add_help=False)
     money.add_argument("--fiat", required=True, help="fiat amount, e.g. 200.00")
     money.add_argument("--rate", required=True, help="fiat per BTC, e.g. 650000.00")
-    money.add_argument("--fee-bps", type=int, default=500, help="fee, basis points")
+    money.add_argument(
+        "--fee-bps",
+        type=int,
+        default=None,
+        help="fee, basis points (default: the server's fee schedule, else 500)",
+    )
     money.add_argument("--fiat-code", default="GTQ")
 
     lnbits = argparse.ArgumentParser(add_help=False)
@@ -109,7 +114,7 @@ def _add_demo(sub: Any, common: Any, lnbits: Any) -> None:
     demo.add_argument("--interval", type=float, default=5.0, help="seconds between")
     demo.add_argument("--fiat", default="100.00")
     demo.add_argument("--rate", default="650000.00")
-    demo.add_argument("--fee-bps", type=int, default=500)
+    demo.add_argument("--fee-bps", type=int, default=None)
     demo.add_argument("--fiat-code", default="GTQ")
 
 
@@ -144,6 +149,22 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the customer's bolt11 for principal - fee sats "
         "(or give --lnbits-url and --payer-key to create it there)",
     )
+    cash_in.add_argument(
+        "--lnurl",
+        action="store_true",
+        help="show an LNURL-withdraw QR code instead (create_withdraw, priced by "
+        "the server); with --lnbits-url and --payer-key that wallet scans it",
+    )
+    cash_in.add_argument(
+        "--expiry", type=int, help="--lnurl: seconds the link lives (60..3600)"
+    )
+    sub.add_parser("cassettes", parents=[common], help="get_cassettes")
+    report = sub.add_parser(
+        "report-cash",
+        parents=[common],
+        help="report_cash: the counts of the cassettes as fetched",
+    )
+    report.add_argument("--report-id", help="the idempotency key (default: new)")
     _add_demo(sub, common, lnbits)
     return parser
 
@@ -207,7 +228,23 @@ async def _cash_out(sim: BitspireSimulator, args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+async def _cash_in_lnurl(sim: BitspireSimulator, args: argparse.Namespace) -> None:
+    withdraw = None
+    if args.lnbits_url and args.payer_key:
+        withdraw = lnurl_wallet(lnbits_invoicer(args.lnbits_url, args.payer_key))
+    summary = await sim.cash_in_lnurl(
+        fiat_amount=args.fiat,
+        exchange_rate=args.rate,
+        fiat_code=args.fiat_code,
+        withdraw=withdraw,
+        expiry_s=args.expiry,
+    )
+    print(json.dumps(summary, indent=2))
+
+
 async def _cash_in(sim: BitspireSimulator, args: argparse.Namespace) -> None:
+    if args.lnurl:
+        return await _cash_in_lnurl(sim, args)
     invoice_for: Callable[[int], Awaitable[str]]
     if args.invoice:
         bolt11 = args.invoice
@@ -247,10 +284,18 @@ async def _command(sim: BitspireSimulator, args: argparse.Namespace) -> None:
             model=args.model,
             d=args.d,
         )
-    elif command == "cash-out":
-        await _cash_out(sim, args)
-    elif command == "cash-in":
-        await _cash_in(sim, args)
+    elif command == "cassettes":
+        print(json.dumps(await sim.cassettes(), indent=2))
+    elif command == "report-cash":
+        if await sim.cassettes() is None:
+            raise SystemExit("the operator has set no cassettes for this machine")
+        print(json.dumps(await sim.report_cash(args.report_id), indent=2))
+    elif command in ("cash-out", "cash-in"):
+        if args.fee_bps is None:  # priced by the server's schedule, if any
+            await sim.fee_schedule()
+        if command == "cash-out":  # the bills dispensed, if it has cassettes
+            await sim.cassettes()
+        await (_cash_out if command == "cash-out" else _cash_in)(sim, args)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -279,6 +324,8 @@ async def _demo_transaction(
     """A beacon, telemetry and one cash-out; whether the customer paid."""
     await sim.publish_beacon(fiat=fiat_code)
     await sim.publish_telemetry(telemetry())
+    if args.fee_bps is None:  # the schedule may have changed since the last one
+        await sim.fee_schedule()
     summary = await sim.cash_out(
         fiat_amount=args.fiat,
         exchange_rate=args.rate,

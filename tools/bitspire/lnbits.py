@@ -4,6 +4,7 @@ demo: paying the machine's invoice, or making the invoice a cash-in pays."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 def lnbits_payer(
@@ -51,3 +52,35 @@ def lnbits_invoicer(
         return bolt11
 
     return invoice_for
+
+
+def lnurl_wallet(
+    invoice_for: Callable[[int], Awaitable[str]],
+    timeout: float = 30.0,
+    transport: Any = None,
+) -> Callable[[str], Awaitable[dict]]:
+    """``withdraw(lnurl)``: a customer's LNURL wallet scanning the machine's QR
+    code (LUD-03): it decodes the bech32 LNURL, fetches the withdrawRequest,
+    makes an invoice for its ``maxWithdrawable`` with ``invoice_for`` and calls
+    the callback. Returns what the service answered (``{"status": "OK"}`` or
+    ``{"status": "ERROR", "reason": ...}``) with the sats and the URL it used.
+    ``transport``: an httpx transport (a test's app in process), else the network."""
+    import httpx
+    from lnurl import url_decode
+
+    async def withdraw(link: str) -> dict:
+        url = url_decode(link)
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
+            offer = (await http.get(url)).json()
+            if offer.get("tag") != "withdrawRequest":
+                return {**offer, "url": url}
+            msat = offer["maxWithdrawable"]
+            if msat != offer["minWithdrawable"] or msat % 1000:
+                raise RuntimeError(f"not a fixed amount of whole sats: {offer}")
+            bolt11 = await invoice_for(msat // 1000)
+            answer = await http.get(
+                offer["callback"], params={"k1": offer["k1"], "pr": bolt11}
+            )
+        return {**answer.json(), "sats": msat // 1000, "url": url}
+
+    return withdraw

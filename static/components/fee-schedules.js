@@ -1,0 +1,277 @@
+// The operator's fee schedules: the default every machine uses, and per machine
+// its effective schedule, where it comes from, its version and whether the
+// machine has fetched it; a machine's own schedule is edited or cleared here.
+;(() => {
+  const TEXT = {
+    defaultTitle: 'Default fee schedule',
+    defaultCaption:
+      'What your machines charge unless a machine has a schedule of its own. ' +
+      'Each change is sent to the machines as a new version.',
+    builtinNotice:
+      'You have not set a fee schedule yet, so your machines use the built-in ' +
+      'default: no commission of your own (0 %), no fixed fee and no limits. ' +
+      'Set your schedule below.',
+    saved: 'Default fee schedule saved',
+    machinesTitle: 'Fee schedule per machine',
+    machinesCaption:
+      'What each machine charges now (the platform fee included where it is ' +
+      'taken from the amount exchanged), and whether the machine has fetched it.',
+    noMachines: 'No machines yet',
+    refresh: 'Refresh',
+    source: {
+      machine: 'Its own schedule',
+      default: 'Your default',
+      builtin: 'Built-in default'
+    },
+    fetched: seconds => `Fetched ${SatmFees.when(seconds)}`,
+    notFetched: 'Not fetched yet',
+    noVersion: '—',
+    edit: 'Set its own schedule',
+    editTitle: name => `Fee schedule of ${name}`,
+    editCaption:
+      'This machine then stops following your default, until you clear its ' +
+      'own schedule.',
+    clear: 'Back to the default',
+    clearConfirm: name =>
+      `Clear the own schedule of ${name}? It then charges your default schedule.`,
+    overrideSaved: name => `${name} has its own fee schedule`,
+    cleared: name => `${name} follows the default schedule again`,
+    columns: {
+      name: 'Machine',
+      source: 'Schedule',
+      cash_out: 'Cash-out',
+      cash_in: 'Cash-in',
+      version: 'Version',
+      fetched: 'Fetched by the machine'
+    }
+  }
+
+  const REFRESH_MS = 15000
+  // Not loaded yet: shown as what a machine starts with.
+  const sourceOf = fees => (fees ? fees.source : 'builtin')
+
+  window.app.component('satmachineadmin-fee-schedules', {
+    name: 'satmachineadmin-fee-schedules',
+    props: {
+      machines: {type: Array, default: () => []},
+      platform: {type: Object, default: () => ({})}
+    },
+    data() {
+      return {
+        text: TEXT,
+        operatorFees: null,
+        byMachine: {},
+        error: '',
+        dialog: {show: false, machine: null, schedule: null},
+        columns: [
+          {name: 'name', label: TEXT.columns.name, field: 'name', align: 'left'},
+          {name: 'source', label: TEXT.columns.source, field: 'id', align: 'left'},
+          {name: 'cash_out', label: TEXT.columns.cash_out, field: 'id', align: 'left'},
+          {name: 'cash_in', label: TEXT.columns.cash_in, field: 'id', align: 'left'},
+          {name: 'version', label: TEXT.columns.version, field: 'id'},
+          {name: 'fetched', label: TEXT.columns.fetched, field: 'id', align: 'left'},
+          {name: 'actions', label: '', field: 'id'}
+        ]
+      }
+    },
+    computed: {
+      isSet() {
+        const fees = this.operatorFees
+        if (!fees) return true // not loaded yet: no notice
+        return fees.is_set
+      },
+      defaultSchedule() {
+        return (this.operatorFees && this.operatorFees.default) || SatmFees.BUILTIN
+      },
+      maxBps() {
+        const cap = key => this.platform[`${key}_max_commission_bps`]
+        if (cap('cash_out') === undefined) return null
+        return {cash_out: cap('cash_out'), cash_in: cap('cash_in')}
+      },
+      machineIds() {
+        return this.machines.map(machine => machine.id).join(',')
+      }
+    },
+    watch: {
+      machineIds() {
+        this.loadMachines()
+      }
+    },
+    methods: {
+      fees(machine) {
+        return this.byMachine[machine.id] || null
+      },
+      sourceText(machine) {
+        return TEXT.source[sourceOf(this.fees(machine))]
+      },
+      sourceColor(machine) {
+        const source = sourceOf(this.fees(machine))
+        return {machine: 'purple', default: 'primary', builtin: 'grey'}[source]
+      },
+      effective(machine, direction) {
+        const fees = this.fees(machine)
+        if (!fees) return ''
+        const schedule = fees.schedule || SatmFees.BUILTIN
+        const code = schedule.fiat_code || machine.fiat_code
+        return SatmFees.describe(schedule[direction], code)
+      },
+      version(machine) {
+        const fees = this.fees(machine)
+        return fees && fees.version ? String(fees.version) : TEXT.noVersion
+      },
+      fetchedText(machine) {
+        const fees = this.fees(machine)
+        if (!fees || !fees.version) return ''
+        return fees.fetched ? TEXT.fetched(fees.fetched_at) : TEXT.notFetched
+      },
+      done(message) {
+        Quasar.Notify.create({type: 'positive', message, timeout: 2000})
+      },
+      async load() {
+        try {
+          this.operatorFees = await SatmFees.call('GET', '/fees')
+        } catch (error) {
+          this.error = SatmFees.errorText(error)
+        }
+        await this.loadMachines()
+      },
+      async loadMachines() {
+        try {
+          const answers = await Promise.all(
+            this.machines.map(m => SatmFees.call('GET', `/machines/${m.id}/fees`))
+          )
+          this.byMachine = Object.fromEntries(
+            answers.map(fees => [fees.machine_id, fees])
+          )
+          this.error = ''
+        } catch (error) {
+          this.error = SatmFees.errorText(error)
+        }
+      },
+      async defaultSaved(answer) {
+        this.operatorFees = answer
+        this.done(TEXT.saved)
+        await this.loadMachines()
+      },
+      openEdit(machine) {
+        const fees = this.fees(machine)
+        this.dialog = {
+          show: true,
+          machine,
+          schedule: (fees && fees.override) || this.defaultSchedule
+        }
+      },
+      overrideSaved(answer) {
+        this.byMachine = {...this.byMachine, [answer.machine_id]: answer}
+        this.done(TEXT.overrideSaved(this.dialog.machine.name))
+        this.dialog.show = false
+      },
+      clearOverride(machine) {
+        LNbits.utils.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
+          try {
+            const answer = await SatmFees.call('DELETE', `/machines/${machine.id}/fees`)
+            this.byMachine = {...this.byMachine, [answer.machine_id]: answer}
+            this.error = ''
+            this.done(TEXT.cleared(machine.name))
+          } catch (error) {
+            this.error = SatmFees.errorText(error)
+          }
+        })
+      }
+    },
+    created() {
+      this.load()
+      // Whether each machine fetched its schedule changes without a reload.
+      this.timer = setInterval(() => {
+        if (!document.hidden && this.$el.offsetParent !== null) this.loadMachines()
+      }, REFRESH_MS)
+    },
+    beforeUnmount() {
+      clearInterval(this.timer)
+    },
+    template: `
+      <div class="q-gutter-y-md" data-test="fee-panel">
+        <q-card data-test="fee-default">
+          <q-card-section>
+            <div class="text-h6" v-text="text.defaultTitle"></div>
+            <div class="text-caption" v-text="text.defaultCaption"></div>
+          </q-card-section>
+          <q-card-section v-if="!isSet" class="q-pt-none">
+            <q-banner dense rounded class="bg-orange-1 text-black"
+              data-test="fee-builtin-notice">
+              <template v-slot:avatar><q-icon name="info" color="orange"></q-icon></template>
+              <span v-text="text.builtinNotice"></span>
+            </q-banner>
+          </q-card-section>
+          <q-card-section class="q-pt-none" v-if="operatorFees">
+            <satmachineadmin-fee-schedule-editor path="/fees"
+              :schedule="defaultSchedule" :max-bps="maxBps"
+              @saved="defaultSaved"></satmachineadmin-fee-schedule-editor>
+          </q-card-section>
+        </q-card>
+
+        <q-card data-test="fee-machines">
+          <q-card-section class="row items-center">
+            <div class="col">
+              <div class="text-h6" v-text="text.machinesTitle"></div>
+              <div class="text-caption" v-text="text.machinesCaption"></div>
+            </div>
+            <q-btn flat dense round icon="refresh" :aria-label="text.refresh"
+              @click="load"></q-btn>
+          </q-card-section>
+          <q-card-section v-if="error" class="q-pt-none text-negative"
+            data-test="fee-machines-error" role="alert" v-text="error"></q-card-section>
+          <q-table flat dense :rows="machines" row-key="id" :columns="columns"
+            :pagination="{rowsPerPage: 0}" hide-pagination
+            :no-data-label="text.noMachines">
+            <template v-slot:body="props">
+              <q-tr :props="props" :data-test="'fee-machine-' + props.row.id">
+                <q-td key="name" :props="props" v-text="props.row.name"></q-td>
+                <q-td key="source" :props="props">
+                  <q-badge :color="sourceColor(props.row)" data-test="fee-source"
+                    v-text="sourceText(props.row)"></q-badge>
+                </q-td>
+                <q-td key="cash_out" :props="props" data-test="fee-cash-out"
+                  v-text="effective(props.row, 'cash_out')"></q-td>
+                <q-td key="cash_in" :props="props" data-test="fee-cash-in"
+                  v-text="effective(props.row, 'cash_in')"></q-td>
+                <q-td key="version" :props="props" data-test="fee-version"
+                  v-text="version(props.row)"></q-td>
+                <q-td key="fetched" :props="props" data-test="fee-fetched"
+                  v-text="fetchedText(props.row)"></q-td>
+                <q-td key="actions" :props="props" auto-width>
+                  <q-btn flat dense icon="tune" :aria-label="text.edit"
+                    @click="openEdit(props.row)">
+                    <q-tooltip v-text="text.edit"></q-tooltip></q-btn>
+                  <q-btn v-if="fees(props.row) && fees(props.row).source === 'machine'"
+                    flat dense icon="undo" :aria-label="text.clear"
+                    @click="clearOverride(props.row)">
+                    <q-tooltip v-text="text.clear"></q-tooltip></q-btn>
+                </q-td>
+              </q-tr>
+            </template>
+          </q-table>
+        </q-card>
+
+        <satmachineadmin-fee-quote :machines="machines"></satmachineadmin-fee-quote>
+
+        <q-dialog v-model="dialog.show">
+          <q-card style="width: 760px; max-width: 95vw" data-test="fee-override-dialog">
+            <q-card-section v-if="dialog.machine">
+              <div class="text-h6" v-text="text.editTitle(dialog.machine.name)"></div>
+              <div class="text-caption" v-text="text.editCaption"></div>
+            </q-card-section>
+            <q-card-section class="q-pt-none" v-if="dialog.machine">
+              <satmachineadmin-fee-schedule-editor cancellable
+                :path="'/machines/' + dialog.machine.id + '/fees'"
+                :schedule="dialog.schedule" :max-bps="maxBps"
+                :fiat-code="dialog.machine.fiat_code"
+                @saved="overrideSaved" @cancel="dialog.show = false">
+              </satmachineadmin-fee-schedule-editor>
+            </q-card-section>
+          </q-card>
+        </q-dialog>
+      </div>
+    `
+  })
+})()

@@ -1,0 +1,231 @@
+// Shared by the operator's, the LP's and the super user's pages: the API, one
+// formatting layer (LNbits' for sats, Intl for fiat and rates), messages in the
+// user's words, and amounts typed with the user's own decimal mark.
+window.SatMachine = (() => {
+  const API = '/satmachineadmin/api/v1'
+  // fiat.py's currencies whose minor unit is not the cent.
+  const FIAT_DIGITS = {
+    BHD: 3, BIF: 0, CLP: 0, DJF: 0, GNF: 0, IQD: 3, ISK: 0, JOD: 3, JPY: 0,
+    KMF: 0, KRW: 0, KWD: 3, LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0,
+    UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0
+  }
+  const DIRECTIONS = {cash_out: 'cash-out', cash_in: 'cash-in'}
+
+  function locale() {
+    const global = window.i18n && window.i18n.global
+    const chosen = global && (global.locale.value || global.locale)
+    return typeof chosen === 'string' ? chosen : navigator.language || 'en'
+  }
+
+  // One of this extension's strings in the page's language (LNbits' i18n), with
+  // {named} values filled in; English when LNbits has no i18n yet.
+  function t(key, values) {
+    const full = `satmachineadmin.${key}`
+    const global = window.i18n && window.i18n.global
+    if (global) return global.t(full, values || {})
+    const english = ((window.SatMachineMessages || {}).en || {})[key] || key
+    return english.replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+  }
+
+  // Relabels columns written in English with their translation, read when the
+  // table renders (so LNbits' language switch relabels them).
+  function translateColumns(columns) {
+    const english = (window.SatMachineMessages || {}).en || {}
+    const keys = {}
+    for (const [key, text] of Object.entries(english)) keys[text] ??= key
+    for (const column of columns) {
+      const key = keys[column.label]
+      if (!key) continue
+      Object.defineProperty(column, 'label', {get: () => t(key), enumerable: true})
+    }
+    return columns
+  }
+
+  function fiatDigits(code) {
+    return FIAT_DIGITS[(code || '').toUpperCase()] ?? 2
+  }
+
+  // A decimal string from the API, grouped in the user's locale without going
+  // through a float: the digits stay exactly the API's.
+  function groupDecimal(text, digits) {
+    if (text === null || text === undefined || text === '') return ''
+    const [whole, fraction = ''] = String(text).split('.')
+    const parts = new Intl.NumberFormat(locale(), {minimumFractionDigits: 1})
+      .formatToParts(1000.5)
+    const group = (parts.find(p => p.type === 'group') || {value: ','}).value
+    const decimal = (parts.find(p => p.type === 'decimal') || {value: '.'}).value
+    const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, group)
+    const shown = digits === undefined ? fraction : fraction.padEnd(digits, '0')
+    return shown ? `${grouped}${decimal}${shown}` : grouped
+  }
+
+  const format = {
+    sats(value) {
+      return value === null || value === undefined
+        ? ''
+        : `${LNbits.utils.formatSat(value)} sat`
+    },
+    fiat(amount, code) {
+      if (amount === null || amount === undefined || amount === '') return ''
+      return `${groupDecimal(amount, fiatDigits(code))} ${code || ''}`.trim()
+    },
+    rate(value) {
+      // Fiat per BTC: whole units read best (650,000); a fraction is kept.
+      if (!value) return ''
+      const [whole, fraction = ''] = String(value).split('.')
+      const kept = fraction.replace(/0+$/, '')
+      return groupDecimal(kept ? `${whole}.${kept}` : whole)
+    },
+    when(seconds) {
+      return seconds ? new Date(seconds * 1000).toLocaleString(locale()) : ''
+    },
+    direction(value) {
+      return DIRECTIONS[value] || value || ''
+    },
+    percent(value) {
+      return value === null || value === undefined ? '' : `${value} %`
+    }
+  }
+
+  // "1.000,50", "1,000.50", "12,50", "1000": the exact decimal string the API
+  // takes, or null when the text is not an amount. A lone separator followed by
+  // exactly three digits ("1,000" or "1.000") is read as the user's locale
+  // writes numbers.
+  function parseAmount(text) {
+    const raw = String(text ?? '').trim().replace(/[\s\u00a0\u202f']/g, '')
+    if (!/^[0-9.,]+$/.test(raw) || !/[0-9]/.test(raw)) return null
+    const dots = (raw.match(/\./g) || []).length
+    const commas = (raw.match(/,/g) || []).length
+    let decimalMark = null
+    if (dots && commas) {
+      decimalMark = raw.lastIndexOf('.') > raw.lastIndexOf(',') ? '.' : ','
+    } else if (dots + commas === 1) {
+      const mark = dots ? '.' : ','
+      const after = raw.length - raw.indexOf(mark) - 1
+      if (after !== 3) decimalMark = mark
+      else decimalMark = localeDecimal() === mark ? mark : null
+    } else if (dots + commas > 1) {
+      decimalMark = null // only grouping: 1,000,000 or 1.000.000
+    }
+    const groupMark = decimalMark === '.' ? ',' : decimalMark === ',' ? '.' : dots ? '.' : ','
+    const [whole, fraction, extra] = decimalMark ? raw.split(decimalMark) : [raw]
+    if (extra !== undefined || (fraction !== undefined && !/^\d+$/.test(fraction))) {
+      return null
+    }
+    const groups = whole.split(groupMark)
+    if (groups.length > 1) {
+      if (!/^\d{1,3}$/.test(groups[0]) || groups.slice(1).some(g => !/^\d{3}$/.test(g))) {
+        return null
+      }
+    }
+    const digits = groups.join('')
+    if (!/^\d+$/.test(digits)) return null
+    return fraction === undefined ? digits : `${digits}.${fraction}`
+  }
+
+  function localeDecimal() {
+    const parts = new Intl.NumberFormat(locale()).formatToParts(1.5)
+    return (parts.find(p => p.type === 'decimal') || {value: '.'}).value
+  }
+
+  // What went wrong, in the user's words: the API's own message (every refusal
+  // of this extension is a plain sentence), never an HTTP status line.
+  function errorMessage(error) {
+    const response = error && error.response
+    if (!response) return 'The server cannot be reached: check your connection.'
+    const detail = response.data && response.data.detail
+    if (typeof detail === 'string' && detail) return detail
+    if (Array.isArray(detail) && detail.length) {
+      return detail.map(item => item.msg || String(item)).join('; ')
+    }
+    if (response.status === 401 || response.status === 403) {
+      return 'You are not allowed to do that: log in again.'
+    }
+    if (response.status === 404) return 'That no longer exists: reload the page.'
+    return 'Something went wrong on the server: try again in a moment.'
+  }
+
+  const notify = {
+    done(message) {
+      Quasar.Notify.create({type: 'positive', message, timeout: 2500})
+    },
+    problem(message) {
+      Quasar.Notify.create({type: 'warning', message, timeout: 6000, closeBtn: true})
+    },
+    error(error) {
+      notify.problem(errorMessage(error))
+    }
+  }
+
+  async function call(method, path, data, options) {
+    const answer = await LNbits.api.request(method, `${API}${path}`, null, data, options)
+    return answer.data
+  }
+
+  function confirm(message) {
+    return new Promise(resolve => {
+      LNbits.utils
+        .confirmDialog(message)
+        .onOk(() => resolve(true))
+        .onCancel(() => resolve(false))
+        .onDismiss(() => resolve(false))
+    })
+  }
+
+  // Dark enough for white text (at least 4.5:1) on either theme.
+  function statusColor(status) {
+    return {settled: 'green-9', paid: 'green-9', processing: 'blue-9', failed: 'red-9'}[
+      status
+    ] || 'grey-8'
+  }
+
+  // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
+  function progress(row) {
+    if (!row) return {text: '', color: 'grey-8'}
+    if (!row.legs_total) return {text: row.status, color: statusColor(row.status)}
+    const counts = {done: row.legs_done, failed: row.legs_failed, total: row.legs_total}
+    if (row.legs_failed) return {text: t('progress_failed', counts), color: 'red-9'}
+    const color = row.legs_done === row.legs_total ? 'green-9' : 'blue-9'
+    return {text: t('progress_paid', counts), color}
+  }
+
+  // Columns that fit the screen: a column's priority (1 always, 2 from a tablet,
+  // 3 from a laptop, 4 from a wide screen) against the window's width.
+  function visibleColumns(columns, width) {
+    const level = width < 600 ? 1 : width < 1024 ? 2 : width < 1600 ? 3 : 4
+    return columns.filter(c => (c.priority || 1) <= level).map(c => c.name)
+  }
+
+  // Gives columns their priorities by name (for pages that define them inline).
+  function prioritise(columns, priorities) {
+    for (const column of columns) {
+      if (priorities[column.name]) column.priority = priorities[column.name]
+    }
+    return columns
+  }
+
+  // The polls wait longer while nothing changes and go back to the shortest wait
+  // when something does.
+  function backoff(current, changed, {min = 5000, max = 20000} = {}) {
+    return changed ? min : Math.min(max, Math.round(current * 1.6))
+  }
+
+  return {
+    API,
+    t,
+    translateColumns,
+    format,
+    fiatDigits,
+    groupDecimal,
+    parseAmount,
+    errorMessage,
+    notify,
+    call,
+    confirm,
+    visibleColumns,
+    prioritise,
+    statusColor,
+    progress,
+    backoff
+  }
+})()
