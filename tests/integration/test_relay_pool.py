@@ -219,6 +219,9 @@ async def test_an_event_on_two_relays_is_handled_once(relay_pair, pools):
     event = author.event(kind=21000)
     assert await publisher.publish(event) == 2
     await wait_until(lambda: sum(s.events_in for s in subscriber.status()) == 4)
+    # Both copies were counted, and the duplicate dropped, before the handler of
+    # the first one runs (it runs as a task of its own): wait for it.
+    await inbox.wait_for(event.id)
     assert inbox.ids() == [probe.id, event.id]
     statuses = subscriber.status()
     assert sum(s.duplicates for s in statuses) == 2
