@@ -25,8 +25,15 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) tools/dev_server.py --demo
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a file per worker at a
+# time (each worker boots its own in-process LNbits on a database of its own). Most
+# of a test's time is spent waiting on the relays, LNbits processes and Chromium it
+# starts, so more workers than cores pays. The longest files (integration, then
+# browser) are handed out first so that none of them is left to run alone at the end.
+TEST_WORKERS ?= 3
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 test: browser relay-venv $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest $(PARALLEL) tests/integration tests/browser tests/api tests/unit
 
 # The fast part while working: no relay, LNbits or browser process, nothing that
 # takes seconds on its own (the `slow` marker); the in-process LNbits still boots.
@@ -41,9 +48,11 @@ DIST_URL ?= http://127.0.0.1:8000
 dist:
 	$(PYTHON) tools/dist.py --base-url $(DIST_URL)
 
-# The browser tests add nothing on PostgreSQL: the pages are the same.
+# What touches the database, on PostgreSQL: the pure unit tests and the browser
+# tests (the pages are the same) add nothing there.
 test-postgres: relay-venv $(VENV)/.installed
-	bash tools/postgres.sh $(PY) -m pytest -m "not browser"
+	bash tools/postgres.sh $(PY) -m pytest $(PARALLEL) -m "not browser" \
+		tests/integration tests/api
 
 # mypy checks the code as the package LNbits loads, `satmachineadmin`, whatever this
 # folder is called: under any other name the tests' imports of satmachineadmin.* would

@@ -51,8 +51,40 @@ os.environ.update(
         "DEBUG": "false",
     }
 )
+
+
+def _database_of_this_process(server_url: str) -> str:
+    """The PostgreSQL database this test process's LNbits runs on. Under
+    pytest-xdist every worker boots an LNbits of its own, and two of them on one
+    database would see each other's rows, so each worker gets an empty database
+    of its own on the same server (the role may CREATEDB, tools/postgres.sh)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return server_url
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    parts = urlsplit(server_url)
+    name = f"{parts.path.lstrip('/')}_{worker}"
+
+    async def recreate() -> None:
+        admin = await asyncpg.connect(server_url, timeout=10)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    asyncio.run(recreate())
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 if os.environ.get("SATMACHINEADMIN_TEST_DATABASE_URL"):
-    os.environ["LNBITS_DATABASE_URL"] = os.environ["SATMACHINEADMIN_TEST_DATABASE_URL"]
+    os.environ["LNBITS_DATABASE_URL"] = _database_of_this_process(
+        os.environ["SATMACHINEADMIN_TEST_DATABASE_URL"]
+    )
 else:
     os.environ.pop("LNBITS_DATABASE_URL", None)
 sys.path.insert(0, str(_workdir / "extensions"))
