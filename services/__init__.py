@@ -11,6 +11,13 @@ names are looked up on the module, where the worker and the tests find them.
 
 from __future__ import annotations
 
+from .abandoned import (
+    AWAITING_DECISION,
+    atm_transaction,
+    list_abandoned,
+    reissue_link,
+    resolve_abandoned,
+)
 from .accounts import (
     M,
     existing_wallet,
@@ -32,23 +39,19 @@ from .alerts import (
     set_alert_settings,
 )
 from .atm_transactions import (
-    AWAITING_DECISION,
     INITIAL,
     TRANSITIONS,
     TxEvent,
     TxStatus,
     abandon_overdue,
-    atm_transaction,
     cancel_cash_out,
     cash_in_failed,
     cash_in_paid,
     cash_out_paid,
     event_applies,
     land_cash_out,
-    list_abandoned,
     new_atm_transaction,
     refresh_cash_out,
-    resolve_abandoned,
     retry_cash_in,
     transition,
 )
@@ -314,6 +317,7 @@ __all__ = [
     "record_refill",
     "record_report",
     "refresh_cash_out",
+    "reissue_link",
     "remove_cassette_listener",
     "remove_fee_listener",
     "resolve_abandoned",

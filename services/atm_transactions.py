@@ -4,7 +4,8 @@ invoice listener, the dispense timeout or the operator.
 Its states (``TxStatus``) and the one table of what may move it from which state to
 which (``TRANSITIONS``) are here, and every status change goes through
 ``transition``: a guarded UPDATE per allowed move, so it happens once however many
-relays, retries or processes race for it.
+relays, retries or processes race for it. What the operator decides for a
+transaction that paid nothing out by itself is in ``abandoned``.
 """
 
 from __future__ import annotations
@@ -16,18 +17,13 @@ from typing import Any
 from lnbits.core.crud import get_standalone_payment
 from loguru import logger
 
-from .. import audit, calculations, conversions, crud, fiat, helpers
-from ..errors import Conflict, InvalidInput, NotFound
+from .. import audit, calculations, conversions, crud, helpers
 from ..models import (
-    AbandonedResolve,
-    AtmTransaction,
     AtmTransactionRow,
     Direction,
     DispenseConfirmation,
     MachineRow,
-    Resolution,
 )
-from .accounts import to_model
 from .landing import NewSettlement, land_settlement
 
 
@@ -100,16 +96,6 @@ TRANSITIONS: dict[tuple[Direction, TxEvent], dict[TxStatus, TxStatus]] = {
     # The operator's fresh link for a customer who was not paid.
     (_IN, _E.link_reissued): {_S.abandoned: _S.offered, _S.failed: _S.offered},
 }
-
-# The operator's abandoned queue: what only the operator can move on.
-AWAITING_DECISION: tuple[TxStatus, ...] = tuple(
-    dict.fromkeys(
-        source
-        for (_, event), moves in TRANSITIONS.items()
-        if event == _E.resolved_void
-        for source in moves
-    )
-)
 
 # The abandonment rule: a paid cash-out on a machine that reports its dispenses,
 # with no report ``dispense_timeout_s`` (super user setting) after ``paid_at``.
@@ -192,7 +178,8 @@ async def new_atm_transaction(
     return row
 
 
-async def _reload(tx: AtmTransactionRow) -> AtmTransactionRow:
+async def reloaded(tx: AtmTransactionRow) -> AtmTransactionRow:
+    """``tx`` as stored now (after a transition, by this caller or another)."""
     fresh = await crud.get_atm_transaction(machine_id=tx.machine_id, tx_id=tx.tx_id)
     assert fresh is not None
     return fresh
@@ -242,7 +229,7 @@ async def cash_out_paid(
     now = helpers.now()
     await transition(tx, TxEvent.invoice_paid, paid_at=now, updated_at=now)
     before = tx.status
-    tx = await _reload(tx)
+    tx = await reloaded(tx)
     if tx.status != before:
         await audit.record(
             None,
@@ -334,7 +321,7 @@ async def land_cash_out(
         )
     )
     await transition(tx, event, settlement_id=settlement.id, updated_at=helpers.now())
-    return await _reload(tx)
+    return await reloaded(tx)
 
 
 async def cancel_cash_out(
@@ -360,7 +347,7 @@ async def cancel_cash_out(
             object_id=tx.id,
             detail={"tx_id": tx.tx_id, "reason": reason},
         )
-    return await _reload(tx)
+    return await reloaded(tx)
 
 
 async def abandon_overdue() -> None:
@@ -415,7 +402,7 @@ async def cash_in_paid(
     """The customer got the sats: paid, and its settlement lands (once); a
     cash-in by LNURL-withdraw lands with the source ``lnurl``."""
     await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
-    tx = await _reload(tx)
+    tx = await reloaded(tx)
     settlement, _ = await land_settlement(
         _settlement_of(
             tx,
@@ -431,94 +418,4 @@ async def cash_in_paid(
         transaction_id=tx.id,
         fields={"settlement_id": settlement.id, "updated_at": helpers.now()},
     )
-    return await _reload(tx)
-
-
-# --- the operator's abandoned queue --------------------------------------------------
-
-
-def atm_transaction(row: AtmTransactionRow) -> AtmTransaction:
-    return to_model(
-        AtmTransaction,
-        row.dict(),
-        fiat_amount=fiat.to_decimal_string(row.fiat_amount_minor, row.fiat_code),
-    )
-
-
-async def list_abandoned(operator_id: str) -> list[AtmTransaction]:
-    return [
-        atm_transaction(row)
-        for row in await crud.list_atm_transactions_in(
-            operator_id=operator_id, statuses=[s.value for s in AWAITING_DECISION]
-        )
-    ]
-
-
-async def resolve_abandoned(
-    operator_id: str, transaction_id: str, data: AbandonedResolve
-) -> AtmTransactionRow:
-    """The operator's decision on a transaction that paid nothing out by itself."""
-    tx = await crud.get_atm_transaction_for_operator(
-        transaction_id=transaction_id, operator_id=operator_id
-    )
-    if tx is None:
-        raise NotFound(f"no transaction '{transaction_id}' in your account")
-    if tx.status not in AWAITING_DECISION:
-        raise Conflict(f"the transaction is {tx.status}, not waiting for a decision")
-    if data.resolution == Resolution.void:
-        await transition(
-            tx,
-            TxEvent.resolved_void,
-            from_=[tx.status],
-            note=data.note,
-            updated_at=helpers.now(),
-        )
-    else:
-        await _resolve_as_dispensed(tx, data)
-    await audit.record(
-        None,
-        actor=operator_id,
-        operator_id=operator_id,
-        action="abandoned.resolve",
-        object_type="atm_transaction",
-        object_id=tx.id,
-        detail={
-            "resolution": data.resolution.value,
-            "dispensed_fiat": data.dispensed_fiat,
-            "note": data.note,
-        },
-    )
-    return await _reload(tx)
-
-
-async def _resolve_as_dispensed(tx: AtmTransactionRow, data: AbandonedResolve) -> None:
-    if tx.direction != Direction.cash_out or tx.paid_at is None:
-        raise Conflict(
-            "only a paid cash-out can be settled as dispensed; an unpaid cash-in "
-            "can be voided (refund the customer's cash) or given a fresh link"
-        )
-    dispensed = tx.fiat_amount_minor
-    if data.resolution == Resolution.partial:
-        assert data.dispensed_fiat is not None
-        try:
-            dispensed = fiat.to_minor(data.dispensed_fiat, tx.fiat_code)
-        except ValueError as exc:
-            raise InvalidInput(f"dispensed_fiat: {exc}") from exc
-        if dispensed > tx.fiat_amount_minor:
-            raise InvalidInput(
-                "dispensed_fiat is more than the transaction's fiat amount"
-            )
-    machine = await crud.get_machine(machine_id=tx.machine_id)
-    assert machine is not None
-    landed = await land_cash_out(
-        tx,
-        machine,
-        dispensed_minor=dispensed,
-        event=TxEvent.resolved_dispensed,
-    )
-    if landed.status != TxStatus.dispensed:
-        raise Conflict("the transaction changed meanwhile; reload and retry")
-    if data.note:
-        await crud.update_atm_transaction(
-            transaction_id=tx.id, fields={"note": data.note}
-        )
+    return await reloaded(tx)

@@ -3,9 +3,7 @@ enrolment, the LP chooses one, and the LP's page shows what it means now."""
 
 from __future__ import annotations
 
-import time
-
-from .. import audit, crud
+from .. import audit, crud, helpers
 from ..database import transaction
 from ..errors import InvalidInput, NotFound
 from ..models import (
@@ -62,11 +60,11 @@ async def lp_payout_plans(user_id: str, now: int | None = None) -> list[LpPayout
     lp = await crud.get_lp_by_user(user_id=user_id)
     if lp is None:
         return []
-    return await _plans_of(lp.id, int(time.time()) if now is None else now)
+    return await _plans_of(lp.id, helpers.now() if now is None else now)
 
 
 async def _plan_of(lp_id: str, enrolment_id: str) -> LpPayoutPlan:
-    for plan in await _plans_of(lp_id, int(time.time())):
+    for plan in await _plans_of(lp_id, helpers.now()):
         if plan.enrolment_id == enrolment_id:
             return plan
     raise NotFound(f"no enrolment '{enrolment_id}'")

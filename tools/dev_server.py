@@ -6,7 +6,9 @@ generated password, which is printed at every start), and nostr-sdk's embedded
 relay on ws://127.0.0.1:7777. A fresh install of the extension has no relay: at
 every start this sets the embedded relay, on the port it started, as the
 extension's relay (in place of any other loopback relay) and marks the instance
-local-only, so that seed URLs may carry it.
+local-only, so that seed URLs may carry it. LNbits' base URL, on which
+LNURL-withdraw links are built, is the address it is served on (LNbits' own default
+is port 5000 whatever the port), unless LNBITS_BASEURL says otherwise.
 
     python tools/dev_server.py [--demo]
 
@@ -16,7 +18,8 @@ simulated ATM whose transactions appear on the dashboard.
 Environment overrides: SATMACHINEADMIN_HOST, SATMACHINEADMIN_PORT,
 SATMACHINEADMIN_DATA (folder), SATMACHINEADMIN_RELAY_PORT (0: start no relay and
 leave the relays alone, for when the super user points the extension at real
-relays), and any LNBITS_* setting.
+relays), and any LNBITS_* setting (LNBITS_BASEURL: the address customers' phones
+reach, for LNURL-withdraw).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +45,11 @@ HOME = Path(os.environ.get("SATMACHINEADMIN_DATA", REPO_ROOT / ".data")).resolve
 CREDENTIALS = HOME / "super-user.json"
 RELAY_PORT = int(os.environ.get("SATMACHINEADMIN_RELAY_PORT", "7777"))
 RELAY_URL = f"ws://127.0.0.1:{RELAY_PORT}"
+
+
+def lnbits_base_url(environ: Mapping[str, str], host: str, port: int) -> str:
+    """LNbits' public address: the user's LNBITS_BASEURL, else where it is served."""
+    return environ.get("LNBITS_BASEURL") or f"http://{host}:{port}/"
 
 
 def prepare_home() -> None:
@@ -66,6 +75,7 @@ def prepare_home() -> None:
         "AUTH_HTTPS_ONLY": "false",
         "HOST": HOST,
         "PORT": str(PORT),
+        "LNBITS_BASEURL": lnbits_base_url(os.environ, HOST, PORT),
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -111,6 +121,7 @@ async def prepare_super_user(base_url: str) -> None:
             token = signed_in.json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         await http.put(f"/api/v1/extension/{EXT_ID}/enable", headers=headers)
+        await use_base_url(http, headers, os.environ["LNBITS_BASEURL"])
         if RELAY_PORT:
             await use_embedded_relay(http, headers)
     print(
@@ -123,12 +134,28 @@ async def prepare_super_user(base_url: str) -> None:
     )
 
 
-def is_loopback_relay(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+async def use_base_url(http, headers: dict[str, str], wanted: str) -> None:
+    """Once LNbits' admin settings are stored they win over LNBITS_BASEURL: a
+    loopback base URL there (LNbits' default, or an earlier run's on another port)
+    is replaced by ``wanted``; an address the super user set elsewhere stays."""
+    path = "/admin/api/v1/settings"
+    current = await http.get(path, headers=headers)
+    if current.status_code != 200:  # no admin UI: LNbits reads LNBITS_BASEURL
+        return
+    stored = current.json().get("lnbits_baseurl") or ""
+    if stored == wanted or not is_loopback_url(stored):
+        return
+    updated = await http.patch(path, json={"lnbits_baseurl": wanted}, headers=headers)
+    if updated.status_code != 200:
+        print(f"Could not set LNbits' base URL: {updated.text}", file=sys.stderr)
 
 
 async def use_embedded_relay(http, headers: dict[str, str]) -> None:
@@ -140,7 +167,7 @@ async def use_embedded_relay(http, headers: dict[str, str]) -> None:
     if current.status_code != 200:
         print(f"Could not read the extension's relays: {current.text}", file=sys.stderr)
         return
-    kept = [url for url in current.json()["relays"] if not is_loopback_relay(url)]
+    kept = [url for url in current.json()["relays"] if not is_loopback_url(url)]
     body = {"relays": [RELAY_URL, *kept], "local_only": True}
     updated = await http.put(path, json=body, headers=headers)
     if updated.status_code != 200:

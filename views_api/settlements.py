@@ -22,8 +22,7 @@ from ..models import (
     WithdrawLink,
     WithdrawReissue,
 )
-from ..services import atm_transactions as transactions
-from ..services import withdraw_reissue
+from ..services import abandoned
 from .queries import MAX_OFFSET, instant, query_int
 from .routing import CSV_REFUSALS, CsvResponse, concern_router, csv_download
 
@@ -140,7 +139,7 @@ async def api_resolve_abandoned(
     data: AbandonedResolve,
     user: User = Depends(check_user_exists),
 ) -> AtmTransaction:
-    row = await transactions.resolve_abandoned(user.id, transaction_id, data)
+    row = await abandoned.resolve_abandoned(user.id, transaction_id, data)
     return services.atm_transaction(row)
 
 
@@ -153,7 +152,5 @@ async def api_reissue_withdraw_link(
     """A fresh LNURL-withdraw link for a cash-in that paid the customer nothing
     (its link expired unclaimed, or its payment failed): show ``lnurl`` to the
     customer as a QR code. The transaction waits for that link again."""
-    link = await withdraw_reissue.reissue_link(
-        user.id, transaction_id, expiry_s=data.expiry_s
-    )
+    link = await abandoned.reissue_link(user.id, transaction_id, expiry_s=data.expiry_s)
     return link.copy(update={"qr_svg": services.qr_svg(link.lnurl)})

@@ -49,6 +49,24 @@ async def with_email(actor) -> str:
     return address
 
 
+# Every kind of alert there is: a test switches on those it is about, so that no
+# other kind fires in between.
+ALERT_KINDS = (
+    "machine_offline",
+    "cash_low",
+    "payouts_failing",
+    "fee_mismatch",
+    "pairing_used",
+    "relay_down",
+)
+
+
+def only(*kinds: str, **settings) -> dict:
+    """Alert settings, enabled, with only ``kinds`` on, and ``settings``."""
+    assert set(kinds) <= set(ALERT_KINDS), kinds
+    return {"enabled": True, **{k: k in kinds for k in ALERT_KINDS}, **settings}
+
+
 async def put_settings(client, actor, body):
     client.cookies.clear()
     return await client.put(f"{API}/alerts/settings", json=body, headers=actor.headers)
@@ -109,15 +127,7 @@ async def test_offline_fires_once_and_resolves_once_through_flaps(
     await put_settings(
         client,
         operator,
-        {
-            "enabled": True,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "offline_after_min": 15,
-            "hold_down_min": 10,
-            "repeat_hours": 0,
-        },
+        only("machine_offline", offline_after_min=15, hold_down_min=10, repeat_hours=0),
     )
     start = machine["created_at"]
     await services.evaluate_alerts(at=start + 5 * MINUTE, relays=[])
@@ -156,15 +166,7 @@ async def test_a_machine_long_silent_reads_as_over_the_window_looked_at(
     await put_settings(
         client,
         operator,
-        {
-            "enabled": True,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "offline_after_min": 15,
-            "hold_down_min": 0,
-            "repeat_hours": 0,
-        },
+        only("machine_offline", offline_after_min=15, hold_down_min=0, repeat_hours=0),
     )
     # Its only request (pairing) is older than the threshold and an hour: the RPC
     # log is read no further back than that.
@@ -191,17 +193,7 @@ async def test_cash_running_low_is_one_alert_per_machine(
         "report_cash",
         {"report_id": "r1", "positions": {"1": {"denomination": "100", "count": 20}}},
     )
-    await put_settings(
-        client,
-        operator,
-        {
-            "enabled": True,
-            "machine_offline": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "cassette_low_percent": 5,
-        },
-    )
+    await put_settings(client, operator, only("cash_low", cassette_low_percent=5))
     await services.evaluate_alerts(relays=[])  # 20 of 500 is 4 %: low
     await services.evaluate_alerts(relays=[])
     assert to(address, outbox) == [
@@ -213,18 +205,7 @@ async def test_cash_running_low_is_one_alert_per_machine(
 async def test_a_relay_down_is_the_super_users(client, super_user, outbox):
     address = await with_email(super_user)
     await put_settings(
-        client,
-        super_user,
-        {
-            "enabled": True,
-            "machine_offline": False,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "fee_mismatch": False,
-            "relay_down_after_min": 10,
-            "hold_down_min": 0,
-        },
+        client, super_user, only("relay_down", relay_down_after_min=10, hold_down_min=0)
     )
     down = [{"url": "wss://relay.example", "connected": False, "last_error": "refused"}]
     up = [{**down[0], "connected": True}]
@@ -246,11 +227,7 @@ async def test_of_two_evaluations_racing_only_one_sends(
 ):
     address = await with_email(operator)
     machine = await register(client, operator, Atm(server))
-    await put_settings(
-        client,
-        operator,
-        {"enabled": True, "cash_low": False, "payouts_failing": False},
-    )
+    await put_settings(client, operator, only("machine_offline"))
     # Both read the alert's state before either writes, as two processes may.
     read = crud.get_alert_state
     readers: list[int] = []
@@ -298,18 +275,7 @@ async def test_of_two_evaluations_racing_only_one_sends(
 async def test_a_pairing_used_is_announced_once(server, client, operator, outbox):
     address = await with_email(operator)
     machine = await register(client, operator, Atm(server))
-    await put_settings(
-        client,
-        operator,
-        {
-            "enabled": True,
-            "machine_offline": False,
-            "cash_low": False,
-            "payouts_failing": False,
-            "fee_mismatch": False,
-            "repeat_hours": 1,
-        },
-    )
+    await put_settings(client, operator, only("pairing_used", repeat_hours=1))
     at = machine["created_at"]
     for minutes in (1, 2, 61, 90, 200):
         await services.evaluate_alerts(at=at + minutes * MINUTE, relays=[])
@@ -325,18 +291,7 @@ async def test_a_fee_mismatch_alerts_while_recent(
     client, operator, outbox, monkeypatch
 ):
     address = await with_email(operator)
-    await put_settings(
-        client,
-        operator,
-        {
-            "enabled": True,
-            "machine_offline": False,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "hold_down_min": 0,
-        },
-    )
+    await put_settings(client, operator, only("fee_mismatch", hold_down_min=0))
     mismatches = {"n": 2}
 
     async def count(**kw):
@@ -355,17 +310,7 @@ async def test_a_fee_mismatch_alerts_while_recent(
 async def test_a_disabled_machine_ends_its_alerts(server, client, operator, outbox):
     address = await with_email(operator)
     machine = await register(client, operator, Atm(server))
-    await put_settings(
-        client,
-        operator,
-        {
-            "enabled": True,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "hold_down_min": 0,
-        },
-    )
+    await put_settings(client, operator, only("machine_offline", hold_down_min=0))
     at = machine["created_at"] + 60 * MINUTE
     await services.evaluate_alerts(at=at, relays=[])
     client.cookies.clear()
@@ -386,19 +331,7 @@ async def test_the_super_user_hears_of_fee_mismatches_on_the_whole_instance(
     client, super_user, operator, outbox, monkeypatch
 ):
     address = await with_email(super_user)
-    await put_settings(
-        client,
-        super_user,
-        {
-            "enabled": True,
-            "machine_offline": False,
-            "cash_low": False,
-            "payouts_failing": False,
-            "pairing_used": False,
-            "relay_down": False,
-            "hold_down_min": 0,
-        },
-    )
+    await put_settings(client, super_user, only("fee_mismatch", hold_down_min=0))
     asked: list[str | None] = []
 
     async def count(**kw):
@@ -433,16 +366,7 @@ async def test_the_history_keeps_a_year(server, client, operator, outbox):
     await with_email(operator)
     machine = await register(client, operator, Atm(server))
     await put_settings(
-        client,
-        operator,
-        {
-            "enabled": True,
-            "cash_low": False,
-            "pairing_used": False,
-            "payouts_failing": False,
-            "hold_down_min": 0,
-            "repeat_hours": 0,
-        },
+        client, operator, only("machine_offline", hold_down_min=0, repeat_hours=0)
     )
     fired_at = machine["created_at"] + 200 * MINUTE
     await services.evaluate_alerts(at=fired_at, relays=[])

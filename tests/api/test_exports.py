@@ -15,6 +15,9 @@ from helpers import API, fund
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
+# The headers people's spreadsheets are built on, stated here on purpose rather
+# than imported (services.CSV_COLUMNS, services.LP_CSV_COLUMNS): renaming, dropping
+# or reordering a column breaks their sheets, so it must fail this test first.
 OPERATOR_COLUMNS = [
     "id",
     "created_at",

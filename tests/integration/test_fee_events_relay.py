@@ -6,23 +6,23 @@ simulated ATM (tools/bitspire_sim.py) prices with the schedule it fetched."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from in_process_rpc import Atm, pay_from_customer, register, rpc_server, settlements_of
+from relay_documents import (
+    decrypted,
+    newest,
+    newest_version,
+    server_on,
+    stored_documents,
+)
 from relays import RELAY_KINDS, RelayProcess, make_relay
-from super_config import SuperConfigSetter
-from websockets.asyncio.client import connect
 
 from helpers import API, load_simulator, wait_until
-from satmachineadmin.nostr import nip44
 
 pytestmark = pytest.mark.slow  # relay processes
-
-CONNECT_TIMEOUT = 10.0
 
 bs = load_simulator()
 
@@ -35,55 +35,10 @@ def schedule(out_bps: int) -> dict:
     }
 
 
-async def stored_fee_events(url: str, author: str, machine_hex: str) -> list[dict]:
-    """What the relay hands a machine that asks for its schedule."""
-    query = {
-        "kinds": [30078],
-        "authors": [author],
-        "#d": [f"bitspire-fees:{machine_hex}"],
-    }
-    async with connect(url) as ws:
-        await ws.send(json.dumps(["REQ", "fees", query]))
-        events = []
-        while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT))
-            if message[0] == "EVENT":
-                events.append(message[2])
-            elif message[0] == "EOSE":
-                return events
-
-
-def newest(events: list[dict]) -> dict | None:
-    return max(events, key=lambda e: (e["created_at"], e["id"]), default=None)
-
-
-def decrypted(event: dict, atm: Atm) -> dict:
-    assert ["p", atm.keys.public_key_hex] in event["tags"]
-    key = nip44.get_conversation_key(atm.keys.private_key_hex, event["pubkey"])
-    return json.loads(nip44.decrypt(event["content"], key))
-
-
 @pytest_asyncio.fixture(loop_scope="session", params=RELAY_KINDS)
 async def relay(request) -> AsyncIterator[RelayProcess]:
     async with make_relay(request.param) as process:
         yield process
-
-
-async def server_on(client, config: SuperConfigSetter, url: str) -> str:
-    """Points the extension's server at ``url`` and waits until it is connected."""
-    updated = await config.set({"relays": [url]})
-
-    async def connected() -> bool:
-        response = await client.get(
-            f"{API}/super/relays", headers=config.super_user.headers
-        )
-        status = response.json()
-        return status["server_pubkey"] == updated["server_pubkey"] and any(
-            r["url"] == url and r["connected"] for r in status["relays"]
-        )
-
-    await wait_until(connected, timeout=CONNECT_TIMEOUT, what=f"server on {url}")
-    return updated["server_pubkey"]
 
 
 async def test_the_relay_keeps_the_newest_schedule_for_the_machine(
@@ -98,13 +53,12 @@ async def test_the_relay_keeps_the_newest_schedule_for_the_machine(
     machine_hex = atm.keys.public_key_hex
 
     async def schedule_version(author: str) -> int | None:
-        event = newest(await stored_fee_events(relay.url, author, machine_hex))
-        return None if event is None else decrypted(event, atm)["version"]
+        return await newest_version(relay.url, author, "fees", atm)
 
     await wait_until(
         lambda: schedule_version(server_hex), what="version 1 on the relay"
     )
-    (first,) = await stored_fee_events(relay.url, server_hex, machine_hex)
+    (first,) = await stored_documents(relay.url, server_hex, "fees", machine_hex)
     assert decrypted(first, atm) == (await atm.call("get_fees"))["result"]
 
     put = await client.put(f"{API}/fees", json=schedule(600), headers=operator.headers)
@@ -114,7 +68,7 @@ async def test_the_relay_keeps_the_newest_schedule_for_the_machine(
         return await schedule_version(server_hex) == 2
 
     await wait_until(version_2_is_newest, what="version 2 on the relay")
-    stored = await stored_fee_events(relay.url, server_hex, machine_hex)
+    stored = await stored_documents(relay.url, server_hex, "fees", machine_hex)
     latest = newest(stored)
     assert latest is not None
     assert decrypted(latest, atm) == (await atm.call("get_fees"))["result"]
