@@ -18,7 +18,7 @@ from ..models import Direction, MachineRow, MachineStatus
 from .cash import get_cassettes, report_cash
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
-from .errors import RpcError
+from .errors import DuplicateInFlight, RpcError
 from .fees import get_fees
 from .params import LookupInvoiceParams, PairParams, RpcRequest, parse_params
 from .shared import own_transaction
@@ -100,6 +100,8 @@ async def dispatch(
         p = parse_params(PairParams, request.params)
         try:
             return await services.pair_machine(token=p.token, pubkey=pubkey), machine
+        except services.PairingInFlight as exc:
+            raise DuplicateInFlight() from exc
         except services.PairingError as exc:
             raise RpcError(exc.code, exc.message) from exc
     if machine is None:

@@ -302,6 +302,9 @@ class RpcServer:
         except _HandledElsewhere:
             self.dropped["already_handled"] += 1
             return
+        except DuplicateInFlight:
+            self.dropped["in_flight"] += 1
+            return
         paired = method == "pair" and "result" in response
         if method != "pair" and not self.strangers.claim_answer(event.pubkey):
             self.dropped[limits.RATE_LIMITED] += 1
@@ -354,6 +357,8 @@ class RpcServer:
             result, _ = await dispatch(request, pubkey=pubkey)
         except RpcError as err:
             return request.id, "pair", _error_response(request.id, err)
+        except DuplicateInFlight:
+            raise  # this machine's first copy of the pair will answer
         except Exception:
             logger.exception(f"satmachineadmin: RPC pair from {pubkey}")
             return request.id, "pair", _error_response(request.id, _INTERNAL)

@@ -47,6 +47,16 @@ class PairingError(Exception):
         self.message = message
 
 
+class PairingInFlight(Exception):
+    """This machine's own pair is being handled right now (its first copy);
+    the answer to that one will follow, so the retry gets none."""
+
+
+# A pair redeemed by this machine's key but without its machine after this long
+# was cut short (a crash between redeeming the token and making the machine).
+PAIR_IN_FLIGHT_S = 60
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -194,6 +204,8 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
     if pairing["pubkey"] == pubkey and pairing["machine_id"]:
         # The machine's retry after a lost response: the same answer again.
         return await _paired(pairing["operator_id"], pairing["machine_id"])
+    if pairing["pubkey"] == pubkey and pairing["used_at"] is not None:
+        return await _finish_own_pairing(pairing, pubkey)
     if pairing["used_at"] is not None:
         raise PairingError("conflict", "this pairing token was already used")
     if pairing["expires_at"] <= helpers.now():
@@ -221,6 +233,19 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
         ) from exc
     await crud.set_pairing_machine(pairing_id=pairing["id"], machine_id=machine.id)
     return await _paired(pairing["operator_id"], machine.id)
+
+
+async def _finish_own_pairing(pairing: dict, pubkey: str) -> dict:
+    """A retry of this machine's pair whose first copy redeemed the token but has
+    not recorded the machine: while that copy may still be running the retry waits
+    for its answer; once the machine exists it is recorded and answered."""
+    machine = await crud.get_machine_by_pubkey(pubkey=pubkey)
+    if machine is not None and machine.operator_id == pairing["operator_id"]:
+        await crud.set_pairing_machine(pairing_id=pairing["id"], machine_id=machine.id)
+        return await _paired(pairing["operator_id"], machine.id)
+    if helpers.now() - pairing["used_at"] < PAIR_IN_FLIGHT_S:
+        raise PairingInFlight()
+    raise PairingError("conflict", "this pairing token was already used")
 
 
 async def _paired(operator_id: str, machine_id: str) -> dict:

@@ -601,10 +601,26 @@ async def test_operator_lists_hold_only_their_own_objects(client, world):
             assert await ok(call(client, actor, "GET", path)) == [], path
 
 
+# The payout worker goes on retrying the world's failed legs while the intruder
+# tries: how far it got, and what it audits as "system:payouts", is its own doing.
+PAYOUT_PROGRESS = ("status", "legs_done", "legs_failed", "failure")
+
+
+def _what_people_did(path: str, body: object) -> object:
+    if path.endswith("/settlements") and isinstance(body, dict):
+        return [
+            {k: v for k, v in row.items() if k not in PAYOUT_PROGRESS}
+            for row in body["data"]
+        ]
+    if path.endswith("/audit") and isinstance(body, list):
+        return [row for row in body if not row["actor"].startswith("system:")]
+    return body
+
+
 async def _snapshot(client, operator: Operator) -> dict:
     actor = operator.actor
     return {
-        path: (await call(client, actor, "GET", path)).text
+        path: _what_people_did(path, (await call(client, actor, "GET", path)).json())
         for path in (
             f"{API}/machines",
             f"{API}/splits",

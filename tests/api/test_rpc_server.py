@@ -30,6 +30,7 @@ from payout_business import wait_for_status
 from helpers import API, FakeClock, pairing_token
 from satmachineadmin import crud
 from satmachineadmin.database import db
+from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
 from satmachineadmin.nostr.keys import KeyPair
 from satmachineadmin.rpc import BUDGET_BURST, RpcServer, StrangerGate
@@ -629,6 +630,83 @@ async def test_an_event_is_handled_once_even_by_two_servers(server, client, oper
     assert restarted.dropped["already_handled"] == 1
     log = (await client.get(f"{API}/rpc/log", headers=operator.headers)).json()
     assert [entry["event_id"] for entry in log].count(event.id) == 1
+
+
+async def test_a_retry_of_a_pair_still_being_handled_gets_no_conflict(
+    server, client, operator, monkeypatch
+):
+    """A slow server: the machine resends its pair while the first copy is still
+    making the machine. The resend must not answer "already used" (the machine
+    would show a failure while it is in fact paired): it gets no answer, and the
+    first copy's answer follows."""
+    import asyncio
+
+    from satmachineadmin.services import pairing as pairing_service
+
+    created = await client.post(
+        f"{API}/pairings",
+        json={"name": "Slow", "fiat_code": "GTQ"},
+        headers=operator.headers,
+    )
+    token = pairing_token(created.json()["seed_url"])
+    making, release = asyncio.Event(), asyncio.Event()
+    real_create_machine = pairing_service.create_machine
+
+    async def slow_create_machine(*args, **kwargs):
+        making.set()
+        await release.wait()
+        return await real_create_machine(*args, **kwargs)
+
+    monkeypatch.setattr(pairing_service, "create_machine", slow_create_machine)
+    atm = Atm(server)
+    request = json.dumps({"id": "p1", "method": "pair", "params": {"token": token}})
+    first = asyncio.create_task(server.handle_event(atm.event(request), "relay-a"))
+    await asyncio.wait_for(making.wait(), 10)
+
+    in_flight_before = server.dropped["in_flight"]
+    assert await atm.send(atm.event(request)) is None
+    assert server.dropped["in_flight"] == in_flight_before + 1
+
+    release.set()
+    await first
+    answer = json.loads(
+        nip44.decrypt(server.pool.published[-1].content, atm.conversation_key)
+    )
+    assert answer["result"]["name"] == "Slow", answer
+    again = await atm.send(atm.event(request))
+    assert again is not None and again["result"] == answer["result"]
+
+
+async def test_a_pair_cut_short_after_its_machine_was_made_is_finished_by_the_retry(
+    server, client, operator, monkeypatch
+):
+    """A crash between making the machine and recording it on the pairing: the
+    machine's retry finds its machine and is answered as paired."""
+    from satmachineadmin.services import pairing as pairing_service
+
+    created = await client.post(
+        f"{API}/pairings",
+        json={"name": "Cut", "fiat_code": "GTQ"},
+        headers=operator.headers,
+    )
+    token = pairing_token(created.json()["seed_url"])
+
+    async def crash(**kwargs):
+        raise RuntimeError("the process died here")
+
+    monkeypatch.setattr(pairing_service.crud, "set_pairing_machine", crash)
+    atm = Atm(server)
+    failed = await atm.call("pair", {"token": token})
+    assert failed["error"]["code"] == "internal"
+    monkeypatch.undo()
+
+    paired = await atm.pair(token)
+    machines = (await client.get(f"{API}/machines", headers=operator.headers)).json()
+    assert [m["id"] for m in machines if m["name"] == "Cut"] == [paired["machine_id"]]
+    listed = (await client.get(f"{API}/pairings", headers=operator.headers)).json()
+    assert {p["status"] for p in listed if p["id"] == created.json()["id"]} == {
+        "paired"
+    }
 
 
 async def test_a_pair_is_answered_once_even_by_two_servers(server, client, operator):
