@@ -121,19 +121,20 @@ async def legs_of(
 
 async def settlements_to_process(
     *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
-) -> list[str]:
+) -> dict[str, str]:
     """Settlements with a leg to pay now (new, due for a retry, or left mid-payment
     by a worker that died), and settlements whose legs are all done but whose
-    status was not written (a crash between the last leg and the status)."""
+    status was not written (a crash between the last leg and the status): each
+    settlement's id and the wallet its legs are paid from ('' for the latter)."""
     rows = await fetch_all(
         f"""
-        SELECT DISTINCT settlement_id FROM {S}.payout_legs
+        SELECT DISTINCT settlement_id, source_wallet_id FROM {S}.payout_legs
         WHERE status = 'pending'
            OR (status = 'failed' AND next_attempt_at IS NOT NULL
                AND next_attempt_at <= :now)
            OR (status = 'paying' AND claimed_at < :stale_before)
         UNION
-        SELECT s.id FROM {S}.settlements s
+        SELECT s.id, '' FROM {S}.settlements s
         WHERE s.status IN ('pending', 'processing') AND NOT EXISTS (
             SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = s.id
             AND g.status IN ('pending', 'paying', 'failed')
@@ -143,7 +144,10 @@ async def settlements_to_process(
         {"now": now, "stale_before": stale_before, "limit": limit},
         conn,
     )
-    return [row["settlement_id"] for row in rows]
+    due: dict[str, str] = {}
+    for row in rows:
+        due.setdefault(row["settlement_id"], row["source_wallet_id"] or "")
+    return due
 
 
 async def refresh_settlement_status(
