@@ -36,11 +36,10 @@ from loguru import logger
 from .. import audit, crud, helpers, memos
 from ..database import transaction
 from ..helpers import EXT_TAG
-from ..models import LegRow
+from ..models import LegContext, LegRow
 from ..waiting import wait_until_set
 from . import atm_transactions, forwarding, lp_payouts, sending, withdraw
-from .accounts import person_name
-from .sending import ClaimLost, Outcome, Payables, backoff_s
+from .sending import OPERATOR_NAMES, ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
 __all__ = [
@@ -149,8 +148,16 @@ class Legs(Payables[LegRow]):
     stale_after_s = STALE_PAYING_S
 
     async def claim(self, row_id: str, *, now: int, stale_before: int) -> LegRow | None:
-        leg = await crud.claim_leg(leg_id=row_id, now=now, stale_before=stale_before)
-        return None if leg is None else await with_memo(leg)
+        # The settlement's facts for the memo are read on the claim's connection:
+        # one connection to the extension's database, not two.
+        async with transaction() as conn:
+            leg = await crud.claim_leg(
+                leg_id=row_id, now=now, stale_before=stale_before, conn=conn
+            )
+            if leg is None:
+                return None
+            context = await crud.leg_context(settlement_id=leg.settlement_id, conn=conn)
+        return await with_memo(leg, context)
 
     async def invoice(self, row: LegRow) -> str:
         return await _leg_invoice(row)
@@ -187,17 +194,17 @@ class Legs(Payables[LegRow]):
 LEGS = Legs()
 
 
-async def with_memo(leg: LegRow) -> LegRow:
+async def with_memo(leg: LegRow, context: LegContext | None) -> LegRow:
     """The claimed leg with what its payment will say: the operator, the machine,
-    the direction, and the fiat and rate of the settlement it pays for."""
-    context = await crud.leg_context(settlement_id=leg.settlement_id)
+    the direction, and the fiat and rate of the settlement (``context``) it pays
+    for."""
     if context is None:
         return leg
     facts = memos.PaymentFacts(
         kind=leg.kind,
         label=leg.label,
         sats=leg.sats,
-        operator=await person_name(leg.operator_id),
+        operator=await OPERATOR_NAMES.get(leg.operator_id),
         machine=context.machine,
         direction=context.direction,
         share_minor=leg.fiat_minor,
