@@ -6,7 +6,7 @@ from lnbits.db import Connection
 
 from ..database import db, execute, fetch_returning
 from ..models import LegContext, LegRow
-from .sql import S, connection, fetch_all, fetch_row
+from .sql import S, claimable, connection, fetch_all, fetch_row
 
 
 async def get_leg(*, leg_id: str, conn: Connection | None = None) -> LegRow | None:
@@ -32,11 +32,7 @@ async def claim_leg(
             UPDATE {S}.payout_legs
             SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
                 updated_at = :now
-            WHERE id = :id AND (
-                status = 'pending'
-                OR (status = 'failed' AND next_attempt_at <= :now)
-                OR (status = 'paying' AND claimed_at < :stale_before)
-            )
+            WHERE id = :id AND {claimable()}
             RETURNING *, (
                 SELECT l.ln_address FROM {S}.lps l
                 JOIN {S}.lp_enrolments e ON e.lp_id = l.id
@@ -129,10 +125,7 @@ async def settlements_to_process(
     rows = await fetch_all(
         f"""
         SELECT DISTINCT settlement_id, source_wallet_id FROM {S}.payout_legs
-        WHERE status = 'pending'
-           OR (status = 'failed' AND next_attempt_at IS NOT NULL
-               AND next_attempt_at <= :now)
-           OR (status = 'paying' AND claimed_at < :stale_before)
+        WHERE {claimable()}
         UNION
         SELECT s.id, '' FROM {S}.settlements s
         WHERE s.status IN ('pending', 'processing') AND NOT EXISTS (
