@@ -73,3 +73,43 @@ async def test_the_payout_memo_names_operator_machine_sales_and_schedule(
     assert received.extra["paid_for"] == "liquidity provider payout"
     assert (received.extra["sales"], received.extra["schedule"]) == ("2", "threshold")
     assert received.extra["lp_payout_id"] == opened.id
+
+
+@pytest.mark.slow
+async def test_the_bounded_due_search_sees_only_enrolments_whose_accrual_grew(
+    client, business
+):
+    lp = business.lps[0]
+    (plan,) = (await client.get(f"{API}/lp/payout-plans", headers=lp.headers)).json()
+    await client.put(
+        f"{API}/lps/{plan['enrolment_id']}/payout-schedules",
+        json={"offered": ["threshold"]},
+        headers=business.operator.headers,
+    )
+    chosen = await client.put(
+        f"{API}/lp/payout-plans",
+        json={
+            "enrolment_id": plan["enrolment_id"],
+            "schedule": "threshold",
+            "threshold_sats": 100_000,
+        },
+        headers=lp.headers,
+    )
+    assert chosen.status_code == 200, chosen.text
+    started = int(time.time())
+    for _ in range(2):
+        await fund(business.machine["wallet_id"], 100_100)
+        settlement = await business.cash_out()
+        await wait_for_status(client, business.operator, settlement["id"], "settled")
+    later = int(time.time()) + 100
+    mine = plan["enrolment_id"]
+
+    def enrolments(groups) -> set[str]:
+        return {group.enrolment_id for group in groups}
+
+    assert mine in enrolments(await crud.accrued_groups(accrued_since=started - 1))
+    assert mine not in enrolments(await crud.accrued_groups(accrued_since=later))
+    # Due (120 000 ≥ 100 000), but nothing accrued since ``later``: not opened.
+    assert await lp_payouts.make_due(later, accrued_since=later) == []
+    (opened,) = await lp_payouts.make_due(later, accrued_since=started - 1)
+    assert (opened.sats, opened.legs) == (120_000, 2)
