@@ -52,6 +52,7 @@ __all__ = [
     "LegFailure",
     "abandon_overdue",
     "backoff_s",
+    "each_bounded",
     "pay_leg",
     "payment_made_or_in_flight",
     "process_due",
