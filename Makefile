@@ -164,7 +164,7 @@ lock: $(LOCK_VENV)/.installed
 .PHONY: bench-fleet
 bench-fleet: $(VENV)/.installed relay-venv
 	@mkdir -p bench/results
-	$(PY) bench/run.py --only schedules fleet --budget 1200
+	$(PY) bench/run.py --only schedules fleet --budget 1800
 
 .PHONY: bench
 bench: $(VENV)/.installed relay-venv

@@ -3,6 +3,7 @@ its ``extra``. LPs use the extension mostly through their wallets, where each
 distribution arrives as a payment; the memo tells them what it was for.
 
     SatMachine · carlos · Lobby ATM · cash-out · 50.00 of 100.00 GTQ @ 650,000
+    SatMachine · carlos · Lobby ATM · LP payout · 12 sales · daily
 """
 
 from __future__ import annotations
@@ -117,3 +118,54 @@ def payment_extra(facts: PaymentFacts) -> dict[str, str]:
         "paid_for": _PAID_FOR.get(facts.kind, facts.label),
     }
     return {key: value for key, value in found.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PayoutFacts:
+    """What a scheduled LP payout pays for: the sales it gathers, from which
+    operator's machines, on which schedule."""
+
+    operator: str | None
+    machines: tuple[str, ...]
+    sales: int
+    schedule: str
+
+
+_SCHEDULE_WORDS = {"daily": "daily", "threshold": "threshold", "each": "accrued"}
+
+
+def _machines_part(machines: tuple[str, ...]) -> str:
+    if len(machines) == 1:
+        return _cut(machines[0])
+    return f"{len(machines)} machines" if machines else ""
+
+
+def _sales_part(sales: int) -> str:
+    return f"{sales} sale" if sales == 1 else f"{sales} sales"
+
+
+def payout_memo(facts: PayoutFacts) -> str:
+    """One line, like a leg's: who, which machine, and that it gathers sales."""
+    parts = [
+        BRAND,
+        _cut(facts.operator),
+        _machines_part(facts.machines),
+        "LP payout",
+        _sales_part(facts.sales),
+        _SCHEDULE_WORDS.get(facts.schedule, facts.schedule),
+    ]
+    text = SEPARATOR.join(part for part in parts if part)
+    return text if len(text) <= MEMO_MAX else text[: MEMO_MAX - 1] + "…"
+
+
+def payout_extra(facts: PayoutFacts) -> dict[str, str]:
+    """The same facts for LNbits' payment details (no empty ones)."""
+    found = {
+        "operator": facts.operator,
+        "machine": facts.machines[0] if len(facts.machines) == 1 else None,
+        "machines": ", ".join(facts.machines) if len(facts.machines) > 1 else None,
+        "paid_for": "liquidity provider payout",
+        "sales": str(facts.sales),
+        "schedule": facts.schedule,
+    }
+    return {key: value for key, value in found.items() if value}

@@ -826,3 +826,21 @@ async def m015_lp_payout_schedules(db):
         "WHERE status <> 'paid'"
     )
     await _create_index(db, "lp_payouts_enrolment", "lp_payouts", "enrolment_id")
+
+
+async def m017_accrued_legs_index(db):
+    """The LP payout schedules' due search reads only the accrued legs no payout
+    took yet, from an index that holds only those (partial: SQLite and
+    PostgreSQL), instead of every accrued leg's row: per enrolment and paying
+    wallet with the sats and times it sums, and by time for the legs accrued
+    since the previous search."""
+    accrued = "WHERE status = 'accrued' AND lp_payout_id IS NULL"
+    for name, columns in (
+        ("payout_legs_accrued", "lp_enrolment_id, source_wallet_id, created_at, sats"),
+        ("payout_legs_accrued_at", "created_at, lp_enrolment_id"),
+    ):
+        if db.type == SQLITE:
+            sql = f"CREATE INDEX satmachineadmin.{name} ON payout_legs ({columns})"
+        else:
+            sql = f"CREATE INDEX {name} ON satmachineadmin.payout_legs ({columns})"
+        await db.execute(f"{sql} {accrued}")

@@ -57,7 +57,9 @@ def prepare(database_url: str | None) -> Path:
 
 
 class ConnectCounter:
-    """Counts ``Database.connect()`` per database while ``active``."""
+    """Counts ``Database.connect()`` per database while ``active``, and the
+    statements run on those connections once opened (``<name> statements``;
+    SQLite's ``ATTACH`` of each new connection is not among them)."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
@@ -65,8 +67,10 @@ class ConnectCounter:
 
     def install(self) -> None:
         from lnbits.db import Database
+        from sqlalchemy.ext.asyncio import AsyncConnection
 
         real = Database.connect
+        real_execute = AsyncConnection.execute
         counter = self
 
         @contextlib.asynccontextmanager
@@ -74,9 +78,17 @@ class ConnectCounter:
             if counter.active:
                 counter.counts[self.name] += 1
             async with real(self) as conn:
+                conn.conn.info["database"] = self.name
                 yield conn
 
+        async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if counter.active:
+                name = self.info.get("database", "other")
+                counter.counts[f"{name} statements"] += 1
+            return await real_execute(self, *args, **kwargs)
+
         Database.connect = connect  # type: ignore[method-assign]
+        AsyncConnection.execute = execute  # type: ignore[method-assign]
 
 
 async def profile(args: argparse.Namespace) -> None:
@@ -128,14 +140,20 @@ async def profile(args: argparse.Namespace) -> None:
     print(f"pipeline: {len(ids)} settlements, {legs} legs in {pipeline_s:.2f} s")
     print(f"  {pipeline_s / legs * 1000:.1f} ms/leg, {legs / pipeline_s:.1f} legs/s")
     for name, n in sorted(pipeline_counts.items()):
-        print(f"  {n / legs:.2f} connections/leg to {name}")
+        print(f"  {n / legs:.2f} {_per(name, 'leg')}")
     print(f"bare: {legs} payments in {bare_s:.2f} s")
     print(f"  {bare_s / legs * 1000:.1f} ms/payment, {legs / bare_s:.1f} payments/s")
     for name, n in sorted(bare_counts.items()):
-        print(f"  {n / legs:.2f} connections/payment to {name}")
+        print(f"  {n / legs:.2f} {_per(name, 'payment')}")
     print(f"ratio {(legs / pipeline_s) / (legs / bare_s):.2f}")
     print(f"profiles: {out / 'pipeline.txt'}, {out / 'bare.txt'}")
     del machine_wallet
+
+
+def _per(name: str, unit: str) -> str:
+    if name.endswith(" statements"):
+        return f"statements/{unit} on {name.removesuffix(' statements')}"
+    return f"connections/{unit} to {name}"
 
 
 async def confirmed_machine(http: Any, token: str, body: dict) -> dict:

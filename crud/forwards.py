@@ -8,7 +8,10 @@ from lnbits.db import Connection
 
 from ..database import db, execute, fetch_returning
 from ..models import ForwardRow, LpForwardingRow
-from .sql import S, connection
+from .sql import S, claimable, connection
+
+# A forward's claim is its 'sending' status; ``updated_at`` is the claim's time.
+SENDABLE = claimable(busy="sending", claimed_at="updated_at")
 
 
 async def update_lp_forwarding(
@@ -58,10 +61,7 @@ async def forwards_due(
 ) -> list[ForwardRow]:
     return await (conn or db).fetchall(
         f"""
-        SELECT * FROM {S}.forwards
-        WHERE status = 'pending'
-           OR (status = 'failed' AND next_attempt_at <= :now)
-           OR (status = 'sending' AND updated_at < :stale_before)
+        SELECT * FROM {S}.forwards WHERE {SENDABLE}
         ORDER BY created_at LIMIT :limit
         """,
         {"now": now, "stale_before": stale_before, "limit": limit},
@@ -81,11 +81,7 @@ async def claim_forward(
             f"""
             UPDATE {S}.forwards
             SET status = 'sending', attempts = attempts + 1, updated_at = :now
-            WHERE id = :id AND (
-                status = 'pending'
-                OR (status = 'failed' AND next_attempt_at <= :now)
-                OR (status = 'sending' AND updated_at < :stale_before)
-            )
+            WHERE id = :id AND {SENDABLE}
             RETURNING *
             """,
             {"id": forward_id, "now": now, "stale_before": stale_before},

@@ -7,7 +7,7 @@ from lnbits.db import Connection
 
 from ..database import execute, fetch_returning
 from ..models import AccruedGroupRow, LpPayoutRow
-from .sql import S, connection, fetch_all, fetch_one, fetch_rows
+from .sql import S, claimable, connection, fetch_all, fetch_one, fetch_rows
 
 
 async def set_payout_schedules_offered(
@@ -68,10 +68,23 @@ async def set_payout_schedule(
 
 
 async def accrued_groups(
-    *, limit: int = 500, conn: Connection | None = None
+    *,
+    accrued_since: int | None = None,
+    limit: int = 500,
+    conn: Connection | None = None,
 ) -> list[AccruedGroupRow]:
     """Accrued legs not taken by a payout yet, summed per enrolment and paying
-    wallet, with the enrolment's schedule."""
+    wallet, with the enrolment's schedule; with ``accrued_since``, only the
+    enrolments with a leg accrued at or after that time (those whose sum grew).
+    Both read the index of migration m017, which holds only such legs."""
+    touched = ""
+    values: dict = {"limit": limit}
+    if accrued_since is not None:
+        touched = f"""AND g.lp_enrolment_id IN (
+            SELECT n.lp_enrolment_id FROM {S}.payout_legs n
+            WHERE n.status = 'accrued' AND n.lp_payout_id IS NULL
+                AND n.created_at >= :since)"""
+        values["since"] = accrued_since
     return await fetch_rows(
         AccruedGroupRow,
         f"""
@@ -81,13 +94,13 @@ async def accrued_groups(
             MIN(g.created_at) AS oldest_at, e.payout_schedule, e.payout_hour,
             e.payout_threshold_sats
         FROM {S}.payout_legs g JOIN {S}.lp_enrolments e ON e.id = g.lp_enrolment_id
-        WHERE g.status = 'accrued' AND g.lp_payout_id IS NULL
+        WHERE g.status = 'accrued' AND g.lp_payout_id IS NULL {touched}
         GROUP BY g.lp_enrolment_id, e.operator_id, e.lp_id, e.wallet_id,
             g.source_wallet_id, e.payout_schedule, e.payout_hour,
             e.payout_threshold_sats
         ORDER BY MIN(g.created_at) LIMIT :limit
         """,
-        {"limit": limit},
+        values,
         conn,
     )
 
@@ -165,11 +178,7 @@ async def claim_lp_payout(
             UPDATE {S}.lp_payouts
             SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
                 updated_at = :now
-            WHERE id = :id AND (
-                status = 'pending'
-                OR (status = 'failed' AND next_attempt_at <= :now)
-                OR (status = 'paying' AND claimed_at < :stale_before)
-            )
+            WHERE id = :id AND {claimable()}
             RETURNING *
             """,
             {"id": payout_id, "now": now, "stale_before": stale_before},
@@ -251,10 +260,7 @@ async def lp_payouts_due(
 ) -> list[str]:
     rows = await fetch_all(
         f"""
-        SELECT id FROM {S}.lp_payouts
-        WHERE status = 'pending'
-           OR (status = 'failed' AND next_attempt_at <= :now)
-           OR (status = 'paying' AND claimed_at < :stale_before)
+        SELECT id FROM {S}.lp_payouts WHERE {claimable()}
         ORDER BY created_at LIMIT :limit
         """,
         {"now": now, "stale_before": stale_before, "limit": limit},
@@ -301,3 +307,20 @@ async def lp_payout_sums(*, lp_id: str, conn: Connection | None = None) -> list[
         {"lp_id": lp_id},
         conn,
     )
+
+
+async def lp_payout_machines(
+    *, payout_id: str, conn: Connection | None = None
+) -> list[str]:
+    """The names of the machines whose sales a payout gathers."""
+    rows = await fetch_all(
+        f"""
+        SELECT DISTINCT m.name FROM {S}.payout_legs g
+        JOIN {S}.settlements s ON s.id = g.settlement_id
+        JOIN {S}.machines m ON m.id = s.machine_id
+        WHERE g.lp_payout_id = :id ORDER BY m.name
+        """,
+        {"id": payout_id},
+        conn,
+    )
+    return [row["name"] for row in rows]

@@ -6,7 +6,7 @@ from lnbits.db import Connection
 
 from ..database import db, execute, fetch_returning
 from ..models import LegContext, LegRow
-from .sql import S, connection, fetch_all, fetch_row
+from .sql import S, claimable, connection, fetch_all, fetch_row
 
 
 async def get_leg(*, leg_id: str, conn: Connection | None = None) -> LegRow | None:
@@ -32,11 +32,7 @@ async def claim_leg(
             UPDATE {S}.payout_legs
             SET status = 'paying', claimed_at = :now, attempts = attempts + 1,
                 updated_at = :now
-            WHERE id = :id AND (
-                status = 'pending'
-                OR (status = 'failed' AND next_attempt_at <= :now)
-                OR (status = 'paying' AND claimed_at < :stale_before)
-            )
+            WHERE id = :id AND {claimable()}
             RETURNING *, (
                 SELECT l.ln_address FROM {S}.lps l
                 JOIN {S}.lp_enrolments e ON e.lp_id = l.id
@@ -121,19 +117,17 @@ async def legs_of(
 
 async def settlements_to_process(
     *, now: int, stale_before: int, limit: int = 100, conn: Connection | None = None
-) -> list[str]:
+) -> dict[str, str]:
     """Settlements with a leg to pay now (new, due for a retry, or left mid-payment
     by a worker that died), and settlements whose legs are all done but whose
-    status was not written (a crash between the last leg and the status)."""
+    status was not written (a crash between the last leg and the status): each
+    settlement's id and the wallet its legs are paid from ('' for the latter)."""
     rows = await fetch_all(
         f"""
-        SELECT DISTINCT settlement_id FROM {S}.payout_legs
-        WHERE status = 'pending'
-           OR (status = 'failed' AND next_attempt_at IS NOT NULL
-               AND next_attempt_at <= :now)
-           OR (status = 'paying' AND claimed_at < :stale_before)
+        SELECT DISTINCT settlement_id, source_wallet_id FROM {S}.payout_legs
+        WHERE {claimable()}
         UNION
-        SELECT s.id FROM {S}.settlements s
+        SELECT s.id, '' FROM {S}.settlements s
         WHERE s.status IN ('pending', 'processing') AND NOT EXISTS (
             SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = s.id
             AND g.status IN ('pending', 'paying', 'failed')
@@ -143,7 +137,10 @@ async def settlements_to_process(
         {"now": now, "stale_before": stale_before, "limit": limit},
         conn,
     )
-    return [row["settlement_id"] for row in rows]
+    due: dict[str, str] = {}
+    for row in rows:
+        due.setdefault(row["settlement_id"], row["source_wallet_id"] or "")
+    return due
 
 
 async def refresh_settlement_status(

@@ -85,6 +85,19 @@ def equal_to(
     return [f"{prefix}{column} = :{column}" for column in given], given
 
 
+def claimable(*, busy: str = "paying", claimed_at: str = "claimed_at") -> str:
+    """The claim rule every payable queue shares (legs, LP payouts, forwards): a
+    row is taken when it is new, when its failure's retry is due, or when the
+    claim on it (``busy``, made at ``claimed_at``) is older than
+    ``:stale_before``, the worker that made it having died. Binds ``:now`` and
+    ``:stale_before``."""
+    return (
+        f"(status = 'pending'"
+        f" OR (status = 'failed' AND next_attempt_at <= :now)"
+        f" OR (status = '{busy}' AND {claimed_at} < :stale_before))"
+    )
+
+
 def in_list(name: str, values: Sequence[str]) -> tuple[str, dict[str, str]]:
     """``(:name0, :name1, …)`` and the values to bind, for an SQL ``IN``."""
     names = {f"{name}{i}": value for i, value in enumerate(values)}

@@ -112,6 +112,9 @@ class LpPayoutRow(RowModel):
     created_at: int
     updated_at: int
     paid_at: int | None
+    # Added to a claimed payout: what its payment says in the LP's wallet.
+    memo: str | None = None
+    memo_facts: dict[str, str] | None = None
 
 
 class AccruedGroupRow(RowModel):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
 from ..helpers import EXT_TAG
-from ..models import AtmTransactionRow, Direction, MachineRow
+from ..models import AtmTransactionRow, Direction, MachineRow, SuperConfig
 from ..services import TxStatus
 from .errors import RpcError
 from .fees import Priced, price
@@ -47,7 +47,7 @@ async def pay_invoice_method(machine: MachineRow, params: dict) -> dict:
             "the invoice amount must equal principal_sats - fee_sats, and "
             "fee_sats may not exceed principal_sats",
         )
-    machine, fiat_minor, rate = await fiat_and_rate(
+    machine, fiat_minor, rate, config = await fiat_and_rate(
         machine,
         principal_sats=p.principal_sats,
         fiat_amount=p.fiat_amount,
@@ -56,7 +56,9 @@ async def pay_invoice_method(machine: MachineRow, params: dict) -> dict:
     )
 
     async def effect() -> dict:
-        return await _pay_cash_in(machine, p, invoice.payment_hash, fiat_minor, rate)
+        return await _pay_cash_in(
+            machine, p, invoice.payment_hash, fiat_minor, rate, config
+        )
 
     return await once(
         machine,
@@ -74,6 +76,7 @@ async def _pay_cash_in(
     payment_hash: str,
     fiat_minor: int,
     rate: Decimal,
+    config: SuperConfig,
 ) -> dict:
     tx = await crud.get_atm_transaction(machine_id=machine.id, tx_id=p.tx_id)
     if tx is not None and (
@@ -86,7 +89,7 @@ async def _pay_cash_in(
         # can look again): the transaction row is what pins its parameters.
         raise RpcError("conflict", f"tx_id {p.tx_id} was used with other parameters")
     # Priced once, when the transaction is new: a retry keeps its price.
-    priced = None if tx is not None else await _price(machine, p)
+    priced = None if tx is not None else await _price(machine, p, config)
     # Resuming after a crash: a payment already made is looked up, never repeated.
     payment = await get_standalone_payment(
         payment_hash, incoming=False, wallet_id=machine.wallet_id
@@ -117,7 +120,9 @@ async def _pay_cash_in(
     return {"payment_hash": payment_hash, "status": status, "fee_paid_sats": fee_paid}
 
 
-async def _price(machine: MachineRow, p: PayInvoiceParams) -> Priced:
+async def _price(
+    machine: MachineRow, p: PayInvoiceParams, config: SuperConfig | None = None
+) -> Priced:
     return await price(
         machine,
         Direction.cash_in,
@@ -125,6 +130,7 @@ async def _price(machine: MachineRow, p: PayInvoiceParams) -> Priced:
         fee_sats=p.fee_sats,
         fiat_amount=p.fiat_amount,
         fee_version=p.fee_version,
+        config=config,
     )
 
 

@@ -53,7 +53,7 @@ async def make_invoice(machine: MachineRow, params: dict) -> dict:
             f"amount_sats is above this server's invoice limit of "
             f"{settings.lnbits_max_incoming_payment_amount_sats} sats",
         )
-    machine, fiat_minor, rate = await fiat_and_rate(
+    machine, fiat_minor, rate, config = await fiat_and_rate(
         machine,
         principal_sats=p.principal_sats,
         fiat_amount=p.fiat_amount,
@@ -71,6 +71,7 @@ async def make_invoice(machine: MachineRow, params: dict) -> dict:
                 fee_sats=p.fee_sats,
                 fiat_amount=p.fiat_amount,
                 fee_version=p.fee_version,
+                config=config,
             )
             existing = await _create_cash_out(
                 machine, p, fiat_minor, rate, expiry, priced

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import crud, fiat, helpers, services
 from ..fees import fiat_within_limits, schedule_fee_sats
-from ..models import Direction, FeeEnforcement, FeeVersionRow, MachineRow
+from ..models import Direction, FeeEnforcement, FeeVersionRow, MachineRow, SuperConfig
 from .errors import RpcError
 
 
@@ -84,12 +84,14 @@ async def price(
     fee_sats: int,
     fiat_amount: str,
     fee_version: int | None,
+    config: SuperConfig | None = None,
 ) -> Priced:
     """Checks a new transaction's fee and fiat against the accepted schedule:
     ``limit_exceeded`` outside its limits; a fee that is not its rule's is
-    ``fee_mismatch`` (``refuse``) or recorded as the difference (``record``)."""
+    ``fee_mismatch`` (``refuse``) or recorded as the difference (``record``).
+    ``config``: the super user's settings when the caller has read them."""
     current = await services.machine_schedule(machine)
-    config = await services.get_super_config()
+    config = config or await services.get_super_config()
     named = await _named_in_grace(machine, fee_version, current, config.fee_grace_s)
     accepted = [row for row in (named, current) if row is not None]
     for row in accepted:
@@ -120,12 +122,13 @@ async def server_fee(
     principal_sats: int,
     fiat_amount: str,
     fee_version: int | None,
+    config: SuperConfig | None = None,
 ) -> tuple[int, int]:
     """The fee of a request that carries none (``create_withdraw``) and the
     version it comes from: the schedule ``fee_version`` names while in grace,
-    else the current one; its limits are checked."""
+    else the current one; its limits are checked. ``config`` as for ``price``."""
     current = await services.machine_schedule(machine)
-    config = await services.get_super_config()
+    config = config or await services.get_super_config()
     named = await _named_in_grace(machine, fee_version, current, config.fee_grace_s)
     schedule = named or current
     fees = _direction(schedule, direction)

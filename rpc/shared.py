@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import calculations, crud, fiat, helpers, services
 from ..helpers import EXT_TAG
-from ..models import MAX_SATS, AtmTransactionRow, Direction, MachineRow
+from ..models import MAX_SATS, AtmTransactionRow, Direction, MachineRow, SuperConfig
 from .errors import RpcError
 from .params import MakeInvoiceParams, PayInvoiceParams
 
@@ -20,8 +20,10 @@ async def fiat_and_rate(
     fiat_amount: str,
     fiat_code: str,
     rate: str,
-) -> tuple[MachineRow, int, Decimal]:
-    """Applies the contract's fiat rules; a machine with no currency adopts this one."""
+) -> tuple[MachineRow, int, Decimal, SuperConfig]:
+    """Applies the contract's fiat rules; a machine with no currency adopts this one.
+    Returns the machine, the fiat in minor units, the rate, and the super user's
+    settings read for the check (the fee check prices with the same)."""
     try:
         code = fiat.normalize_fiat_code(fiat_code)
         minor = fiat.to_minor(fiat_amount, code)
@@ -56,7 +58,7 @@ async def fiat_and_rate(
             f"principal_sats {principal_sats} is not {fiat_amount} {code} at "
             f"{rate} (tolerance {config.amount_tolerance_bps} bps)",
         )
-    return machine, minor, parsed_rate
+    return machine, minor, parsed_rate, config
 
 
 def non_negative_sats(**amounts: int) -> None:

@@ -23,6 +23,7 @@ from ..models import (
     Direction,
     LinkStatus,
     MachineRow,
+    SuperConfig,
     WithdrawLinkRow,
 )
 from ..services import TxStatus
@@ -43,7 +44,7 @@ async def create_withdraw(machine: MachineRow, params: dict) -> dict:
             "bad_request",
             f"expiry_s must be {WITHDRAW_EXPIRY_MIN_S}..{WITHDRAW_EXPIRY_MAX_S}",
         )
-    machine, fiat_minor, rate = await fiat_and_rate(
+    machine, fiat_minor, rate, config = await fiat_and_rate(
         machine,
         principal_sats=p.principal_sats,
         fiat_amount=p.fiat_amount,
@@ -52,12 +53,14 @@ async def create_withdraw(machine: MachineRow, params: dict) -> dict:
     )
 
     async def effect() -> dict:
-        return await _offer(machine, p, fiat_minor, rate, expiry_s)
+        return await _offer(machine, p, fiat_minor, rate, expiry_s, config)
 
     return await once(machine, "create_withdraw", p.tx_id, params, effect)
 
 
-async def _price(machine: MachineRow, p: CreateWithdrawParams) -> tuple[int, int]:
+async def _price(
+    machine: MachineRow, p: CreateWithdrawParams, config: SuperConfig
+) -> tuple[int, int]:
     """The fee and the schedule version it comes from."""
     return await server_fee(
         machine,
@@ -65,6 +68,7 @@ async def _price(machine: MachineRow, p: CreateWithdrawParams) -> tuple[int, int
         principal_sats=p.principal_sats,
         fiat_amount=p.fiat_amount,
         fee_version=p.fee_version,
+        config=config,
     )
 
 
@@ -74,11 +78,12 @@ async def _offer(
     fiat_minor: int,
     rate: Decimal,
     expiry_s: int,
+    config: SuperConfig,
 ) -> dict:
     tx = await crud.get_atm_transaction(machine_id=machine.id, tx_id=p.tx_id)
     link = await crud.get_withdraw_link(machine_id=machine.id, tx_id=p.tx_id)
     if tx is None:
-        tx = await _new_transaction(machine, p, fiat_minor, rate, expiry_s)
+        tx = await _new_transaction(machine, p, fiat_minor, rate, expiry_s, config)
     elif (
         tx.direction != Direction.cash_in
         or (tx.principal_sats, tx.fiat_amount_minor) != (p.principal_sats, fiat_minor)
@@ -104,8 +109,9 @@ async def _new_transaction(
     fiat_minor: int,
     rate: Decimal,
     expiry_s: int,
+    config: SuperConfig,
 ) -> AtmTransactionRow:
-    fee_sats, fee_version = await _price(machine, p)
+    fee_sats, fee_version = await _price(machine, p, config)
     if p.principal_sats - fee_sats < 1:
         raise RpcError(
             "inconsistent_amounts",

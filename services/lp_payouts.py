@@ -18,7 +18,6 @@ once an hour (it has no retry button; its legs are in no settlement's worklist).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
@@ -27,13 +26,19 @@ from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 from loguru import logger
 
-from .. import audit, crud
+from .. import audit, crud, helpers, memos
 from ..database import transaction
 from ..helpers import EXT_TAG, new_id
 from ..models import AccruedGroupRow, LpPayoutRow
 from ..payout_schedules import Schedule
 from . import forwarding, sending
-from .sending import BACKOFF_MAX_S, Outcome, Payables, SendFailure
+from .sending import (
+    BACKOFF_MAX_S,
+    OPERATOR_NAMES,
+    Outcome,
+    Payables,
+    SendFailure,
+)
 
 __all__ = [
     "LP_PAYOUTS",
@@ -45,13 +50,26 @@ __all__ = [
 ]
 
 STALE_PAYING_S = 60
+# The worker's passes (one after every settlement) look only at the enrolments
+# whose accrued sum grew since the previous pass; every FULL_SCAN_EVERY_S, and
+# whenever the clock went back, at all of them: a daily cut-off passing, a payout
+# that could not open while another was open, a schedule changed to ``each``.
+FULL_SCAN_EVERY_S = 60
+# Legs are stamped when their settlement's transaction starts, and seen once it
+# commits: the bounded pass looks this far behind the previous one.
+COMMIT_MARGIN_S = 5
+
+
+class _Scans:
+    full_at: int | None = None
+    last_at: int | None = None
 
 
 async def pay_due(now: int | None = None) -> int:
     """Opens the payouts the schedules make due at ``now``, then sends every
     payout due; returns how many were sent."""
-    moment = int(time.time()) if now is None else now
-    await make_due(moment)
+    moment = helpers.now() if now is None else now
+    await make_due(moment, accrued_since=_since(moment))
     sent = 0
     for _ in range(20):  # bounded: what is left waits for the next pass
         batch = await send_due(moment)
@@ -61,11 +79,22 @@ async def pay_due(now: int | None = None) -> int:
     return sent
 
 
-async def make_due(now: int) -> list[LpPayoutRow]:
+def _since(now: int) -> int | None:
+    """Where this pass's due search starts: None for all accrued legs."""
+    full, last = _Scans.full_at, _Scans.last_at
+    _Scans.last_at = now
+    if full is None or last is None or now < last or now - full >= FULL_SCAN_EVERY_S:
+        _Scans.full_at = now
+        return None
+    return last - COMMIT_MARGIN_S
+
+
+async def make_due(now: int, *, accrued_since: int | None = None) -> list[LpPayoutRow]:
     """Opens a payout for each enrolment and paying wallet whose schedule makes
-    its accrued legs due at ``now``."""
+    its accrued legs due at ``now``; with ``accrued_since``, looks only at the
+    enrolments with a leg accrued since then."""
     opened = []
-    for group in await crud.accrued_groups():
+    for group in await crud.accrued_groups(accrued_since=accrued_since):
         schedule = Schedule(
             group.payout_schedule, group.payout_hour, group.payout_threshold_sats
         )
@@ -130,9 +159,14 @@ class LpPayouts(Payables[LpPayoutRow]):
     async def claim(
         self, row_id: str, *, now: int, stale_before: int
     ) -> LpPayoutRow | None:
-        return await crud.claim_lp_payout(
-            payout_id=row_id, now=now, stale_before=stale_before
-        )
+        async with transaction() as conn:
+            payout = await crud.claim_lp_payout(
+                payout_id=row_id, now=now, stale_before=stale_before, conn=conn
+            )
+            if payout is None:
+                return None
+            machines = await crud.lp_payout_machines(payout_id=payout.id, conn=conn)
+        return await with_memo(payout, machines)
 
     async def invoice(self, row: LpPayoutRow) -> str:
         return await _invoice(row)
@@ -151,10 +185,18 @@ class LpPayouts(Payables[LpPayoutRow]):
         return await _received(row)
 
     def payment_extra(self, row: LpPayoutRow) -> dict[str, Any]:
-        return {"tag": EXT_TAG, "lp_payout_id": row.id, "legs": row.legs}
+        return {
+            **(row.memo_facts or {}),
+            "tag": EXT_TAG,
+            "lp_payout_id": row.id,
+            "legs": row.legs,
+        }
 
     def description(self, row: LpPayoutRow) -> str:
-        return f"Liquidity provider payout of {row.legs} sales ({row.schedule})"
+        if row.memo:
+            return row.memo
+        facts = memos.PayoutFacts(None, (), row.legs, row.schedule)
+        return memos.payout_memo(facts)
 
     async def finish(self, row: LpPayoutRow, outcome: Outcome) -> None:
         await _finish(row, outcome)
@@ -163,10 +205,27 @@ class LpPayouts(Payables[LpPayoutRow]):
 LP_PAYOUTS = LpPayouts()
 
 
+async def with_memo(payout: LpPayoutRow, machines: list[str]) -> LpPayoutRow:
+    """The claimed payout with what its payment will say: the operator, the
+    machines, the number of sales and the schedule."""
+    facts = memos.PayoutFacts(
+        operator=await OPERATOR_NAMES.get(payout.operator_id),
+        machines=tuple(machines),
+        sales=payout.legs,
+        schedule=payout.schedule,
+    )
+    return payout.copy(
+        update={
+            "memo": memos.payout_memo(facts),
+            "memo_facts": memos.payout_extra(facts),
+        }
+    )
+
+
 async def _finish(payout: LpPayoutRow, outcome: Outcome) -> None:
     """The payout's state, its legs', its audit row and its forward commit
     together."""
-    now = int(time.time())
+    now = helpers.now()
     status = "paid" if outcome.paid else "failed"
     retry_at = outcome.retry_at
     if not outcome.paid and retry_at is None:

@@ -1,4 +1,4 @@
-"""Paying a settlement's legs: each exactly once, in order, across crashes.
+"""Paying a settlement's legs: each exactly once, across crashes.
 
 A leg is paid as an internal LNbits payment from its source wallet (the machine's)
 to its target wallet, or to a Lightning address with an invoice fetched through
@@ -10,13 +10,22 @@ outcome, the audit row and the LP's forward.
 
 A leg that fails is in the operator's worklist at once; the automatic retries
 stop after ``sending.MAX_AUTO_ATTEMPTS``.
+
+What runs at once, and why no more: LNbits pays one payment of a wallet at a
+time (a lock per wallet) and uses one connection to a database at a time (a lock
+per database), so a settlement's legs, all paid from the machine's wallet,
+overlap only in their claims, invoices and bookkeeping. Settlements of different
+paying wallets are paid side by side (``CONCURRENT_WALLETS``), those of one
+wallet one after another in the order they are found; within a settlement the
+platform fee is attempted first and then the other legs ``CONCURRENT_LEGS`` at a
+time. Both bounds are fixed numbers of tasks, however many rows are due.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
 from lnbits.core.models import PaymentState
@@ -27,14 +36,15 @@ from loguru import logger
 from .. import audit, crud, helpers, memos
 from ..database import transaction
 from ..helpers import EXT_TAG
-from ..models import LegRow
+from ..models import LegContext, LegRow
 from ..waiting import wait_until_set
 from . import atm_transactions, forwarding, lp_payouts, sending, withdraw
-from .accounts import person_name
-from .sending import ClaimLost, Outcome, Payables, backoff_s
+from .sending import OPERATOR_NAMES, ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
 __all__ = [
+    "CONCURRENT_LEGS",
+    "CONCURRENT_WALLETS",
     "DONE",
     "EXT_TAG",
     "STALE_PAYING_S",
@@ -42,6 +52,7 @@ __all__ = [
     "LegFailure",
     "abandon_overdue",
     "backoff_s",
+    "each_bounded",
     "pay_leg",
     "payment_made_or_in_flight",
     "process_due",
@@ -53,6 +64,12 @@ __all__ = [
 
 STALE_PAYING_S = 60
 POLL_EVERY_S = 5.0
+# Legs of one settlement in flight at once after its platform fee, and paying
+# wallets served at once; more would only queue on LNbits' locks (module doc).
+CONCURRENT_LEGS = 4
+CONCURRENT_WALLETS = 4
+
+T = TypeVar("T")
 
 # 'accrued': an LP's leg left for the LP's scheduled payout (``lp_payouts``); the
 # settlement has done its part.
@@ -79,10 +96,19 @@ def settlement_status(legs: Sequence[LegRow | Mapping[str, Any]]) -> str:
 
 
 async def process_settlement(settlement_id: str) -> str:
-    """Pays every leg that is due, in order, and returns the settlement's status."""
-    for leg in await crud.legs_of(settlement_id=settlement_id):
-        if leg.status not in DONE:
+    """Pays every leg that is due and returns the settlement's status: the
+    platform fee first (it is never paid after the operator's legs), then the
+    others, ``CONCURRENT_LEGS`` at a time, each claimed and paid on its own."""
+    due = [
+        leg
+        for leg in await crud.legs_of(settlement_id=settlement_id)
+        if leg.status not in DONE
+    ]
+    for leg in due:
+        if leg.kind == "platform_fee":
             await pay_leg(leg)
+    others = [leg for leg in due if leg.kind != "platform_fee"]
+    await each_bounded(others, CONCURRENT_LEGS, pay_leg)
     status = await crud.refresh_settlement_status(
         settlement_id=settlement_id, now=helpers.now()
     )
@@ -90,6 +116,26 @@ async def process_settlement(settlement_id: str) -> str:
         return status
     # A balance settlement has no settlement row: its status is its leg's.
     return settlement_status(await crud.legs_of(settlement_id=settlement_id))
+
+
+async def each_bounded(
+    items: Iterable[T], limit: int, work: Callable[[T], Awaitable[Any]]
+) -> None:
+    """``work`` on every item, at most ``limit`` at once, in ``limit`` tasks that
+    take the items in order (no task per item). Every item is worked on even when
+    one fails; the first failure is raised afterwards."""
+    queue = iter(items)
+
+    async def drain() -> None:
+        for item in queue:
+            await work(item)
+
+    results = await asyncio.gather(
+        *(drain() for _ in range(max(1, limit))), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def pay_leg(leg: LegRow) -> None:
@@ -103,8 +149,16 @@ class Legs(Payables[LegRow]):
     stale_after_s = STALE_PAYING_S
 
     async def claim(self, row_id: str, *, now: int, stale_before: int) -> LegRow | None:
-        leg = await crud.claim_leg(leg_id=row_id, now=now, stale_before=stale_before)
-        return None if leg is None else await with_memo(leg)
+        # The settlement's facts for the memo are read on the claim's connection:
+        # one connection to the extension's database, not two.
+        async with transaction() as conn:
+            leg = await crud.claim_leg(
+                leg_id=row_id, now=now, stale_before=stale_before, conn=conn
+            )
+            if leg is None:
+                return None
+            context = await crud.leg_context(settlement_id=leg.settlement_id, conn=conn)
+        return await with_memo(leg, context)
 
     async def invoice(self, row: LegRow) -> str:
         return await _leg_invoice(row)
@@ -141,17 +195,17 @@ class Legs(Payables[LegRow]):
 LEGS = Legs()
 
 
-async def with_memo(leg: LegRow) -> LegRow:
+async def with_memo(leg: LegRow, context: LegContext | None) -> LegRow:
     """The claimed leg with what its payment will say: the operator, the machine,
-    the direction, and the fiat and rate of the settlement it pays for."""
-    context = await crud.leg_context(settlement_id=leg.settlement_id)
+    the direction, and the fiat and rate of the settlement (``context``) it pays
+    for."""
     if context is None:
         return leg
     facts = memos.PaymentFacts(
         kind=leg.kind,
         label=leg.label,
         sats=leg.sats,
-        operator=await person_name(leg.operator_id),
+        operator=await OPERATOR_NAMES.get(leg.operator_id),
         machine=context.machine,
         direction=context.direction,
         share_minor=leg.fiat_minor,
@@ -288,12 +342,21 @@ async def _lightning_address_invoice(leg: LegRow) -> str:
 
 
 async def process_due() -> int:
-    """One pass over everything payable now; returns how many settlements."""
+    """One pass over everything payable now; returns how many settlements.
+    Settlements of one paying wallet are paid one after another, different
+    wallets' side by side."""
     now = helpers.now()
-    ids = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
-    for settlement_id in ids:
-        await process_settlement(settlement_id)
-    return len(ids)
+    due = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
+    by_wallet: dict[str, list[str]] = {}
+    for settlement_id, wallet_id in due.items():
+        by_wallet.setdefault(wallet_id, []).append(settlement_id)
+
+    async def pay_in_turn(settlement_ids: list[str]) -> None:
+        for settlement_id in settlement_ids:
+            await process_settlement(settlement_id)
+
+    await each_bounded(by_wallet.values(), CONCURRENT_WALLETS, pay_in_turn)
+    return len(due)
 
 
 async def run_worker() -> None:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from satmachineadmin.memos import MEMO_MAX, PaymentFacts, grouped, memo, payment_extra
+from satmachineadmin.memos import (
+    MEMO_MAX,
+    PaymentFacts,
+    PayoutFacts,
+    grouped,
+    memo,
+    payment_extra,
+    payout_extra,
+    payout_memo,
+)
 
 SHARE = PaymentFacts(
     kind="lp_distribution",
@@ -83,3 +92,31 @@ def test_a_memo_is_one_bounded_line():
     assert len(text) <= MEMO_MAX and "\n" not in text
     assert text.endswith("50.00 of 100.00 GTQ @ 650,000")  # the amounts stay
     assert grouped("1000000") == "1,000,000" and grouped("12.50") == "12.50"
+
+
+def test_a_scheduled_lp_payout_names_operator_machine_sales_and_schedule():
+    facts = PayoutFacts(
+        operator="carlos", machines=("Lobby ATM",), sales=12, schedule="daily"
+    )
+    assert payout_memo(facts) == (
+        "SatMachine · carlos · Lobby ATM · LP payout · 12 sales · daily"
+    )
+    assert payout_extra(facts) == {
+        "operator": "carlos",
+        "machine": "Lobby ATM",
+        "paid_for": "liquidity provider payout",
+        "sales": "12",
+        "schedule": "daily",
+    }
+    one = PayoutFacts(
+        operator="carlos", machines=("A", "B"), sales=1, schedule="threshold"
+    )
+    assert payout_memo(one) == (
+        "SatMachine · carlos · 2 machines · LP payout · 1 sale · threshold"
+    )
+    assert payout_extra(one)["machines"] == "A, B"
+    assert "machine" not in payout_extra(one)
+    left_over = PayoutFacts(operator="o" * 300, machines=(), sales=3, schedule="each")
+    text = payout_memo(left_over)
+    assert text.endswith(" · LP payout · 3 sales · accrued")
+    assert len(text) <= MEMO_MAX and "\n" not in text
