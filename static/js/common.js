@@ -9,7 +9,6 @@ window.SatMachine = (() => {
     KMF: 0, KRW: 0, KWD: 3, LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0,
     UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0
   }
-  const DIRECTIONS = {cash_out: 'cash-out', cash_in: 'cash-in'}
 
   function locale() {
     const global = window.i18n && window.i18n.global
@@ -24,7 +23,46 @@ window.SatMachine = (() => {
     const global = window.i18n && window.i18n.global
     if (global) return global.t(full, values || {})
     const english = ((window.SatMachineMessages || {}).en || {})[key] || key
-    return english.replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+    return english
+      .replace(/\{'([^']*)'\}/g, (_, literal) => literal)
+      .replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+  }
+
+  // A status or enum value as a word in the page's language; a value this page
+  // has no word for is shown as it is.
+  function word(prefix, value) {
+    if (value === null || value === undefined || value === '') return ''
+    const global = window.i18n && window.i18n.global
+    const key = `${prefix}_${value}`
+    const known = global
+      ? global.te(`satmachineadmin.${key}`) || global.te(`satmachineadmin.${key}`, 'en')
+      : key in ((window.SatMachineMessages || {}).en || {})
+    return known ? t(key) : String(value).replace(/_/g, ' ')
+  }
+
+  function statusWord(status) {
+    return word('status', status)
+  }
+
+  // A component's texts, read in the page's language each time they are used:
+  // spec maps a name to a key, to [key, ...the names of a function's values],
+  // to a function (kept), or to a nested spec.
+  function texts(spec) {
+    const out = {}
+    for (const [name, entry] of Object.entries(spec)) {
+      if (typeof entry === 'string') {
+        Object.defineProperty(out, name, {get: () => t(entry), enumerable: true})
+      } else if (Array.isArray(entry)) {
+        const [key, ...names] = entry
+        out[name] = (...args) =>
+          t(key, Object.fromEntries(names.map((n, i) => [n, args[i]])))
+      } else if (typeof entry === 'function') {
+        out[name] = entry
+      } else {
+        out[name] = texts(entry)
+      }
+    }
+    return out
   }
 
   // Relabels columns written in English with their translation, read when the
@@ -80,7 +118,7 @@ window.SatMachine = (() => {
       return seconds ? new Date(seconds * 1000).toLocaleString(locale()) : ''
     },
     direction(value) {
-      return DIRECTIONS[value] || value || ''
+      return word('direction', value)
     },
     percent(value) {
       return value === null || value === undefined ? '' : `${value} %`
@@ -132,17 +170,17 @@ window.SatMachine = (() => {
   // of this extension is a plain sentence), never an HTTP status line.
   function errorMessage(error) {
     const response = error && error.response
-    if (!response) return 'The server cannot be reached: check your connection.'
+    if (!response) return t('error_unreachable')
     const detail = response.data && response.data.detail
     if (typeof detail === 'string' && detail) return detail
     if (Array.isArray(detail) && detail.length) {
       return detail.map(item => item.msg || String(item)).join('; ')
     }
     if (response.status === 401 || response.status === 403) {
-      return 'You are not allowed to do that: log in again.'
+      return t('error_not_allowed')
     }
-    if (response.status === 404) return 'That no longer exists: reload the page.'
-    return 'Something went wrong on the server: try again in a moment.'
+    if (response.status === 404) return t('error_gone')
+    return t('error_server')
   }
 
   const notify = {
@@ -182,7 +220,7 @@ window.SatMachine = (() => {
   // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
   function progress(row) {
     if (!row) return {text: '', color: 'grey-8'}
-    if (!row.legs_total) return {text: row.status, color: statusColor(row.status)}
+    if (!row.legs_total) return {text: statusWord(row.status), color: statusColor(row.status)}
     const counts = {done: row.legs_done, failed: row.legs_failed, total: row.legs_total}
     if (row.legs_failed) return {text: t('progress_failed', counts), color: 'red-9'}
     const color = row.legs_done === row.legs_total ? 'green-9' : 'blue-9'
@@ -213,6 +251,9 @@ window.SatMachine = (() => {
   return {
     API,
     t,
+    word,
+    statusWord,
+    texts,
     translateColumns,
     format,
     fiatDigits,
