@@ -614,7 +614,10 @@
       mf_would_be: "The schedule's: {fee}",
       mf_fee: 'Commission (sats)',
       mf_reason: 'Why another commission (recorded)',
-      mf_reason_rule: 'Say why the commission differs from the schedule'
+      mf_reason_rule: 'Say why the commission differs from the schedule',
+      n_days: '{n} days',
+      dispense_report: 'The machine reports each dispense',
+      dispense_on_payment: 'Settle as soon as the invoice is paid'
     },
     es: {
       tab_overview: 'Resumen',
@@ -1226,7 +1229,10 @@
       mf_would_be: 'La del calendario: {fee}',
       mf_fee: 'Comisión (sats)',
       mf_reason: 'Por qué otra comisión (se registra)',
-      mf_reason_rule: 'Indique por qué la comisión difiere del calendario'
+      mf_reason_rule: 'Indique por qué la comisión difiere del calendario',
+      n_days: '{n} días',
+      dispense_report: 'La máquina reporta cada entrega',
+      dispense_on_payment: 'Liquidar en cuanto se pague la factura'
     }
   }
   window.localisation = window.localisation || {}

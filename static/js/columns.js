@@ -16,6 +16,10 @@ window.SatMachineColumns = (() => {
     return parts.join(' · ')
   }
 
+  function legLabel(kind) {
+    return kind === 'platform_fee' ? t('col_platform_fee') : t('ui_liquidity_provider')
+  }
+
   function cashLevel(level) {
     // A number is a percentage of the cassettes' capacity; words stay words.
     const shown = value => (typeof value === 'number' ? `${value} %` : String(value))
@@ -104,7 +108,15 @@ window.SatMachineColumns = (() => {
       ],
       legColumns: [
         {name: 'kind', labelKey: 'col_kind', field: row => word('kind', row.kind), align: 'left', priority: 3},
-        {name: 'label', labelKey: 'col_label', field: 'label', align: 'left', priority: 2},
+        {
+          name: 'label',
+          labelKey: 'col_label',
+          // The split's own label is the operator's; the others are what the
+          // leg is, in the page's language.
+          field: row => (row.kind === 'operator_split' ? row.label : legLabel(row.kind)),
+          align: 'left',
+          priority: 2
+        },
         {name: 'target', labelKey: 'col_to', field: row => vm.legTarget(row), align: 'left'},
         {name: 'sats', labelKey: 'col_sats', field: row => fmt.sats(row.sats)},
         {name: 'fiat', labelKey: 'col_fiat', field: row => row.fiat_amount || '', priority: 3},
