@@ -33,7 +33,7 @@ window.app.component('alert-settings', {
   },
   methods: {
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+      return window.SatMachine.format.when(seconds)
     },
     word(prefix, value) {
       return window.SatMachine.word(prefix, value)

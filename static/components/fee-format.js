@@ -34,7 +34,7 @@ window.SatmFees = (() => {
   }
 
   function when(seconds) {
-    return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+    return window.SatMachine.format.when(seconds)
   }
 
   function percent(bps) {

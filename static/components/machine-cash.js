@@ -31,7 +31,7 @@ window.app.component('machine-cash', {
   },
   methods: {
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+      return window.SatMachine.format.when(seconds)
     },
     signed(n) {
       return n > 0 ? `+${n}` : `${n}`

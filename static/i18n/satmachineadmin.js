@@ -369,8 +369,6 @@
       error_gone: 'That no longer exists: reload the page.',
       error_server: 'Something went wrong on the server: try again in a moment.',
       fee_of_basis: '{percent} of the {basis}',
-      fee_bps_label: '{direction} fee (bps)',
-      fee_basis_label: '{direction} fee basis',
       no_fee_wallet: 'No fee wallet',
       no_reason_given: 'no reason given',
       not_saved_fix_fields: 'Not saved: correct the highlighted fields first.',
@@ -617,7 +615,14 @@
       mf_reason_rule: 'Say why the commission differs from the schedule',
       n_days: '{n} days',
       dispense_report: 'The machine reports each dispense',
-      dispense_on_payment: 'Settle as soon as the invoice is paid'
+      dispense_on_payment: 'Settle as soon as the invoice is paid',
+      fee_bps_cash_out: 'Cash-out fee (bps)',
+      fee_bps_cash_in: 'Cash-in fee (bps)',
+      fee_basis_cash_out: 'Cash-out fee basis',
+      fee_basis_cash_in: 'Cash-in fee basis',
+      table_rows_per_page: 'Records per page:',
+      table_no_data: 'No data available',
+      table_pagination: '{start}-{end} of {total}'
     },
     es: {
       tab_overview: 'Resumen',
@@ -907,7 +912,7 @@
       ui_what_remains_of_each_commission_after_th: 'Lo que queda de cada comisión después de la tarifa de plataforma se reparte entre estos destinos. Los pesos deben sumar 100 %. Sin reglas, su parte se queda en la billetera de la máquina.',
       ui_operator_total: 'Total del operador',
       ui_plan_summary: 'Acumulado: {accrued} sats ({sales} ventas) · Programado: {scheduled} · Pagado por pagos programados: {paid} sats',
-      ui_platform_caption: '{percent} de la {basis}, fijada por el superusuario',
+      ui_platform_caption: '{percent} sobre {basis}, fijada por el superusuario',
       ui_settle_explainer: 'Se paga desde su billetera a la tasa actual de LNbits, salvo que usted indique una (dentro de la tolerancia de la plataforma respecto a la tasa de LNbits). Hasta que se pague, el monto queda retenido del saldo.',
       ui_lp_choice_now: 'La elección actual del proveedor: {choice}',
       ui_link_caption: 'El cliente escanea esto con cualquier billetera Lightning para recibir {sats}. Sirve una sola vez y vence a las {expiry}.',
@@ -983,9 +988,7 @@
       error_not_allowed: 'No tiene permiso para hacer eso: inicie sesión de nuevo.',
       error_gone: 'Eso ya no existe: recargue la página.',
       error_server: 'Algo falló en el servidor: inténtelo de nuevo en un momento.',
-      fee_of_basis: '{percent} de la {basis}',
-      fee_bps_label: 'Tarifa de {direction} (bps)',
-      fee_basis_label: 'Base de la tarifa de {direction}',
+      fee_of_basis: '{percent} sobre {basis}',
       no_fee_wallet: 'Sin billetera de tarifa',
       no_reason_given: 'sin motivo indicado',
       not_saved_fix_fields: 'No se guardó: corrija primero los campos marcados.',
@@ -1232,7 +1235,14 @@
       mf_reason_rule: 'Indique por qué la comisión difiere del calendario',
       n_days: '{n} días',
       dispense_report: 'La máquina reporta cada entrega',
-      dispense_on_payment: 'Liquidar en cuanto se pague la factura'
+      dispense_on_payment: 'Liquidar en cuanto se pague la factura',
+      fee_bps_cash_out: 'Tarifa de retiro (bps)',
+      fee_bps_cash_in: 'Tarifa de depósito (bps)',
+      fee_basis_cash_out: 'Base de la tarifa de retiro',
+      fee_basis_cash_in: 'Base de la tarifa de depósito',
+      table_rows_per_page: 'Filas por página:',
+      table_no_data: 'No hay datos',
+      table_pagination: '{start}-{end} de {total}'
     }
   }
   window.localisation = window.localisation || {}

@@ -28,16 +28,20 @@ window.SatMachine = (() => {
       .replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
   }
 
+  // English words of the directions, for a page without the dictionary.
+  const DIRECTIONS = {cash_out: 'cash-out', cash_in: 'cash-in'}
+
   // A status or enum value as a word in the page's language; a value this page
   // has no word for is shown as it is.
-  function word(prefix, value) {
+  function word(prefix, value, fallback) {
     if (value === null || value === undefined || value === '') return ''
     const global = window.i18n && window.i18n.global
     const key = `${prefix}_${value}`
     const known = global
       ? global.te(`satmachineadmin.${key}`) || global.te(`satmachineadmin.${key}`, 'en')
       : key in ((window.SatMachineMessages || {}).en || {})
-    return known ? t(key) : String(value).replace(/_/g, ' ')
+    if (known) return t(key)
+    return (fallback && fallback[value]) || String(value).replace(/_/g, ' ')
   }
 
   function statusWord(status) {
@@ -65,6 +69,18 @@ window.SatMachine = (() => {
     return out
   }
 
+  // Quasar's own table words (rows per page, "1-10 of 20", no data), which
+  // LNbits leaves in English, in the page's language: read when a table renders.
+  function translateTables(q) {
+    const table = q.lang.table
+    Object.defineProperty(table, 'recordsPerPage', {
+      get: () => t('table_rows_per_page'),
+      configurable: true
+    })
+    Object.defineProperty(table, 'noData', {get: () => t('table_no_data'), configurable: true})
+    table.pagination = (start, end, total) => t('table_pagination', {start, end, total})
+  }
+
   // Relabels columns written in English with their translation, read when the
   // table renders (so LNbits' language switch relabels them).
   function translateColumns(columns) {
@@ -88,8 +104,9 @@ window.SatMachine = (() => {
   function groupDecimal(text, digits) {
     if (text === null || text === undefined || text === '') return ''
     const [whole, fraction = ''] = String(text).split('.')
+    // A number of seven digits: some locales (es) group only from five.
     const parts = new Intl.NumberFormat(locale(), {minimumFractionDigits: 1})
-      .formatToParts(1000.5)
+      .formatToParts(1000000.5)
     const group = (parts.find(p => p.type === 'group') || {value: ','}).value
     const decimal = (parts.find(p => p.type === 'decimal') || {value: '.'}).value
     const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, group)
@@ -118,7 +135,7 @@ window.SatMachine = (() => {
       return seconds ? new Date(seconds * 1000).toLocaleString(locale()) : ''
     },
     direction(value) {
-      return word('direction', value)
+      return word('direction', value, DIRECTIONS)
     },
     percent(value) {
       return value === null || value === undefined ? '' : `${value} %`
@@ -254,6 +271,7 @@ window.SatMachine = (() => {
     word,
     statusWord,
     texts,
+    translateTables,
     translateColumns,
     format,
     fiatDigits,

@@ -773,6 +773,7 @@ window.app = Vue.createApp({
     }
   },
   async created() {
+    window.SatMachine.translateTables(this.$q)
     try {
       const [fee] = await Promise.all([
         this.call('GET', '/platform-fee'),

@@ -197,7 +197,7 @@ window.app = Vue.createApp({
         : LNbits.utils.formatSat(value)
     },
     when(seconds) {
-      return new Date(seconds * 1000).toLocaleString()
+      return window.SatMachine.format.when(seconds)
     },
     walletName(walletId) {
       const wallet = (this.g.user ? this.g.user.wallets : []).find(
@@ -406,6 +406,7 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    window.SatMachine.translateTables(this.$q)
     // What a phone leaves out (SatMachine.visibleColumns) is in the CSV export.
     const {prioritise} = window.SatMachine
     prioritise(this.balanceColumns, {

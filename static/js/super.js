@@ -217,7 +217,7 @@ window.app = Vue.createApp({
         : LNbits.utils.formatSat(value)
     },
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : t('ago_never')
+      return seconds ? window.SatMachine.format.when(seconds) : t('ago_never')
     },
     feeHint(bps, basis) {
       if (!Number.isInteger(bps)) return ''
@@ -361,6 +361,7 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    window.SatMachine.translateTables(this.$q)
     const {prioritise} = window.SatMachine
     // The relay table shares its row with another card: fewer columns fit.
     prioritise(this.relayColumns, {in: 4, out: 4, reconnects: 4, oversized: 4, error: 3})
