@@ -157,7 +157,7 @@
         this.dialog.show = false
       },
       clearOverride(machine) {
-        LNbits.utils.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
+        window.SatMachine.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
           try {
             const answer = await SatmFees.call('DELETE', `/machines/${machine.id}/fees`)
             this.byMachine = {...this.byMachine, [answer.machine_id]: answer}

@@ -622,7 +622,8 @@
       fee_basis_cash_in: 'Cash-in fee basis',
       table_rows_per_page: 'Records per page:',
       table_no_data: 'No data available',
-      table_pagination: '{start}-{end} of {total}'
+      table_pagination: '{start}-{end} of {total}',
+      ui_ok: 'OK'
     },
     es: {
       tab_overview: 'Resumen',
@@ -1242,7 +1243,8 @@
       fee_basis_cash_in: 'Base de la tarifa de depósito',
       table_rows_per_page: 'Filas por página:',
       table_no_data: 'No hay datos',
-      table_pagination: '{start}-{end} de {total}'
+      table_pagination: '{start}-{end} de {total}',
+      ui_ok: 'Aceptar'
     }
   }
   window.localisation = window.localisation || {}

@@ -217,10 +217,18 @@ window.SatMachine = (() => {
     return answer.data
   }
 
+  // LNbits' confirmation dialog, with its buttons in the page's language.
+  function confirmDialog(message) {
+    return Quasar.Dialog.create({
+      message,
+      ok: {flat: true, color: 'orange', label: t('ui_ok')},
+      cancel: {flat: true, color: 'grey', label: t('ui_cancel')}
+    })
+  }
+
   function confirm(message) {
     return new Promise(resolve => {
-      LNbits.utils
-        .confirmDialog(message)
+      confirmDialog(message)
         .onOk(() => resolve(true))
         .onCancel(() => resolve(false))
         .onDismiss(() => resolve(false))
@@ -281,6 +289,7 @@ window.SatMachine = (() => {
     notify,
     call,
     confirm,
+    confirmDialog,
     visibleColumns,
     prioritise,
     statusColor,

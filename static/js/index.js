@@ -512,7 +512,7 @@ window.app = Vue.createApp({
       }
     },
     removeMachine(machine) {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
           t('confirm_remove_machine', {name: machine.name})
         )
@@ -757,7 +757,7 @@ window.app = Vue.createApp({
       await Promise.all([this.loadLps(), this.loadAttention()])
     },
     voidBalanceSettlement(row) {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
           t('confirm_void_balance', {amount: fiat(row)})
         )

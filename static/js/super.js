@@ -305,7 +305,7 @@ window.app = Vue.createApp({
       }
     },
     rotateKey() {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
           t('confirm_rotate_key')
         )

@@ -46,7 +46,8 @@ async def business(
 ) -> dict:
     """An operator with a machine, a split to a wallet and to a Lightning address
     (whose payment fails here), an LP with a confirmed and an unconfirmed
-    deposit, and one settlement with a failed payout."""
+    deposit and a failed settlement of their balance, and one settlement with a
+    failed payout."""
     await site_config_for_module.set(
         {
             "cash_out_fee_bps": 3000,
@@ -109,7 +110,39 @@ async def business(
         account=operator,
         body=cash_out_body(machine["id"], tx_id="zona10-0001"),
     )
+    await failed_balance_settlement(site, operator, enrolment["id"])
     return {"operator": operator, "lp": lp, "machine": machine}
+
+
+async def failed_balance_settlement(
+    site: BrowserSite,  # noqa: F811
+    operator,
+    enrolment_id: str,
+) -> None:
+    """LNbits refuses a payment within an hour of the wallet's last one (its
+    funding): the settlement is recorded and held, its payment fails."""
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": operator.wallet_id, "amount": 1_000_000},
+    )
+    limit = "lnbits_wallet_limit_secs_between_trans"
+    await site.api(
+        "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 3600}
+    )
+    try:
+        failed = await site.api(
+            "POST",
+            f"{API}/lps/{enrolment_id}/settle",
+            account=operator,
+            body={"wallet_id": operator.wallet_id, "fiat_amount": "100.00"},
+        )
+    finally:
+        await site.api(
+            "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 0}
+        )
+    assert failed["status"] == "failed", failed
 
 
 async def spanish_page(site: BrowserSite, account, path: str) -> BrowserPage:  # noqa: F811
@@ -208,6 +241,12 @@ async def test_the_operator_sees_no_english(
     await open_dialog(found, page, actions.nth(0), "deposit dialog", submit=True)
     await open_dialog(found, page, actions.nth(1), "settle dialog", submit=True)
     await open_dialog(found, page, actions.nth(2), "payout schedules dialog")
+
+    await tab("attention").click()
+    failed = page.locator('[data-test="failed-balance-settlements"] tbody tr').first
+    await expect(failed).to_contain_text("fallido")
+    # Void asks first (LNbits' confirmation dialog, with this extension's text).
+    await open_dialog(found, page, failed.locator("button").last, "void confirmation")
 
     await tab("splits").click()
     await page.locator('[data-test="add-rule"]').click()
