@@ -42,7 +42,9 @@ USES = [
 TEXTS_BLOCK = re.compile(r"texts\(\{(.*?)\n\s*\}\)", re.S)
 TEXTS_KEY = re.compile(rf":\s*\[?'({KEY})'")
 # Columns translated by their English label (SatMachine.translateColumns).
-COLUMN_LABEL = re.compile(r"\{\s*name: '\w+',\s*label: '([^']+)'|^\s+label: '([^']+)',$", re.M)
+COLUMN_LABEL = re.compile(
+    r"\{\s*name: '\w+',\s*label: '([^']+)'|^\s+label: '([^']+)',$", re.M
+)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # What vue-i18n reads as its own syntax: linked messages (@), plural branches (|).
 # A literal is written {'@'}.
