@@ -10,30 +10,33 @@ window.app.component('alert-settings', {
   computed: {
     numbers() {
       return [
-        ['offline_after_min', 'Offline after (minutes)'],
-        ['cassette_low_percent', 'A cassette low at (%)'],
-        ['cashbox_full_percent', 'The cashbox full at (%)'],
-        ['within_hours', 'Or empty / full within (hours, 0: off)'],
-        ['payouts_failing_after_min', 'Payouts failing for (minutes)'],
-        ['relay_down_after_min', 'A relay down for (minutes, super user)'],
-        ['hold_down_min', 'Resolved after clear for (minutes)'],
-        ['repeat_hours', 'Remind every (hours, 0: never)']
-      ]
+        'offline_after_min',
+        'cassette_low_percent',
+        'cashbox_full_percent',
+        'within_hours',
+        'payouts_failing_after_min',
+        'relay_down_after_min',
+        'hold_down_min',
+        'repeat_hours'
+      ].map(name => [name, this.$t(`satmachineadmin.alert_${name}`)])
     },
     kinds() {
       return [
-        ['machine_offline', 'A machine offline'],
-        ['cash_low', 'Cash low, or the cashbox full'],
-        ['payouts_failing', 'Payouts failing'],
-        ['fee_mismatch', 'A fee other than the schedule'],
-        ['pairing_used', 'A machine paired'],
-        ['relay_down', 'A relay down (super user)']
-      ]
+        'machine_offline',
+        'cash_low',
+        'payouts_failing',
+        'fee_mismatch',
+        'pairing_used',
+        'relay_down'
+      ].map(name => [name, this.$t(`satmachineadmin.alert_kind_${name}`)])
     }
   },
   methods: {
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+      return window.SatMachine.format.when(seconds)
+    },
+    word(prefix, value) {
+      return window.SatMachine.word(prefix, value)
     },
     async call(method, path, data) {
       return (await LNbits.api.request(method, `${ALERT_API}${path}`, null, data))
@@ -68,7 +71,10 @@ window.app.component('alert-settings', {
           ])
         )
         await this.call('PUT', '/settings', body)
-        Quasar.Notify.create({type: 'positive', message: 'Alert settings saved'})
+        Quasar.Notify.create({
+          type: 'positive',
+          message: this.$t('satmachineadmin.done_alert_settings_saved')
+        })
         await this.load()
       } catch (error) {
         LNbits.utils.notifyApiError(error)
@@ -83,12 +89,11 @@ window.app.component('alert-settings', {
   template: `
   <q-card data-test="alert-settings">
     <q-card-section>
-      <div class="text-h6">Alerts</div>
-      <div class="text-caption">Sent to the Telegram chat, Nostr identifier or
-        e-mail set in your LNbits account settings.</div>
+      <div class="text-h6" v-text="$t('satmachineadmin.tab_alerts')"></div>
+      <div class="text-caption" v-text="$t('satmachineadmin.ui_sent_to_the_telegram_chat_nostr_identifi')"></div>
     </q-card-section>
     <q-card-section v-if="settings">
-      <q-toggle v-model="settings.enabled" label="Send alerts"
+      <q-toggle v-model="settings.enabled" :label="$t('satmachineadmin.ui_send_alerts')"
         data-test="alerts-enabled"></q-toggle>
       <div class="row q-gutter-sm">
         <q-checkbox v-for="k in kinds" :key="k[0]" v-model="settings[k[0]]"
@@ -99,27 +104,27 @@ window.app.component('alert-settings', {
           v-model="settings[n[0]]" :label="n[1]" style="min-width: 230px"
           :data-test="'alert-' + n[0]"></q-input>
       </div>
-      <q-btn class="q-mt-sm" unelevated color="primary" label="Save alerts"
+      <q-btn class="q-mt-sm" unelevated color="primary" :label="$t('satmachineadmin.ui_save_alerts')"
         :loading="busy" data-test="alerts-save" @click="save"></q-btn>
     </q-card-section>
     <q-card-section>
-      <div class="text-subtitle2">Now</div>
-      <div v-if="!active.length" data-test="alerts-active">All quiet</div>
+      <div class="text-subtitle2" v-text="$t('satmachineadmin.ui_now')"></div>
+      <div v-if="!active.length" data-test="alerts-active" v-text="$t('satmachineadmin.ui_all_quiet')"></div>
       <q-list v-else dense data-test="alerts-active">
         <q-item v-for="a in active" :key="a.kind + a.subject">
-          <q-item-section v-text="a.kind + ' ' + a.subject + ': ' + a.phase
-            + (a.fired_at ? ' since ' + when(a.fired_at) : '')"></q-item-section>
+          <q-item-section v-text="word('alert_kind', a.kind) + ' ' + a.subject + ': '
+            + word('alert_phase', a.phase)
+            + (a.fired_at ? ' ' + $t('satmachineadmin.alert_since', {when: when(a.fired_at)}) : '')"></q-item-section>
         </q-item>
       </q-list>
-      <div class="text-subtitle2 q-mt-md">Sent</div>
+      <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_sent')"></div>
       <q-list dense separator data-test="alerts-sent">
-        <q-item v-if="!sent.length"><q-item-section>Nothing sent yet
-          </q-item-section></q-item>
+        <q-item v-if="!sent.length"><q-item-section v-text="$t('satmachineadmin.ui_nothing_sent_yet')"></q-item-section></q-item>
         <q-item v-for="e in sent" :key="e.id">
           <q-item-section>
             <q-item-label v-text="e.message"></q-item-label>
-            <q-item-label caption v-text="when(e.created_at) + ' · ' + e.action
-              + ' · ' + e.delivery"></q-item-label>
+            <q-item-label caption v-text="when(e.created_at) + ' · ' + word('alert_action', e.action)
+              + ' · ' + word('alert_delivery', e.delivery)"></q-item-label>
           </q-item-section>
         </q-item>
       </q-list>

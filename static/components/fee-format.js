@@ -16,16 +16,16 @@ window.SatmFees = (() => {
   const BUILTIN = {cash_out: {...NO_LIMITS}, cash_in: {...NO_LIMITS}}
   const DIRECTIONS = ['cash_out', 'cash_in']
 
-  const TEXT = {
-    cash_out: 'Cash-out',
-    cash_in: 'Cash-in',
-    noLimits: 'no limits',
-    from: 'from',
-    upTo: 'up to',
-    to: 'to',
-    refused: 'The server refused this request.',
-    unreachable: 'The server could not be reached. Try again.'
-  }
+  const TEXT = window.SatMachine.texts({
+    cash_out: 'fs_cash_out',
+    cash_in: 'fs_cash_in',
+    noLimits: 'ff_no_limits',
+    from: 'ff_from',
+    upTo: 'ff_up_to',
+    to: 'ff_to',
+    refused: 'ff_refused',
+    unreachable: 'ff_unreachable'
+  })
 
   function sats(value) {
     return value === null || value === undefined
@@ -34,7 +34,7 @@ window.SatmFees = (() => {
   }
 
   function when(seconds) {
-    return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+    return window.SatMachine.format.when(seconds)
   }
 
   function percent(bps) {

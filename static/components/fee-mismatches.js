@@ -2,27 +2,23 @@
 // their machine's schedule's: let through in record mode, or recorded by hand
 // by an operator with a reason.
 ;(() => {
-  const TEXT = {
-    title: 'Fee mismatches',
-    caption:
-      "Settlements whose commission was not what the machine's fee schedule " +
-      'gives: accepted while mismatches are let through, or recorded by hand ' +
-      'by an operator with a reason. The difference is what was charged minus ' +
-      'what the schedule gives.',
-    refresh: 'Refresh fee mismatches',
-    none: 'No fee mismatches',
-    removed: 'a removed machine',
+  const TEXT = window.SatMachine.texts({
+    title: 'fm_title',
+    caption: 'fm_caption',
+    refresh: 'fm_refresh',
+    none: 'fm_none',
+    removed: 'fm_removed',
     columns: {
-      when: 'When',
-      operator: 'Operator',
-      machine: 'Machine',
-      direction: 'Direction',
-      tx: 'Transaction',
-      version: 'Schedule version',
-      commission: 'Commission charged',
-      difference: 'Difference'
+      when: 'col_when',
+      operator: 'fm_operator',
+      machine: 'col_machine',
+      direction: 'col_direction',
+      tx: 'col_transaction',
+      version: 'fm_version',
+      commission: 'fm_commission',
+      difference: 'fm_difference'
     }
-  }
+  })
   const signed = value => (value > 0 ? `+${SatmFees.sats(value)}` : SatmFees.sats(value))
 
   window.app.component('satmachineadmin-fee-mismatches', {

@@ -5,29 +5,22 @@
 // v-model: the form's object; this group sets cash_out_max_commission_bps,
 // cash_in_max_commission_bps, fee_enforcement and fee_grace_s in it.
 ;(() => {
-  const TEXT = {
-    title: "Operators' commission",
-    caption:
-      'Operators set their own fee schedules within these rules. You cannot ' +
-      "lower a maximum below what an operator's schedule already charges.",
-    max: direction => `Maximum ${direction.toLowerCase()} commission (%)`,
-    maxHint: 'The most an operator may charge, e.g. 20',
-    percentRule: 'A percent from 0 to 100, with at most two decimals',
-    enforcement: 'When a machine charges a fee its schedule does not give',
-    refuse: 'Refuse the transaction',
-    refuseHint:
-      'The machine is told the right fee and the customer is not charged a ' +
-      'wrong one.',
-    record: 'Let it through and record the difference',
-    recordHint:
-      'The transaction goes ahead with the fee the machine charged; it is ' +
-      'listed under Fee mismatches.',
-    grace: 'Grace period after a schedule changes (seconds)',
-    graceHint:
-      'A machine that has not fetched the new schedule yet may still charge ' +
-      'the previous one for this long (0 to 86400)',
-    graceRule: 'A whole number of seconds from 0 to 86400'
-  }
+  const TEXT = window.SatMachine.texts({
+    title: 'fp_title',
+    caption: 'fp_caption',
+    max: direction =>
+      window.SatMachine.t(direction === 'cash_in' ? 'fp_max_cash_in' : 'fp_max_cash_out'),
+    maxHint: 'fp_max_hint',
+    percentRule: 'rule_percent',
+    enforcement: 'fp_enforcement',
+    refuse: 'fp_refuse',
+    refuseHint: 'fp_refuse_hint',
+    record: 'fp_record',
+    recordHint: 'fp_record_hint',
+    grace: 'fp_grace',
+    graceHint: 'fp_grace_hint',
+    graceRule: 'fp_grace_rule'
+  })
   const GRACE_MAX = 86400
   const KEYS = {
     cash_out: 'cash_out_max_commission_bps',
@@ -46,7 +39,7 @@
         percents: this.percentsOf(this.modelValue),
         directions: SatmFees.DIRECTIONS.map(key => ({
           key,
-          label: TEXT.max(SatmFees.TEXT[key])
+          label: TEXT.max(key)
         })),
         enforcementOptions: ['refuse', 'record'].map(value => ({
           value,

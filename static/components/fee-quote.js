@@ -2,39 +2,39 @@
 // what the customer pays or receives, the fee, whether the amount is within the
 // machine's limits, and how the commission then splits.
 ;(() => {
-  const TEXT = {
-    title: 'Example quote',
-    caption:
-      "What a customer is charged at a machine for an amount, with the machine's " +
-      'current schedule, and where the commission goes.',
-    machine: 'Machine',
-    direction: 'Direction',
+  const t = window.SatMachine.t
+  const TEXT = window.SatMachine.texts({
+    title: 'fq_title',
+    caption: 'fq_caption',
+    machine: 'col_machine',
+    direction: 'col_direction',
     directions: {
-      cash_out: 'Cash-out (the customer sells bitcoin)',
-      cash_in: 'Cash-in (the customer buys bitcoin)'
+      cash_out: 'fq_direction_cash_out',
+      cash_in: 'fq_direction_cash_in'
     },
-    amount: code => `Amount${code ? ` (${code})` : ''}`,
-    rate: 'Rate (fiat per BTC)',
-    chooseMachine: 'Choose a machine',
-    amountRule: 'A plain amount like 100 or 100.50',
-    rateRule: 'Fiat per BTC, above 0',
-    show: 'Show quote',
-    customerPays: 'The customer pays',
-    customerReceives: 'The customer receives',
-    cashOut: (amount, code) => `and receives ${amount} ${code} in cash`,
-    cashIn: (amount, code) => `for ${amount} ${code} in cash`,
-    principal: 'Amount exchanged',
-    fee: 'Commission',
-    version: version => `fee schedule version ${version}`,
-    limits: "Within the machine's limits",
-    yes: 'yes',
-    no: 'no: the machine refuses this amount',
-    split: 'How the commission splits',
-    platform: 'Platform fee',
-    platformCaption: (percent, basis) => `${percent} % of the ${basis}, set by the super user`,
-    operatorTotal: 'Yours in all',
-    keptInMachine: "stays in the machine's wallet"
-  }
+    amount: code => (code ? t('fq_amount_in', {code}) : t('col_amount')),
+    rate: 'ui_rate_fiat_per_btc',
+    chooseMachine: 'rule_choose_machine',
+    amountRule: 'fq_amount_rule',
+    rateRule: 'rule_rate',
+    show: 'fq_show',
+    customerPays: 'fq_customer_pays',
+    customerReceives: 'fq_customer_receives',
+    cashOut: ['fq_cash_out', 'amount', 'code'],
+    cashIn: ['fq_cash_in', 'amount', 'code'],
+    principal: 'fq_principal',
+    fee: 'col_commission',
+    version: ['fq_version', 'version'],
+    limits: 'fq_limits',
+    yes: 'fq_yes',
+    no: 'fq_no',
+    split: 'fq_split',
+    platform: 'col_platform_fee',
+    platformCaption: (percent, basis) =>
+      t('ui_platform_caption', {percent: `${percent} %`, basis: window.SatMachine.word('basis', basis)}),
+    operatorTotal: 'fq_operator_total',
+    keptInMachine: 'fq_kept_in_machine'
+  })
 
   window.app.component('satmachineadmin-fee-quote', {
     name: 'satmachineadmin-fee-quote',
@@ -47,14 +47,16 @@
         form: {machine_id: null, direction: 'cash_out', fiat_amount: '', rate: ''},
         quote: null,
         error: '',
-        busy: false,
-        directionOptions: ['cash_out', 'cash_in'].map(value => ({
-          value,
-          label: TEXT.directions[value]
-        }))
+        busy: false
       }
     },
     computed: {
+      directionOptions() {
+        return ['cash_out', 'cash_in'].map(value => ({
+          value,
+          label: TEXT.directions[value]
+        }))
+      },
       machineOptions() {
         return this.machines.map(m => ({label: m.name, value: m.id}))
       },

@@ -3,28 +3,28 @@
 // saves itself with PUT <path> and emits `saved` with the API's answer; a refusal
 // is shown next to the form.
 ;(() => {
-  const TEXT = {
-    commission: 'Commission (%)',
-    commissionHint: 'Of the amount exchanged, e.g. 5.25',
-    commissionCap: bps => `At most ${SatmFees.percent(bps)} % (the platform's maximum)`,
-    commissionRule: 'A percent from 0 to 100, with at most two decimals',
-    aboveCap: bps =>
-      `Above the platform's maximum of ${SatmFees.percent(bps)} %`,
-    fixed: 'Fixed fee (sats)',
-    fixedHint: 'Added to every transaction',
-    fixedRule: 'A whole number of sats, 0 or more',
-    min: code => `Minimum${code ? ` (${code})` : ''}`,
-    max: code => `Maximum${code ? ` (${code})` : ''}`,
-    limitHint: 'Per transaction; blank: none',
-    limitRule: 'A plain amount like 20 or 20.50, or blank',
-    minAboveMax: 'The minimum is above the maximum',
-    save: 'Save schedule',
-    cancel: 'Cancel'
-  }
-  const DIRECTION_HINT = {
-    cash_out: 'The customer pays bitcoin and receives cash.',
-    cash_in: 'The customer pays cash and receives bitcoin.'
-  }
+  const t = window.SatMachine.t
+  const TEXT = window.SatMachine.texts({
+    commission: 'fe_commission',
+    commissionHint: 'fe_commission_hint',
+    commissionCap: bps => t('fe_commission_cap', {percent: SatmFees.percent(bps)}),
+    commissionRule: 'rule_percent',
+    aboveCap: bps => t('fe_above_cap', {percent: SatmFees.percent(bps)}),
+    fixed: 'fe_fixed',
+    fixedHint: 'fe_fixed_hint',
+    fixedRule: 'rule_whole_sats',
+    min: code => (code ? t('fe_min_in', {code}) : t('fe_min')),
+    max: code => (code ? t('fe_max_in', {code}) : t('fe_max')),
+    limitHint: 'fe_limit_hint',
+    limitRule: 'fe_limit_rule',
+    minAboveMax: 'fe_min_above_max',
+    save: 'ui_save_schedule',
+    cancel: 'ui_cancel'
+  })
+  const DIRECTION_HINT = window.SatMachine.texts({
+    cash_out: 'fe_hint_cash_out',
+    cash_in: 'fe_hint_cash_in'
+  })
 
   function draftOf(schedule) {
     const source = schedule || SatmFees.BUILTIN

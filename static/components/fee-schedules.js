@@ -2,49 +2,39 @@
 // its effective schedule, where it comes from, its version and whether the
 // machine has fetched it; a machine's own schedule is edited or cleared here.
 ;(() => {
-  const TEXT = {
-    defaultTitle: 'Default fee schedule',
-    defaultCaption:
-      'What your machines charge unless a machine has a schedule of its own. ' +
-      'Each change is sent to the machines as a new version.',
-    builtinNotice:
-      'You have not set a fee schedule yet, so your machines use the built-in ' +
-      'default: no commission of your own (0 %), no fixed fee and no limits. ' +
-      'Set your schedule below.',
-    saved: 'Default fee schedule saved',
-    machinesTitle: 'Fee schedule per machine',
-    machinesCaption:
-      'What each machine charges now (the platform fee included where it is ' +
-      'taken from the amount exchanged), and whether the machine has fetched it.',
-    noMachines: 'No machines yet',
-    refresh: 'Refresh',
+  const t = window.SatMachine.t
+  const TEXT = window.SatMachine.texts({
+    defaultTitle: 'fs_default_title',
+    defaultCaption: 'fs_default_caption',
+    builtinNotice: 'fs_builtin_notice',
+    saved: 'fs_saved',
+    machinesTitle: 'fs_machines_title',
+    machinesCaption: 'fs_machines_caption',
+    noMachines: 'ui_no_machines_yet',
+    refresh: 'fs_refresh',
     source: {
-      machine: 'Its own schedule',
-      default: 'Your default',
-      builtin: 'Built-in default'
+      machine: 'fs_source_machine',
+      default: 'fs_source_default',
+      builtin: 'fs_source_builtin'
     },
-    fetched: seconds => `Fetched ${SatmFees.when(seconds)}`,
-    notFetched: 'Not fetched yet',
-    noVersion: '—',
-    edit: 'Set its own schedule',
-    editTitle: name => `Fee schedule of ${name}`,
-    editCaption:
-      'This machine then stops following your default, until you clear its ' +
-      'own schedule.',
-    clear: 'Back to the default',
-    clearConfirm: name =>
-      `Clear the own schedule of ${name}? It then charges your default schedule.`,
-    overrideSaved: name => `${name} has its own fee schedule`,
-    cleared: name => `${name} follows the default schedule again`,
+    fetched: seconds => t('fs_fetched', {when: SatmFees.when(seconds)}),
+    notFetched: 'fs_not_fetched',
+    edit: 'fs_edit',
+    editTitle: ['fs_edit_title', 'name'],
+    editCaption: 'fs_edit_caption',
+    clear: 'fs_clear',
+    clearConfirm: ['fs_clear_confirm', 'name'],
+    overrideSaved: ['fs_override_saved', 'name'],
+    cleared: ['fs_cleared', 'name'],
     columns: {
-      name: 'Machine',
-      source: 'Schedule',
-      cash_out: 'Cash-out',
-      cash_in: 'Cash-in',
-      version: 'Version',
-      fetched: 'Fetched by the machine'
+      name: 'col_machine',
+      source: 'fs_schedule',
+      cash_out: 'fs_cash_out',
+      cash_in: 'fs_cash_in',
+      version: 'fs_version',
+      fetched: 'fs_fetched_by_machine'
     }
-  }
+  })
 
   const REFRESH_MS = 15000
   // Not loaded yet: shown as what a machine starts with.
@@ -117,7 +107,7 @@
       },
       version(machine) {
         const fees = this.fees(machine)
-        return fees && fees.version ? String(fees.version) : TEXT.noVersion
+        return fees && fees.version ? String(fees.version) : '—'
       },
       fetchedText(machine) {
         const fees = this.fees(machine)
@@ -167,7 +157,7 @@
         this.dialog.show = false
       },
       clearOverride(machine) {
-        LNbits.utils.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
+        window.SatMachine.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
           try {
             const answer = await SatmFees.call('DELETE', `/machines/${machine.id}/fees`)
             this.byMachine = {...this.byMachine, [answer.machine_id]: answer}

@@ -31,7 +31,7 @@ window.app.component('machine-cash', {
   },
   methods: {
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : ''
+      return window.SatMachine.format.when(seconds)
     },
     signed(n) {
       return n > 0 ? `+${n}` : `${n}`
@@ -79,6 +79,26 @@ window.app.component('machine-cash', {
         this.busy = false
       }
     },
+    // The cashbox in one line: count, fill, fiat, days until full, batch.
+    cashboxText() {
+      const t = (key, values) => this.$t(`satmachineadmin.${key}`, values || {})
+      const box = this.cash.cashbox
+      let text =
+        box.count === null
+          ? t('cash_not_counted')
+          : t('cash_bills', {n: box.count})
+      if (box.capacity) text += ' ' + t('cash_of_capacity', {n: box.capacity})
+      if (box.fill_percent !== null) {
+        text += ' ' + t('cash_percent_full', {n: box.fill_percent})
+      }
+      if (box.fiat) text += `, ${box.fiat} ${this.code}`
+      text += '; ' + t('cash_days_until_full', {n: box.days_until_full || '–'})
+      if (box.batch) {
+        text +=
+          '; ' + t('cash_batch', {batch: box.batch, since: this.when(box.batch_opened_at)})
+      }
+      return t('cash_cashbox', {text})
+    },
     whole(text) {
       return /^[0-9]+$/.test(String(text).trim()) ? Number(text) : text
     },
@@ -96,7 +116,10 @@ window.app.component('machine-cash', {
               : this.whole(this.cashboxCapacity)
         }
         this.show(await this.call('PUT', '/cassettes', body))
-        Quasar.Notify.create({type: 'positive', message: 'Cassettes saved'})
+        Quasar.Notify.create({
+          type: 'positive',
+          message: this.$t('satmachineadmin.done_cassettes_saved')
+        })
       })
     },
     recordRefill() {
@@ -115,7 +138,10 @@ window.app.component('machine-cash', {
         this.show(await this.call('POST', '/refills', body))
         this.removedCount = ''
         this.removedFiat = ''
-        Quasar.Notify.create({type: 'positive', message: 'Refill recorded'})
+        Quasar.Notify.create({
+          type: 'positive',
+          message: this.$t('satmachineadmin.done_refill_recorded')
+        })
       })
     },
     addNote() {
@@ -131,16 +157,15 @@ window.app.component('machine-cash', {
   },
   template: `
   <div data-test="machine-cash">
-    <div class="text-subtitle1" v-text="'Cash in ' + machine.name"></div>
+    <div class="text-subtitle1" v-text="$t('satmachineadmin.cash_title', {name: machine.name})"></div>
     <div v-if="cash && cash.version" class="text-caption" data-test="cash-version"
-      v-text="'Cassette document version ' + cash.version + ', issued '
-        + when(cash.issued_at)"></div>
+      v-text="$t('satmachineadmin.cash_version', {version: cash.version, issued: when(cash.issued_at)})"></div>
     <q-markup-table v-if="cash && cash.cassettes.length" dense flat
       data-test="cash-cassettes">
       <thead><tr>
-        <th class="text-left">Cassette</th><th>Denomination</th><th>Capacity</th>
-        <th>Last reported</th><th>Estimated now</th><th>Fiat held</th>
-        <th>Days until empty</th>
+        <th class="text-left" v-text="$t('satmachineadmin.ui_cassette')"></th><th v-text="$t('satmachineadmin.ui_denomination')"></th><th v-text="$t('satmachineadmin.ui_capacity')"></th>
+        <th v-text="$t('satmachineadmin.ui_last_reported')"></th><th v-text="$t('satmachineadmin.ui_estimated_now')"></th><th v-text="$t('satmachineadmin.ui_fiat_held')"></th>
+        <th v-text="$t('satmachineadmin.ui_days_until_empty')"></th>
       </tr></thead>
       <tbody>
         <tr v-for="c in cash.cassettes" :key="c.position"
@@ -158,84 +183,73 @@ window.app.component('machine-cash', {
       </tbody>
     </q-markup-table>
     <div v-if="cash && cash.cassettes.length" class="q-mt-sm" data-test="cash-totals"
-      v-text="'Held in cassettes: ' + cash.fiat_held + ' ' + code
-        + '; days until a cassette is empty: ' + (cash.days_until_empty || '–')">
+      v-text="$t('satmachineadmin.cash_totals', {fiat: cash.fiat_held + ' ' + code, days: cash.days_until_empty || '–'})">
     </div>
     <div v-if="cash" class="q-mt-sm" data-test="cashbox"
-      v-text="'Cashbox: ' + (cash.cashbox.count === null ? 'not counted'
-        : cash.cashbox.count + ' bills')
-        + (cash.cashbox.capacity ? ' of ' + cash.cashbox.capacity : '')
-        + (cash.cashbox.fill_percent === null ? '' : ' (' + cash.cashbox.fill_percent
-          + ' % full)')
-        + (cash.cashbox.fiat ? ', ' + cash.cashbox.fiat + ' ' + code : '')
-        + '; days until full: ' + (cash.cashbox.days_until_full || '–')
-        + (cash.cashbox.batch ? '; batch ' + cash.cashbox.batch + ' since '
-          + when(cash.cashbox.batch_opened_at) : '')"></div>
+      v-text="cashboxText()"></div>
 
-    <div class="text-subtitle2 q-mt-md">Reconciliation</div>
+    <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_reconciliation')"></div>
     <q-list dense separator data-test="cash-counts">
       <q-item v-if="!reconciliations.length">
-        <q-item-section>No counts yet</q-item-section></q-item>
+        <q-item-section v-text="$t('satmachineadmin.ui_no_counts_yet')"></q-item-section></q-item>
       <q-item v-for="c in reconciliations" :key="c.id">
         <q-item-section>
           <q-item-label v-text="when(c.created_at) + ' · '
-            + (c.kind === 'report' ? 'reported by the machine' : 'refill')"></q-item-label>
+            + (c.kind === 'report' ? $t('satmachineadmin.cash_reported_by_machine') : $t('satmachineadmin.cash_refill'))"></q-item-label>
           <q-item-label caption>
             <span v-for="(d, p) in c.differences" :key="p" class="q-mr-md"
-              v-text="'cassette ' + p + ': ' + c.counted[p] + ' counted, '
-                + c.estimated[p] + ' estimated (' + signed(d) + ')'"></span>
-            <span v-text="'bills dispensed ' + c.bills_fiat + ', settled '
-              + c.settled_fiat + ' ' + code"></span>
+              v-text="$t('satmachineadmin.cash_difference', {position: p, counted: c.counted[p], estimated: c.estimated[p], difference: signed(d)})"></span>
+            <span v-text="$t('satmachineadmin.cash_dispensed_settled', {dispensed: c.bills_fiat, settled: c.settled_fiat + ' ' + code})"></span>
           </q-item-label>
         </q-item-section>
       </q-item>
     </q-list>
 
-    <div class="text-subtitle2 q-mt-md">Cassettes</div>
+    <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_cassettes')"></div>
     <div v-for="(c, i) in editing" :key="i" class="row q-gutter-sm items-center">
       <span v-text="i + 1"></span>
-      <q-input dense filled v-model="c.denomination" label="Denomination"
+      <q-input dense filled v-model="c.denomination" :label="$t('satmachineadmin.ui_denomination')"
         :data-test="'cassette-denomination-' + (i + 1)"></q-input>
-      <q-input dense filled v-model="c.capacity" label="Capacity (bills)"
+      <q-input dense filled v-model="c.capacity" :label="$t('satmachineadmin.ui_capacity_bills')"
         :data-test="'cassette-capacity-' + (i + 1)"></q-input>
       <q-btn flat dense icon="remove_circle" :disable="editing.length === 1"
         @click="editing.splice(i, 1)"></q-btn>
     </div>
     <div class="row q-gutter-sm q-mt-xs items-center">
-      <q-btn flat dense icon="add" label="Cassette" data-test="cassette-add"
+      <q-btn flat dense icon="add" :label="$t('satmachineadmin.ui_cassette')" data-test="cassette-add"
         @click="editing.push({denomination: '', capacity: ''})"></q-btn>
-      <q-input dense filled v-model="cashboxCapacity" label="Cashbox capacity"
+      <q-input dense filled v-model="cashboxCapacity" :label="$t('satmachineadmin.ui_cashbox_capacity')"
         data-test="cashbox-capacity"></q-input>
-      <q-btn unelevated color="primary" label="Save cassettes" :loading="busy"
+      <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_save_cassettes')" :loading="busy"
         data-test="cassettes-save" @click="saveCassettes"></q-btn>
     </div>
 
     <template v-if="cash && cash.cassettes.length">
-      <div class="text-subtitle2 q-mt-md">Record a refill</div>
+      <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_record_a_refill')"></div>
       <div v-for="c in cash.cassettes" :key="c.position"
         class="row q-gutter-sm items-center">
-        <span v-text="'Cassette ' + c.position"></span>
-        <q-input dense filled v-model="found[c.position]" label="Found before"
+        <span v-text="$t('satmachineadmin.cash_cassette_n', {n: c.position})"></span>
+        <q-input dense filled v-model="found[c.position]" :label="$t('satmachineadmin.ui_found_before')"
           :data-test="'refill-found-' + c.position"></q-input>
-        <q-input dense filled v-model="loaded[c.position]" label="Loaded"
+        <q-input dense filled v-model="loaded[c.position]" :label="$t('satmachineadmin.ui_loaded')"
           :data-test="'refill-loaded-' + c.position"></q-input>
       </div>
       <div class="row q-gutter-sm q-mt-xs items-center">
-        <q-input dense filled v-model="removedCount" label="Cashbox bills removed"
+        <q-input dense filled v-model="removedCount" :label="$t('satmachineadmin.ui_cashbox_bills_removed')"
           data-test="refill-cashbox-count"></q-input>
-        <q-input dense filled v-model="removedFiat" label="Cashbox fiat removed"
+        <q-input dense filled v-model="removedFiat" :label="$t('satmachineadmin.ui_cashbox_fiat_removed')"
           data-test="refill-cashbox-fiat"></q-input>
-        <q-btn unelevated color="primary" label="Record refill" :loading="busy"
+        <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_record_refill')" :loading="busy"
           data-test="refill-save" @click="recordRefill"></q-btn>
       </div>
     </template>
 
-    <div class="text-subtitle2 q-mt-md">Notes</div>
+    <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_notes')"></div>
     <div class="row q-gutter-sm items-center">
       <q-input class="col" dense filled autogrow v-model="note" maxlength="2000"
-        label="A note, e.g. refilled, jammed bill in cassette 2"
+        :label="$t('satmachineadmin.ui_a_note_e_g_refilled_jammed_bill_in_casse')"
         data-test="note-text"></q-input>
-      <q-btn unelevated color="primary" label="Add note" :loading="busy"
+      <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_add_note')" :loading="busy"
         :disable="!note.trim()" data-test="note-add" @click="addNote"></q-btn>
     </div>
     <q-list dense separator data-test="notes">

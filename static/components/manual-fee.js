@@ -5,17 +5,16 @@
 // the server judges it. v-model: the body's fee fields, {fee_sats,
 // fee_override_reason}.
 ;(() => {
-  const TEXT = {
-    fromSchedule: "Take the commission from the machine's fee schedule",
-    bySchedule: (version, fee) => `Schedule version ${version}: ${fee}`,
-    enterPrincipal: version =>
-      `Schedule version ${version}: enter the principal to see the commission`,
-    wouldBe: fee => `The schedule's: ${fee}`,
-    fee: 'Commission (sats)',
-    feeRule: 'A whole number of sats, 0 or more',
-    reason: 'Why another commission (recorded)',
-    reasonRule: 'Say why the commission differs from the schedule'
-  }
+  const TEXT = window.SatMachine.texts({
+    fromSchedule: 'mf_from_schedule',
+    bySchedule: ['mf_by_schedule', 'version', 'fee'],
+    enterPrincipal: ['mf_enter_principal', 'version'],
+    wouldBe: ['mf_would_be', 'fee'],
+    fee: 'mf_fee',
+    feeRule: 'rule_whole_sats',
+    reason: 'mf_reason',
+    reasonRule: 'mf_reason_rule'
+  })
 
   window.app.component('satmachineadmin-manual-fee', {
     name: 'satmachineadmin-manual-fee',

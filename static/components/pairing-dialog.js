@@ -23,8 +23,8 @@ window.app.component('sm-pairing-dialog', {
   computed: {
     title() {
       return this.current && this.current.expected_npub
-        ? 'Confirm the machine'
-        : 'Pair a new machine'
+        ? this.$t('satmachineadmin.pair_confirm_title')
+        : this.$t('satmachineadmin.ui_pair_a_new_machine')
     },
     qrDataUrl() {
       const svg = this.current && this.current.qr_svg
@@ -33,7 +33,7 @@ window.app.component('sm-pairing-dialog', {
     countdownText() {
       if (!this.current) return ''
       const left = Math.max(0, this.current.expires_at - this.nowSeconds)
-      if (!left) return 'expired'
+      if (!left) return this.$t('satmachineadmin.status_expired')
       return `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`
     },
     shortNpub() {
@@ -66,7 +66,7 @@ window.app.component('sm-pairing-dialog', {
       this.timer = null
     },
     validFiatCode(value) {
-      return !value || /^[A-Za-z]{3}$/.test(value) || 'A three-letter currency code'
+      return !value || /^[A-Za-z]{3}$/.test(value) || this.$t('satmachineadmin.rule_currency_code')
     },
     async create() {
       try {
@@ -107,7 +107,7 @@ window.app.component('sm-pairing-dialog', {
         <q-form greedy novalidate v-if="!current" @submit="create">
           <q-card-section class="q-gutter-sm">
             <q-input dense outlined v-model="form.name" :label="$t('satmachineadmin.ui_name')" maxlength="64"
-              :rules="[v => !!(v && v.trim()) || 'A name is required']"></q-input>
+              :rules="[v => !!(v && v.trim()) || $t('satmachineadmin.rule_name_required')]"></q-input>
             <q-input dense outlined v-model.trim="form.location" :label="$t('satmachineadmin.ui_location')"
               maxlength="200"></q-input>
             <q-input dense outlined v-model.trim="form.fiat_code" :label="$t('satmachineadmin.ui_fiat_currency')"
@@ -122,28 +122,27 @@ window.app.component('sm-pairing-dialog', {
         <template v-else>
           <q-card-section class="text-center">
             <div v-if="pairedMachine" class="text-positive text-h6">
-              Paired: <span v-text="pairedMachine"></span>
+              <span v-text="$t('satmachineadmin.pair_paired', {name: pairedMachine})"></span>
             </div>
             <template v-else>
               <div v-if="current.expected_npub" class="q-mb-sm" data-test="pair-waiting">
-                <q-badge color="orange" text-color="black">waiting for the machine to confirm</q-badge>
+                <q-badge color="orange" text-color="black" v-text="$t('satmachineadmin.ui_waiting_for_the_machine_to_confirm')"></q-badge>
                 <div class="text-caption q-mt-xs">
-                  A machine's npub is public, so it proves nothing: the machine
+                  <span v-text="$t('satmachineadmin.ui_a_machine_s_npub_is_public_so_it_proves')"></span>
                   <strong v-text="shortNpub"></strong>
-                  joins your account only when it scans this code. No other machine
-                  can use it.
+                  <span v-text="$t('satmachineadmin.ui_joins_your_account_only_when_it_scans_th')"></span>
                 </div>
               </div>
               <img :src="qrDataUrl" alt="Seed URL as a QR code" style="width: 260px"
                 data-test="pair-qr" />
               <div class="text-caption q-mt-sm">
-                Scan this with the machine. The code works once and expires in
+                <span v-text="$t('satmachineadmin.ui_scan_this_with_the_machine_the_code_work')"></span>
                 <strong data-test="pair-countdown" v-text="countdownText"></strong>.
               </div>
               <q-input class="q-mt-sm" dense outlined readonly
                 :model-value="current.seed_url" data-test="pair-seed-url">
                 <template v-slot:append>
-                  <q-btn flat dense icon="content_copy" aria-label="Copy"
+                  <q-btn flat dense icon="content_copy" :aria-label="$t('satmachineadmin.ui_copy')"
                     @click="copyText(current.seed_url)"></q-btn>
                 </template>
               </q-input>

@@ -22,28 +22,34 @@ window.app.component('sm-settlement-detail', {
     facts() {
       const s = this.settlement
       if (!s) return []
-      const fmt = window.SatMachine.format
+      const {format: fmt, t, word} = window.SatMachine
       const feePercent = `${(s.fee_bps / 100).toFixed(2)} %`
       return [
-        {label: 'When', value: fmt.when(s.created_at)},
-        {label: 'Machine', value: this.machineName},
-        {label: 'Direction', value: fmt.direction(s.direction)},
-        {label: 'Source', value: s.source},
+        {label: t('col_when'), value: fmt.when(s.created_at)},
+        {label: t('col_machine'), value: this.machineName},
+        {label: t('col_direction'), value: fmt.direction(s.direction)},
+        {label: t('detail_source'), value: word('source', s.source)},
         {
-          label: 'Fiat',
-          value: `${fmt.fiat(s.fiat_amount, s.fiat_code)} at ${fmt.rate(s.exchange_rate)}`
+          label: t('col_fiat'),
+          value: t('detail_fiat_at_rate', {
+            fiat: fmt.fiat(s.fiat_amount, s.fiat_code),
+            rate: fmt.rate(s.exchange_rate)
+          })
         },
-        {label: 'Volume', value: fmt.sats(s.gross_sats)},
-        {label: 'Principal', value: fmt.sats(s.principal_sats)},
-        {label: 'Commission', value: fmt.sats(s.commission_sats)},
+        {label: t('col_volume'), value: fmt.sats(s.gross_sats)},
+        {label: t('detail_principal'), value: fmt.sats(s.principal_sats)},
+        {label: t('col_commission'), value: fmt.sats(s.commission_sats)},
         {
-          label: 'Platform fee',
-          value: `${fmt.sats(s.platform_fee_sats)} (${feePercent} of the ${s.fee_basis})`
+          label: t('col_platform_fee'),
+          value: t('detail_platform_fee', {
+            sats: fmt.sats(s.platform_fee_sats),
+            fee: t('fee_of_basis', {percent: feePercent, basis: word('basis', s.fee_basis)})
+          })
         },
-        {label: 'Operator fee', value: fmt.sats(s.operator_fee_sats)},
-        {label: 'To LPs', value: fmt.sats(s.lp_allocated_sats)},
-        {label: 'Payment hash', value: s.payment_hash || '—'},
-        {label: 'Note', value: s.note || '—'}
+        {label: t('col_operator_fee'), value: fmt.sats(s.operator_fee_sats)},
+        {label: t('col_to_lps'), value: fmt.sats(s.lp_allocated_sats)},
+        {label: t('detail_payment_hash'), value: s.payment_hash || '—'},
+        {label: t('col_note'), value: s.note || '—'}
       ]
     }
   },
@@ -53,7 +59,7 @@ window.app.component('sm-settlement-detail', {
       <q-card style="width: 900px; max-width: 95vw" data-test="settlement-detail">
         <q-card-section class="row items-center" v-if="settlement">
           <div class="text-h6 col">
-            Settlement <span v-text="settlement.tx_id"></span>
+            <span v-text="$t('satmachineadmin.detail_title', {tx: settlement.tx_id})"></span>
           </div>
           <q-chip dense square :color="progress.color" text-color="white"
             data-test="detail-progress">

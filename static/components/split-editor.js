@@ -42,21 +42,22 @@
         return !this.ruleDrafts.length || Math.round(this.weightsTotal * 100) === 10000
       },
       rulesProblem() {
+        const t = (key, values) => this.$t(`satmachineadmin.${key}`, values || {})
         for (const rule of this.ruleDrafts) {
-          if (!rule.label) return 'Every rule needs a label.'
+          if (!rule.label) return t('split_needs_label')
           if (rule.targetKind === 'wallet' && !rule.wallet_id) {
-            return `Rule '${rule.label}' needs a wallet.`
+            return t('split_needs_wallet', {label: rule.label})
           }
           if (rule.targetKind === 'address' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(rule.ln_address)) {
-            return `Rule '${rule.label}' needs a Lightning address like name@domain.com.`
+            return t('split_needs_address', {label: rule.label})
           }
           const bps = Math.round(Number(rule.percent) * 100)
           if (!(bps > 0) || bps > 10000 || Math.abs(bps - Number(rule.percent) * 100) > 1e-6) {
-            return `Rule '${rule.label}': the weight must be above 0 and at most 100 %, in steps of 0.01 %.`
+            return t('split_bad_weight', {label: rule.label})
           }
         }
         if (!this.weightsOk) {
-          return `The weights add up to ${this.weightsTotal.toFixed(2)} %, not 100 %.`
+          return t('split_weights_total', {total: this.weightsTotal.toFixed(2)})
         }
         return ''
       },
@@ -115,7 +116,7 @@
         const commission = this.previewCommission
         if (!Number.isInteger(commission) || commission < 0) {
           this.preview = null
-          this.previewError = 'The example commission is a whole number of sats.'
+          this.previewError = this.$t('satmachineadmin.split_preview_whole')
           return
         }
         if (this.rulesProblem) {
@@ -145,7 +146,7 @@
             rules: this.draftRulesBody
           })
           this.$emit('saved', saved.rules)
-          window.SatMachine.notify.done('Split rules saved')
+          window.SatMachine.notify.done(this.$t('satmachineadmin.done_split_rules_saved'))
         } catch (error) {
           window.SatMachine.notify.error(error)
         }
@@ -157,11 +158,7 @@
           <q-card>
             <q-card-section>
               <div class="text-h6" v-text="$t('satmachineadmin.ui_your_split_rules')"></div>
-              <div class="text-caption">
-                What remains of each commission after the platform fee is split across
-                these targets. Weights must add up to 100 %. With no rules your share
-                stays in the machine's wallet.
-              </div>
+              <div class="text-caption" v-text="$t('satmachineadmin.ui_what_remains_of_each_commission_after_th')"></div>
             </q-card-section>
             <q-card-section class="q-gutter-y-sm">
               <div class="row q-col-gutter-sm items-start" v-for="(rule, i) in ruleDrafts"
@@ -170,8 +167,8 @@
                   :label="$t('satmachineadmin.ui_label')" maxlength="64"></q-input>
                 <q-select class="col-12 col-sm-6 col-lg-3" dense outlined v-model="rule.targetKind" emit-value
                   :label="$t('satmachineadmin.ui_pays_to')" hide-dropdown-icon
-                  map-options :options="[{label: 'Wallet', value: 'wallet'},
-                    {label: 'LN address', value: 'address'}]"></q-select>
+                  map-options :options="[{label: $t('satmachineadmin.ui_wallet'), value: 'wallet'},
+                    {label: $t('satmachineadmin.split_ln_address'), value: 'address'}]"></q-select>
                 <q-select v-if="rule.targetKind === 'wallet'" class="col-12 col-sm-6 col-lg-3" dense outlined
                   v-model="rule.wallet_id" :options="walletOptions" emit-value map-options
                   :label="$t('satmachineadmin.ui_wallet')"></q-select>
@@ -181,7 +178,7 @@
                   step="0.01" v-model.number="rule.percent" suffix="%"
                   :label="$t('satmachineadmin.ui_weight')"></q-input>
                 <div class="col-auto">
-                  <q-btn flat round dense icon="close" aria-label="Remove rule"
+                  <q-btn flat round dense icon="close" :aria-label="$t('satmachineadmin.ui_remove_rule')"
                     @click="ruleDrafts.splice(i, 1)">
                   </q-btn>
                 </div>
@@ -192,7 +189,7 @@
                 <div class="col"></div>
                 <div data-test="weights-sum"
                   :class="weightsOk ? 'text-positive' : 'text-negative'">
-                  Total <span v-text="weightsTotal.toFixed(2)"></span> %
+                  <span v-text="$t('satmachineadmin.split_total', {total: weightsTotal.toFixed(2)})"></span>
                 </div>
               </div>
               <div class="text-negative text-caption" v-if="rulesProblem"
@@ -221,10 +218,9 @@
               <q-list dense>
                 <q-item>
                   <q-item-section>
-                    <q-item-label>Platform fee</q-item-label>
+                    <q-item-label v-text="$t('satmachineadmin.col_platform_fee')"></q-item-label>
                     <q-item-label caption>
-                      <span v-text="percent(preview.fee_bps)"></span> of the
-                      <span v-text="preview.fee_basis"></span>, set by the super user
+                      <span v-text="$t('satmachineadmin.ui_platform_caption', {percent: percent(preview.fee_bps), basis: $t('satmachineadmin.basis_' + preview.fee_basis)})"></span>
                     </q-item-label>
                   </q-item-section>
                   <q-item-section side data-test="preview-platform"
@@ -237,7 +233,7 @@
                   <q-item-section side v-text="sats(leg.sats)"></q-item-section>
                 </q-item>
                 <q-item>
-                  <q-item-section class="text-weight-bold">Operator total</q-item-section>
+                  <q-item-section class="text-weight-bold" v-text="$t('satmachineadmin.ui_operator_total')"></q-item-section>
                   <q-item-section side class="text-weight-bold"
                     v-text="sats(preview.operator_fee_sats)"></q-item-section>
                 </q-item>

@@ -3,15 +3,21 @@
 // laptop (1280 px), 4 on a wide screen. What a narrow screen leaves out is in the
 // row's detail dialog.
 window.SatMachineColumns = (() => {
-  const {format: fmt, t} = window.SatMachine
+  const {format: fmt, t, word, statusWord} = window.SatMachine
+  const status = row => statusWord(row.status)
   const fiat = row => fmt.fiat(row.fiat_amount, row.fiat_code)
 
   function availability(machine) {
     const beacon = machine.beacon || {}
     const parts = []
-    if (beacon.cash_out !== undefined) parts.push(`out ${beacon.cash_out ? '✓' : '✗'}`)
-    if (beacon.cash_in !== undefined) parts.push(`in ${beacon.cash_in ? '✓' : '✗'}`)
+    const mark = on => (on ? '✓' : '✗')
+    if (beacon.cash_out !== undefined) parts.push(t('available_out', {mark: mark(beacon.cash_out)}))
+    if (beacon.cash_in !== undefined) parts.push(t('available_in', {mark: mark(beacon.cash_in)}))
     return parts.join(' · ')
+  }
+
+  function legLabel(kind) {
+    return kind === 'platform_fee' ? t('col_platform_fee') : t('ui_liquidity_provider')
   }
 
   function cashLevel(level) {
@@ -98,15 +104,23 @@ window.SatMachineColumns = (() => {
         {name: 'platform', labelKey: 'col_platform_fee', field: row => fmt.sats(row.platform_fee_sats), priority: 4},
         {name: 'operator', labelKey: 'col_operator_fee', field: row => fmt.sats(row.operator_fee_sats), priority: 4},
         {name: 'lp', labelKey: 'col_to_lps', field: row => fmt.sats(row.lp_allocated_sats), priority: 4},
-        {name: 'status', labelKey: 'col_status', field: 'status'}
+        {name: 'status', labelKey: 'col_status', field: status}
       ],
       legColumns: [
-        {name: 'kind', labelKey: 'col_kind', field: row => row.kind.replace(/_/g, ' '), align: 'left', priority: 3},
-        {name: 'label', labelKey: 'col_label', field: 'label', align: 'left', priority: 2},
+        {name: 'kind', labelKey: 'col_kind', field: row => word('kind', row.kind), align: 'left', priority: 3},
+        {
+          name: 'label',
+          labelKey: 'col_label',
+          // The split's own label is the operator's; the others are what the
+          // leg is, in the page's language.
+          field: row => (row.kind === 'operator_split' ? row.label : legLabel(row.kind)),
+          align: 'left',
+          priority: 2
+        },
         {name: 'target', labelKey: 'col_to', field: row => vm.legTarget(row), align: 'left'},
         {name: 'sats', labelKey: 'col_sats', field: row => fmt.sats(row.sats)},
         {name: 'fiat', labelKey: 'col_fiat', field: row => row.fiat_amount || '', priority: 3},
-        {name: 'status', labelKey: 'col_status', field: 'status'},
+        {name: 'status', labelKey: 'col_status', field: status},
         {name: 'attempts', labelKey: 'col_attempts', field: 'attempts', priority: 4},
         {name: 'paid', labelKey: 'col_paid', field: row => fmt.when(row.paid_at), priority: 3},
         {name: 'error', labelKey: 'col_last_error', field: row => row.last_error || '', align: 'left', priority: 2}
@@ -119,7 +133,7 @@ window.SatMachineColumns = (() => {
         {name: 'direction', labelKey: 'col_direction', field: row => fmt.direction(row.direction), priority: 3},
         {name: 'fiat', labelKey: 'col_fiat', field: fiat, priority: 2},
         {name: 'sats', labelKey: 'col_sats', field: row => fmt.sats(row.amount_sats), priority: 3},
-        {name: 'status', labelKey: 'col_status', field: 'status', priority: 3},
+        {name: 'status', labelKey: 'col_status', field: status, priority: 3},
         {name: 'note', labelKey: 'col_why', field: row => row.note || '', align: 'left', priority: 3},
         {name: 'actions', label: '', field: 'id'}
       ],
@@ -147,7 +161,7 @@ window.SatMachineColumns = (() => {
         {name: 'created', labelKey: 'col_when', field: row => fmt.when(row.created_at), align: 'left', priority: 2},
         {name: 'lp', labelKey: 'col_lp', field: row => vm.lpName(row.enrolment_id), align: 'left'},
         {name: 'amount', labelKey: 'col_amount', field: fiat},
-        {name: 'status', labelKey: 'col_status', field: 'status', priority: 2},
+        {name: 'status', labelKey: 'col_status', field: status, priority: 2},
         {name: 'note', labelKey: 'col_note', field: row => row.note || '', align: 'left', priority: 4},
         {name: 'actions', label: '', field: 'id'}
       ],
@@ -157,11 +171,11 @@ window.SatMachineColumns = (() => {
         {
           name: 'rate',
           labelKey: 'col_rate',
-          field: row => `${fmt.rate(row.exchange_rate)} (${row.rate_source})`,
+          field: row => `${fmt.rate(row.exchange_rate)} (${word('rate_source', row.rate_source)})`,
           priority: 4
         },
         {name: 'sats', labelKey: 'col_sats', field: row => fmt.sats(row.sats), priority: 3},
-        {name: 'status', labelKey: 'col_status', field: 'status', align: 'left'},
+        {name: 'status', labelKey: 'col_status', field: status, align: 'left'},
         {name: 'actions', label: '', field: 'id'}
       ]
     })

@@ -9,7 +9,6 @@ window.SatMachine = (() => {
     KMF: 0, KRW: 0, KWD: 3, LYD: 3, OMR: 3, PYG: 0, RWF: 0, TND: 3, UGX: 0,
     UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0
   }
-  const DIRECTIONS = {cash_out: 'cash-out', cash_in: 'cash-in'}
 
   function locale() {
     const global = window.i18n && window.i18n.global
@@ -24,7 +23,62 @@ window.SatMachine = (() => {
     const global = window.i18n && window.i18n.global
     if (global) return global.t(full, values || {})
     const english = ((window.SatMachineMessages || {}).en || {})[key] || key
-    return english.replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+    return english
+      .replace(/\{'([^']*)'\}/g, (_, literal) => literal)
+      .replace(/\{(\w+)\}/g, (_, name) => (values || {})[name] ?? '')
+  }
+
+  // English words of the directions, for a page without the dictionary.
+  const DIRECTIONS = {cash_out: 'cash-out', cash_in: 'cash-in'}
+
+  // A status or enum value as a word in the page's language; a value this page
+  // has no word for is shown as it is.
+  function word(prefix, value, fallback) {
+    if (value === null || value === undefined || value === '') return ''
+    const global = window.i18n && window.i18n.global
+    const key = `${prefix}_${value}`
+    const known = global
+      ? global.te(`satmachineadmin.${key}`) || global.te(`satmachineadmin.${key}`, 'en')
+      : key in ((window.SatMachineMessages || {}).en || {})
+    if (known) return t(key)
+    return (fallback && fallback[value]) || String(value).replace(/_/g, ' ')
+  }
+
+  function statusWord(status) {
+    return word('status', status)
+  }
+
+  // A component's texts, read in the page's language each time they are used:
+  // spec maps a name to a key, to [key, ...the names of a function's values],
+  // to a function (kept), or to a nested spec.
+  function texts(spec) {
+    const out = {}
+    for (const [name, entry] of Object.entries(spec)) {
+      if (typeof entry === 'string') {
+        Object.defineProperty(out, name, {get: () => t(entry), enumerable: true})
+      } else if (Array.isArray(entry)) {
+        const [key, ...names] = entry
+        out[name] = (...args) =>
+          t(key, Object.fromEntries(names.map((n, i) => [n, args[i]])))
+      } else if (typeof entry === 'function') {
+        out[name] = entry
+      } else {
+        out[name] = texts(entry)
+      }
+    }
+    return out
+  }
+
+  // Quasar's own table words (rows per page, "1-10 of 20", no data), which
+  // LNbits leaves in English, in the page's language: read when a table renders.
+  function translateTables(q) {
+    const table = q.lang.table
+    Object.defineProperty(table, 'recordsPerPage', {
+      get: () => t('table_rows_per_page'),
+      configurable: true
+    })
+    Object.defineProperty(table, 'noData', {get: () => t('table_no_data'), configurable: true})
+    table.pagination = (start, end, total) => t('table_pagination', {start, end, total})
   }
 
   // Relabels columns written in English with their translation, read when the
@@ -50,8 +104,9 @@ window.SatMachine = (() => {
   function groupDecimal(text, digits) {
     if (text === null || text === undefined || text === '') return ''
     const [whole, fraction = ''] = String(text).split('.')
+    // A number of seven digits: some locales (es) group only from five.
     const parts = new Intl.NumberFormat(locale(), {minimumFractionDigits: 1})
-      .formatToParts(1000.5)
+      .formatToParts(1000000.5)
     const group = (parts.find(p => p.type === 'group') || {value: ','}).value
     const decimal = (parts.find(p => p.type === 'decimal') || {value: '.'}).value
     const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, group)
@@ -80,7 +135,7 @@ window.SatMachine = (() => {
       return seconds ? new Date(seconds * 1000).toLocaleString(locale()) : ''
     },
     direction(value) {
-      return DIRECTIONS[value] || value || ''
+      return word('direction', value, DIRECTIONS)
     },
     percent(value) {
       return value === null || value === undefined ? '' : `${value} %`
@@ -132,17 +187,17 @@ window.SatMachine = (() => {
   // of this extension is a plain sentence), never an HTTP status line.
   function errorMessage(error) {
     const response = error && error.response
-    if (!response) return 'The server cannot be reached: check your connection.'
+    if (!response) return t('error_unreachable')
     const detail = response.data && response.data.detail
     if (typeof detail === 'string' && detail) return detail
     if (Array.isArray(detail) && detail.length) {
       return detail.map(item => item.msg || String(item)).join('; ')
     }
     if (response.status === 401 || response.status === 403) {
-      return 'You are not allowed to do that: log in again.'
+      return t('error_not_allowed')
     }
-    if (response.status === 404) return 'That no longer exists: reload the page.'
-    return 'Something went wrong on the server: try again in a moment.'
+    if (response.status === 404) return t('error_gone')
+    return t('error_server')
   }
 
   const notify = {
@@ -162,10 +217,18 @@ window.SatMachine = (() => {
     return answer.data
   }
 
+  // LNbits' confirmation dialog, with its buttons in the page's language.
+  function confirmDialog(message) {
+    return Quasar.Dialog.create({
+      message,
+      ok: {flat: true, color: 'orange', label: t('ui_ok')},
+      cancel: {flat: true, color: 'grey', label: t('ui_cancel')}
+    })
+  }
+
   function confirm(message) {
     return new Promise(resolve => {
-      LNbits.utils
-        .confirmDialog(message)
+      confirmDialog(message)
         .onOk(() => resolve(true))
         .onCancel(() => resolve(false))
         .onDismiss(() => resolve(false))
@@ -182,7 +245,7 @@ window.SatMachine = (() => {
   // "3/4 paid", "1 of 4 payouts failed": a settlement's payouts at a glance.
   function progress(row) {
     if (!row) return {text: '', color: 'grey-8'}
-    if (!row.legs_total) return {text: row.status, color: statusColor(row.status)}
+    if (!row.legs_total) return {text: statusWord(row.status), color: statusColor(row.status)}
     const counts = {done: row.legs_done, failed: row.legs_failed, total: row.legs_total}
     if (row.legs_failed) return {text: t('progress_failed', counts), color: 'red-9'}
     const color = row.legs_done === row.legs_total ? 'green-9' : 'blue-9'
@@ -213,6 +276,10 @@ window.SatMachine = (() => {
   return {
     API,
     t,
+    word,
+    statusWord,
+    texts,
+    translateTables,
     translateColumns,
     format,
     fiatDigits,
@@ -222,6 +289,7 @@ window.SatMachine = (() => {
     notify,
     call,
     confirm,
+    confirmDialog,
     visibleColumns,
     prioritise,
     statusColor,

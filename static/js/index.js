@@ -1,6 +1,6 @@
 // The operator dashboard. Every number comes from the extension's API; the page
 // only checks input early so that the API's refusals are the exception.
-const {API, format: fmt, parseAmount} = window.SatMachine
+const {API, format: fmt, parseAmount, t} = window.SatMachine
 const POLL_MS = 5000
 const POLL_MAX_MS = 20000
 const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every third poll
@@ -80,15 +80,22 @@ window.app = Vue.createApp({
       depositDialog: {show: false},
       settleDialog: {show: false},
       nowSeconds: Math.floor(Date.now() / 1000),
-      directionOptions: [
-        {label: 'Cash-out (customer sells BTC)', value: 'cash_out'},
-        {label: 'Cash-in (customer buys BTC)', value: 'cash_in'}
-      ],
-      statusOptions: ['processing', 'settled', 'failed'],
       ...window.SatMachineColumns.operator(this)
     }
   },
   computed: {
+    directionOptions() {
+      return [
+        {label: t('direction_option_cash_out'), value: 'cash_out'},
+        {label: t('direction_option_cash_in'), value: 'cash_in'}
+      ]
+    },
+    statusOptions() {
+      return ['processing', 'settled', 'failed'].map(value => ({
+        label: t(`status_${value}`),
+        value
+      }))
+    },
     narrow() {
       // A phone: table buttons show their icon only (their name stays for
       // screen readers and tooltips).
@@ -163,27 +170,32 @@ window.app = Vue.createApp({
     feeText(direction) {
       const bps = this.fee[`${direction}_fee_bps`]
       if (bps === undefined) return ''
-      return `${this.percent(bps)} of the ${this.fee[`${direction}_fee_basis`]}`
+      return t('fee_of_basis', {
+        percent: this.percent(bps),
+        basis: t(`basis_${this.fee[`${direction}_fee_basis`]}`)
+      })
     },
     short(npub) {
       return npub ? `${npub.slice(0, 10)}…${npub.slice(-4)}` : ''
     },
     ago(seconds) {
-      if (!seconds) return 'never'
+      if (!seconds) return t('ago_never')
       const diff = Math.max(0, this.nowSeconds - seconds)
-      if (diff < 60) return `${diff} s ago`
-      if (diff < 3600) return `${Math.floor(diff / 60)} min ago`
+      if (diff < 60) return t('ago_seconds', {n: diff})
+      if (diff < 3600) return t('ago_minutes', {n: Math.floor(diff / 60)})
       return when(seconds)
     },
     statusColor: window.SatMachine.statusColor,
+    statusWord: window.SatMachine.statusWord,
+    word: window.SatMachine.word,
 
     lpName(enrolmentId) {
       const lp = this.lps.find(e => e.id === enrolmentId)
-      return lp ? lp.name : 'a liquidity provider'
+      return lp ? lp.name : t('a_liquidity_provider')
     },
     legTarget(leg) {
       // Another person's wallet (the platform's, an LP's) is shown by name only.
-      if (leg.kind === 'platform_fee') return 'Platform fee'
+      if (leg.kind === 'platform_fee') return t('col_platform_fee')
       if (leg.target_name) return leg.target_name
       if (leg.lp_enrolment_id) return this.lpName(leg.lp_enrolment_id)
       return leg.ln_address || leg.label || ''
@@ -205,48 +217,48 @@ window.app = Vue.createApp({
       if (!totals) return []
       const amounts = totals.by_currency.map(fiat)
       return [
-        {label: 'Settlements', value: LNbits.utils.formatSat(totals.settlements)},
-        {label: 'Fiat volume', value: amounts.join(' + ') || '—'},
-        {label: 'Volume', value: sats(totals.gross_sats)},
-        {label: 'Commission', value: sats(totals.commission_sats)},
-        {label: 'Platform fee', value: sats(totals.platform_fee_sats)},
-        {label: 'Operator fee', value: sats(totals.operator_fee_sats)},
-        {label: 'LP distributions', value: sats(totals.lp_allocated_sats)}
+        {label: t('tab_settlements'), value: LNbits.utils.formatSat(totals.settlements)},
+        {label: t('total_fiat_volume'), value: amounts.join(' + ') || '—'},
+        {label: t('col_volume'), value: sats(totals.gross_sats)},
+        {label: t('col_commission'), value: sats(totals.commission_sats)},
+        {label: t('col_platform_fee'), value: sats(totals.platform_fee_sats)},
+        {label: t('col_operator_fee'), value: sats(totals.operator_fee_sats)},
+        {label: t('total_lp_distributions'), value: sats(totals.lp_allocated_sats)}
       ]
     },
 
     // --- validation (the API checks again; these only answer sooner) -------------
     validNpub(value) {
-      if (!value) return 'The machine npub is required'
+      if (!value) return t('rule_npub_required')
       if (/^[0-9a-fA-F]{64}$/.test(value)) return true
       try {
-        return NostrTools.nip19.decode(value).type === 'npub' || 'Not an npub'
+        return NostrTools.nip19.decode(value).type === 'npub' || t('rule_not_npub')
       } catch (error) {
-        return 'Not a valid npub'
+        return t('rule_invalid_npub')
       }
     },
     validFiatCode(value) {
-      return !value || FIAT_CODE.test(value) || 'A three-letter currency code'
+      return !value || FIAT_CODE.test(value) || t('rule_currency_code')
     },
     validSats(value) {
       return (
-        (Number.isInteger(value) && value >= 0) || 'A whole number of sats, 0 or more'
+        (Number.isInteger(value) && value >= 0) || t('rule_whole_sats')
       )
     },
     validDecimal(value) {
-      return parseAmount(value) !== null || 'A number like 100 or 100.50'
+      return parseAmount(value) !== null || t('rule_decimal')
     },
     validPositiveDecimal(value) {
       const text = String(value ?? '').trim()
       // "-5" is an amount, only not one above 0.
       const amount = parseAmount(text.replace(/^-/, ''))
-      if (amount === null) return 'A number like 1,000.00'
-      return (!text.startsWith('-') && Number(amount) > 0) || 'An amount above 0'
+      if (amount === null) return t('rule_amount_format')
+      return (!text.startsWith('-') && Number(amount) > 0) || t('rule_amount_above_zero')
     },
     validRate(value) {
       return (
         (parseAmount(value) !== null && Number(parseAmount(value)) > 0) ||
-        'Fiat per BTC, above 0'
+        t('rule_rate')
       )
     },
 
@@ -464,7 +476,7 @@ window.app = Vue.createApp({
         if (d.id) {
           await this.call('PATCH', `/machines/${d.id}`, body)
           this.machineDialog.show = false
-          this.notifyDone('Machine saved')
+          this.notifyDone(t('done_machine_saved'))
           await this.loadMachines()
           return
         }
@@ -482,7 +494,7 @@ window.app = Vue.createApp({
       if (
         status === 'disabled' &&
         !(await window.SatMachine.confirm(
-          `Disable ${machine.name}? It refuses new transactions until you enable it again.`
+          t('confirm_disable_machine', {name: machine.name})
         ))
       ) {
         return
@@ -490,20 +502,24 @@ window.app = Vue.createApp({
       try {
         await this.call('PATCH', `/machines/${machine.id}`, {status})
         await this.loadMachines()
-        this.notifyDone(status === 'disabled' ? `${machine.name} disabled` : `${machine.name} enabled`)
+        this.notifyDone(
+          t(status === 'disabled' ? 'done_machine_disabled' : 'done_machine_enabled', {
+            name: machine.name
+          })
+        )
       } catch (error) {
         this.notifyError(error)
       }
     },
     removeMachine(machine) {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
-          `Remove ${machine.name}? Its wallet, and any balance in it, stays in your account.`
+          t('confirm_remove_machine', {name: machine.name})
         )
         .onOk(async () => {
           try {
             await this.call('DELETE', `/machines/${machine.id}`)
-            this.notifyDone('Machine removed')
+            this.notifyDone(t('done_machine_removed'))
             await this.loadMachines()
           } catch (error) {
             this.notifyError(error)
@@ -556,7 +572,7 @@ window.app = Vue.createApp({
           note: d.note || null
         })
         this.manualDialog.show = false
-        this.notifyDone(`Recorded ${settlement.tx_id}`)
+        this.notifyDone(t('done_recorded', {tx: settlement.tx_id}))
         await Promise.all([this.refreshSettlements(), this.loadOverview()])
       } catch (error) {
         this.notifyError(error)
@@ -566,13 +582,22 @@ window.app = Vue.createApp({
       try {
         const before = settlement.legs_failed
         const after = await this.call('POST', `/settlements/${settlement.id}/retry`)
-        const tried = before ? `Retried ${before} failed payout${before === 1 ? '' : 's'}` : 'Retried'
+        const tried = before
+          ? t(before === 1 ? 'retried_one' : 'retried_many', {n: before})
+          : t('retried')
         if (after.legs_failed) {
           this.notifyProblem(
-            `${tried}: ${after.legs_failed} of ${after.legs_total} still failed (${after.failure || 'no reason given'})`
+            t('retry_still_failed', {
+              tried,
+              failed: after.legs_failed,
+              total: after.legs_total,
+              reason: after.failure || t('no_reason_given')
+            })
           )
         } else {
-          this.notifyDone(`${tried}: ${after.legs_done}/${after.legs_total} paid`)
+          this.notifyDone(
+            t('retry_paid', {tried, done: after.legs_done, total: after.legs_total})
+          )
         }
         this.detail.show = false
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
@@ -587,14 +612,14 @@ window.app = Vue.createApp({
     resolveOptions(tx) {
       if (tx && tx.direction === 'cash_in') {
         return [
-          {label: 'Fresh link: the customer scans it with a Lightning wallet', value: 'link'},
-          {label: 'Void: the customer was refunded', value: 'void'}
+          {label: t('resolve_link'), value: 'link'},
+          {label: t('resolve_void_refunded'), value: 'void'}
         ]
       }
       return [
-        {label: 'Fully dispensed: settle it', value: 'full'},
-        {label: 'Partly dispensed: settle what was given out', value: 'partial'},
-        {label: 'Void: nothing dispensed, refunded', value: 'void'}
+        {label: t('resolve_full'), value: 'full'},
+        {label: t('resolve_partial'), value: 'partial'},
+        {label: t('resolve_void_nothing'), value: 'void'}
       ]
     },
     linkQrUrl() {
@@ -614,7 +639,7 @@ window.app = Vue.createApp({
           note: d.note || null
         })
         this.resolveDialog.show = false
-        this.notifyDone('Resolved')
+        this.notifyDone(t('done_resolved'))
         await Promise.all([this.loadAttention(), this.refreshSettlements()])
       } catch (error) {
         this.notifyError(error)
@@ -625,7 +650,7 @@ window.app = Vue.createApp({
       const d = this.resolveDialog
       try {
         d.link = await this.call('POST', `/abandoned/${d.tx.id}/link`, {expiry_s: 600})
-        this.notifyDone('Show the customer this code')
+        this.notifyDone(t('done_show_code'))
         await this.loadAttention()
       } catch (error) {
         LNbits.utils.notifyApiError(error)
@@ -645,7 +670,7 @@ window.app = Vue.createApp({
           display_name: d.display_name || null
         })
         this.enrolDialog.show = false
-        this.notifyDone('LP enrolled')
+        this.notifyDone(t('done_lp_enrolled'))
         await this.loadLps()
       } catch (error) {
         this.notifyError(error)
@@ -663,7 +688,7 @@ window.app = Vue.createApp({
         })
         if (d.confirm) await this.call('PUT', `/deposits/${deposit.id}/confirm`)
         this.depositDialog.show = false
-        this.notifyDone(d.confirm ? 'Deposit recorded and confirmed' : 'Deposit recorded')
+        this.notifyDone(t(d.confirm ? 'done_deposit_recorded_confirmed' : 'done_deposit_recorded'))
         await this.loadLps()
       } catch (error) {
         this.notifyError(error)
@@ -673,7 +698,7 @@ window.app = Vue.createApp({
     async confirmDeposit(deposit) {
       try {
         await this.call('PUT', `/deposits/${deposit.id}/confirm`)
-        this.notifyDone('Deposit confirmed')
+        this.notifyDone(t('done_deposit_confirmed'))
         await this.loadLps()
       } catch (error) {
         this.notifyError(error)
@@ -709,7 +734,7 @@ window.app = Vue.createApp({
           {headers: {'Idempotency-Key': d.idempotency_key}}
         )
         this.settleDialog.show = false
-        this.notifySettlement(done, 'Settled')
+        this.notifySettlement(done, t('settled'))
         await Promise.all([this.loadLps(), this.loadAttention()])
       } catch (error) {
         this.notifyError(error)
@@ -717,31 +742,29 @@ window.app = Vue.createApp({
     },
     notifySettlement(row, what) {
       const amount = `${fiat(row)} (${sats(row.sats)})`
-      if (row.status === 'paid') this.notifyDone(`${what}: ${amount} paid`)
+      if (row.status === 'paid') this.notifyDone(t('balance_paid', {what, amount}))
       else if (row.status === 'failed') {
-        this.notifyProblem(
-          `${amount} not paid: ${row.last_error}. It stays held from the LP's balance until you retry or void it (Needs attention).`
-        )
-      } else this.notifyDone(`${what}: ${amount} is being paid`)
+        this.notifyProblem(t('balance_not_paid', {amount, error: row.last_error}))
+      } else this.notifyDone(t('balance_being_paid', {what, amount}))
     },
     async retryBalanceSettlement(row) {
       try {
         const done = await this.call('POST', `/balance-settlements/${row.id}/retry`)
-        this.notifySettlement(done, 'Retried')
+        this.notifySettlement(done, t('retried'))
       } catch (error) {
         this.notifyError(error)
       }
       await Promise.all([this.loadLps(), this.loadAttention()])
     },
     voidBalanceSettlement(row) {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
-          `Void this settlement of ${fiat(row)}? Nothing is paid, and the amount goes back into the LP's balance.`
+          t('confirm_void_balance', {amount: fiat(row)})
         )
         .onOk(async () => {
           try {
             await this.call('POST', `/balance-settlements/${row.id}/void`)
-            this.notifyDone(`Voided: ${fiat(row)} back in the balance`)
+            this.notifyDone(t('done_voided', {amount: fiat(row)}))
           } catch (error) {
             this.notifyError(error)
           }
@@ -750,6 +773,7 @@ window.app = Vue.createApp({
     }
   },
   async created() {
+    window.SatMachine.translateTables(this.$q)
     try {
       const [fee] = await Promise.all([
         this.call('GET', '/platform-fee'),

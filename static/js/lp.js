@@ -1,5 +1,6 @@
 // A liquidity provider's own view: balances, distributions, auto-forwarding.
 const API = '/satmachineadmin/api/v1'
+const t = (key, values) => window.SatMachine.t(key, values)
 // models._LN_ADDRESS, applied after trimming and lower-casing as the API does.
 const LN_ADDRESS = /^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$/
 const RESERVE_MAX_BPS = 1000
@@ -102,7 +103,7 @@ window.app = Vue.createApp({
           label: 'Sats per fiat unit',
           field: row => row.sats_per_fiat_unit ?? '–'
         },
-        {name: 'status', label: 'Status', field: 'status'}
+        {name: 'status', label: 'Status', field: row => window.SatMachine.statusWord(row.status)}
       ],
       balanceSettlementColumns: [
         {
@@ -135,7 +136,7 @@ window.app = Vue.createApp({
           label: 'Rate (fiat/BTC)',
           field: row => this.rate(row.exchange_rate)
         },
-        {name: 'state', label: 'State', field: 'state'}
+        {name: 'state', label: 'State', field: row => window.SatMachine.statusWord(row.state)}
       ],
       forwardColumns: [
         {
@@ -152,7 +153,7 @@ window.app = Vue.createApp({
           field: 'sats',
           format: value => this.sats(value)
         },
-        {name: 'status', label: 'Status', field: 'status'},
+        {name: 'status', label: 'Status', field: row => window.SatMachine.statusWord(row.status)},
         {name: 'attempts', label: 'Attempts', field: 'attempts'},
         {
           name: 'error',
@@ -180,7 +181,7 @@ window.app = Vue.createApp({
     reserveHint() {
       const bps = this.forwardingForm.fee_reserve_bps
       return Number.isInteger(bps)
-        ? `= ${(bps / 100).toFixed(2)} % of each distribution stays in your wallet`
+        ? t('lp_reserve_hint', {percent: (bps / 100).toFixed(2)})
         : ''
     }
   },
@@ -196,7 +197,7 @@ window.app = Vue.createApp({
         : LNbits.utils.formatSat(value)
     },
     when(seconds) {
-      return new Date(seconds * 1000).toLocaleString()
+      return window.SatMachine.format.when(seconds)
     },
     walletName(walletId) {
       const wallet = (this.g.user ? this.g.user.wallets : []).find(
@@ -212,19 +213,19 @@ window.app = Vue.createApp({
       return (
         !address ||
         LN_ADDRESS.test(address) ||
-        'Not a Lightning address (name@domain.com)'
+        t('rule_ln_address')
       )
     },
     reserveRule(value) {
       return (
         (Number.isInteger(value) && value >= 0 && value <= RESERVE_MAX_BPS) ||
-        'A whole number of basis points from 0 to 1000 (10 %)'
+        t('rule_reserve_bps')
       )
     },
     invalid() {
       Quasar.Notify.create({
         type: 'warning',
-        message: 'Not saved: correct the highlighted fields first.'
+        message: t('not_saved_fix_fields')
       })
     },
     cumulative() {
@@ -248,7 +249,7 @@ window.app = Vue.createApp({
           labels: points.map(point => point.x),
           datasets: [
             {
-              label: 'Sats received',
+              label: t('ui_sats_received'),
               data: points.map(point => point.y),
               stepped: true,
               borderColor: Quasar.getCssVar('primary'),
@@ -330,8 +331,8 @@ window.app = Vue.createApp({
         Quasar.Notify.create({
           type: 'positive',
           message: data.display_name
-            ? `Operators see you as ${data.display_name}`
-            : 'Operators see your LNbits username'
+            ? t('lp_seen_as', {name: data.display_name})
+            : t('lp_seen_as_username')
         })
       } catch (error) {
         window.SatMachine.notify.error(error)
@@ -342,22 +343,19 @@ window.app = Vue.createApp({
       this.payoutPlans = data.map(plan => ({...plan, form: {...plan}}))
     },
     scheduleLabel(name) {
-      return {
-        each: 'Each settlement',
-        daily: 'Daily at a set hour (UTC)',
-        threshold: 'When accrued reaches an amount'
-      }[name]
+      return window.SatMachine.word('schedule', name)
     },
     scheduledText(plan) {
       if (plan.schedule === 'daily' && plan.next_payout_at) {
-        return `next payout ${this.when(plan.next_payout_at)} (${String(
-          plan.hour
-        ).padStart(2, '0')}:00 UTC)`
+        return t('lp_next_payout', {
+          when: this.when(plan.next_payout_at),
+          hour: `${String(plan.hour).padStart(2, '0')}:00 UTC`
+        })
       }
       if (plan.schedule === 'threshold') {
-        return `paid once ${this.sats(plan.threshold_sats)} sats have accrued`
+        return t('lp_paid_once', {sats: this.sats(plan.threshold_sats)})
       }
-      return 'paid with each settlement'
+      return t('lp_paid_each')
     },
     async savePayoutPlan(plan) {
       const form = plan.form
@@ -372,7 +370,7 @@ window.app = Vue.createApp({
           body
         )
         await this.loadPayoutPlans()
-        Quasar.Notify.create({type: 'positive', message: 'Payout schedule saved'})
+        Quasar.Notify.create({type: 'positive', message: t('done_payout_schedule_saved')})
       } catch (error) {
         LNbits.utils.notifyApiError(error)
       }
@@ -397,8 +395,8 @@ window.app = Vue.createApp({
         Quasar.Notify.create({
           type: 'positive',
           message: data.ln_address
-            ? `Distributions will be forwarded to ${data.ln_address}`
-            : 'Auto-forward is off'
+            ? t('lp_forwarded_to', {address: data.ln_address})
+            : t('lp_forward_off')
         })
       } catch (error) {
         window.SatMachine.notify.error(error)
@@ -408,6 +406,7 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    window.SatMachine.translateTables(this.$q)
     // What a phone leaves out (SatMachine.visibleColumns) is in the CSV export.
     const {prioritise} = window.SatMachine
     prioritise(this.balanceColumns, {

@@ -1,6 +1,7 @@
 // The super user's platform settings. Each form checks the bounds of
 // models.SuperConfigUpdate before it sends; the API's refusals are shown as they come.
 const API = '/satmachineadmin/api/v1'
+const t = (key, values) => window.SatMachine.t(key, values)
 const BPS_MAX = 10000
 const MAX_RELAYS = 20
 // models._RELAY_URL
@@ -15,59 +16,59 @@ const FEE_POLICY = [
 const RPC_FIELDS = [
   {
     key: 'clock_tolerance_s',
-    label: 'Clock tolerance',
+    labelKey: 'rpc_clock_tolerance_s',
     unit: 's',
     min: 10,
     max: 3600,
-    hint: 'How far a request’s timestamp may be from the server’s clock'
+    hintKey: 'rpc_clock_tolerance_s_hint'
   },
   {
     key: 'amount_tolerance_bps',
-    label: 'Amount tolerance',
+    labelKey: 'rpc_amount_tolerance_bps',
     unit: 'bps',
     min: 0,
     max: 2000,
-    hint: 'How far a machine’s sats may be from its fiat at its rate'
+    hintKey: 'rpc_amount_tolerance_bps_hint'
   },
   {
     key: 'lp_rate_tolerance_bps',
-    label: 'LP settlement rate tolerance',
+    labelKey: 'rpc_lp_rate_tolerance_bps',
     unit: 'bps',
     min: 0,
     max: 2000,
-    hint: 'How far an operator’s rate for an LP balance settlement may be from LNbits’ rate'
+    hintKey: 'rpc_lp_rate_tolerance_bps_hint'
   },
   {
     key: 'beacon_offline_s',
-    label: 'Offline after',
+    labelKey: 'rpc_beacon_offline_s',
     unit: 's',
     min: 30,
     max: 86400,
-    hint: 'A machine without a beacon for this long shows as offline'
+    hintKey: 'rpc_beacon_offline_s_hint'
   },
   {
     key: 'dispense_timeout_s',
-    label: 'Dispense timeout',
+    labelKey: 'rpc_dispense_timeout_s',
     unit: 's',
     min: 60,
     max: 7 * 86400,
-    hint: 'A paid cash-out not confirmed as dispensed by then is abandoned'
+    hintKey: 'rpc_dispense_timeout_s_hint'
   },
   {
     key: 'telemetry_retention_days',
-    label: 'Telemetry retention',
+    labelKey: 'rpc_telemetry_retention_days',
     unit: 'days',
     min: 1,
     max: 3650,
-    hint: 'Telemetry older than this is deleted'
+    hintKey: 'rpc_telemetry_retention_days_hint'
   },
   {
     key: 'rpc_log_retention_days',
-    label: 'RPC log retention',
+    labelKey: 'rpc_rpc_log_retention_days',
     unit: 'days',
     min: 1,
     max: 3650,
-    hint: 'RPC log entries older than this are deleted'
+    hintKey: 'rpc_rpc_log_retention_days_hint'
   }
 ]
 
@@ -93,14 +94,6 @@ window.app = Vue.createApp({
       statusTimer: null,
       maxRelays: MAX_RELAYS,
       rpcFields: RPC_FIELDS,
-      directions: [
-        {key: 'cash_out', label: 'Cash-out'},
-        {key: 'cash_in', label: 'Cash-in'}
-      ],
-      basisOptions: [
-        {label: 'of the commission', value: 'commission'},
-        {label: 'of the principal', value: 'principal'}
-      ],
       relayColumns: [
         {name: 'url', label: 'Relay', field: 'url', align: 'left'},
         {name: 'connected', label: 'State', field: 'connected', align: 'left'},
@@ -119,7 +112,7 @@ window.app = Vue.createApp({
         {
           name: 'operator',
           label: 'Operator',
-          field: row => row.operator || 'an operator',
+          field: row => row.operator || t('an_operator'),
           align: 'left'
         },
         {name: 'machines', label: 'Machines', field: 'machines', sortable: true},
@@ -161,16 +154,25 @@ window.app = Vue.createApp({
     }
   },
   computed: {
+    directions() {
+      return ['cash_out', 'cash_in'].map(key => ({key, label: t(`fs_${key}`)}))
+    },
+    basisOptions() {
+      return ['commission', 'principal'].map(value => ({
+        label: t(`basis_option_${value}`),
+        value
+      }))
+    },
     setupSteps() {
       return [
         {
           key: 'relays',
-          label: 'Set the relays your machines connect to (Relays, below)',
+          label: t('setup_relays'),
           done: Boolean(this.config.relays && this.config.relays.length)
         },
         {
           key: 'wallet',
-          label: 'Choose the wallet the platform fee is paid into (Fee wallet)',
+          label: t('setup_wallet'),
           done: Boolean(this.config.super_wallet_id)
         }
       ]
@@ -179,14 +181,14 @@ window.app = Vue.createApp({
       return this.setupSteps.every(step => step.done)
     },
     walletOptions() {
-      const options = [{label: 'No fee wallet', value: null}]
+      const options = [{label: t('no_fee_wallet'), value: null}]
       const own = this.g.user ? this.g.user.wallets : []
       for (const wallet of own) {
         options.push({label: wallet.name, value: wallet.id})
       }
       const current = this.config.super_wallet_id
       if (current && !own.some(wallet => wallet.id === current)) {
-        options.push({label: `Wallet ${current} (not yours)`, value: current})
+        options.push({label: t('wallet_not_yours', {id: current}), value: current})
       }
       return options
     },
@@ -201,7 +203,7 @@ window.app = Vue.createApp({
     },
     dropped() {
       const entries = Object.entries(this.relayStatus.dropped || {})
-      if (!entries.length) return 'none'
+      if (!entries.length) return t('dropped_none')
       return entries.map(([why, count]) => `${why}: ${count}`).join(', ')
     }
   },
@@ -215,33 +217,33 @@ window.app = Vue.createApp({
         : LNbits.utils.formatSat(value)
     },
     when(seconds) {
-      return seconds ? new Date(seconds * 1000).toLocaleString() : 'never'
+      return seconds ? window.SatMachine.format.when(seconds) : t('ago_never')
     },
     feeHint(bps, basis) {
       if (!Number.isInteger(bps)) return ''
-      return `= ${(bps / 100).toFixed(2)} % of the ${basis}`
+      return `= ${t('fee_of_basis', {percent: `${(bps / 100).toFixed(2)} %`, basis: t(`basis_${basis}`)})}`
     },
     bpsRule(value) {
       return (
         (Number.isInteger(value) && value >= 0 && value <= BPS_MAX) ||
-        'A whole number of basis points from 0 to 10000 (100 %)'
+        t('rule_bps')
       )
     },
     rangeRule(field) {
       return value =>
         (Number.isInteger(value) && value >= field.min && value <= field.max) ||
-        `A whole number from ${field.min} to ${field.max}`
+        t('rule_range', {min: field.min, max: field.max})
     },
     relayRule(value) {
       return (
         RELAY_URL.test((value || '').trim()) ||
-        'A relay URL starting with ws:// or wss://'
+        t('rule_relay_url')
       )
     },
     invalid() {
       Quasar.Notify.create({
         type: 'warning',
-        message: 'Not saved: correct the highlighted fields first.'
+        message: t('not_saved_fix_fields')
       })
     },
     copy(text) {
@@ -282,31 +284,30 @@ window.app = Vue.createApp({
       }
     },
     saveFees() {
-      return this.update('fees', {...this.feeForm}, 'Platform fee saved')
+      return this.update('fees', {...this.feeForm}, t('done_platform_fee_saved'))
     },
     saveRpc() {
-      return this.update('rpc', {...this.rpcForm}, 'Tolerances saved')
+      return this.update('rpc', {...this.rpcForm}, t('done_tolerances_saved'))
     },
     async saveRelays() {
       const relays = this.relayForm.relays.map(relay => relay.trim())
       if (relays.length > MAX_RELAYS) {
         Quasar.Notify.create({
           type: 'warning',
-          message: `At most ${MAX_RELAYS} relays`
+          message: t('at_most_relays', {n: MAX_RELAYS})
         })
         return
       }
       const body = {relays, local_only: this.relayForm.local_only}
-      if (await this.update('relays', body, 'Relays saved')) {
+      if (await this.update('relays', body, t('done_relays_saved'))) {
         // The server follows its relay list within a second.
         setTimeout(this.loadRelayStatus, 1500)
       }
     },
     rotateKey() {
-      LNbits.utils
+      window.SatMachine
         .confirmDialog(
-          'Rotate the server key? Every machine must be told the new npub ' +
-            '(pair it again) before it can reach this server.'
+          t('confirm_rotate_key')
         )
         .onOk(async () => {
           this.saving.rotate = true
@@ -318,7 +319,7 @@ window.app = Vue.createApp({
             this.config = {...this.config, ...data}
             Quasar.Notify.create({
               type: 'positive',
-              message: 'New server key: pair the machines again'
+              message: t('done_new_server_key')
             })
           } catch (error) {
             window.SatMachine.notify.error(error)
@@ -360,6 +361,7 @@ window.app = Vue.createApp({
     }
   },
   created() {
+    window.SatMachine.translateTables(this.$q)
     const {prioritise} = window.SatMachine
     // The relay table shares its row with another card: fewer columns fit.
     prioritise(this.relayColumns, {in: 4, out: 4, reconnects: 4, oversized: 4, error: 3})

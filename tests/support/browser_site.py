@@ -416,6 +416,31 @@ class BrowserSite:
         return path
 
 
+_UNTRANSLATED_FILE = Path(__file__).with_name("untranslated.js")
+# The function itself, without the file's leading comment.
+UNTRANSLATED = (
+    "language =>" + _UNTRANSLATED_FILE.read_text().split("\nlanguage =>", 1)[1]
+)
+
+
+async def set_language(page: Page, language: str) -> None:
+    """LNbits' language switch as it stores the choice (Quasar LocalStorage,
+    lnbits.lang): the pages opened next in this browser context use it."""
+    await page.context.add_init_script(
+        f"localStorage.setItem('lnbits.lang', '__q_strn|{language}')"
+    )
+
+
+async def untranslated(page: Page, language: str = "es") -> list[str]:
+    """What the extension shows on ``page`` in English although ``language``
+    has its own words for it (tests/support/untranslated.js)."""
+    await page.wait_for_load_state("networkidle")
+    found = await page.evaluate(UNTRANSLATED, language)
+    return [
+        f"{item['text']!r} is {item['key']} ({item['english']!r})" for item in found
+    ]
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def site() -> AsyncIterator[BrowserSite]:
     skip_or_fail_without_browser()

@@ -1,0 +1,292 @@
+"""In Spanish (LNbits' language switch), no English of this extension is left on
+any role's page: the operator's every tab with data in it and its dialogs (the
+form checks' messages included), the LP's page and the super user's page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+import pytest_asyncio
+from browser_site import (  # noqa: F401 (fixtures)
+    API,
+    EXT_ID,
+    BrowserSite,
+    set_language,
+    site,
+    site_config_for_module,
+    untranslated,
+)
+from playwright.async_api import expect
+from super_config import SuperConfigSetter
+
+from helpers import cash_out_body
+
+if TYPE_CHECKING:
+    from browser_site import BrowserPage
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+OPERATOR_TABS = (
+    "overview",
+    "machines",
+    "splits",
+    "fees",
+    "settlements",
+    "attention",
+    "lps",
+    "alerts",
+)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def business(
+    site: BrowserSite,  # noqa: F811
+    site_config_for_module: SuperConfigSetter,  # noqa: F811
+) -> dict:
+    """An operator with a machine, a split to a wallet and to a Lightning address
+    (whose payment fails here), an LP with a confirmed and an unconfirmed
+    deposit and a failed settlement of their balance, and one settlement with a
+    failed payout."""
+    await site_config_for_module.set(
+        {
+            "cash_out_fee_bps": 3000,
+            "cash_in_fee_bps": 1000,
+            "fee_basis": "commission",
+            "super_wallet_id": site.super.wallet_id,
+        }
+    )
+    operator = await site.new_account("operator")
+    machine = await site.add_machine(
+        operator, {"name": "Cajero Zona 10", "fiat_code": "GTQ", "location": "Zona 10"}
+    )
+    await site.api(
+        "PUT",
+        f"{API}/splits",
+        account=operator,
+        body={
+            "rules": [
+                {
+                    "label": "Propinas",
+                    "wallet_id": operator.wallet_id,
+                    "weight_bps": 5000,
+                },
+                {
+                    "label": "Mantenimiento",
+                    "ln_address": "upkeep@example.com",
+                    "weight_bps": 5000,
+                },
+            ]
+        },
+    )
+    lp = await site.new_account("lp")
+    made = await site.api("POST", f"{API}/lp/code", account=lp, body={})
+    enrolment = await site.api(
+        "POST",
+        f"{API}/lps",
+        account=operator,
+        body={"code": made["code"], "fiat_code": "GTQ", "display_name": "María"},
+    )
+    for amount, confirm in (("5000.00", True), ("250.00", False)):
+        deposit = await site.api(
+            "POST",
+            f"{API}/lps/{enrolment['id']}/deposits",
+            account=operator,
+            body={"fiat_amount": amount},
+        )
+        if confirm:
+            await site.api(
+                "PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator
+            )
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 1_000_000},
+    )
+    await site.api(
+        "POST",
+        f"{API}/settlements/manual",
+        account=operator,
+        body=cash_out_body(machine["id"], tx_id="zona10-0001"),
+    )
+    await failed_balance_settlement(site, operator, enrolment["id"])
+    return {"operator": operator, "lp": lp, "machine": machine}
+
+
+async def failed_balance_settlement(
+    site: BrowserSite,  # noqa: F811
+    operator,
+    enrolment_id: str,
+) -> None:
+    """LNbits refuses a payment within an hour of the wallet's last one (its
+    funding): the settlement is recorded and held, its payment fails."""
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": operator.wallet_id, "amount": 1_000_000},
+    )
+    limit = "lnbits_wallet_limit_secs_between_trans"
+    await site.api(
+        "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 3600}
+    )
+    try:
+        failed = await site.api(
+            "POST",
+            f"{API}/lps/{enrolment_id}/settle",
+            account=operator,
+            body={"wallet_id": operator.wallet_id, "fiat_amount": "100.00"},
+        )
+    finally:
+        await site.api(
+            "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 0}
+        )
+    assert failed["status"] == "failed", failed
+
+
+async def spanish_page(site: BrowserSite, account, path: str) -> BrowserPage:  # noqa: F811
+    page = await site.page_for(account)
+    await set_language(page, "es")
+    await page.goto(f"{site.url}/{EXT_ID}/{path}")
+    await expect(page.locator(".q-page-container .q-card").first).to_be_visible()
+    return page
+
+
+class Findings(list):
+    """English found, place by place: every place is looked at, then all of it
+    is reported at once."""
+
+    async def look(self, page: BrowserPage, where: str) -> None:
+        self.extend(f"{where}: {text}" for text in await untranslated(page, "es"))
+
+
+async def open_dialog(
+    found: Findings, page: BrowserPage, opener, where: str, *, submit: bool = False
+) -> None:
+    """Opens a dialog, checks it (after an empty submit when ``submit``: the
+    form's checks then speak), and closes it."""
+    await opener.click()
+    dialog = page.locator(".q-dialog").last
+    await expect(dialog).to_be_visible()
+    if submit:
+        await dialog.locator("button[type=submit]").first.click()
+        await expect(dialog.locator(".q-field--error").first).to_be_visible()
+    await found.look(page, where)
+    await page.keyboard.press("Escape")
+    await expect(page.locator(".q-dialog")).to_have_count(0)
+
+
+async def test_the_operator_sees_no_english(
+    site: BrowserSite,  # noqa: F811
+    business: dict,
+):
+    found = Findings()
+    page = await spanish_page(site, business["operator"], "")
+    tabs = page.locator('[data-test="tabs"] .q-tab')
+    await expect(tabs).to_have_count(len(OPERATOR_TABS))
+    for index, name in enumerate(OPERATOR_TABS):
+        await tabs.nth(index).click()
+        await found.look(page, f"tab {name}")
+
+    def tab(name: str):
+        return tabs.nth(OPERATOR_TABS.index(name))
+
+    await tab("settlements").click()
+    await expect(page.locator('[data-test="settlement-progress"]')).to_contain_text(
+        "de 4 pagos fallaron"
+    )
+    await open_dialog(
+        found,
+        page,
+        page.locator('[data-test="settlements-table"] tbody tr').first,
+        "settlement detail",
+    )
+    await open_dialog(
+        found,
+        page,
+        page.locator('[data-test="manual-tx"]'),
+        "manual transaction",
+        submit=True,
+    )
+
+    await tab("machines").click()
+    await open_dialog(
+        found,
+        page,
+        page.locator('[data-test="add-machine"]'),
+        "machine dialog",
+        submit=True,
+    )
+    await open_dialog(
+        found,
+        page,
+        page.locator('[data-test="pair-machine"]'),
+        "pairing dialog",
+        submit=True,
+    )
+    await open_dialog(
+        found, page, page.locator('[data-test="machine-cash-open"]').first, "cash panel"
+    )
+
+    await tab("lps").click()
+    await open_dialog(
+        found,
+        page,
+        page.locator('[data-test="enrol-lp"]'),
+        "enrolment dialog",
+        submit=True,
+    )
+    actions = page.locator('[data-test="lps-table"] tbody tr').first.locator("button")
+    await open_dialog(found, page, actions.nth(0), "deposit dialog", submit=True)
+    await open_dialog(found, page, actions.nth(1), "settle dialog", submit=True)
+    await open_dialog(found, page, actions.nth(2), "payout schedules dialog")
+
+    await tab("attention").click()
+    failed = page.locator('[data-test="failed-balance-settlements"] tbody tr').first
+    await expect(failed).to_contain_text("fallido")
+    # Void asks first (LNbits' confirmation dialog, with this extension's text).
+    await open_dialog(found, page, failed.locator("button").last, "void confirmation")
+
+    await tab("splits").click()
+    await page.locator('[data-test="add-rule"]').click()
+    await expect(page.locator('[data-test="rules-problem"]')).to_be_visible()
+    await found.look(page, "split rules with a problem")
+    assert found == [], "\n".join(found)
+
+
+async def test_the_lp_sees_no_english(
+    site: BrowserSite,  # noqa: F811
+    business: dict,
+):
+    found = Findings()
+    page = await spanish_page(site, business["lp"], "lp")
+    await expect(page.get_by_test_id("balances").locator("tbody tr")).to_have_count(1)
+    await found.look(page, "LP page")
+    await page.get_by_test_id("make-code").click()
+    await expect(page.get_by_test_id("enrol-code-left")).to_be_visible()
+    await found.look(page, "LP page with an enrolment code")
+    assert found == [], "\n".join(found)
+
+
+async def test_the_super_user_sees_no_english(site: BrowserSite):  # noqa: F811
+    found = Findings()
+    page = await spanish_page(site, site.super, "super")
+    await expect(page.get_by_test_id("relay-status")).to_be_visible()
+    await found.look(page, "super page")
+    assert found == [], "\n".join(found)
+
+
+async def test_an_english_string_left_on_the_page_is_found(
+    site: BrowserSite,  # noqa: F811
+    business: dict,
+):
+    """The check itself: English put on a Spanish page is reported."""
+    page = await spanish_page(site, business["lp"], "lp")
+    await page.evaluate(
+        "() => { const el = document.createElement('div');"
+        " el.textContent = 'Nothing forwarded yet';"
+        " document.querySelector('.q-page-container').appendChild(el) }"
+    )
+    found = await untranslated(page, "es")
+    assert any("ui_nothing_forwarded_yet" in item for item in found), found
