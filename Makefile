@@ -71,25 +71,31 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 # Debian's chromium for the browser tests (Playwright cannot download its own browsers
-# here). Installed with apt-get when running as root; otherwise, or if that fails, this
-# only warns: the browser tests are then skipped (CI sets SATMACHINEADMIN_REQUIRE_BROWSER=1
-# and fails them instead).
+# here) and Node.js for the tests that run the pages' scripts alone. Installed with
+# apt-get when running as root; otherwise, or if that fails, this only warns: those
+# tests are then skipped (CI sets SATMACHINEADMIN_REQUIRE_BROWSER=1 and fails them
+# instead).
 CHROMIUM ?= /usr/bin/chromium
 
+# $(call apt_install,package,command,what needs it)
+define apt_install
+if command -v $(2) >/dev/null 2>&1; then \
+	:; \
+elif test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1; then \
+	echo "Installing $(1) for the $(3)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -q $(1) >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q $(1) >/dev/null; } \
+		|| echo "WARNING: could not install $(1); the $(3) will be skipped" >&2; \
+else \
+	echo "WARNING: no $(2), and installing it needs root and apt-get;" \
+		"the $(3) will be skipped" >&2; \
+fi
+endef
+
 browser:
-	@if test -x $(CHROMIUM); then \
-		:; \
-	elif test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing chromium for the browser tests"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q chromium >/dev/null 2>&1 \
-			|| { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
-			|| echo "WARNING: could not install chromium; the browser tests will be" \
-				"skipped" >&2; \
-	else \
-		echo "WARNING: no $(CHROMIUM), and installing it needs root and apt-get;" \
-			"the browser tests will be skipped" >&2; \
-	fi
+	@$(call apt_install,chromium,$(CHROMIUM),browser tests)
+	@$(call apt_install,nodejs,node,tests of the pages' scripts)
 
 # nostr-relay (PyPI), a second relay implementation for the integration tests, in a
 # venv of its own because its dependencies clash with LNbits' (requirements/relay.in).

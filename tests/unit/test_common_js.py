@@ -5,16 +5,15 @@ decimal strings, and fiat and rates are grouped."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from node import NODE, node_tests
 
 COMMON_JS = Path(__file__).parents[2] / "static" / "js" / "common.js"
-NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+pytestmark = node_tests()
 
 
 def run(expression: str, language: str = "en-US"):

@@ -7,23 +7,22 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
+from node import NODE, node_tests
 
 ROOT = Path(__file__).parents[2]
 DICTIONARY = ROOT / "static" / "i18n" / "satmachineadmin.js"
-NODE = shutil.which("node")
 SOURCES = [
     *sorted((ROOT / "templates" / "satmachineadmin").rglob("*.html")),
     *sorted((ROOT / "static" / "js").glob("*.js")),
     *sorted((ROOT / "static" / "components").glob("*.js")),
 ]
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+pytestmark = node_tests()
 
 # A key: lower-case words joined by "_", not ending in "_" (a prefix completed at
 # run time, e.g. 'status_' + status, is not a key).
