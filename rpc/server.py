@@ -188,18 +188,24 @@ class RpcServer:
             self.dropped["announcement_from_unknown"] += 1
             return
         d_tags = _tag_values(event, "d")
-        record = (
-            beacons.record_beacon
-            if event.kind == BEACON_KIND
-            else beacons.record_telemetry
-        )
-        await record(
-            machine_id=machine.id,
-            d_tag=d_tags[0] if d_tags else "",
-            event_id=event.id,
-            created_at=event.created_at,
-            content=event.content,
-        )
+        d_tag = d_tags[0] if d_tags else ""
+        if event.kind == BEACON_KIND:
+            await beacons.record_beacon(
+                machine_id=machine.id,
+                d_tag=d_tag,
+                event_id=event.id,
+                created_at=event.created_at,
+                content=event.content,
+                operator_id=machine.operator_id,
+            )
+        else:
+            await beacons.record_telemetry(
+                machine_id=machine.id,
+                d_tag=d_tag,
+                event_id=event.id,
+                created_at=event.created_at,
+                content=event.content,
+            )
 
     async def _handle_request(self, event: Event, relay: str) -> None:
         started = time.perf_counter()

@@ -32,6 +32,7 @@ from ..models import (
     SuperConfig,
 )
 from ..nostr.nip19 import npub_encode
+from . import push
 from .accounts import person_name
 from .config import get_super_config
 from .machines import create_machine, get_machine
@@ -220,6 +221,7 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
             "conflict", "this key is already a registered machine"
         ) from exc
     await crud.set_pairing_machine(pairing_id=pairing["id"], machine_id=machine.id)
+    push.notify([pairing["operator_id"]], push.MACHINES)
     return await _paired(pairing["operator_id"], machine.id)
 
 
