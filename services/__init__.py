@@ -167,7 +167,6 @@ from .pairing import (
     expect_machine,
     list_pairings,
     pair_machine,
-    qr_svg,
     seed_url,
 )
 from .payout_plans import (
@@ -308,7 +307,6 @@ __all__ = [
     "person_name",
     "preview_split",
     "principal_agrees_with_fiat",
-    "qr_svg",
     "record_dispensed_bills",
     "record_manual_settlement",
     "record_refill",

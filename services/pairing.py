@@ -14,12 +14,9 @@ answer never says whether another operator holds it.
 from __future__ import annotations
 
 import hashlib
-import io
 import ipaddress
 import secrets
 from urllib.parse import urlencode, urlsplit
-
-import pyqrcode
 
 from .. import crud, helpers
 from ..errors import Conflict, InvalidInput, NotFound
@@ -100,12 +97,6 @@ def seed_relays(config: SuperConfig) -> list[str]:
     return list(config.relays)
 
 
-def qr_svg(data: str) -> str:
-    buffer = io.BytesIO()
-    pyqrcode.create(data, error="M").svg(buffer, scale=4, xmldecl=False, svgns=True)
-    return buffer.getvalue().decode()
-
-
 async def create_pairing(
     operator_id: str,
     data: PairingCreate | MachineCreate,
@@ -143,7 +134,6 @@ async def create_pairing(
         {**row, "used_at": None, "machine_id": None},
         now=now,
         seed_url=url,
-        qr_svg=qr_svg(url),
     )
 
 

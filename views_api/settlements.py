@@ -153,7 +153,6 @@ async def api_reissue_withdraw_link(
     """A fresh LNURL-withdraw link for a cash-in that paid the customer nothing
     (its link expired unclaimed, or its payment failed): show ``lnurl`` to the
     customer as a QR code. The transaction waits for that link again."""
-    link = await withdraw_reissue.reissue_link(
+    return await withdraw_reissue.reissue_link(
         user.id, transaction_id, expiry_s=data.expiry_s
     )
-    return link.copy(update={"qr_svg": services.qr_svg(link.lnurl)})

@@ -26,10 +26,6 @@ window.app.component('sm-pairing-dialog', {
         ? 'Confirm the machine'
         : 'Pair a new machine'
     },
-    qrDataUrl() {
-      const svg = this.current && this.current.qr_svg
-      return svg ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` : ''
-    },
     countdownText() {
       if (!this.current) return ''
       const left = Math.max(0, this.current.expires_at - this.nowSeconds)
@@ -134,8 +130,10 @@ window.app.component('sm-pairing-dialog', {
                   can use it.
                 </div>
               </div>
-              <img :src="qrDataUrl" alt="Seed URL as a QR code" style="width: 260px"
-                data-test="pair-qr" />
+              <div data-test="pair-qr" style="width: 260px; margin: 0 auto">
+                <lnbits-qrcode :value="current.seed_url" :show-buttons="false">
+                </lnbits-qrcode>
+              </div>
               <div class="text-caption q-mt-sm">
                 Scan this with the machine. The code works once and expires in
                 <strong data-test="pair-countdown" v-text="countdownText"></strong>.

@@ -627,10 +627,6 @@ window.app = Vue.createApp({
         {label: 'Void: nothing dispensed, refunded', value: 'void'}
       ]
     },
-    linkQrUrl() {
-      const link = this.resolveDialog.link
-      return link ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qr_svg)}` : ''
-    },
     linkExpiry() {
       return this.resolveDialog.link ? when(this.resolveDialog.link.expires_at) : ''
     },
