@@ -4,6 +4,8 @@ those a change concerns and to no one else, and nothing in it but what changed."
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from asyncio import Queue
 from collections.abc import AsyncIterator
 
@@ -12,7 +14,8 @@ import pytest_asyncio
 from in_process_rpc import Atm, cash_out_params, pay_from_customer, register
 from lnbits.core.services.websockets import WebsocketConnection, websocket_manager
 
-from helpers import API, enrol_lp
+from helpers import API, add_machine, enrol_lp
+from satmachineadmin.rpc import beacons
 from satmachineadmin.services import push
 
 
@@ -159,3 +162,45 @@ async def test_a_push_that_fails_does_not_fail_the_change(
     await push.drain()  # the failed send is logged, not raised
     listed = await client.get(f"{API}/deposits", headers=operator.headers)
     assert deposit.json()["id"] in {row["id"] for row in listed.json()}
+
+
+async def test_notices_to_one_user_are_coalesced(make_user, listen):
+    user = await make_user("push")
+    listener = await listen(user)
+    push.notify([user.id], push.SETTLEMENTS)
+    await push.drain()
+    assert listener.received == [{"changed": ["settlements"]}]
+
+    # Within a second of that notice: all of these go out together, once.
+    for area in (push.MACHINES, push.MACHINES, push.LPS, push.ALERTS):
+        push.notify([user.id], area)
+    await push.drain()
+    assert listener.received[1:] == [{"changed": ["alerts", "lps", "machines"]}]
+
+
+async def test_a_beacon_is_pushed_only_when_it_shows_something_new(
+    client, operator, make_user, listen
+):
+    machine = await add_machine(client, operator)
+    await push.drain()  # what pairing told: not this test's
+    to_operator = await listen(operator)
+    sent = [int(time.time())]
+
+    async def beacon(content: str) -> None:
+        sent.append(sent[-1] + 1)  # each newer than the last, as a machine sends
+        await beacons.record_beacon(
+            machine_id=machine["id"],
+            d_tag="bitspire-beacon",
+            event_id=uuid.uuid4().hex * 2,
+            created_at=sent[-1],
+            content=content,
+            operator_id=operator.id,
+        )
+        await push.drain()
+
+    await beacon('{"cash_out": true}')  # the first: the machine comes online
+    assert to_operator.received == [{"changed": ["machines"]}]
+    await beacon('{"cash_out": true}')  # the same again: nothing new to show
+    assert len(to_operator.received) == 1
+    await beacon('{"cash_out": false}')
+    assert to_operator.received[1:] == [{"changed": ["machines"]}]
