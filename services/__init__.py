@@ -6,7 +6,8 @@ and write its results atomically. One module per concern.
 
 The payout worker's modules, ``sending`` (the engine), ``payouts`` (legs) and
 ``forwarding`` (LP forwards), are used as modules and not re-exported here: their
-names are looked up on the module, where the worker and the tests find them.
+names are looked up on the module, where the worker and the tests find them. So is
+``push``, which tells users' open pages that something they show has changed.
 """
 
 from __future__ import annotations
