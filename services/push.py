@@ -123,6 +123,9 @@ async def _send(user_id: str) -> None:
                 channel, json.dumps({"changed": sorted(areas)})
             )
             _last_sent[user_id] = time.monotonic()
+    except asyncio.CancelledError:  # shutting down: no new sender after this one
+        _pending.pop(user_id, None)
+        raise
     except Exception as exc:
         logger.warning(f"satmachineadmin: push not sent: {exc!r}")
     finally:
