@@ -828,6 +828,20 @@ async def m015_lp_payout_schedules(db):
     await _create_index(db, "lp_payouts_enrolment", "lp_payouts", "enrolment_id")
 
 
+async def m016_push_channels(db):
+    """Each user's websocket channel: a random id, the only thing that lets a page
+    listen to LNbits' (unauthenticated) websocket for that user's changes."""
+    await db.execute(
+        f"""
+        CREATE TABLE satmachineadmin.push_channels (
+            user_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL UNIQUE,
+            created_at {db.big_int} NOT NULL
+        );
+        """
+    )
+
+
 async def m017_accrued_legs_index(db):
     """The LP payout schedules' due search reads only the accrued legs no payout
     took yet, from an index that holds only those (partial: SQLite and

@@ -166,6 +166,12 @@ from .payout_queue import (
     set_leg_invoice,
     settlements_to_process,
 )
+from .push import (
+    get_push_channel,
+    insert_push_channel,
+    users_of_enrolments,
+    users_of_lps,
+)
 from .rpc import (
     claim_event,
     claim_rpc_request,
@@ -256,6 +262,7 @@ __all__ = [
     "get_machine_by_pubkey",
     "get_machine_by_wallet",
     "get_pairing_by_token_hash",
+    "get_push_channel",
     "get_rpc_request",
     "get_server_private_key",
     "get_settlement",
@@ -282,6 +289,7 @@ __all__ = [
     "insert_machine",
     "insert_machine_note",
     "insert_pairing",
+    "insert_push_channel",
     "insert_rpc_log",
     "insert_settlement",
     "insert_telemetry",
@@ -359,5 +367,7 @@ __all__ = [
     "update_super_config",
     "upsert_beacon",
     "use_pairing",
+    "users_of_enrolments",
+    "users_of_lps",
     "void_failed_balance_settlement",
 ]

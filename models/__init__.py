@@ -145,6 +145,7 @@ from .payouts import (
     ForwardRow,
     LpForwardingRow,
 )
+from .push import PushChannel
 from .rpc import (
     RpcErrorCount,
     RpcLogRow,
@@ -296,6 +297,7 @@ __all__ = [
     "PayoutScheduleChoice",
     "PayoutSchedulesOffer",
     "PlatformFee",
+    "PushChannel",
     "RefillCreate",
     "Resolution",
     "RowModel",

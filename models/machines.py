@@ -111,9 +111,10 @@ class Pairing(ApiModel):
         description="waiting: for the machine to confirm with the one-time token.",
     )
     seed_url: str | None = Field(
-        None, description="Only in the response that creates it."
+        None,
+        description="Only in the response that creates it; the page shows it as "
+        "a QR code for the machine to scan.",
     )
-    qr_svg: str | None = Field(None, description="The seed URL as a QR code (SVG).")
 
 
 class MachineRow(RowModel):

@@ -63,10 +63,10 @@ class WithdrawReissue(ApiModel):
 
 
 class WithdrawLink(ApiModel):
-    """A link as the machine or the operator shows it (as a QR code)."""
+    """A link as the machine or the operator shows it (the page draws ``lnurl``
+    as a QR code)."""
 
     lnurl: str
     url: str
     amount_sats: int
     expires_at: int
-    qr_svg: str | None = Field(None, description="The LNURL as a QR code (SVG).")

@@ -111,6 +111,7 @@ class RelayPool:
         self,
         *,
         on_event: OnEvent,
+        on_status: Callable[[], None] | None = None,
         dedupe_size: int = 50_000,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -121,6 +122,8 @@ class RelayPool:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self._on_event = on_event
+        # Told when a relay connects or disconnects (not on every failed retry).
+        self._on_status = on_status or (lambda: None)
         self._seen = _SeenIds(dedupe_size)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -238,7 +241,9 @@ class RelayPool:
                 if ever_connected:
                     relay.status.reconnects += 1
                 ever_connected = True
+                self._on_status()
                 await relay.serve(ws)
+                self._on_status()
             if relay.removed:
                 return
             if up_since is not None and time.monotonic() - up_since > STABLE_AFTER:

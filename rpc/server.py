@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from lnbits.settings import settings
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +28,7 @@ from ..nostr import bounded_json, nip44
 from ..nostr.events import Event, sign_event
 from ..nostr.keys import KeyPair
 from ..nostr.relay_pool import RelayPool
+from ..services import push
 from ..waiting import wait_until_set
 from . import beacons, limits
 from .cassette_events import CassettePublisher
@@ -97,7 +99,9 @@ class RpcServer:
     async def run(self) -> None:
         """Runs until ``stop``; the pool reconnects by itself, this follows config."""
         self._stopping.clear()
-        self.pool = RelayPool(on_event=self.handle_event)
+        self.pool = RelayPool(
+            on_event=self.handle_event, on_status=self._relays_changed
+        )
         services.on_new_fee_version(self.fees.publish_machine)
         services.on_new_cassette_version(self.cassettes.publish_machine)
         try:
@@ -175,6 +179,11 @@ class RpcServer:
 
     # --- events ----------------------------------------------------------------------
 
+    @staticmethod
+    def _relays_changed() -> None:
+        # The super user's page shows the relays; operators' pages poll for them.
+        push.notify([settings.super_user], push.RELAYS)
+
     async def handle_event(self, event: Event, relay: str) -> None:
         """Called by the pool once per verified, not yet seen event."""
         if event.kind == RPC_KIND:
@@ -188,18 +197,24 @@ class RpcServer:
             self.dropped["announcement_from_unknown"] += 1
             return
         d_tags = _tag_values(event, "d")
-        record = (
-            beacons.record_beacon
-            if event.kind == BEACON_KIND
-            else beacons.record_telemetry
-        )
-        await record(
-            machine_id=machine.id,
-            d_tag=d_tags[0] if d_tags else "",
-            event_id=event.id,
-            created_at=event.created_at,
-            content=event.content,
-        )
+        d_tag = d_tags[0] if d_tags else ""
+        if event.kind == BEACON_KIND:
+            await beacons.record_beacon(
+                machine_id=machine.id,
+                d_tag=d_tag,
+                event_id=event.id,
+                created_at=event.created_at,
+                content=event.content,
+                operator_id=machine.operator_id,
+            )
+        else:
+            await beacons.record_telemetry(
+                machine_id=machine.id,
+                d_tag=d_tag,
+                event_id=event.id,
+                created_at=event.created_at,
+                content=event.content,
+            )
 
     async def _handle_request(self, event: Event, relay: str) -> None:
         started = time.perf_counter()

@@ -6,7 +6,8 @@ and write its results atomically. One module per concern.
 
 The payout worker's modules, ``sending`` (the engine), ``payouts`` (legs) and
 ``forwarding`` (LP forwards), are used as modules and not re-exported here: their
-names are looked up on the module, where the worker and the tests find them.
+names are looked up on the module, where the worker and the tests find them. So is
+``push``, which tells users' open pages that something they show has changed.
 """
 
 from __future__ import annotations
@@ -171,7 +172,6 @@ from .pairing import (
     expect_machine,
     list_pairings,
     pair_machine,
-    qr_svg,
     seed_url,
 )
 from .payout_plans import (
@@ -313,7 +313,6 @@ __all__ = [
     "person_name",
     "preview_split",
     "principal_agrees_with_fiat",
-    "qr_svg",
     "record_dispensed_bills",
     "record_manual_settlement",
     "record_refill",

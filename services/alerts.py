@@ -33,6 +33,7 @@ from ..models import (
     MachineRow,
     MachineStatus,
 )
+from . import push
 from .cash_dashboard import cash_of
 
 MINUTE = 60
@@ -350,6 +351,7 @@ async def advance(user_id: str, observation: Observation, at: int) -> Action | N
                 await crud.insert_alert_event(row=event, conn=conn)
     except (IntegrityError, _Lost):
         return None
+    push.notify([user_id], push.ALERTS)
     if event is not None:
         delivery = await deliver(user_id, event.message)
         await crud.set_alert_delivery(event_id=event.id, delivery=delivery)

@@ -26,7 +26,7 @@ from ..models import (
     SplitRule,
     SuperConfig,
 )
-from . import payouts
+from . import payouts, push
 from .config import get_super_config
 from .fees import manual_fee, sync_machine_fees
 from .machines import operator_machine
@@ -321,7 +321,12 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
             ) from exc
         return await get_settlement(new.operator_id, existing.id), False
     payouts.wake()
-    return await get_settlement(new.operator_id, settlement_id), True
+    settlement = await get_settlement(new.operator_id, settlement_id)
+    push.notify_settlement(
+        new.operator_id,
+        filter(None, (leg.lp_enrolment_id for leg in settlement.legs or ())),
+    )
+    return settlement, True
 
 
 def _initial_leg_status(

@@ -31,7 +31,7 @@ from ..database import transaction
 from ..helpers import EXT_TAG, new_id
 from ..models import AccruedGroupRow, LpPayoutRow
 from ..payout_schedules import Schedule
-from . import forwarding, sending
+from . import forwarding, push, sending
 from .sending import (
     BACKOFF_MAX_S,
     OPERATOR_NAMES,
@@ -255,6 +255,7 @@ async def _finish(payout: LpPayoutRow, outcome: Outcome) -> None:
             await forwarding.schedule_payment(
                 payout.id, payout.enrolment_id, payout.wallet_id, payout.sats, conn=conn
             )
+    push.notify_lps(payout.operator_id, [payout.lp_id])
 
 
 async def _invoice(payout: LpPayoutRow) -> str:

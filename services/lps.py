@@ -34,6 +34,7 @@ from ..models import (
     LpRow,
     LpSummary,
 )
+from . import push
 from .accounts import enrolment_name, operator_names, person_name, to_model
 from .settlements import csv_text, export_row
 
@@ -163,7 +164,9 @@ async def enrol_lp(operator_id: str, data: LpEnrol) -> LpEnrolment:
         raise Conflict(
             f"that liquidity provider is already enrolled with you in {data.fiat_code}"
         ) from exc
-    return await _enrolment(await operator_enrolment(operator_id, enrolment_id))
+    enrolment = await operator_enrolment(operator_id, enrolment_id)
+    push.notify_lps(operator_id, [enrolment.lp_id])
+    return await _enrolment(enrolment)
 
 
 async def list_lps(operator_id: str) -> list[LpEnrolment]:
@@ -214,6 +217,7 @@ async def add_deposit(
             object_id=row.id,
             detail={"enrolment_id": enrolment_id, "fiat_amount": data.fiat_amount},
         )
+    push.notify_lps(operator_id, [row.lp_id])
     return _deposit(row)
 
 
@@ -239,6 +243,8 @@ async def confirm_deposit(operator_id: str, deposit_id: str) -> Deposit:
     row = await crud.get_deposit(deposit_id=deposit_id, operator_id=operator_id)
     if row is None:
         raise NotFound(f"no deposit '{deposit_id}' in your account")
+    if confirmed:
+        push.notify_lps(operator_id, [row.lp_id])
     return _deposit(row)
 
 

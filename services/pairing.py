@@ -14,12 +14,9 @@ answer never says whether another operator holds it.
 from __future__ import annotations
 
 import hashlib
-import io
 import ipaddress
 import secrets
 from urllib.parse import urlencode, urlsplit
-
-import pyqrcode
 
 from .. import crud, helpers
 from ..errors import Conflict, InvalidInput, NotFound
@@ -32,6 +29,7 @@ from ..models import (
     SuperConfig,
 )
 from ..nostr.nip19 import npub_encode
+from . import push
 from .accounts import person_name
 from .config import get_super_config
 from .machines import create_machine, get_machine
@@ -109,12 +107,6 @@ def seed_relays(config: SuperConfig) -> list[str]:
     return list(config.relays)
 
 
-def qr_svg(data: str) -> str:
-    buffer = io.BytesIO()
-    pyqrcode.create(data, error="M").svg(buffer, scale=4, xmldecl=False, svgns=True)
-    return buffer.getvalue().decode()
-
-
 async def create_pairing(
     operator_id: str,
     data: PairingCreate | MachineCreate,
@@ -152,7 +144,6 @@ async def create_pairing(
         {**row, "used_at": None, "machine_id": None},
         now=now,
         seed_url=url,
-        qr_svg=qr_svg(url),
     )
 
 
@@ -232,6 +223,7 @@ async def pair_machine(*, token: str, pubkey: str) -> dict:
             "conflict", "this key is already a registered machine"
         ) from exc
     await crud.set_pairing_machine(pairing_id=pairing["id"], machine_id=machine.id)
+    push.notify([pairing["operator_id"]], push.MACHINES)
     return await _paired(pairing["operator_id"], machine.id)
 
 

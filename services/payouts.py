@@ -38,7 +38,7 @@ from ..database import transaction
 from ..helpers import EXT_TAG
 from ..models import LegContext, LegRow
 from ..waiting import wait_until_set
-from . import atm_transactions, forwarding, lp_payouts, sending, withdraw
+from . import atm_transactions, forwarding, lp_payouts, push, sending, withdraw
 from .sending import OPERATOR_NAMES, ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
@@ -251,6 +251,7 @@ async def _finish(leg: LegRow, outcome: Outcome) -> None:
         # lp_ln_address was read with the claim: most LPs forward nothing.
         if outcome.paid and leg.lp_ln_address:
             await forwarding.schedule(leg, conn=conn)
+    push.notify_settlement(leg.operator_id, filter(None, [leg.lp_enrolment_id]))
 
 
 async def _received(leg: LegRow) -> bool:

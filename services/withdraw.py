@@ -88,7 +88,6 @@ def link_of(link: WithdrawLinkRow) -> WithdrawLink:
         url=url,
         amount_sats=link.amount_sats,
         expires_at=link.expires_at,
-        qr_svg=None,
     )
 
 

@@ -19,6 +19,7 @@ from . import (
     lps,
     machines,
     payout_plans,
+    push,
     settlements,
     splits,
     super_user,
@@ -37,6 +38,7 @@ for concern in (
     lps,
     payout_plans,
     lp,
+    push,
 ):
     api.include_router(concern.router)
 

@@ -152,5 +152,4 @@ async def api_reissue_withdraw_link(
     """A fresh LNURL-withdraw link for a cash-in that paid the customer nothing
     (its link expired unclaimed, or its payment failed): show ``lnurl`` to the
     customer as a QR code. The transaction waits for that link again."""
-    link = await abandoned.reissue_link(user.id, transaction_id, expiry_s=data.expiry_s)
-    return link.copy(update={"qr_svg": services.qr_svg(link.lnurl)})
+    return await abandoned.reissue_link(user.id, transaction_id, expiry_s=data.expiry_s)

@@ -26,10 +26,6 @@ window.app.component('sm-pairing-dialog', {
         ? this.$t('satmachineadmin.pair_confirm_title')
         : this.$t('satmachineadmin.ui_pair_a_new_machine')
     },
-    qrDataUrl() {
-      const svg = this.current && this.current.qr_svg
-      return svg ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}` : ''
-    },
     countdownText() {
       if (!this.current) return ''
       const left = Math.max(0, this.current.expires_at - this.nowSeconds)
@@ -133,8 +129,10 @@ window.app.component('sm-pairing-dialog', {
                   <span v-text="$t('satmachineadmin.ui_joins_your_account_only_when_it_scans_th')"></span>
                 </div>
               </div>
-              <img :src="qrDataUrl" alt="Seed URL as a QR code" style="width: 260px"
-                data-test="pair-qr" />
+              <div data-test="pair-qr" style="width: 260px; margin: 0 auto">
+                <lnbits-qrcode :value="current.seed_url" :show-buttons="false">
+                </lnbits-qrcode>
+              </div>
               <div class="text-caption q-mt-sm">
                 <span v-text="$t('satmachineadmin.ui_scan_this_with_the_machine_the_code_work')"></span>
                 <strong data-test="pair-countdown" v-text="countdownText"></strong>.

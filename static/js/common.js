@@ -273,6 +273,63 @@ window.SatMachine = (() => {
     return changed ? min : Math.min(max, Math.round(current * 1.6))
   }
 
+  // Calls onChange(areas) when something the page shows has changed, over
+  // LNbits' websocket. The channel is the user's own, from the API; a notice names
+  // only areas ("settlements", "lps", ...) and the page refetches them. Reopens
+  // with a growing wait; onState(open) says whether notices arrive, so the page
+  // can poll often while they do not.
+  function listen(onChange, onState = () => {}) {
+    let socket = null
+    let stopped = false
+    let timer = null
+    let wait = 1000
+    const retry = () => {
+      if (stopped) return
+      clearTimeout(timer)
+      timer = setTimeout(open, wait)
+      wait = Math.min(60000, wait * 2)
+    }
+    async function open() {
+      if (stopped) return
+      let channel
+      try {
+        channel = (await call('GET', '/push/channel')).channel
+      } catch (error) {
+        retry()
+        return
+      }
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+      socket = new WebSocket(`${scheme}://${location.host}/api/v1/ws/${channel}`)
+      socket.onopen = () => {
+        wait = 1000
+        onState(true)
+      }
+      socket.onmessage = message => {
+        let areas = []
+        try {
+          areas = [].concat(JSON.parse(message.data).changed || [])
+        } catch (error) {
+          return // not a notice of ours
+        }
+        onChange(areas.filter(area => typeof area === 'string'))
+      }
+      socket.onclose = () => {
+        socket = null
+        onState(false)
+        retry()
+      }
+    }
+    open()
+    return {
+      isOpen: () => socket !== null && socket.readyState === WebSocket.OPEN,
+      close() {
+        stopped = true
+        clearTimeout(timer)
+        if (socket) socket.close()
+      }
+    }
+  }
+
   return {
     API,
     t,
@@ -294,6 +351,7 @@ window.SatMachine = (() => {
     prioritise,
     statusColor,
     progress,
-    backoff
+    backoff,
+    listen
   }
 })()

@@ -1,8 +1,10 @@
 // The operator dashboard. Every number comes from the extension's API; the page
 // only checks input early so that the API's refusals are the exception.
 const {API, format: fmt, parseAmount, t} = window.SatMachine
-const POLL_MS = 5000
-const POLL_MAX_MS = 20000
+// How often the page polls (ms): from min up to max while nothing changes and no
+// notices arrive over the websocket; every `pushed` while they do, in case one
+// is lost. window.SatMachinePolling overrides them (tests slow the polls down).
+const POLLING = {min: 5000, max: 20000, pushed: 60000, ...window.SatMachinePolling}
 const SLOW_POLL_EVERY = 3 // polls: the overview and LPs every third poll
 const FRESH_MS = 8000 // how long a new settlement's highlight takes to fade
 const FIAT_CODE = /^[A-Za-z]{3}$/
@@ -400,7 +402,27 @@ window.app = Vue.createApp({
     },
     schedulePoll() {
       clearTimeout(this.pollTimer)
-      this.pollTimer = setTimeout(() => this.poll(), this.pollMs || POLL_MS)
+      const wait =
+        this.notices && this.notices.isOpen()
+          ? POLLING.pushed
+          : this.pollMs || POLLING.min
+      this.pollTimer = setTimeout(() => this.poll(), wait)
+    },
+    onNotice(areas) {
+      // A notice says only what changed: fetch it now, once, however many
+      // notices arrive while a refresh is under way.
+      this.noticed = new Set([...(this.noticed || []), ...areas])
+      if (this.polling) return
+      const noticed = this.noticed
+      this.noticed = null
+      this.poll({slow: noticed.has('lps') || noticed.has('settlements')})
+    },
+    onNoticesState(open) {
+      // Opened (again): what changed while it was closed is fetched now. Closed:
+      // the polls take over at their shortest wait.
+      this.pollMs = POLLING.min
+      if (open) this.poll({slow: true})
+      else this.schedulePoll()
     },
     pollFingerprint() {
       // What a person would notice: new or changed settlements, work to do, a
@@ -412,13 +434,14 @@ window.app = Vue.createApp({
         this.health.relays_connected
       ])
     },
-    async poll() {
+    async poll({slow = false} = {}) {
       this.nowSeconds = Math.floor(Date.now() / 1000)
       if (document.hidden) {
         this.schedulePoll()
         return
       }
       const before = this.pollFingerprint()
+      this.polling = true
       try {
         await Promise.all([
           this.refreshSettlements(),
@@ -428,20 +451,27 @@ window.app = Vue.createApp({
         ])
         // The chart and the LP balances move with settlements, only slower.
         this.polls = (this.polls || 0) + 1
-        if (this.polls % SLOW_POLL_EVERY === 0) {
+        if (slow || this.polls % SLOW_POLL_EVERY === 0) {
           await Promise.all([this.loadLps(), this.loadOverview()])
         }
       } catch (error) {
         // A failed poll is retried at the next tick; the page keeps what it has.
         console.warn('satmachineadmin: refresh failed', error)
+      } finally {
+        this.polling = false
       }
       // Nothing changed: wait longer, up to 20 s; a change: back to 5 s.
       const changed = this.pollFingerprint() !== before
-      this.pollMs = window.SatMachine.backoff(this.pollMs || POLL_MS, changed, {
-        min: POLL_MS,
-        max: POLL_MAX_MS
+      this.pollMs = window.SatMachine.backoff(this.pollMs || POLLING.min, changed, {
+        min: POLLING.min,
+        max: POLLING.max
       })
-      this.schedulePoll()
+      if (this.noticed) this.onNotice([]) // notices that came during this poll
+      else this.schedulePoll()
+    },
+    onVisible() {
+      // Back on a hidden tab: catch up at once rather than at the next poll.
+      if (!document.hidden) this.poll()
     },
 
     // --- machines ------------------------------------------------------------------
@@ -622,10 +652,6 @@ window.app = Vue.createApp({
         {label: t('resolve_void_nothing'), value: 'void'}
       ]
     },
-    linkQrUrl() {
-      const link = this.resolveDialog.link
-      return link ? `data:image/svg+xml;charset=utf-8,${encodeURIComponent(link.qr_svg)}` : ''
-    },
     linkExpiry() {
       return this.resolveDialog.link ? when(this.resolveDialog.link.expires_at) : ''
     },
@@ -791,10 +817,14 @@ window.app = Vue.createApp({
     } catch (error) {
       this.notifyError(error)
     }
-    this.pollMs = POLL_MS
+    this.pollMs = POLLING.min
+    this.notices = window.SatMachine.listen(this.onNotice, this.onNoticesState)
+    document.addEventListener('visibilitychange', this.onVisible)
     this.schedulePoll()
   },
   beforeUnmount() {
     clearTimeout(this.pollTimer)
+    if (this.notices) this.notices.close()
+    document.removeEventListener('visibilitychange', this.onVisible)
   }
 })

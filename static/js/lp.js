@@ -267,21 +267,47 @@ window.app = Vue.createApp({
         }
       })
     },
+    async loadShown() {
+      // What the LP reads, not the forms they may be editing.
+      const [me, distributions, settlements, forwards] = await Promise.all([
+        LNbits.api.request('GET', `${API}/lp/me`),
+        LNbits.api.request('GET', `${API}/lp/distributions`),
+        LNbits.api.request('GET', `${API}/lp/balance-settlements`),
+        LNbits.api.request('GET', `${API}/lp/forwards`)
+      ])
+      this.me = me.data
+      this.distributions = distributions.data
+      this.balanceSettlements = settlements.data
+      this.forwards = forwards.data
+    },
+    async onNotice() {
+      // A notice says only that something changed: fetch it, once, however many
+      // notices arrive while a refresh is under way.
+      if (this.refreshing) {
+        this.noticedAgain = true
+        return
+      }
+      this.refreshing = true
+      try {
+        do {
+          this.noticedAgain = false
+          await this.loadShown()
+          await this.$nextTick()
+          this.drawChart()
+        } while (this.noticedAgain)
+      } catch (error) {
+        console.warn('satmachineadmin: refresh failed', error)
+      } finally {
+        this.refreshing = false
+      }
+    },
     async load() {
       try {
-        const [me, distributions, settlements, forwards, profile] =
-          await Promise.all([
-            LNbits.api.request('GET', `${API}/lp/me`),
-            LNbits.api.request('GET', `${API}/lp/distributions`),
-            LNbits.api.request('GET', `${API}/lp/balance-settlements`),
-            LNbits.api.request('GET', `${API}/lp/forwards`),
-            LNbits.api.request('GET', `${API}/lp/profile`)
-          ])
-        this.me = me.data
+        const [, profile] = await Promise.all([
+          this.loadShown(),
+          LNbits.api.request('GET', `${API}/lp/profile`)
+        ])
         this.profileForm = {display_name: profile.data.display_name || ''}
-        this.distributions = distributions.data
-        this.balanceSettlements = settlements.data
-        this.forwards = forwards.data
         await this.loadPayoutPlans()
         // Only an LP has forwarding settings (anyone else gets a 404).
         if (this.me.lp_id) {
@@ -427,8 +453,10 @@ window.app = Vue.createApp({
       window.SatMachine.translateColumns(columns)
     }
     this.load()
+    this.notices = window.SatMachine.listen(this.onNotice)
   },
   unmounted() {
+    if (this.notices) this.notices.close()
     clearInterval(this.codeTimer)
     if (satsChart) {
       satsChart.destroy()

@@ -4,6 +4,9 @@ const API = '/satmachineadmin/api/v1'
 const t = (key, values) => window.SatMachine.t(key, values)
 const BPS_MAX = 10000
 const MAX_RELAYS = 20
+// The relay table's refresh (ms): often while no notices come over the websocket.
+const STATUS_POLL_MS = 5000
+const STATUS_PUSHED_POLL_MS = 60000
 // models._RELAY_URL
 const RELAY_URL = /^wss?:\/\/[^\s/$.?#][^\s]*$/i
 // Saved with the platform fee (static/components/fee-policy.js).
@@ -374,9 +377,19 @@ window.app = Vue.createApp({
     this.loadConfig()
     this.loadRelayStatus()
     this.loadOverview()
-    this.statusTimer = setInterval(this.loadRelayStatus, 5000)
+    this.statusTimer = setInterval(this.loadRelayStatus, STATUS_POLL_MS)
+    // Relays going up or down are told over the websocket; the poll slows down
+    // while notices arrive and speeds up again when they stop.
+    this.notices = window.SatMachine.listen(this.loadRelayStatus, open => {
+      if (!this.statusTimer) return // stopped after an error
+      clearInterval(this.statusTimer)
+      const every = open ? STATUS_PUSHED_POLL_MS : STATUS_POLL_MS
+      this.statusTimer = setInterval(this.loadRelayStatus, every)
+      if (open) this.loadRelayStatus()
+    })
   },
   unmounted() {
+    if (this.notices) this.notices.close()
     this.stopPolling()
   }
 })

@@ -210,6 +210,7 @@ ENDPOINTS: list[tuple[str, str, Body | None]] = [
     ("GET", f"{API}/lp/code", None),
     ("GET", f"{API}/lp/profile", None),
     ("PUT", f"{API}/lp/profile", lambda _: {"display_name": "Mallory"}),
+    ("GET", f"{API}/push/channel", None),
     ("GET", PAGE, None),
     ("GET", SUPER_PAGE, None),
     ("GET", LP_PAGE, None),

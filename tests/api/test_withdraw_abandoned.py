@@ -50,7 +50,7 @@ async def test_an_expired_link_waits_for_the_operator_who_reissues_or_voids(
     assert fresh.status_code == 200, fresh.text
     shown = fresh.json()
     assert shown["amount_sats"] == 190_000 and shown["lnurl"].startswith("LNURL1")
-    assert shown["qr_svg"].startswith("<svg")
+    assert "qr_svg" not in shown  # the page draws the QR code of the LNURL
     assert reissued["tx_id"] not in await abandoned(client, operator)
     again = await client.post(
         f"{API}/abandoned/{queue[reissued['tx_id']]['id']}/link",

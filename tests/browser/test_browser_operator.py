@@ -154,6 +154,10 @@ async def test_operator_runs_the_business_from_the_dashboard(
     await expect(pair.locator('[data-test="pair-qr"]')).to_be_visible()
     seed_url = await field(page, "pair-seed-url").input_value()
     assert "token=" in seed_url and "server=npub1" in seed_url
+    # Drawn in the page by LNbits' own QR component, of exactly the seed URL.
+    qr = pair.locator('[data-test="pair-qr"] .qrcode__wrapper')
+    await expect(qr.locator("svg").first).to_be_visible()
+    await expect(qr.locator("a").first).to_have_attribute("title", seed_url)
     countdown = pair.locator('[data-test="pair-countdown"]')
     await expect(countdown).to_have_text(re.compile(r"^(59|60):\d\d$"))
     first = await countdown.inner_text()

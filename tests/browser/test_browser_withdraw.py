@@ -111,10 +111,12 @@ async def test_an_unpaid_lnurl_cash_in_gets_a_fresh_link_from_the_dashboard(
         await row.get_by_role("button", name="Resolve").click()
         await page.get_by_role("button", name="Issue link").click()
         fresh = page.locator('[data-test="fresh-link"]')
-        await expect(fresh.locator("img")).to_be_visible()
+        qr = fresh.locator(".qrcode__wrapper")  # LNbits' own QR component
+        await expect(qr.locator("svg").first).to_be_visible()
         lnurl_field = page.locator('input[data-test="fresh-link-lnurl"]')
         await expect(lnurl_field).to_have_value(re.compile("^LNURL1"))
         fresh_lnurl = await lnurl_field.input_value()
+        await expect(qr.locator("a").first).to_have_attribute("title", fresh_lnurl)
         assert fresh_lnurl != link["lnurl"]
         await site.screenshot(page, "operator-fresh-withdraw-link")
         await page.get_by_role("button", name="Close").click()
