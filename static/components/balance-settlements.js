@@ -3,13 +3,15 @@
 // out. Used by the Needs attention and the Liquidity providers tabs.
 //
 //   <sm-balance-settlements :rows="..." :columns="balanceSettlementColumns"
-//     :no-data-label="..." @retry="retryBalanceSettlement"
+//     :no-data-label="..." [compact] @retry="retryBalanceSettlement"
 //     @void="voidBalanceSettlement"></sm-balance-settlements>
 window.app.component('sm-balance-settlements', {
   props: {
     rows: {type: Array, required: true},
     columns: {type: Array, required: true},
-    noDataLabel: {type: String, default: ''}
+    noDataLabel: {type: String, default: ''},
+    // In a half-width card: the buttons show their icon only, as on a phone.
+    compact: {type: Boolean, default: false}
   },
   emits: ['retry', 'void'],
   computed: {
@@ -19,7 +21,7 @@ window.app.component('sm-balance-settlements', {
     narrow() {
       // A phone: the buttons show their icon only (their name stays for
       // screen readers).
-      return this.$q.screen.lt.sm
+      return this.compact || this.$q.screen.lt.sm
     }
   },
   methods: {

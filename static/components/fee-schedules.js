@@ -53,18 +53,24 @@
         byMachine: {},
         error: '',
         dialog: {show: false, machine: null, schedule: null},
+        // Priorities as in static/js/columns.js: a phone shows the machine,
+        // its two fees and the edit button; where the schedule comes from and
+        // whether the machine fetched it, from a tablet's width.
         columns: [
           {name: 'name', label: TEXT.columns.name, field: 'name', align: 'left'},
-          {name: 'source', label: TEXT.columns.source, field: 'id', align: 'left'},
+          {name: 'source', label: TEXT.columns.source, field: 'id', align: 'left', priority: 2},
           {name: 'cash_out', label: TEXT.columns.cash_out, field: 'id', align: 'left'},
           {name: 'cash_in', label: TEXT.columns.cash_in, field: 'id', align: 'left'},
-          {name: 'version', label: TEXT.columns.version, field: 'id'},
-          {name: 'fetched', label: TEXT.columns.fetched, field: 'id', align: 'left'},
+          {name: 'version', label: TEXT.columns.version, field: 'id', priority: 3},
+          {name: 'fetched', label: TEXT.columns.fetched, field: 'id', align: 'left', priority: 2},
           {name: 'actions', label: '', field: 'id'}
         ]
       }
     },
     computed: {
+      visibleColumns() {
+        return window.SatMachine.visibleColumns(this.columns, this.$q.screen.width)
+      },
       isSet() {
         const fees = this.operatorFees
         if (!fees) return true // not loaded yet: no notice
@@ -96,7 +102,8 @@
       },
       sourceColor(machine) {
         const source = sourceOf(this.fees(machine))
-        return {machine: 'purple', default: 'primary', builtin: 'grey'}[source]
+        // grey-8, not grey: white on Quasar's grey reads at 2.7:1, under 4.5:1.
+        return {machine: 'purple', default: 'primary', builtin: 'grey-8'}[source]
       },
       effective(machine, direction) {
         const fees = this.fees(machine)
@@ -212,6 +219,7 @@
           <q-card-section v-if="error" class="q-pt-none text-negative"
             data-test="fee-machines-error" role="alert" v-text="error"></q-card-section>
           <q-table flat dense :rows="machines" row-key="id" :columns="columns"
+            :visible-columns="visibleColumns" wrap-cells
             :pagination="{rowsPerPage: 0}" hide-pagination
             :no-data-label="text.noMachines">
             <template v-slot:body="props">

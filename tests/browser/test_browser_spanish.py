@@ -17,6 +17,11 @@ from browser_site import (  # noqa: F401 (fixtures)
     site_config_for_module,
     untranslated,
 )
+from operator_walk import (
+    OPERATOR_TABS,
+    failed_balance_settlement,
+    walk_operator_page,
+)
 from playwright.async_api import expect
 from super_config import SuperConfigSetter
 
@@ -26,17 +31,6 @@ if TYPE_CHECKING:
     from browser_site import BrowserPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-OPERATOR_TABS = (
-    "overview",
-    "machines",
-    "splits",
-    "fees",
-    "settlements",
-    "attention",
-    "lps",
-    "alerts",
-)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -114,37 +108,6 @@ async def business(
     return {"operator": operator, "lp": lp, "machine": machine}
 
 
-async def failed_balance_settlement(
-    site: BrowserSite,  # noqa: F811
-    operator,
-    enrolment_id: str,
-) -> None:
-    """LNbits refuses a payment within an hour of the wallet's last one (its
-    funding): the settlement is recorded and held, its payment fails."""
-    await site.api(
-        "PUT",
-        "/users/api/v1/balance",
-        account=site.super,
-        body={"id": operator.wallet_id, "amount": 1_000_000},
-    )
-    limit = "lnbits_wallet_limit_secs_between_trans"
-    await site.api(
-        "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 3600}
-    )
-    try:
-        failed = await site.api(
-            "POST",
-            f"{API}/lps/{enrolment_id}/settle",
-            account=operator,
-            body={"wallet_id": operator.wallet_id, "fiat_amount": "100.00"},
-        )
-    finally:
-        await site.api(
-            "PATCH", "/admin/api/v1/settings", account=site.super, body={limit: 0}
-        )
-    assert failed["status"] == "failed", failed
-
-
 async def spanish_page(site: BrowserSite, account, path: str) -> BrowserPage:  # noqa: F811
     page = await site.page_for(account)
     await set_language(page, "es")
@@ -161,97 +124,32 @@ class Findings(list):
         self.extend(f"{where}: {text}" for text in await untranslated(page, "es"))
 
 
-async def open_dialog(
-    found: Findings, page: BrowserPage, opener, where: str, *, submit: bool = False
-) -> None:
-    """Opens a dialog, checks it (after an empty submit when ``submit``: the
-    form's checks then speak), and closes it."""
-    await opener.click()
-    dialog = page.locator(".q-dialog").last
-    await expect(dialog).to_be_visible()
-    if submit:
-        await dialog.locator("button[type=submit]").first.click()
-        await expect(dialog.locator(".q-field--error").first).to_be_visible()
-    await found.look(page, where)
-    await page.keyboard.press("Escape")
-    await expect(page.locator(".q-dialog")).to_have_count(0)
-
-
 async def test_the_operator_sees_no_english(
     site: BrowserSite,  # noqa: F811
     business: dict,
 ):
     found = Findings()
     page = await spanish_page(site, business["operator"], "")
-    tabs = page.locator('[data-test="tabs"] .q-tab')
-    await expect(tabs).to_have_count(len(OPERATOR_TABS))
-    for index, name in enumerate(OPERATOR_TABS):
-        await tabs.nth(index).click()
-        await found.look(page, f"tab {name}")
-
-    def tab(name: str):
-        return tabs.nth(OPERATOR_TABS.index(name))
-
-    await tab("settlements").click()
+    await (
+        page.locator('[data-test="tabs"] .q-tab')
+        .nth(OPERATOR_TABS.index("settlements"))
+        .click()
+    )
     await expect(page.locator('[data-test="settlement-progress"]')).to_contain_text(
         "de 4 pagos fallaron"
     )
-    await open_dialog(
-        found,
-        page,
-        page.locator('[data-test="settlements-table"] tbody tr').first,
-        "settlement detail",
+    await (
+        page.locator('[data-test="tabs"] .q-tab')
+        .nth(OPERATOR_TABS.index("attention"))
+        .click()
     )
-    await open_dialog(
-        found,
-        page,
-        page.locator('[data-test="manual-tx"]'),
-        "manual transaction",
-        submit=True,
-    )
-
-    await tab("machines").click()
-    await open_dialog(
-        found,
-        page,
-        page.locator('[data-test="add-machine"]'),
-        "machine dialog",
-        submit=True,
-    )
-    await open_dialog(
-        found,
-        page,
-        page.locator('[data-test="pair-machine"]'),
-        "pairing dialog",
-        submit=True,
-    )
-    await open_dialog(
-        found, page, page.locator('[data-test="machine-cash-open"]').first, "cash panel"
-    )
-
-    await tab("lps").click()
-    await open_dialog(
-        found,
-        page,
-        page.locator('[data-test="enrol-lp"]'),
-        "enrolment dialog",
-        submit=True,
-    )
-    actions = page.locator('[data-test="lps-table"] tbody tr').first.locator("button")
-    await open_dialog(found, page, actions.nth(0), "deposit dialog", submit=True)
-    await open_dialog(found, page, actions.nth(1), "settle dialog", submit=True)
-    await open_dialog(found, page, actions.nth(2), "payout schedules dialog")
-
-    await tab("attention").click()
     failed = page.locator('[data-test="failed-balance-settlements"] tbody tr').first
     await expect(failed).to_contain_text("fallido")
-    # Void asks first (LNbits' confirmation dialog, with this extension's text).
-    await open_dialog(found, page, failed.locator("button").last, "void confirmation")
 
-    await tab("splits").click()
-    await page.locator('[data-test="add-rule"]').click()
-    await expect(page.locator('[data-test="rules-problem"]')).to_be_visible()
-    await found.look(page, "split rules with a problem")
+    async def look(where: str) -> None:
+        await found.look(page, where)
+
+    await walk_operator_page(page, look)
     assert found == [], "\n".join(found)
 
 
