@@ -124,9 +124,9 @@ window.app.component('sm-pairing-dialog', {
               <div v-if="current.expected_npub" class="q-mb-sm" data-test="pair-waiting">
                 <q-badge color="orange" text-color="black" v-text="$t('satmachineadmin.ui_waiting_for_the_machine_to_confirm')"></q-badge>
                 <div class="text-caption q-mt-xs">
-                  <span v-text="$t('satmachineadmin.ui_a_machine_s_npub_is_public_so_it_proves')"></span>
+                  <span v-text="$t('satmachineadmin.ui_a_machine_s_npub_is_public_so_it_proves') + ' '"></span>
                   <strong v-text="shortNpub"></strong>
-                  <span v-text="$t('satmachineadmin.ui_joins_your_account_only_when_it_scans_th')"></span>
+                  <span v-text="' ' + $t('satmachineadmin.ui_joins_your_account_only_when_it_scans_th')"></span>
                 </div>
               </div>
               <div data-test="pair-qr" style="width: 260px; margin: 0 auto">
@@ -134,7 +134,7 @@ window.app.component('sm-pairing-dialog', {
                 </lnbits-qrcode>
               </div>
               <div class="text-caption q-mt-sm">
-                <span v-text="$t('satmachineadmin.ui_scan_this_with_the_machine_the_code_work')"></span>
+                <span v-text="$t('satmachineadmin.ui_scan_this_with_the_machine_the_code_work') + ' '"></span>
                 <strong data-test="pair-countdown" v-text="countdownText"></strong>.
               </div>
               <q-input class="q-mt-sm" dense outlined readonly
