@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
-from lnbits.core.models import PaymentState
+from lnbits.core.crud import get_standalone_payment, get_wallet
 from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
-from loguru import logger
 
 from .. import audit, crud, helpers, memos
 from ..database import transaction
@@ -296,19 +294,10 @@ async def _still_payable(payout: LpPayoutRow) -> bool:
 
 
 async def _received(payout: LpPayoutRow) -> bool:
-    """Whether the LP's wallet was credited for the recorded invoice; an
-    internal payment LNbits left half done (payer debited, payee not credited)
-    is completed as LNbits would have."""
-    invoice = await get_standalone_payment(
-        payout.payment_hash or "", incoming=True, wallet_id=payout.wallet_id
+    """Whether the LP's wallet was credited for the recorded invoice (an
+    interrupted internal payment is completed: ``sending.payee_credited``)."""
+    return await sending.payee_credited(
+        payout.payment_hash or "",
+        wallet_id=payout.wallet_id,
+        paid_for=f"LP payout {payout.id}",
     )
-    if invoice is None:
-        return False
-    if not invoice.success:
-        logger.warning(
-            f"satmachineadmin: completing LNbits' interrupted internal payment "
-            f"{payout.payment_hash} of LP payout {payout.id}"
-        )
-        invoice.status = PaymentState.SUCCESS
-        await update_payment(invoice)
-    return True

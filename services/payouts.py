@@ -27,8 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from lnbits.core.crud import get_standalone_payment, get_wallet, update_payment
-from lnbits.core.models import PaymentState
+from lnbits.core.crud import get_standalone_payment, get_wallet
 from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 from loguru import logger
@@ -255,28 +254,13 @@ async def _finish(leg: LegRow, outcome: Outcome) -> None:
 
 
 async def _received(leg: LegRow) -> bool:
-    """Whether the target wallet was credited for the leg's recorded invoice.
-
-    LNbits commits an internal payment in two steps (the payer's side, then the
-    payee's invoice); a crash in between leaves the payer debited and the payee
-    not credited. This finishes that step, exactly as LNbits would have: the sats
-    already left the payer, so crediting the payee invents nothing.
-    """
+    """Whether the target wallet was credited for the leg's recorded invoice
+    (an interrupted internal payment is completed: ``sending.payee_credited``)."""
     if not leg.wallet_id:
         return True  # a Lightning address: the payer's side is all there is
-    invoice = await get_standalone_payment(
-        leg.payment_hash or "", incoming=True, wallet_id=leg.wallet_id
+    return await sending.payee_credited(
+        leg.payment_hash or "", wallet_id=leg.wallet_id, paid_for=f"leg {leg.id}"
     )
-    if invoice is None:
-        return False
-    if not invoice.success:
-        logger.warning(
-            f"satmachineadmin: completing LNbits' interrupted internal payment "
-            f"{leg.payment_hash} of leg {leg.id}"
-        )
-        invoice.status = PaymentState.SUCCESS
-        await update_payment(invoice)
-    return True
 
 
 async def payment_made_or_in_flight(leg: LegRow | Mapping[str, Any]) -> bool:

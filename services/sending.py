@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from lnbits.bolt11 import decode as decode_bolt11
-from lnbits.core.crud import get_standalone_payment
-from lnbits.core.models import Payment
+from lnbits.core.crud import get_standalone_payment, update_payment
+from lnbits.core.models import Payment, PaymentState
 from lnbits.core.services import pay_invoice
 from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
@@ -256,3 +256,29 @@ async def address_invoice(
             f"instead of {sats * 1000}"
         )
     return await record_invoice(queue, row, invoice.payment_hash, bolt11)
+
+
+async def payee_credited(
+    payment_hash: str, *, wallet_id: str | None, paid_for: str
+) -> bool:
+    """Whether a wallet of this LNbits holds the invoice ``payment_hash`` as paid
+    (only ``wallet_id``'s when given); False when no wallet here issued it.
+
+    LNbits commits an internal payment in two steps (the payer's side, then the
+    payee's invoice); a crash in between leaves the payer debited and the payee
+    not credited. Called once the payer's side is known to have succeeded, this
+    finishes that step as LNbits would have: the sats already left the payer, so
+    crediting the payee invents nothing."""
+    invoice = await get_standalone_payment(
+        payment_hash, incoming=True, wallet_id=wallet_id
+    )
+    if invoice is None:
+        return False
+    if not invoice.success:
+        logger.warning(
+            f"satmachineadmin: completing LNbits' interrupted internal payment "
+            f"{payment_hash} of {paid_for}"
+        )
+        invoice.status = PaymentState.SUCCESS
+        await update_payment(invoice)
+    return True

@@ -47,6 +47,7 @@ from ..models import (
     WithdrawLinkRow,
 )
 from . import atm_transactions as txs
+from . import sending
 
 # A claim this old whose payment LNbits does not know belonged to a callback
 # that died before paying: the link is reopened (see the module docstring).
@@ -321,6 +322,11 @@ async def _settle(
     if payment is None or payment.amount > 0:
         await _release(link, tx)
     elif payment.success:
+        # The customer's wallet may be one of this LNbits (LNbits' own internal
+        # payment, which a crash can leave half done): it is credited too.
+        await sending.payee_credited(
+            payment.payment_hash, wallet_id=None, paid_for=f"withdraw link {link.id}"
+        )
         await txs.cash_in_paid(tx, machine, source=LNURL_SOURCE)
         await crud.move_withdraw_link(
             link_id=link.id,

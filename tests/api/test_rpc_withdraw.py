@@ -307,3 +307,44 @@ async def test_the_schedule_a_machine_names_prices_it_during_the_grace_period(
     )
     late = await create(atm, fee_version=1)
     assert (late["fee_sats"], late["fee_version"]) == (8_000, 2)
+
+
+async def test_a_customer_left_uncredited_by_an_interrupted_payment_is_credited(
+    app, server, client, operator, make_user, monkeypatch
+):
+    """The customer's wallet is one of this LNbits, and the process died inside
+    LNbits' internal payment: the machine's side paid, the customer's invoice not
+    yet marked paid, the link still claimed. Bringing the link up to date (what
+    the sweep does after a restart) lands it and credits the customer."""
+    from lnbits.core.db import db as lnbits_db
+
+    from satmachineadmin import crud
+    from satmachineadmin.services import withdraw
+
+    atm, machine = await priced_machine(server, client, operator)
+    params = withdraw_params()
+    link = (await atm.call("create_withdraw", params))["result"]
+    wallet = Wallet(app, client, await make_user("cust"))
+
+    async def died_before_settling(*args, **kwargs) -> None:
+        return None
+
+    monkeypatch.setattr(withdraw, "_settle", died_before_settling)
+    assert await wallet.withdraw(link["lnurl"]) == {"status": "OK"}
+    monkeypatch.undo()
+    row = await crud.get_withdraw_link(machine_id=machine["id"], tx_id=params["tx_id"])
+    assert row is not None and row.status == "claimed"
+    await lnbits_db.execute(
+        "UPDATE apipayments SET status = 'pending' "
+        "WHERE payment_hash = :hash AND amount > 0",
+        {"hash": row.payment_hash},
+    )
+    assert await wallet.balance() == 0
+    assert await customer_payments(machine) == 1
+
+    fresh = await withdraw.refresh_link(row)
+    assert fresh.status == "paid"
+    assert await wallet.balance() == 190_000
+    assert await customer_payments(machine) == 1
+    paid = (await atm.call("lookup_invoice", {"tx_id": params["tx_id"]}))["result"]
+    assert paid["status"] == "paid"

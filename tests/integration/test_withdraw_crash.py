@@ -42,6 +42,8 @@ LINKS = 60
 SATS = 2000  # 10.00 GTQ at 500 000.00 GTQ/BTC; no fee schedule: no fee
 FIAT, RATE = "10.00", "500000.00"
 WINDOWS = ("claimed", "paid-unrecorded")
+# 20 links a lane: the withdrawals last at least 20 s.
+CUSTOMER_PACE_S = 1.0
 # The stale claim is released after 60 s and the sweep runs every 5 s.
 RECOVERY_S = 150.0
 
@@ -169,6 +171,10 @@ async def withdraw_all(
     async def lane(mine: list[dict]) -> None:
         for link in mine:
             await scan(link)
+            # Customers one after another, not all at once: the withdrawals go on
+            # for as long as the kills take to find their windows (each kill is a
+            # restart of several seconds), or a late window would find none open.
+            await asyncio.sleep(CUSTOMER_PACE_S)
 
     await asyncio.gather(*(lane(links[i::lanes]) for i in range(lanes)))
     return answers
