@@ -98,7 +98,9 @@ async def list_machine_pubkeys(
     *, conn: Connection | None = None
 ) -> list[MachineKeyRow]:
     rows = await fetch_all(
-        f"SELECT id, pubkey, status FROM {S}.machines ORDER BY pubkey", {}, conn
+        f"SELECT id, pubkey, status, operator_id FROM {S}.machines ORDER BY pubkey",
+        {},
+        conn,
     )
     return [MachineKeyRow(**row) for row in rows]
 

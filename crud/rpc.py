@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lnbits.db import Connection
 
 from ..database import execute
 from ..models import RpcErrorCount, RpcLogRow, RpcRequestRow
-from .sql import S, as_int, connection, equal_to, fetch_all, fetch_one, insert_row
+from .sql import (
+    S,
+    as_int,
+    connection,
+    equal_to,
+    fetch_all,
+    fetch_one,
+    insert_row,
+    insert_rows,
+)
 
 
 async def claim_rpc_request(
@@ -70,13 +80,20 @@ async def release_rpc_request(
         )
 
 
+# Bound parameters per statement: 12 columns by 50 rows stays far below every
+# SQLite build's limit (999 in old ones) and PostgreSQL's.
+LOG_ROWS_PER_STATEMENT = 50
+
+
 async def insert_rpc_log(
-    *, row: RpcLogRow | dict[str, Any], conn: Connection | None = None
+    *, rows: Sequence[RpcLogRow | dict[str, Any]], conn: Connection | None = None
 ) -> None:
+    """Answered requests, many rows to a statement, in one transaction."""
+    dicts = [row.dict() if isinstance(row, RpcLogRow) else row for row in rows]
     async with connection(conn) as c:
-        await insert_row(
-            c, "rpc_log", row.dict() if isinstance(row, RpcLogRow) else row
-        )
+        for start in range(0, len(dicts), LOG_ROWS_PER_STATEMENT):
+            chunk = dicts[start : start + LOG_ROWS_PER_STATEMENT]
+            await insert_rows(c, "rpc_log", chunk)
 
 
 async def delete_rpc_log_before(

@@ -59,6 +59,25 @@ async def insert_row(conn: Connection, table: str, row: dict[str, Any]) -> None:
     await execute(conn, f"INSERT INTO {S}.{table} ({columns}) VALUES ({params})", row)
 
 
+async def insert_rows(
+    conn: Connection, table: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Many rows of the same columns in one statement (a round trip, not one each)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    values: dict[str, Any] = {}
+    tuples = []
+    for n, row in enumerate(rows):
+        tuples.append("(" + ", ".join(f":{key}_{n}" for key in columns) + ")")
+        values.update({f"{key}_{n}": row[key] for key in columns})
+    await execute(
+        conn,
+        f"INSERT INTO {S}.{table} ({', '.join(columns)}) VALUES {', '.join(tuples)}",
+        values,
+    )
+
+
 async def insert_model(conn: Connection, table: str, row: BaseModel) -> None:
     await insert_row(conn, table, row.dict())
 

@@ -132,11 +132,13 @@ class MachineRow(RowModel):
 
 
 class MachineKeyRow(RowModel):
-    """What the RPC server subscribes by: a machine's key and whether it is active."""
+    """What the RPC server subscribes by: a machine's key and whether it is active,
+    and whose it is (never changes), to file its beacons without a lookup."""
 
     id: str
     pubkey: str
     status: str
+    operator_id: str
 
 
 class PairingRow(RowModel):

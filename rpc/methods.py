@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from lnbits.core.crud import get_wallet
 
-from .. import crud, helpers, services
+from .. import helpers, services
 from ..models import Direction, MachineRow, MachineStatus
 from .cash import get_cassettes, report_cash
 from .cash_in import lookup_cash_in, pay_invoice_method
@@ -35,7 +35,7 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "machine_id": machine.id,
         "name": machine.name,
         # Shown on the machine: a name, never the user id (a login credential).
-        "operator": await services.person_name(machine.operator_id),
+        "operator": await services.OPERATOR_NAMES.get(machine.operator_id),
         "fiat_code": machine.fiat_code,
         "status": machine.status,
         "server_time": helpers.now(),
@@ -90,16 +90,16 @@ METHODS: dict[str, MachineMethod] = {
 
 
 async def dispatch(
-    request: RpcRequest, *, pubkey: str
-) -> tuple[dict, MachineRow | None]:
-    """Runs one request from ``pubkey``; returns its result and the machine."""
-    machine = await crud.get_machine_by_pubkey(pubkey=pubkey)
+    request: RpcRequest, *, pubkey: str, machine: MachineRow | None
+) -> dict:
+    """Runs one request from ``pubkey``, whose machine (if any) the caller read
+    when it claimed the request."""
     if machine is not None and machine.status != MachineStatus.active.value:
         raise RpcError("unknown_machine", "this machine is disabled by its operator")
     if request.method == "pair":
         p = parse_params(PairParams, request.params)
         try:
-            return await services.pair_machine(token=p.token, pubkey=pubkey), machine
+            return await services.pair_machine(token=p.token, pubkey=pubkey)
         except services.PairingInFlight as exc:
             raise DuplicateInFlight() from exc
         except services.PairingError as exc:
@@ -109,4 +109,4 @@ async def dispatch(
     method = METHODS.get(request.method)
     if method is None:
         raise RpcError("unknown_method", f"no method '{request.method}'")
-    return await method(machine, request.params), machine
+    return await method(machine, request.params)

@@ -8,6 +8,11 @@ database, which survives restarts and is shared by processes), p tag, clock, dec
 parsing, then ``methods.dispatch`` — and publishes the encrypted answer to
 every connected relay. A request from an author that is not an active machine
 takes a cheaper path within the limits of ``limits`` (no database write).
+
+A machine's request costs the extension's database one transaction before its
+answer (the dedupe claim and the machine, together) plus what the method itself
+reads or writes; its line in the RPC log is written afterwards, with others
+(``request_log``). Beacons are filed by the machine directory the refresh keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
-from ..models import MachineRow, MachineStatus, RpcLogRow
+from ..database import transaction
+from ..models import MachineKeyRow, MachineRow, MachineStatus, RpcLogRow
 from ..nostr import bounded_json, nip44
 from ..nostr.events import Event, sign_event
 from ..nostr.keys import KeyPair
@@ -36,6 +42,7 @@ from .errors import DuplicateInFlight, RpcError
 from .fee_events import FeePublisher
 from .methods import dispatch
 from .params import parse_request
+from .request_log import RequestLog
 
 RPC_KIND = 21000
 BEACON_KIND = 30078
@@ -85,6 +92,9 @@ class RpcServer:
         # Refreshed every second; a key missing here is looked up in the database
         # (within the strangers' budget), so a machine just added is not refused.
         self._active_machines: frozenset[str] = frozenset()
+        # Every machine by key, refreshed with it: whose a beacon is never changes.
+        self._machines: dict[str, MachineKeyRow] = {}
+        self._beacon_offline_s = 0
         # Keys added by npub that have not confirmed yet: their pair is let through
         # the strangers' per-author minute (not their budget).
         self._expected_machines: frozenset[str] = frozenset()
@@ -93,6 +103,7 @@ class RpcServer:
         self._stopping = asyncio.Event()
         self.fees = FeePublisher(self)
         self.cassettes = CassettePublisher(self)
+        self.request_log = RequestLog()
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -117,6 +128,7 @@ class RpcServer:
             services.remove_fee_listener(self.fees.publish_machine)
             services.remove_cassette_listener(self.cassettes.publish_machine)
             await self.pool.stop()
+            await self.request_log.flush()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -128,6 +140,7 @@ class RpcServer:
         assert self.pool is not None
         config = await services.get_super_config()
         self._clock_tolerance_s = config.clock_tolerance_s
+        self._beacon_offline_s = config.beacon_offline_s
         private_key = await crud.get_server_private_key()
         assert private_key is not None
         if self.keys is None or self.keys.private_key_hex != private_key:
@@ -140,6 +153,7 @@ class RpcServer:
                 await self.pool.start(relays)
             self._relays = relays
         machines = await crud.list_machine_pubkeys()
+        self._machines = {row.pubkey: row for row in machines}
         self._active_machines = frozenset(
             row.pubkey for row in machines if row.status == MachineStatus.active.value
         )
@@ -175,6 +189,7 @@ class RpcServer:
             "requests_handled": self.handled,
             "last_request_at": self.last_request_at,
             "dropped": dict(self.dropped),
+            "log_lines_dropped": self.request_log.dropped,
         }
 
     # --- events ----------------------------------------------------------------------
@@ -192,7 +207,9 @@ class RpcServer:
             await self._handle_announcement(event)
 
     async def _handle_announcement(self, event: Event) -> None:
-        machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
+        machine: MachineKeyRow | MachineRow | None = self._machines.get(event.pubkey)
+        if machine is None:  # paired since the last refresh, or nobody's
+            machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
         if machine is None:
             self.dropped["announcement_from_unknown"] += 1
             return
@@ -206,6 +223,7 @@ class RpcServer:
                 created_at=event.created_at,
                 content=event.content,
                 operator_id=machine.operator_id,
+                offline_after_s=self._beacon_offline_s,
             )
         else:
             await beacons.record_telemetry(
@@ -236,7 +254,7 @@ class RpcServer:
         self, event: Event, relay: str, keys: KeyPair, started: float
     ) -> None:
         try:
-            await crud.claim_event(event_id=event.id, now=helpers.now())
+            machine = await self._claim(event)
         except IntegrityError:
             self.dropped["already_handled"] += 1
             return
@@ -249,13 +267,13 @@ class RpcServer:
             self.dropped["undecryptable"] += 1
             return
 
-        request_id, method, tx_id, machine = "", None, None, None
+        request_id, method, tx_id = "", None, None
         try:
             request = parse_request(plaintext)
             request_id, method = request.id, request.method
             raw_tx = request.params.get("tx_id")
             tx_id = raw_tx if isinstance(raw_tx, str) else None
-            result, machine = await dispatch(request, pubkey=event.pubkey)
+            result = await dispatch(request, pubkey=event.pubkey, machine=machine)
             response: dict[str, Any] = {"id": request_id, "result": result}
             error_code = None
         except DuplicateInFlight:
@@ -272,9 +290,7 @@ class RpcServer:
 
         await self._respond(keys, event, response, conversation_key)
         self._count_answer()
-        if machine is None:
-            machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
-        await self._log(
+        self._log(
             event,
             relay,
             machine,
@@ -331,7 +347,7 @@ class RpcServer:
             machine = await crud.get_machine_by_pubkey(pubkey=event.pubkey)
         if machine is not None:  # a disabled machine, or one just paired
             error = response.get("error")
-            await self._log(
+            self._log(
                 event,
                 relay,
                 machine,
@@ -369,7 +385,7 @@ class RpcServer:
         except IntegrityError as exc:
             raise _HandledElsewhere from exc
         try:
-            result, _ = await dispatch(request, pubkey=pubkey)
+            result = await dispatch(request, pubkey=pubkey, machine=None)
         except RpcError as err:
             return request.id, "pair", _error_response(request.id, err)
         except DuplicateInFlight:
@@ -383,7 +399,15 @@ class RpcServer:
         self.handled += 1
         self.last_request_at = helpers.now()
 
-    async def _log(
+    @staticmethod
+    async def _claim(event: Event) -> MachineRow | None:
+        """Claims a machine's request (IntegrityError when it was handled before)
+        and reads its machine, in one transaction."""
+        async with transaction() as conn:
+            await crud.claim_event(event_id=event.id, now=helpers.now(), conn=conn)
+            return await crud.get_machine_by_pubkey(pubkey=event.pubkey, conn=conn)
+
+    def _log(
         self,
         event: Event,
         relay: str,
@@ -395,8 +419,8 @@ class RpcServer:
         tx_id: str | None,
         error_code: str | None,
     ) -> None:
-        await crud.insert_rpc_log(
-            row=RpcLogRow(
+        self.request_log.add(
+            RpcLogRow(
                 id=helpers.new_id(),
                 created_at=helpers.now(),
                 operator_id=machine.operator_id if machine else None,

@@ -20,6 +20,7 @@ from .abandoned import (
     resolve_abandoned,
 )
 from .accounts import (
+    OPERATOR_NAMES,
     M,
     existing_wallet,
     person_name,
@@ -211,6 +212,7 @@ __all__ = [
     "LP_CODE_LENGTH",
     "LP_CODE_TTL_S",
     "LP_CSV_COLUMNS",
+    "OPERATOR_NAMES",
     "RATE_LNBITS",
     "RATE_OPERATOR",
     "RATE_UNVERIFIED",

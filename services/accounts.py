@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from lnbits.core.crud import get_account, get_wallet
 from pydantic import BaseModel
 
+from .. import helpers
 from ..errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +39,35 @@ async def person_name(user_id: str, chosen: str | None = None) -> str:
     if account is not None and account.username:
         return account.username
     return f"user {hashlib.sha256(user_id.encode()).hexdigest()[:6]}"
+
+
+class NameCache:
+    """People's names, each read once per ``keep_s`` seconds (a name a few seconds
+    old is as good on a memo or a machine's screen), at most ``MAX_ENTRIES``."""
+
+    MAX_ENTRIES = 1000
+
+    def __init__(self, keep_s: int) -> None:
+        self.keep_s = keep_s
+        self._names: dict[str, tuple[int, str]] = {}
+
+    async def get(self, user_id: str) -> str:
+        now = helpers.now()
+        kept = self._names.get(user_id)
+        if kept is not None and now - kept[0] < self.keep_s:
+            return kept[1]
+        name = await person_name(user_id)
+        if len(self._names) >= self.MAX_ENTRIES:
+            self._names.clear()
+        self._names[user_id] = (now, name)
+        return name
+
+
+# Every payout's memo and every machine's get_info name the operator: read fresh,
+# that is one LNbits account read each, on the database LNbits' own payments take
+# turns on (a machine asking for its info would wait behind them). A name changed
+# within the last minute may still show as it was.
+OPERATOR_NAMES = NameCache(60)
 
 
 async def enrolment_name(enrolment: Any) -> str:

@@ -30,9 +30,9 @@ from ..helpers import EXT_TAG, new_id
 from ..models import AccruedGroupRow, LpPayoutRow
 from ..payout_schedules import Schedule
 from . import forwarding, push, sending
+from .accounts import OPERATOR_NAMES
 from .sending import (
     BACKOFF_MAX_S,
-    OPERATOR_NAMES,
     Outcome,
     Payables,
     SendFailure,

@@ -38,7 +38,8 @@ from ..helpers import EXT_TAG
 from ..models import LegContext, LegRow
 from ..waiting import wait_until_set
 from . import atm_transactions, forwarding, lp_payouts, push, sending, withdraw
-from .sending import OPERATOR_NAMES, ClaimLost, Outcome, Payables, backoff_s
+from .accounts import OPERATOR_NAMES
+from .sending import ClaimLost, Outcome, Payables, backoff_s
 from .sending import SendFailure as LegFailure
 
 __all__ = [

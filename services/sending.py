@@ -37,7 +37,6 @@ from loguru import logger
 from .. import helpers
 from ..helpers import EXT_TAG
 from ..models import check_ln_address
-from .accounts import person_name
 
 # Eight, not five: a forward has no retry button (a failed leg has one, on the
 # operator's worklist), and what makes a Lightning address fail (its host or a
@@ -58,34 +57,6 @@ class SendFailure(ValueError):
     """What is to be sent cannot be paid as it stands (the message says why): a
     target wallet gone, a Lightning address refused or unreachable, an invoice
     for the wrong amount."""
-
-
-class NameCache:
-    """People's names for payment memos, each read once per ``keep_s`` seconds
-    (a memo is a label: a name a few seconds old is as good)."""
-
-    MAX_ENTRIES = 1000
-
-    def __init__(self, keep_s: int) -> None:
-        self.keep_s = keep_s
-        self._names: dict[str, tuple[int, str]] = {}
-
-    async def get(self, user_id: str) -> str:
-        now = helpers.now()
-        kept = self._names.get(user_id)
-        if kept is not None and now - kept[0] < self.keep_s:
-            return kept[1]
-        name = await person_name(user_id)
-        if len(self._names) >= self.MAX_ENTRIES:
-            self._names.clear()
-        self._names[user_id] = (now, name)
-        return name
-
-
-# Every payment's memo names its operator: without this, one LNbits account read
-# per payment, on the database LNbits' own payments take turns on. A memo may show
-# a name changed within the last minute as it was.
-OPERATOR_NAMES = NameCache(60)
 
 
 def backoff_s(attempts: int) -> int:

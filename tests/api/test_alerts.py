@@ -90,6 +90,7 @@ async def seen_at(machine_id: str, at: int) -> None:
         event_id=uuid.uuid4().hex * 2,
         created_at=at,
         content="{}",
+        offline_after_s=300,
     )
 
 

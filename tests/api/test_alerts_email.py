@@ -73,6 +73,7 @@ async def test_one_email_when_offline_and_one_when_back(server, client, operator
         event_id=uuid.uuid4().hex * 2,
         created_at=back + 10 * MINUTE,
         content="{}",
+        offline_after_s=300,
     )
     for minutes in (0, 6, 7):
         await services.evaluate_alerts(at=back + minutes * MINUTE, relays=[])

@@ -194,6 +194,7 @@ async def test_a_beacon_is_pushed_only_when_it_shows_something_new(
             event_id=uuid.uuid4().hex * 2,
             created_at=sent[-1],
             content=content,
+            offline_after_s=300,
             operator_id=operator.id,
         )
         await push.drain()

@@ -15,20 +15,22 @@ DAY = 86400
 async def _log_entry(age_s: int) -> str:
     entry_id = uuid.uuid4().hex
     await crud.insert_rpc_log(
-        row={
-            "id": entry_id,
-            "created_at": helpers.now() - age_s,
-            "operator_id": None,
-            "machine_id": None,
-            "pubkey": "ab" * 32,
-            "event_id": uuid.uuid4().hex * 2,
-            "relay": "test-relay",
-            "request_id": "r",
-            "method": "get_info",
-            "tx_id": None,
-            "latency_ms": 1,
-            "error_code": None,
-        }
+        rows=[
+            {
+                "id": entry_id,
+                "created_at": helpers.now() - age_s,
+                "operator_id": None,
+                "machine_id": None,
+                "pubkey": "ab" * 32,
+                "event_id": uuid.uuid4().hex * 2,
+                "relay": "test-relay",
+                "request_id": "r",
+                "method": "get_info",
+                "tx_id": None,
+                "latency_ms": 1,
+                "error_code": None,
+            }
+        ]
     )
     return entry_id
 

@@ -1,0 +1,144 @@
+"""What a machine's routine traffic costs the databases.
+
+With a fleet, machines' get_info and beacons arrive many times a second; each turn
+on a database waits behind every other (LNbits hands out one connection per
+database at a time). These tests count the turns, so that a change which adds
+one to the hot path fails here rather than in a fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from contextlib import asynccontextmanager
+
+import pytest
+from in_process_rpc import Atm, register
+
+from satmachineadmin import crud
+from satmachineadmin.database import db
+from satmachineadmin.models import RpcLogRow
+from satmachineadmin.nostr.events import sign_event
+from satmachineadmin.rpc import request_log
+from satmachineadmin.rpc.request_log import RequestLog
+
+
+@pytest.fixture
+def turns(monkeypatch) -> Counter:
+    """Connections opened per database: "extension" and "lnbits"."""
+    from lnbits.core.db import db as core_db
+
+    counted: Counter = Counter()
+    for name, database in (("extension", db), ("lnbits", core_db)):
+        real = database.connect
+
+        def counting(real=real, name=name):
+            @asynccontextmanager
+            async def connect():
+                counted[name] += 1
+                async with real() as conn:
+                    yield conn
+
+            return connect
+
+        monkeypatch.setattr(database, "connect", counting())
+    return counted
+
+
+async def test_a_get_info_takes_two_turns_on_the_extension_and_none_on_lnbits(
+    server, client, operator, turns
+):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    await atm.call("get_info")  # the operator's name is read once, then kept
+    await server.request_log.flush()
+    turns.clear()
+    info = await atm.call("get_info")
+    assert info["result"]["operator"] == operator.username
+    # The claim and the machine (one transaction), then the fee schedule.
+    assert turns == Counter({"extension": 2})
+    await server.request_log.flush()
+    assert turns == Counter({"extension": 3})  # its line in the RPC log, after
+    logged = await crud.list_rpc_log(operator_id=operator.id, limit=10)
+    assert sum(row.method == "get_info" for row in logged) == 2
+
+
+async def test_a_known_machines_beacon_takes_one_turn(
+    server, client, operator, turns
+):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    await server.refresh()  # as the running server does every second
+    turns.clear()
+    beacon = sign_event(
+        private_key_hex=atm.keys.private_key_hex,
+        kind=30078,
+        content=json.dumps({"cash_out": True}),
+        tags=[["d", "bitspire-beacon"]],
+    )
+    await server.handle_event(beacon, "test-relay")
+    assert turns == Counter({"extension": 1})
+    machine = await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex)
+    assert machine is not None
+    stored = await crud.latest_beacons(machine_ids=[machine.id])
+    assert [row.event_id for row in stored] == [beacon.id]
+
+
+def _row(n: int) -> RpcLogRow:
+    return RpcLogRow(
+        id=uuid.uuid4().hex,
+        created_at=1_700_000_000 + n,
+        pubkey="ab" * 32,
+        event_id=uuid.uuid4().hex * 2,
+        method="get_info",
+        latency_ms=1,
+    )
+
+
+async def test_log_lines_that_arrive_together_are_written_together(monkeypatch):
+    writes: list[int] = []
+    real = crud.insert_rpc_log
+
+    async def counting(*, rows, conn=None):
+        writes.append(len(rows))
+        await real(rows=rows, conn=conn)
+
+    monkeypatch.setattr(crud, "insert_rpc_log", counting)
+    log = RequestLog()
+    rows = [_row(n) for n in range(120)]
+    for row in rows:
+        log.add(row)
+    await log.flush()
+    assert writes == [120]
+    stored = await db.fetchall(
+        "SELECT COUNT(*) AS n FROM satmachineadmin.rpc_log WHERE event_id IN "
+        f"({', '.join(repr(row.event_id) for row in rows)})"
+    )
+    assert stored[0]["n"] == 120
+
+
+async def test_a_log_the_database_refuses_is_kept_bounded_and_retried(monkeypatch):
+    attempts: list[int] = []
+
+    async def refusing(*, rows, conn=None):
+        attempts.append(len(rows))
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(crud, "insert_rpc_log", refusing)
+    monkeypatch.setattr(request_log, "MAX_QUEUED", 50)
+    monkeypatch.setattr(request_log, "RETRY_AFTER_S", 0.01)
+    log = RequestLog()
+    for n in range(60):
+        log.add(_row(n))
+    await log.flush(timeout_s=0.05)
+    assert log.dropped == 10  # the oldest ten
+    assert len(attempts) >= 2  # retried, not given up on
+    written: list[int] = []
+
+    async def accepting(*, rows, conn=None):
+        written.extend(row.created_at - 1_700_000_000 for row in rows)
+
+    monkeypatch.setattr(crud, "insert_rpc_log", accepting)
+    await log.flush()
+    assert written == list(range(10, 60))
