@@ -21,7 +21,7 @@ import sys
 import time
 
 
-async def run(payments: int, sats: int, targets: int) -> dict:
+async def run(payments: int, sats: int, targets: int, owner_wallets: int) -> dict:
     from lnbits.app import create_app
 
     app = create_app()
@@ -37,8 +37,12 @@ async def run(payments: int, sats: int, targets: int) -> dict:
         source = await create_wallet(user_id=owner.id, wallet_name="source")
         wallets = []
         for n in range(targets):
-            account = await create_account()
+            # One owner for all (as a fleet's operator owns its machines' and
+            # split wallets), or an owner each.
+            account = owner if owner_wallets else await create_account()
             wallets.append(await create_wallet(user_id=account.id, wallet_name=f"t{n}"))
+        for n in range(max(0, owner_wallets - targets - 1)):
+            await create_wallet(user_id=owner.id, wallet_name=f"other {n}")
         warmup = 5
         await update_wallet_balance(source, (payments + warmup) * sats + 1_000)
 
@@ -66,6 +70,7 @@ async def run(payments: int, sats: int, targets: int) -> dict:
         elapsed = time.perf_counter() - started
     return {
         "payments": payments,
+        "owner_wallets": owner_wallets,
         "seconds": elapsed,
         "payments_per_s": payments / elapsed,
     }
@@ -76,8 +81,16 @@ def main() -> int:
     parser.add_argument("--payments", type=int, required=True)
     parser.add_argument("--sats", type=int, default=1_000)
     parser.add_argument("--targets", type=int, default=6)
+    parser.add_argument(
+        "--owner-wallets",
+        type=int,
+        default=0,
+        help="one owner for the source and the targets, with this many wallets",
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.payments, args.sats, args.targets))
+    result = asyncio.run(
+        run(args.payments, args.sats, args.targets, args.owner_wallets)
+    )
     print("FLOOR " + json.dumps(result), flush=True)
     return 0
 

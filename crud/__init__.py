@@ -135,6 +135,7 @@ from .machines import (
     get_machine,
     get_machine_by_pubkey,
     get_machine_by_wallet,
+    get_machines_by_pubkeys,
     insert_machine,
     list_expected_pubkeys,
     list_machine_pubkeys,
@@ -174,6 +175,7 @@ from .push import (
 )
 from .rpc import (
     claim_event,
+    claim_events,
     claim_rpc_request,
     delete_rpc_log_before,
     finish_rpc_request,
@@ -214,6 +216,7 @@ __all__ = [
     "DEFAULT_SCOPE",
     "accrued_groups",
     "claim_event",
+    "claim_events",
     "claim_forward",
     "claim_leg",
     "claim_lp_code",
@@ -261,6 +264,7 @@ __all__ = [
     "get_machine",
     "get_machine_by_pubkey",
     "get_machine_by_wallet",
+    "get_machines_by_pubkeys",
     "get_pairing_by_token_hash",
     "get_push_channel",
     "get_rpc_request",

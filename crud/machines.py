@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lnbits.db import Connection
 
 from ..database import execute
 from ..models import MachineKeyRow, MachineRow
-from .sql import S, connection, fetch_all, fetch_one, fetch_row, fetch_rows, insert_row
+from .sql import (
+    S,
+    connection,
+    fetch_all,
+    fetch_one,
+    fetch_row,
+    fetch_rows,
+    in_list,
+    insert_row,
+)
 
 
 async def insert_machine(
@@ -129,6 +139,17 @@ async def get_machine_by_pubkey(
         f"SELECT * FROM {S}.machines WHERE pubkey = :pubkey",
         {"pubkey": pubkey},
         conn,
+    )
+
+
+async def get_machines_by_pubkeys(
+    *, pubkeys: Sequence[str], conn: Connection | None = None
+) -> list[MachineRow]:
+    if not pubkeys:
+        return []
+    keys, values = in_list("k", pubkeys)
+    return await fetch_rows(
+        MachineRow, f"SELECT * FROM {S}.machines WHERE pubkey IN {keys}", values, conn
     )
 
 

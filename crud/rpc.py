@@ -164,6 +164,29 @@ async def claim_event(
         )
 
 
+async def claim_events(
+    *, event_ids: Sequence[str], now: int, conn: Connection | None = None
+) -> set[str]:
+    """Claims many events in one statement; the ids this call won (an id claimed
+    before, by this process or another, is not among them). Ids must be distinct."""
+    if not event_ids:
+        return set()
+    values: dict[str, Any] = {"now": now}
+    tuples = []
+    for n, event_id in enumerate(event_ids):
+        values[f"e{n}"] = event_id
+        tuples.append(f"(:e{n}, :now)")
+    async with connection(conn) as c:
+        rows = await fetch_all(
+            f"INSERT INTO {S}.handled_events (event_id, received_at) "
+            f"VALUES {', '.join(tuples)} "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            values,
+            c,
+        )
+    return {row["event_id"] for row in rows}
+
+
 async def forget_events_before(*, before: int, conn: Connection | None = None) -> int:
     async with connection(conn) as c:
         return await execute(

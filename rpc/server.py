@@ -9,10 +9,11 @@ parsing, then ``methods.dispatch`` — and publishes the encrypted answer to
 every connected relay. A request from an author that is not an active machine
 takes a cheaper path within the limits of ``limits`` (no database write).
 
-A machine's request costs the extension's database one transaction before its
-answer (the dedupe claim and the machine, together) plus what the method itself
-reads or writes; its line in the RPC log is written afterwards, with others
-(``request_log``). Beacons are filed by the machine directory the refresh keeps.
+A machine's request costs the extension's database its share of one transaction
+before its answer (the dedupe claim and the machine, for all the requests that
+arrived together: ``admission``) plus what the method itself reads or writes; its
+line in the RPC log is written afterwards, with others (``request_log``). Beacons
+are filed by the machine directory the refresh keeps.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
-from ..database import transaction
 from ..models import MachineKeyRow, MachineRow, MachineStatus, RpcLogRow
 from ..nostr import bounded_json, nip44
 from ..nostr.events import Event, sign_event
@@ -37,6 +37,7 @@ from ..nostr.relay_pool import RelayPool
 from ..services import push
 from ..waiting import wait_until_set
 from . import beacons, limits
+from .admission import Admissions, AlreadyHandled
 from .cassette_events import CassettePublisher
 from .errors import DuplicateInFlight, RpcError
 from .fee_events import FeePublisher
@@ -48,6 +49,11 @@ RPC_KIND = 21000
 BEACON_KIND = 30078
 TELEMETRY_KIND = 30079
 REFRESH_EVERY_S = 1.0
+# Requests handled at once. Each machine has at most a request or two in flight;
+# requests that wait on LNbits' database (payments, invoices) must not take every
+# slot from a fleet's get_info and beacons, which do not touch it. Still a bound:
+# beyond it the pool stops reading until a slot frees.
+HANDLER_SLOTS = 256
 
 
 def _tag_values(event: Event, name: str) -> list[str]:
@@ -104,6 +110,7 @@ class RpcServer:
         self.fees = FeePublisher(self)
         self.cassettes = CassettePublisher(self)
         self.request_log = RequestLog()
+        self.admissions = Admissions()
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -111,7 +118,9 @@ class RpcServer:
         """Runs until ``stop``; the pool reconnects by itself, this follows config."""
         self._stopping.clear()
         self.pool = RelayPool(
-            on_event=self.handle_event, on_status=self._relays_changed
+            on_event=self.handle_event,
+            on_status=self._relays_changed,
+            max_concurrency=HANDLER_SLOTS,
         )
         services.on_new_fee_version(self.fees.publish_machine)
         services.on_new_cassette_version(self.cassettes.publish_machine)
@@ -254,8 +263,8 @@ class RpcServer:
         self, event: Event, relay: str, keys: KeyPair, started: float
     ) -> None:
         try:
-            machine = await self._claim(event)
-        except IntegrityError:
+            machine = await self.admissions.admit(event)
+        except AlreadyHandled:
             self.dropped["already_handled"] += 1
             return
         conversation_key = self.conversation_keys.get(
@@ -398,14 +407,6 @@ class RpcServer:
     def _count_answer(self) -> None:
         self.handled += 1
         self.last_request_at = helpers.now()
-
-    @staticmethod
-    async def _claim(event: Event) -> MachineRow | None:
-        """Claims a machine's request (IntegrityError when it was handled before)
-        and reads its machine, in one transaction."""
-        async with transaction() as conn:
-            await crud.claim_event(event_id=event.id, now=helpers.now(), conn=conn)
-            return await crud.get_machine_by_pubkey(pubkey=event.pubkey, conn=conn)
 
     def _log(
         self,

@@ -21,10 +21,16 @@ from sizes import Sizes
 
 
 async def _floor_process(
-    work_dir: Path, database_url: str | None, payments: int, db: str
+    work_dir: Path,
+    database_url: str | None,
+    payments: int,
+    db: str,
+    owner_wallets: int,
 ) -> Path:
     """Runs bench/floor.py in a new LNbits home; the path of its log."""
-    home = harness.lnbits_home(work_dir, f"floor-{db}", with_extension=False)
+    home = harness.lnbits_home(
+        work_dir, f"floor-{db}-{owner_wallets}", with_extension=False
+    )
     env = harness.lnbits_env(home, port=harness.free_port(), database_url=database_url)
     log_path = home / "floor.log"
     with open(log_path, "wb") as log:
@@ -33,6 +39,8 @@ async def _floor_process(
             str(harness.BENCH_DIR / "floor.py"),
             "--payments",
             str(payments),
+            "--owner-wallets",
+            str(owner_wallets),
             cwd=home,
             env=env,
             stdout=log,
@@ -51,10 +59,15 @@ async def _floor_process(
 
 
 async def bench_floor(
-    work_dir: Path, database_url: str | None, payments: int, db: str
+    work_dir: Path,
+    database_url: str | None,
+    payments: int,
+    db: str,
+    owner_wallets: int = 0,
 ) -> dict[str, Any]:
-    """``payments`` bare payments in a row: their count, seconds and rate."""
-    log_path = await _floor_process(work_dir, database_url, payments, db)
+    """``payments`` bare payments in a row: their count, seconds and rate (with
+    ``owner_wallets``, between wallets of one owner who has that many)."""
+    log_path = await _floor_process(work_dir, database_url, payments, db, owner_wallets)
     text = log_path.read_text(errors="replace")
     for line in text.splitlines():
         if line.startswith("FLOOR "):
@@ -63,13 +76,17 @@ async def bench_floor(
 
 
 async def floor_run(
-    work_dir: Path, server_url: str | None, payments: int, db: str
+    work_dir: Path,
+    server_url: str | None,
+    payments: int,
+    db: str,
+    owner_wallets: int = 0,
 ) -> dict[str, Any]:
     """The floor on SQLite, or on a fresh database of the PostgreSQL server."""
     if server_url:
         async with harness.fresh_postgres_database(server_url, "floor") as url:
-            return await bench_floor(work_dir, url, payments, db)
-    return await bench_floor(work_dir, None, payments, db)
+            return await bench_floor(work_dir, url, payments, db, owner_wallets)
+    return await bench_floor(work_dir, None, payments, db, owner_wallets)
 
 
 def planned_payments(sizes: Sizes) -> int:

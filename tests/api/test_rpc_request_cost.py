@@ -8,6 +8,7 @@ one to the hot path fails here rather than in a fleet.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections import Counter
@@ -64,9 +65,7 @@ async def test_a_get_info_takes_two_turns_on_the_extension_and_none_on_lnbits(
     assert sum(row.method == "get_info" for row in logged) == 2
 
 
-async def test_a_known_machines_beacon_takes_one_turn(
-    server, client, operator, turns
-):
+async def test_a_known_machines_beacon_takes_one_turn(server, client, operator, turns):
     atm = Atm(server)
     await register(client, operator, atm)
     await server.refresh()  # as the running server does every second
@@ -83,6 +82,42 @@ async def test_a_known_machines_beacon_takes_one_turn(
     assert machine is not None
     stored = await crud.latest_beacons(machine_ids=[machine.id])
     assert [row.event_id for row in stored] == [beacon.id]
+
+
+async def test_requests_that_arrive_together_are_admitted_in_one_turn(
+    server, client, operator, turns, monkeypatch
+):
+    atms = [Atm(server) for _ in range(5)]
+    for atm in atms:
+        await register(client, operator, atm)
+    claims: list[int] = []
+    real = crud.claim_events
+
+    async def counting(*, event_ids, now, conn=None):
+        claims.append(len(event_ids))
+        return await real(event_ids=event_ids, now=now, conn=conn)
+
+    monkeypatch.setattr(crud, "claim_events", counting)
+    answers = await asyncio.gather(*(atm.call("get_info") for atm in atms))
+    assert all("result" in answer for answer in answers)
+    assert claims == [5]
+    names = {answer["result"]["machine_id"] for answer in answers}
+    assert len(names) == 5  # each machine its own
+
+
+async def test_a_request_and_its_copy_arriving_together_are_handled_once(
+    server, client, operator
+):
+    atm = Atm(server)
+    await register(client, operator, atm)
+    request = {"id": "twice", "method": "get_info", "params": {}}
+    event = atm.event(json.dumps(request))
+    published = len(server.pool.published)
+    await asyncio.gather(
+        server.handle_event(event, "relay-a"), server.handle_event(event, "relay-b")
+    )
+    assert len(server.pool.published) == published + 1
+    assert server.dropped["already_handled"] >= 1
 
 
 def _row(n: int) -> RpcLogRow:
@@ -111,7 +146,7 @@ async def test_log_lines_that_arrive_together_are_written_together(monkeypatch):
         log.add(row)
     await log.flush()
     assert writes == [120]
-    stored = await db.fetchall(
+    stored: list = await db.fetchall(
         "SELECT COUNT(*) AS n FROM satmachineadmin.rpc_log WHERE event_id IN "
         f"({', '.join(repr(row.event_id) for row in rows)})"
     )
