@@ -334,13 +334,14 @@ async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_al
         "response",
         lambda r: daily_answers.append(r.url) if "/stats/daily" in r.url else None,
     )
-    # The machine's schedule is slow to come.
-    schedule_may_come = asyncio.Event()
+    # The operator's and the machine's schedules are slow to come.
+    schedules_may_come = asyncio.Event()
 
     async def slow(route: Route) -> None:
-        await schedule_may_come.wait()
+        await schedules_may_come.wait()
         await route.continue_()
 
+    await page.route(f"**{API}/fees", slow)
     await page.route(f"**{fees_path}", slow)
     async with page.expect_websocket(
         lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
@@ -349,7 +350,7 @@ async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_al
     await page.get_by_role("tab", name="Fees").click()
     edit = machine_row(page, machine).get_by_role("button", name="Set its own schedule")
     await expect(edit).to_be_disabled()
-    schedule_may_come.set()
+    schedules_may_come.set()
     await edit.click()
     dialog = marked(page, "fee-override-dialog")
     commission = direction_form(dialog, "cash_out").get_by_label("Commission (%)")

@@ -485,6 +485,7 @@ async def chart_shows(page: Page, data: list[int]) -> dict:
         f"expected => {{ const c = ({CHART})(); "
         "return c && JSON.stringify(c.data) === JSON.stringify(expected) }",
         arg=data,
+        polling=100,
     )
     return await page.evaluate(CHART)
 
@@ -514,8 +515,11 @@ async def test_lp_chart_comes_with_the_distributions_and_follows_a_payout(
         page.get_by_test_id("distributions").locator("tbody tr")
     ).to_have_count(2)
     assert (await chart_shows(page, [2000, 5000]))["data"] == [2000, 5000]
-    async with page.expect_response(lambda r: r.url.endswith("/lp/forwarding")):
-        forwarding_may_come.set()
+    # Its form waits for them: what the LP typed would be replaced when they came.
+    address = page.get_by_label("Lightning address", exact=True)
+    await expect(address).to_be_disabled()
+    forwarding_may_come.set()
+    await expect(address).to_be_enabled()
 
     # A third cash-out: its payout's notice brings the new figure into the same
     # chart (not a new one drawn over it while the LP reads it).
