@@ -42,26 +42,28 @@ async def insert_push_channel(*, user_id: str, channel: str, created_at: int) ->
 
 async def users_of_enrolments(
     *, enrolment_ids: Sequence[str], conn: Connection | None = None
-) -> list[str]:
+) -> dict[str, str]:
+    """The LNbits user of each enrolment (through its LP), by enrolment id."""
     if not enrolment_ids:
-        return []
+        return {}
     placeholders, values = in_list("e", enrolment_ids)
     rows = await fetch_all(
-        f"SELECT DISTINCT l.user_id FROM {S}.lp_enrolments e "
+        f"SELECT e.id, l.user_id FROM {S}.lp_enrolments e "
         f"JOIN {S}.lps l ON l.id = e.lp_id WHERE e.id IN {placeholders}",
         values,
         conn,
     )
-    return [str(row["user_id"]) for row in rows]
+    return {str(row["id"]): str(row["user_id"]) for row in rows}
 
 
 async def users_of_lps(
     *, lp_ids: Sequence[str], conn: Connection | None = None
-) -> list[str]:
+) -> dict[str, str]:
+    """The LNbits user of each LP, by LP id."""
     if not lp_ids:
-        return []
+        return {}
     placeholders, values = in_list("l", lp_ids)
     rows = await fetch_all(
-        f"SELECT user_id FROM {S}.lps WHERE id IN {placeholders}", values, conn
+        f"SELECT id, user_id FROM {S}.lps WHERE id IN {placeholders}", values, conn
     )
-    return [str(row["user_id"]) for row in rows]
+    return {str(row["id"]): str(row["user_id"]) for row in rows}

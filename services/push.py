@@ -40,6 +40,11 @@ _senders: dict[str, asyncio.Task] = {}  # user id -> the task that will send the
 _last_sent: dict[str, float] = {}  # user id -> when (monotonic) one was last sent
 _lookups: set[asyncio.Task] = set()  # finding who a change concerns
 _channels: dict[str, str] = {}  # user id -> channel, once read or made
+# Whose an enrolment or an LP is never changes: each is looked up once, not at
+# every leg paid (bounded: emptied when full).
+_user_of_enrolment: dict[str, str] = {}
+_user_of_lp: dict[str, str] = {}
+KNOWN_OWNERS_MAX = 10_000
 
 
 async def channel_for(user_id: str) -> str:
@@ -72,25 +77,44 @@ def notify_settlement(operator_id: str, enrolment_ids: Iterable[str]) -> None:
     """A settlement landed or its payouts moved: its operator and the LPs of
     ``enrolment_ids`` (those with a share in it) see it."""
     notify([operator_id], SETTLEMENTS)
-    ids = sorted(set(enrolment_ids))
-    if ids:
-        _notify_found(lambda: crud.users_of_enrolments(enrolment_ids=ids), SETTLEMENTS)
+    _notify_owners(enrolment_ids, _user_of_enrolment, _enrolment_users, SETTLEMENTS)
 
 
 def notify_lps(operator_id: str, lp_ids: Iterable[str]) -> None:
     """An LP's enrolment, deposits or payouts changed: the operator and the LPs."""
     notify([operator_id], LPS)
-    ids = sorted(set(lp_ids))
-    if ids:
-        _notify_found(lambda: crud.users_of_lps(lp_ids=ids), LPS)
+    _notify_owners(lp_ids, _user_of_lp, _lp_users, LPS)
 
 
-def _notify_found(find: Callable[[], Awaitable[list[str]]], area: str) -> None:
-    """Notifies the users ``find`` returns, looked up in the background."""
+async def _enrolment_users(enrolment_ids: list[str]) -> dict[str, str]:
+    return await crud.users_of_enrolments(enrolment_ids=enrolment_ids)
+
+
+async def _lp_users(lp_ids: list[str]) -> dict[str, str]:
+    return await crud.users_of_lps(lp_ids=lp_ids)
+
+
+def _notify_owners(
+    ids: Iterable[str],
+    known: dict[str, str],
+    find: Callable[[list[str]], Awaitable[dict[str, str]]],
+    area: str,
+) -> None:
+    """Notifies the users who own ``ids``: at once those already known, the
+    others once looked up (one query, in the background)."""
+    wanted = set(ids)
+    notify([known[i] for i in wanted & known.keys()], area)
+    unknown = sorted(wanted - known.keys())
+    if not unknown:
+        return
 
     async def lookup() -> None:
         try:
-            notify(await find(), area)
+            found = await find(unknown)
+            if len(known) + len(found) > KNOWN_OWNERS_MAX:
+                known.clear()
+            known.update(found)
+            notify(found.values(), area)
         except Exception as exc:
             logger.warning(f"satmachineadmin: push recipients not found: {exc!r}")
 

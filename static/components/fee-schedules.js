@@ -97,6 +97,12 @@
       fees(machine) {
         return this.byMachine[machine.id] || null
       },
+      editable(machine) {
+        // The dialog's form is a copy of the schedule the machine has now (its
+        // own, or the default): it cannot open before both are known, or it
+        // would start from the built-in schedule and save that.
+        return this.operatorFees !== null && this.fees(machine) !== null
+      },
       sourceText(machine) {
         return TEXT.source[sourceOf(this.fees(machine))]
       },
@@ -133,10 +139,14 @@
         await this.loadMachines()
       },
       async loadMachines() {
+        // Only the latest answer is shown: one that left before another load or
+        // before a save here would put back what the table showed before it.
+        const asked = this.forgetLoads()
         try {
           const answers = await Promise.all(
             this.machines.map(m => SatmFees.call('GET', `/machines/${m.id}/fees`))
           )
+          if (asked !== this.loads) return
           this.byMachine = Object.fromEntries(
             answers.map(fees => [fees.machine_id, fees])
           )
@@ -144,6 +154,10 @@
         } catch (error) {
           this.error = SatmFees.errorText(error)
         }
+      },
+      forgetLoads() {
+        this.loads = (this.loads || 0) + 1
+        return this.loads
       },
       async defaultSaved(answer) {
         this.operatorFees = answer
@@ -159,6 +173,7 @@
         }
       },
       overrideSaved(answer) {
+        this.forgetLoads()
         this.byMachine = {...this.byMachine, [answer.machine_id]: answer}
         this.done(TEXT.overrideSaved(this.dialog.machine.name))
         this.dialog.show = false
@@ -167,6 +182,7 @@
         window.SatMachine.confirmDialog(TEXT.clearConfirm(machine.name)).onOk(async () => {
           try {
             const answer = await SatmFees.call('DELETE', `/machines/${machine.id}/fees`)
+            this.forgetLoads()
             this.byMachine = {...this.byMachine, [answer.machine_id]: answer}
             this.error = ''
             this.done(TEXT.cleared(machine.name))
@@ -239,7 +255,7 @@
                   v-text="fetchedText(props.row)"></q-td>
                 <q-td key="actions" :props="props" auto-width>
                   <q-btn flat dense icon="tune" :aria-label="text.edit"
-                    @click="openEdit(props.row)">
+                    :disable="!editable(props.row)" @click="openEdit(props.row)">
                     <q-tooltip v-text="text.edit"></q-tooltip></q-btn>
                   <q-btn v-if="fees(props.row) && fees(props.row).source === 'machine'"
                     flat dense icon="undo" :aria-label="text.clear"

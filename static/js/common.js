@@ -273,6 +273,20 @@ window.SatMachine = (() => {
     return changed ? min : Math.min(max, Math.round(current * 1.6))
   }
 
+  // Draws a Chart.js chart on the canvas or, when `chart` is already drawn there,
+  // gives it the new data in place: a refresh (a notice, a poll) neither
+  // re-creates the chart under the reader's pointer nor leaves it missing for a
+  // moment. Returns the chart to keep for the next call.
+  function drawChart(chart, canvas, config) {
+    if (chart && chart.canvas === canvas && chart.config.type === config.type) {
+      chart.data = config.data
+      chart.update('none')
+      return chart
+    }
+    if (chart) chart.destroy()
+    return new Chart(canvas, config)
+  }
+
   // Calls onChange(areas) when something the page shows has changed, over
   // LNbits' websocket. The channel is the user's own, from the API; a notice names
   // only areas ("settlements", "lps", ...) and the page refetches them. Reopens
@@ -352,6 +366,7 @@ window.SatMachine = (() => {
     statusColor,
     progress,
     backoff,
+    drawChart,
     listen
   }
 })()

@@ -386,8 +386,7 @@ window.app = Vue.createApp({
           return row ? row[this.chartMetric] : 0
         })
       }))
-      if (this.chart) this.chart.destroy()
-      this.chart = new Chart(canvas, {
+      this.chart = window.SatMachine.drawChart(this.chart, canvas, {
         type: 'bar',
         data: {labels: days, datasets},
         options: {

@@ -164,6 +164,17 @@ window.app = Vue.createApp({
       ]
     }
   },
+  watch: {
+    // The chart shows what the distributions table shows, drawn as soon as they
+    // arrive (after the page has rendered them, so that its canvas is there),
+    // whatever else the page is still loading.
+    distributions: {
+      flush: 'post',
+      handler() {
+        this.drawChart()
+      }
+    }
+  },
   computed: {
     walletOptions() {
       return (this.g.user ? this.g.user.wallets : []).map(wallet => ({
@@ -242,8 +253,7 @@ window.app = Vue.createApp({
       const canvas = this.$refs.chart
       if (!canvas) return
       const points = this.cumulative()
-      if (satsChart) satsChart.destroy()
-      satsChart = new Chart(canvas, {
+      satsChart = window.SatMachine.drawChart(satsChart, canvas, {
         type: 'line',
         data: {
           labels: points.map(point => point.x),
@@ -292,8 +302,6 @@ window.app = Vue.createApp({
         do {
           this.noticedAgain = false
           await this.loadShown()
-          await this.$nextTick()
-          this.drawChart()
         } while (this.noticedAgain)
       } catch (error) {
         console.warn('satmachineadmin: refresh failed', error)
@@ -325,8 +333,6 @@ window.app = Vue.createApp({
       } finally {
         this.loaded = true
       }
-      await this.$nextTick()
-      this.drawChart()
     },
     async makeCode() {
       try {

@@ -205,3 +205,30 @@ async def test_a_beacon_is_pushed_only_when_it_shows_something_new(
     assert len(to_operator.received) == 1
     await beacon('{"cash_out": false}')
     assert to_operator.received[1:] == [{"changed": ["machines"]}]
+
+
+async def test_whose_an_lp_is_is_looked_up_once(
+    client, operator, make_user, listen, monkeypatch
+):
+    """Every payout leg tells its LP: the LP's user is read from the database the
+    first time only, not at every leg."""
+    from satmachineadmin import crud
+
+    lp = await make_user("lp")
+    enrolment = await enrol_lp(client, operator, lp)
+    await push.drain()
+    to_lp = await listen(lp)
+    lookups: list[list[str]] = []
+    real = crud.users_of_enrolments
+
+    async def counted(*, enrolment_ids, conn=None):
+        lookups.append(list(enrolment_ids))
+        return await real(enrolment_ids=enrolment_ids, conn=conn)
+
+    monkeypatch.setattr(crud, "users_of_enrolments", counted)
+    for _ in range(3):
+        push.notify_settlement(operator.id, [enrolment["id"]])
+        await push.drain()
+
+    assert lookups == [[enrolment["id"]]]
+    assert to_lp.received == [{"changed": ["settlements"]}] * 3

@@ -4,18 +4,22 @@
 The operator sets a default schedule on the Fees tab and sees each machine priced
 by it with its version; a machine's own schedule above the platform's maximum is
 refused with the API's plain message and nothing is saved; clearing it returns
-the machine to the default; an example quote shows what the customer pays and how
-the commission splits, wallets by name; a manual transaction takes its fee from
-the schedule, or another fee with a reason. The super user sets the maximum
-commission, the enforcement and the grace period, which persist after a reload,
-and sees a fee mismatch by the operator's and the machine's names.
+the machine to the default; its form opens only once its schedule has come, and a
+sale landing while the operator types there leaves the form as typed; an example
+quote shows what the customer pays and how the commission splits, wallets by name;
+a manual transaction takes its fee from the schedule, or another fee with a
+reason. The super user sets the maximum commission, the enforcement and the grace
+period, which persist after a reload, and sees a fee mismatch by the operator's
+and the machine's names.
 
 Every page must log no console error other than the refusals a test provokes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -37,13 +41,15 @@ from helpers import cash_out_body, load_simulator
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 skip_or_fail_without_browser(module=True)
 
-from playwright.async_api import Locator, Page, expect  # noqa: E402
+from playwright.async_api import Locator, Page, Route, expect  # noqa: E402
 
 if TYPE_CHECKING:
     from browser_site import BrowserPage
 
 DASHBOARD = f"/{EXT_ID}/"
 SUPER_PAGE = f"/{EXT_ID}/super"
+# Far beyond the test's waits: only a notice brings a change in.
+NO_POLLS = "window.SatMachinePolling = {min: 600000, max: 600000, pushed: 600000}"
 
 
 def marked(scope: Page | Locator, name: str) -> Locator:
@@ -301,6 +307,90 @@ async def test_an_override_above_the_cap_is_refused_and_clearing_returns_to_defa
     await expect(marked(row, "fee-version")).to_have_text(str(fees["version"]))
     await expect(row.get_by_role("button", name="Back to the default")).to_have_count(0)
     assert len(refusals(page)) == 1  # the refused PUT, before the reload
+
+
+async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_alone(
+    site: BrowserSite,  # noqa: F811
+    platform_fee_30: None,
+):
+    """The override dialog's form is a copy of the machine's schedule, taken when
+    it opens: it cannot open before that schedule has come (it would start from
+    the built-in 0 % and save that), and a sale landing while the operator types,
+    which the page refetches at once on its notice, leaves what they typed."""
+    operator = await site.new_account("operator")
+    machine = await site.add_machine(
+        operator, {"name": "Kiosk ATM", "fiat_code": "GTQ"}
+    )
+    await site.api("PUT", f"{API}/fees", account=operator, body=schedule(500))
+    fees_path = f"{API}/machines/{machine['id']}/fees"
+    await site.api("PUT", fees_path, account=operator, body=schedule(800))
+    channel = (await site.api("GET", f"{API}/push/channel", account=operator))[
+        "channel"
+    ]
+    page = await site.page_for(operator)
+    await page.add_init_script(NO_POLLS)
+    daily_answers: list[str] = []
+    page.on(
+        "response",
+        lambda r: daily_answers.append(r.url) if "/stats/daily" in r.url else None,
+    )
+    # The operator's and the machine's schedules are slow to come.
+    schedules_may_come = asyncio.Event()
+
+    async def slow(route: Route) -> None:
+        await schedules_may_come.wait()
+        await route.continue_()
+
+    await page.route(f"**{API}/fees", slow)
+    await page.route(f"**{fees_path}", slow)
+    async with page.expect_websocket(
+        lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
+    ):
+        await page.goto(f"{site.url}{DASHBOARD}")
+    await page.get_by_role("tab", name="Fees").click()
+    edit = machine_row(page, machine).get_by_role("button", name="Set its own schedule")
+    await expect(edit).to_be_disabled()
+    schedules_may_come.set()
+    await edit.click()
+    dialog = marked(page, "fee-override-dialog")
+    commission = direction_form(dialog, "cash_out").get_by_label("Commission (%)")
+    await expect(commission).to_have_value("8.00")
+    await commission.fill("9.5")
+
+    # Loaded, and caught up once its socket opened: from now on only a notice
+    # makes the page fetch again.
+    deadline = time.monotonic() + 30
+    while len(daily_answers) < 2:
+        assert time.monotonic() < deadline, (
+            f"the page did not catch up: {daily_answers}"
+        )
+        await asyncio.sleep(0.2)
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 210_000},
+    )
+    # The overview's figures are the last thing a notice of a sale refetches.
+    async with page.expect_response(lambda r: "/stats/daily" in r.url):
+        await site.api(
+            "POST",
+            f"{API}/settlements/manual",
+            account=operator,
+            body=cash_out_body(machine["id"], tx_id="sold-while-typing"),
+        )
+    settlements = marked(page, "settlements-table").locator("tbody tr")
+    await expect(settlements.filter(has_text="sold-while-typing")).to_have_count(1)
+    await expect(dialog).to_be_visible()
+    await expect(commission).to_have_value("9.5")
+    await marked(dialog, "fee-save").click()
+    await expect(dialog).to_be_hidden()
+    fees = await machine_fees(site, operator, machine)
+    assert fees["override"]["cash_out"]["commission_bps"] == 950
+    await expect(marked(machine_row(page, machine), "fee-cash-out")).to_have_text(
+        "9.50 %, no limits"
+    )
+    assert page.console_errors == []
 
 
 async def test_the_example_quote_shows_what_the_customer_pays_and_the_split(

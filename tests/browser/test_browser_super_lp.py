@@ -6,7 +6,9 @@ wallet and the relays through the page's forms and sees them saved (after a relo
 and through the API); the forms refuse out-of-bounds input before sending, and show
 the API's refusal when it comes. An operator is refused the super page. An LP whose
 operator recorded two cash-outs sees the distributions with their cost basis, the
-cumulative chart, exports them as CSV and sets an auto-forward address.
+cumulative chart, exports them as CSV and sets an auto-forward address; the chart
+comes with the distributions, and a payout's notice gives it the new figures in
+place.
 
 Every page is screenshotted (tests/artifacts/browser/) and must log no console error
 other than the ones a test expects by name.
@@ -38,7 +40,7 @@ from super_config import SuperConfigSetter
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 skip_or_fail_without_browser(module=True)
 
-from playwright.async_api import Page, Request, expect  # noqa: E402
+from playwright.async_api import Page, Request, Route, expect  # noqa: E402
 
 SUPER_PAGE = "/satmachineadmin/super"
 LP_PAGE = "/satmachineadmin/lp"
@@ -467,6 +469,95 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(
     await expect(overview.get_by_test_id("fees-total")).to_have_text(f"{fees} sats")
     await site.screenshot(overview, "super-overview")
     assert overview.console_errors == []
+
+
+# The LP's chart, as Chart.js holds it: its data, and whether it is the chart the
+# page kept in window.keptChart.
+CHART = """() => {
+  const chart = Chart.getChart(document.querySelector('[data-testid=sats-chart]'))
+  return chart && {data: chart.data.datasets[0].data, kept: chart === window.keptChart}
+}"""
+
+
+async def chart_shows(page: Page, data: list[int]) -> dict:
+    """Waits until the LP's chart shows ``data``; what CHART says then."""
+    await page.wait_for_function(
+        f"expected => {{ const c = ({CHART})(); "
+        "return c && JSON.stringify(c.data) === JSON.stringify(expected) }",
+        arg=data,
+        polling=100,
+    )
+    return await page.evaluate(CHART)
+
+
+async def test_lp_chart_comes_with_the_distributions_and_follows_a_payout(
+    site,  # noqa: F811
+    site_config,  # noqa: F811
+):
+    world = await business_with_an_lp(site, site_config)
+    lp: Account = world["lp"]
+    operator: Account = world["operator"]
+    channel = (await site.api("GET", f"{API}/push/channel", account=lp))["channel"]
+    page = await site.page_for(lp)
+    # The forwarding settings are slow to come: the chart does not wait for them.
+    forwarding_may_come = asyncio.Event()
+
+    async def slow(route: Route) -> None:
+        await forwarding_may_come.wait()
+        await route.continue_()
+
+    await page.route(f"**{API}/lp/forwarding", slow)
+    async with page.expect_websocket(
+        lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
+    ):
+        await page.goto(f"{site.url}{LP_PAGE}")
+    await expect(
+        page.get_by_test_id("distributions").locator("tbody tr")
+    ).to_have_count(2)
+    assert (await chart_shows(page, [2000, 5000]))["data"] == [2000, 5000]
+    # Its form waits for them: what the LP typed would be replaced when they came.
+    address = page.get_by_label("Lightning address", exact=True)
+    await expect(address).to_be_disabled()
+    forwarding_may_come.set()
+    await expect(address).to_be_enabled()
+
+    # A third cash-out: its payout's notice brings the new figure into the same
+    # chart (not a new one drawn over it while the LP reads it).
+    await page.evaluate(
+        "() => { window.keptChart = "
+        "Chart.getChart(document.querySelector('[data-testid=sats-chart]')) }"
+    )
+    [machine] = await site.api("GET", f"{API}/machines", account=operator)
+    await site.api(
+        "PUT",
+        "/users/api/v1/balance",
+        account=site.super,
+        body={"id": machine["wallet_id"], "amount": 10_000},
+    )
+    await site.api(
+        "POST",
+        f"{API}/settlements/manual",
+        account=operator,
+        body={
+            "machine_id": machine["id"],
+            "direction": "cash_out",
+            "principal_sats": 1000,
+            "fee_sats": 50,
+            "fee_override_reason": "commission agreed with the customer",
+            "fiat_amount": "5.00",
+            "fiat_code": "GTQ",
+            "exchange_rate": "500000.00",
+            "tx_id": f"tx-{uuid.uuid4().hex[:12]}",
+        },
+    )
+    assert await chart_shows(page, [2000, 5000, 6000]) == {
+        "data": [2000, 5000, 6000],
+        "kept": True,
+    }
+    await expect(
+        page.get_by_test_id("distributions").locator("tbody tr")
+    ).to_have_count(3)
+    assert page.console_errors == []
 
 
 async def test_lp_page_for_someone_who_is_no_lp(site):  # noqa: F811
