@@ -36,8 +36,14 @@ async def on_invoice_paid(payment: Payment) -> None:
 OUTGOING_SCAN_EVERY_S = 30
 
 
+OUTGOING_SCANS = services.OutgoingScans()
+
+
 async def scan_outgoing() -> None:
-    await services.land_outgoing_bitspire_payments(since=helpers.now() - 86400)
+    began = helpers.now()
+    since = OUTGOING_SCANS.since(began)
+    await services.land_outgoing_bitspire_payments(since=since)
+    OUTGOING_SCANS.scanned(began=began, since=since)
     await asyncio.sleep(OUTGOING_SCAN_EVERY_S)
 
 

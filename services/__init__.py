@@ -120,6 +120,7 @@ from .fees import (
     sync_operator_fees,
 )
 from .foreign_payments import (
+    OutgoingScans,
     land_bitspire_payment,
     land_outgoing_bitspire_payments,
 )
@@ -225,6 +226,7 @@ __all__ = [
     "M",
     "NewSettlement",
     "Observation",
+    "OutgoingScans",
     "PairingError",
     "PairingInFlight",
     "SettlementFilter",

@@ -13,6 +13,38 @@ from ..errors import SatMachineError
 from ..models import Direction, MachineRow
 from .landing import NewSettlement, land_settlement
 
+DAY_S = 86400
+# Scans in between read only what was made since the previous scan began, less
+# this overlap (a payment made just before a scan may be written just after).
+SCAN_OVERLAP_S = 120
+# How often a scan reads the whole last day again: a Lightning payment can stay
+# in flight for hours, and it is found once it completes, by the next full scan.
+FULL_SCAN_EVERY_S = 600
+
+
+class OutgoingScans:
+    """Where each scan of the machines' outgoing payments starts. Every machine
+    wallet's payouts are outgoing payments too: reading the whole last day at
+    every scan would read a busy fleet's every payout, every time, from the
+    database LNbits' own payments take turns on."""
+
+    def __init__(self) -> None:
+        self._last_start: int | None = None
+        self._last_full: int | None = None
+
+    def since(self, now: int) -> int:
+        """Where the scan beginning at ``now`` starts."""
+        last, full = self._last_start, self._last_full
+        if last is None or full is None or now - full >= FULL_SCAN_EVERY_S:
+            return now - DAY_S
+        return max(now - DAY_S, last - SCAN_OVERLAP_S)
+
+    def scanned(self, *, began: int, since: int) -> None:
+        """Notes a scan that completed (one that failed is read again)."""
+        self._last_start = began
+        if since <= began - DAY_S:
+            self._last_full = began
+
 
 async def land_bitspire_payment(payment: Payment) -> bool:
     """Contract §8: a payment into or out of a machine's wallet that carries
