@@ -89,8 +89,10 @@ class LnbitsServer:
         database_url: str | None,
         relay_url: str,
         name: str = "lnbits",
+        turns_out: Path | None = None,
     ) -> None:
         self.relay_url = relay_url
+        self.turns_out = turns_out  # bench/turns.py writes there, if given
         self.port = free_port()
         self.home = lnbits_home(work_dir, name)
         self.database_url = database_url
@@ -137,7 +139,7 @@ class LnbitsServer:
         await self.seed()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603
-                lnbits_process.uvicorn_command(self.port, "--log-level", "warning"),
+                self._command(),
                 cwd=self.home,
                 env=lnbits_env(
                     self.home, port=self.port, database_url=self.database_url
@@ -160,6 +162,14 @@ class LnbitsServer:
                 if time.monotonic() > deadline:
                     raise ProcessError(f"LNbits did not start in time:\n{self.tail()}")
                 await asyncio.sleep(0.2)
+
+    def _command(self) -> list[str]:
+        command = lnbits_process.uvicorn_command(self.port, "--log-level", "warning")
+        if self.turns_out is None:
+            return command
+        uvicorn_args = command[command.index("uvicorn") + 1 :]
+        turns = [sys.executable, str(BENCH_DIR / "turns.py"), str(self.turns_out)]
+        return [*turns, "--", *uvicorn_args]
 
     def tail(self, lines: int = 40) -> str:
         try:

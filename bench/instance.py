@@ -6,6 +6,7 @@ here too: 200.00 GTQ at 500 000.00 GTQ/BTC, a 5 % ATM fee."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import harness
 import httpx
 from accounts import SUPER_PASSWORD, USER_PASSWORD, account_wallet, enrol_lps
 from lnbits_api import API, Account, call, first_install, register, split_three_ways
+from phases import BUDGET
 
 from helpers import load_simulator
 
@@ -91,11 +93,21 @@ async def _install(http: httpx.AsyncClient) -> tuple[Account, str]:
     return super_user, fee["server_npub"]
 
 
+_STARTED = itertools.count(1)  # names each LNbits' turns file apart
+
+
 async def start_instance(
     work_dir: Path, relay: harness.RelayProcess, database_url: str | None, db: str
 ) -> Instance:
+    turns_dir = BUDGET.turns_dir
+    if turns_dir is not None:
+        turns_dir.mkdir(parents=True, exist_ok=True)
     server = harness.LnbitsServer(
-        work_dir, database_url=database_url, relay_url=relay.url, name=db
+        work_dir,
+        database_url=database_url,
+        relay_url=relay.url,
+        name=db,
+        turns_out=turns_dir / f"{db}-{next(_STARTED)}-turns.txt" if turns_dir else None,
     )
     await server.start()
     http = httpx.AsyncClient(base_url=server.url, timeout=60.0)

@@ -23,11 +23,13 @@ Phase = Callable[[], Awaitable[Any]]
 
 @dataclass
 class Budget:
-    """The run's time budget (``--budget``) and where ``--profile`` writes."""
+    """The run's time budget (``--budget``) and where ``--profile`` and
+    ``--turns`` write."""
 
     seconds: float = 250.0
     deadline: float = math.inf
     profile_dir: Path | None = None
+    turns_dir: Path | None = None
 
     def start(self, seconds: float) -> None:
         self.seconds = seconds

@@ -189,6 +189,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="sample LNbits with py-spy (not installed by make) during each phase",
     )
+    parser.add_argument(
+        "--turns",
+        metavar="DIR",
+        help="count each LNbits' turns on its databases, by caller (bench/turns.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -196,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         BUDGET.profile_dir = Path(args.profile).resolve()
+    if args.turns:
+        BUDGET.turns_dir = Path(args.turns).resolve()
 
     def interrupted(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")

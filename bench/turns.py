@@ -1,0 +1,123 @@
+"""LNbits under uvicorn, counting every turn on each of its databases.
+
+    python bench/turns.py OUT.txt -- <uvicorn's arguments>
+
+Run by the benchmark in place of ``python -m uvicorn`` with ``run.py --turns
+DIR``. Every LNbits ``Database`` hands out one connection at a time (an asyncio
+lock in ``Database.connect``), so under load what a request waits for is its
+turn. For each database and each caller (the nearest frames of this extension
+or of LNbits' services, views and decorators) this writes, every 10 s and at
+exit, how many turns were taken, how long they waited and how long they held the
+connection: where the time goes, which a CPU sampler does not show (a task
+waiting for a turn uses no CPU). The counting adds a little work to every turn.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+CALLER_DEPTH = 3
+WRITE_EVERY_S = 10.0
+TOP = 60
+_OWN = ("satmachineadmin/", "lnbits/core/services/", "lnbits/core/views/")
+
+
+def _caller(frame: FrameType | None) -> str:
+    names: list[str] = []
+    while frame is not None and len(names) < CALLER_DEPTH:
+        path = frame.f_code.co_filename
+        plumbing = path.endswith(("crud/sql.py", "/database.py", "/turns.py"))
+        if not plumbing and (
+            any(part in path for part in _OWN) or "lnbits/decorators" in path
+        ):
+            short = "/".join(Path(path).parts[-2:])
+            names.append(f"{short}:{frame.f_code.co_name}")
+        frame = frame.f_back
+    return " < ".join(names) or "(LNbits internals)"
+
+
+class Turns:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        # (database, caller) -> [turns, waited s, held s, longest hold s]
+        self.stats: dict[tuple[str, str], list[float]] = {}
+        self.started = time.monotonic()
+
+    def install(self) -> None:
+        from lnbits.db import Database
+
+        real = Database.connect
+        turns = self
+
+        @asynccontextmanager
+        async def connect(database: Any) -> AsyncIterator[Any]:
+            who = _caller(sys._getframe(2))
+            asked = time.perf_counter()
+            async with real(database) as conn:
+                got = time.perf_counter()
+                try:
+                    yield conn
+                finally:
+                    turns.note(
+                        database.name, who, got - asked, time.perf_counter() - got
+                    )
+
+        Database.connect = connect  # type: ignore[method-assign,assignment]
+
+    def note(self, database: str, who: str, waited: float, held: float) -> None:
+        entry = self.stats.setdefault((database, who), [0, 0.0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += waited
+        entry[2] += held
+        entry[3] = max(entry[3], held)
+
+    def write(self) -> None:
+        elapsed = time.monotonic() - self.started
+        rows = sorted(self.stats.items(), key=lambda item: -item[1][1])[:TOP]
+        lines = [
+            f"{elapsed:.0f} s of LNbits; per database and caller, by time waited:",
+            f"{'database':22} {'turns':>7} {'waited s':>9} {'held s':>8} "
+            f"{'held max ms':>11}  caller",
+        ]
+        for (database, who), (count, waited, held, longest) in rows:
+            lines.append(
+                f"{database[:22]:22} {count:7.0f} {waited:9.1f} {held:8.2f} "
+                f"{longest * 1000:11.1f}  {who}"
+            )
+        temporary = self.out.with_suffix(".tmp")
+        temporary.write_text("\n".join(lines) + "\n")
+        os.replace(temporary, self.out)
+
+    def write_every(self, seconds: float) -> None:
+        def loop() -> None:
+            while True:
+                time.sleep(seconds)
+                self.write()
+
+        threading.Thread(target=loop, daemon=True).start()
+
+
+def main() -> None:
+    out, separator, *uvicorn_args = sys.argv[1:]
+    assert separator == "--", __doc__
+    turns = Turns(Path(out))
+    turns.install()
+    turns.write_every(WRITE_EVERY_S)
+    atexit.register(turns.write)
+    import uvicorn
+
+    sys.argv = ["uvicorn", *uvicorn_args]
+    uvicorn.main()
+
+
+if __name__ == "__main__":
+    main()
