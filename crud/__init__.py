@@ -132,10 +132,10 @@ from .lps import (
 )
 from .machines import (
     delete_machine_without_settlements,
+    get_admitted_machines,
     get_machine,
     get_machine_by_pubkey,
     get_machine_by_wallet,
-    get_machines_by_pubkeys,
     insert_machine,
     list_expected_pubkeys,
     list_machine_pubkeys,
@@ -245,6 +245,7 @@ __all__ = [
     "first_cash_count_at",
     "forget_events_before",
     "forwards_due",
+    "get_admitted_machines",
     "get_alert_settings",
     "get_alert_state",
     "get_atm_transaction",
@@ -264,7 +265,6 @@ __all__ = [
     "get_machine",
     "get_machine_by_pubkey",
     "get_machine_by_wallet",
-    "get_machines_by_pubkeys",
     "get_pairing_by_token_hash",
     "get_push_channel",
     "get_rpc_request",

@@ -8,7 +8,7 @@ from typing import Any
 from lnbits.db import Connection
 
 from ..database import execute
-from ..models import MachineKeyRow, MachineRow
+from ..models import AdmittedMachine, MachineKeyRow, MachineRow
 from .sql import (
     S,
     connection,
@@ -142,14 +142,23 @@ async def get_machine_by_pubkey(
     )
 
 
-async def get_machines_by_pubkeys(
+async def get_admitted_machines(
     *, pubkeys: Sequence[str], conn: Connection | None = None
-) -> list[MachineRow]:
+) -> list[AdmittedMachine]:
+    """The machines of these keys, each with its current fee version."""
     if not pubkeys:
         return []
     keys, values = in_list("k", pubkeys)
     return await fetch_rows(
-        MachineRow, f"SELECT * FROM {S}.machines WHERE pubkey IN {keys}", values, conn
+        AdmittedMachine,
+        f"""
+        SELECT m.*, (
+            SELECT MAX(f.version) FROM {S}.fee_versions f WHERE f.machine_id = m.id
+        ) AS fee_version
+        FROM {S}.machines m WHERE m.pubkey IN {keys}
+        """,
+        values,
+        conn,
     )
 
 

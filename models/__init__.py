@@ -129,6 +129,7 @@ from .lps import (
     valid_lp_code,
 )
 from .machines import (
+    AdmittedMachine,
     BeaconRow,
     Machine,
     MachineCreate,
@@ -201,6 +202,7 @@ __all__ = [
     "WITHDRAW_EXPIRY_MIN_S",
     "AbandonedResolve",
     "AccruedGroupRow",
+    "AdmittedMachine",
     "AlertEvent",
     "AlertEventRow",
     "AlertSettings",

@@ -131,6 +131,13 @@ class MachineRow(RowModel):
     updated_at: int
 
 
+class AdmittedMachine(MachineRow):
+    """A machine as one of its requests was admitted, with its fee schedule's
+    current version read in the same transaction (None before it has one)."""
+
+    fee_version: int | None = None
+
+
 class MachineKeyRow(RowModel):
     """What the RPC server subscribes by: a machine's key and whether it is active,
     and whose it is (never changes), to file its beacons without a lookup."""

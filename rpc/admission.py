@@ -8,8 +8,9 @@ the extension's database, behind the payouts' and everything else's; under a
 fleet's load those turns, not the work, are what a request waits for. So the
 requests that arrive together are admitted together: one task takes all that
 are waiting and, in one transaction, claims them in one statement (which tells
-the ids this process won) and reads their machines in another; then each request
-goes on with its own outcome. When requests are few, each is admitted at once.
+the ids this process won) and reads their machines, with each one's current fee
+version, in another; then each request goes on with its own outcome. When
+requests are few, each is admitted at once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from .. import crud, helpers
 from ..database import transaction
-from ..models import MachineRow
+from ..models import AdmittedMachine
 from ..nostr.events import Event
 
 # Requests claimed in one statement: two bound values each, and their distinct
@@ -35,7 +36,7 @@ class AlreadyHandled(Exception):
 @dataclass
 class _Waiting:
     event: Event
-    admitted: asyncio.Future[MachineRow | None]
+    admitted: asyncio.Future[AdmittedMachine | None]
 
 
 class Admissions:
@@ -43,7 +44,7 @@ class Admissions:
         self._waiting: list[_Waiting] = []
         self._admitter: asyncio.Task[None] | None = None
 
-    async def admit(self, event: Event) -> MachineRow | None:
+    async def admit(self, event: Event) -> AdmittedMachine | None:
         """Claims ``event`` and returns its author's machine (None if the key is
         no machine's); raises AlreadyHandled if it was claimed before."""
         waiting = _Waiting(event, asyncio.get_running_loop().create_future())
@@ -70,19 +71,21 @@ class Admissions:
                     _settle(waiting, exception=AlreadyHandled())
 
 
-async def _claim(batch: list[_Waiting]) -> tuple[set[str], dict[str, MachineRow]]:
+async def _claim(
+    batch: list[_Waiting],
+) -> tuple[set[str], dict[str, AdmittedMachine]]:
     event_ids = list(dict.fromkeys(waiting.event.id for waiting in batch))
     pubkeys = list(dict.fromkeys(waiting.event.pubkey for waiting in batch))
     async with transaction() as conn:
         won = await crud.claim_events(event_ids=event_ids, now=helpers.now(), conn=conn)
-        rows = await crud.get_machines_by_pubkeys(pubkeys=pubkeys, conn=conn)
+        rows = await crud.get_admitted_machines(pubkeys=pubkeys, conn=conn)
     return won, {row.pubkey: row for row in rows}
 
 
 def _settle(
     waiting: _Waiting,
     *,
-    machine: MachineRow | None = None,
+    machine: AdmittedMachine | None = None,
     exception: Exception | None = None,
 ) -> None:
     if waiting.admitted.done():  # its handler was cancelled meanwhile

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from lnbits.core.crud import get_wallet
 
 from .. import helpers, services
-from ..models import Direction, MachineRow, MachineStatus
+from ..models import AdmittedMachine, Direction, MachineRow, MachineStatus
 from .cash import get_cassettes, report_cash
 from .cash_in import lookup_cash_in, pay_invoice_method
 from .cash_out import cancel_transaction, make_invoice, report_dispense
@@ -30,7 +30,6 @@ FEATURES = ["fees", "withdraw", "cash"]
 
 
 async def get_info(machine: MachineRow, params: dict) -> dict:
-    schedule = await services.machine_schedule(machine)
     return {
         "machine_id": machine.id,
         "name": machine.name,
@@ -42,8 +41,16 @@ async def get_info(machine: MachineRow, params: dict) -> dict:
         "protocol_version": PROTOCOL_VERSION,
         "dispense_confirmation": machine.dispense_confirmation,
         "features": FEATURES,
-        "fee_version": schedule.version,
+        "fee_version": await _fee_version(machine),
     }
+
+
+async def _fee_version(machine: MachineRow) -> int:
+    """Read with the request's admission when the machine has a schedule (a
+    machine's most frequent request then takes no turn of its own)."""
+    if isinstance(machine, AdmittedMachine) and machine.fee_version is not None:
+        return machine.fee_version
+    return (await services.machine_schedule(machine)).version
 
 
 async def get_balance(machine: MachineRow, params: dict) -> dict:

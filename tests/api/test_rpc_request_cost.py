@@ -47,7 +47,7 @@ def turns(monkeypatch) -> Counter:
     return counted
 
 
-async def test_a_get_info_takes_two_turns_on_the_extension_and_none_on_lnbits(
+async def test_a_get_info_takes_one_turn_on_the_extension_and_none_on_lnbits(
     server, client, operator, turns
 ):
     atm = Atm(server)
@@ -57,10 +57,13 @@ async def test_a_get_info_takes_two_turns_on_the_extension_and_none_on_lnbits(
     turns.clear()
     info = await atm.call("get_info")
     assert info["result"]["operator"] == operator.username
-    # The claim and the machine (one transaction), then the fee schedule.
-    assert turns == Counter({"extension": 2})
+    # The claim, and the machine with its fee version: one transaction.
+    assert turns == Counter({"extension": 1})
     await server.request_log.flush()
-    assert turns == Counter({"extension": 3})  # its line in the RPC log, after
+    assert turns == Counter({"extension": 2})  # its line in the RPC log, after
+    schedule = await crud.current_fee_version(machine_id=info["result"]["machine_id"])
+    assert schedule is not None
+    assert info["result"]["fee_version"] == schedule.version
     logged = await crud.list_rpc_log(operator_id=operator.id, limit=10)
     assert sum(row.method == "get_info" for row in logged) == 2
 
