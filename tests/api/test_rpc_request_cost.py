@@ -20,7 +20,6 @@ from in_process_rpc import Atm, register
 from satmachineadmin import crud
 from satmachineadmin.database import db
 from satmachineadmin.models import RpcLogRow
-from satmachineadmin.nostr.events import sign_event
 from satmachineadmin.rpc import request_log
 from satmachineadmin.rpc.request_log import RequestLog
 
@@ -73,12 +72,7 @@ async def test_a_known_machines_beacon_takes_one_turn(server, client, operator, 
     await register(client, operator, atm)
     await server.refresh()  # as the running server does every second
     turns.clear()
-    beacon = sign_event(
-        private_key_hex=atm.keys.private_key_hex,
-        kind=30078,
-        content=json.dumps({"cash_out": True}),
-        tags=[["d", "bitspire-beacon"]],
-    )
+    beacon = atm.beacon({"cash_out": True})
     await server.handle_event(beacon, "test-relay")
     assert turns == Counter({"extension": 1})
     machine = await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex)

@@ -464,13 +464,7 @@ async def test_a_machine_added_by_npub_is_bound_when_it_confirms(
     listed = (await client.get(f"{API}/machines", headers=operator.headers)).json()
     assert atm.keys.public_key_hex not in {m["pubkey"] for m in listed}
     assert (await atm.call("get_info"))["error"]["code"] == "unknown_machine"
-    beacon = sign_event(
-        private_key_hex=atm.keys.private_key_hex,
-        kind=30078,
-        content=json.dumps({"cash_out": True}),
-        tags=[["d", "bitspire-beacon"]],
-    )
-    await server.handle_event(beacon, "test-relay")
+    await server.handle_event(atm.beacon({"cash_out": True}), "test-relay")
     assert await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex) is None
 
     # Another key cannot redeem the token made for this one, nor use it up.
@@ -551,20 +545,15 @@ async def test_beacons_newest_wins_whatever_the_order(server, client, operator):
     now = int(time.time())
 
     def beacon(created_at: int, level: str) -> Event:
-        return sign_event(
-            private_key_hex=atm.keys.private_key_hex,
-            kind=30078,
-            content=json.dumps(
-                {
-                    "cash_in": True,
-                    "cash_out": False,
-                    "cash_level": level,
-                    "fiat": 7,
-                    "model": "bitSpire K1",
-                    "firmware": "2.1",
-                }
-            ),
-            tags=[["d", "bitspire-beacon"]],
+        return atm.beacon(
+            {
+                "cash_in": True,
+                "cash_out": False,
+                "cash_level": level,
+                "fiat": 7,
+                "model": "bitSpire K1",
+                "firmware": "2.1",
+            },
             created_at=created_at,
         )
 

@@ -81,6 +81,16 @@ class Atm:
             created_at=int(time.time()) - age,
         )
 
+    def beacon(self, content: dict, *, created_at: int | None = None) -> Event:
+        """This machine's beacon (kind 30078, contract §6) announcing ``content``."""
+        return sign_event(
+            private_key_hex=self.keys.private_key_hex,
+            kind=30078,
+            content=json.dumps(content),
+            tags=[["d", "bitspire-beacon"]],
+            created_at=created_at,
+        )
+
     async def send(self, event: Event) -> dict | None:
         pool = self.server.pool
         assert isinstance(pool, CapturingPool)
