@@ -20,6 +20,10 @@ SCAN_OVERLAP_S = 120
 # How often a scan reads the whole last day again: a Lightning payment can stay
 # in flight for hours, and it is found once it completes, by the next full scan.
 FULL_SCAN_EVERY_S = 600
+# One query reads up to this many of the instance's outgoing payments; a scan
+# that finds more reads each machine wallet's own, at most PER_WALLET each.
+AT_ONCE = 2000
+PER_WALLET = 500
 
 
 class OutgoingScans:
@@ -127,12 +131,27 @@ def _settlement_from_metadata(
 
 async def land_outgoing_bitspire_payments(*, since: int) -> int:
     """Cash-ins another LNbits paid from a machine's wallet: LNbits notifies no
-    listener of outgoing payments, so they are looked for."""
+    listener of outgoing payments, so they are looked for: all of the instance's
+    since ``since`` in one query when they are few (a scan between full ones),
+    else wallet by wallet, at most ``PER_WALLET`` each."""
+    wallets = set(await crud.list_machine_wallets())
+    payments = await get_payments(
+        outgoing=True, complete=True, since=since, limit=AT_ONCE + 1
+    )
+    if len(payments) > AT_ONCE:
+        payments = [
+            payment
+            for wallet_id in wallets
+            for payment in await get_payments(
+                wallet_id=wallet_id,
+                outgoing=True,
+                complete=True,
+                since=since,
+                limit=PER_WALLET,
+            )
+        ]
     landed = 0
-    for wallet_id in await crud.list_machine_wallets():
-        for payment in await get_payments(
-            wallet_id=wallet_id, outgoing=True, complete=True, since=since, limit=500
-        ):
-            if await land_bitspire_payment(payment):
-                landed += 1
+    for payment in payments:
+        if payment.wallet_id in wallets and await land_bitspire_payment(payment):
+            landed += 1
     return landed

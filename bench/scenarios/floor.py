@@ -19,6 +19,10 @@ from phases import profiled
 from report import Report, Row
 from sizes import Sizes
 
+# The pipeline's legs/s as a share of bare payments/s: above the floor on
+# PostgreSQL, close to it on SQLite (one writer at a time).
+PIPELINE_GOAL = {"postgres": 1.0, "sqlite": 0.85}
+
 
 async def _floor_process(
     work_dir: Path,
@@ -109,6 +113,7 @@ def report_floor(
     count = before["payments"] + after["payments"]
     rate = count / (before["seconds"] + after["seconds"])
     ratio = throughput["legs_per_s"] / rate
+    goal = PIPELINE_GOAL.get(db, 1.0)
     report.add(
         Row(
             "4",
@@ -125,8 +130,8 @@ def report_floor(
             "  pipeline legs/s ÷ bare payments/s",
             db,
             f"{ratio:.2f} ({throughput['legs_per_s']:.1f} ÷ {rate:.1f})",
-            ">= 0.8",
-            "PASS" if ratio >= 0.8 else "FAIL",
+            f">= {goal}",
+            "PASS" if ratio >= goal else "FAIL",
             {"ratio": ratio, "pipeline_legs_per_s": throughput["legs_per_s"]},
         )
     )

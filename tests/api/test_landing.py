@@ -73,29 +73,43 @@ async def test_a_foreign_cash_out_lands_once_however_often_it_is_seen(
 
 @pytest.mark.slow
 async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
-    client, super_user, make_user, super_config
+    client, super_user, make_user, super_config, monkeypatch
 ):
     from lnbits.core.services import create_invoice, pay_invoice
 
     business = await Business(client, super_user, make_user, super_config).build()
     await fund(business.machine["wallet_id"], 200_000)
     customer = await make_user("cust")
-    bolt11 = (
-        await create_invoice(wallet_id=customer.wallet_id, amount=99_000, memo="cash")
-    ).bolt11
+    invoice = await create_invoice(
+        wallet_id=customer.wallet_id, amount=99_000, memo="cash"
+    )
     tx_id = uuid.uuid4().hex
-    await pay_invoice(
+    paid = await pay_invoice(
         wallet_id=business.machine["wallet_id"],
-        payment_request=bolt11,
+        payment_request=invoice.bolt11,
         extra=metadata("cash_in", tx_id),
     )
     since = int(time.time()) - 60
-    for _ in range(3):
+    for _ in range(2):  # the instance's outgoing payments, in one query
         await transactions.land_outgoing_bitspire_payments(since=since)
     landed = await settlements(client, business.operator, tx_id)
     assert len(landed) == 1
     assert landed[0]["direction"] == "cash_in"
     assert landed[0]["commission_sats"] == 1_000
+    # A scan that finds more of them than it reads at once reads the machine
+    # wallets one by one: it finds the payment there too, and does not land it again.
+    seen: list[str] = []
+    land = transactions.land_bitspire_payment
+
+    async def spying(payment):
+        seen.append(payment.payment_hash)
+        return await land(payment)
+
+    monkeypatch.setattr(transactions, "AT_ONCE", 0)
+    monkeypatch.setattr(transactions, "land_bitspire_payment", spying)
+    await transactions.land_outgoing_bitspire_payments(since=since)
+    assert paid.payment_hash in seen
+    assert len(await settlements(client, business.operator, tx_id)) == 1
 
 
 @pytest.mark.slow
