@@ -39,12 +39,24 @@ _pending: dict[str, set[str]] = {}  # user id -> areas not yet sent
 _senders: dict[str, asyncio.Task] = {}  # user id -> the task that will send them
 _last_sent: dict[str, float] = {}  # user id -> when (monotonic) one was last sent
 _lookups: set[asyncio.Task] = set()  # finding who a change concerns
+# A user's channel never changes once made: read once. A user without one (who
+# never opened a page) is asked again after NO_CHANNEL_RECHECK_S, in case a page
+# of theirs got one from another LNbits process on the same database meanwhile.
 _channels: dict[str, str] = {}  # user id -> channel, once read or made
+_no_channel_until: dict[str, float] = {}  # user id -> when to ask again
+NO_CHANNEL_RECHECK_S = 60.0
 # Whose an enrolment or an LP is never changes: each is looked up once, not at
 # every leg paid (bounded: emptied when full).
 _user_of_enrolment: dict[str, str] = {}
 _user_of_lp: dict[str, str] = {}
-KNOWN_OWNERS_MAX = 10_000
+KNOWN_OWNERS_MAX = 10_000  # also the most channels (known or not) kept
+
+
+def _keep(known: dict, key: str, value: object) -> None:
+    """``known[key] = value``, emptying ``known`` first when it is full."""
+    if len(known) >= KNOWN_OWNERS_MAX:
+        known.clear()
+    known[key] = value
 
 
 async def channel_for(user_id: str) -> str:
@@ -57,7 +69,22 @@ async def channel_for(user_id: str) -> str:
             channel=secrets.token_urlsafe(32),
             created_at=helpers.now(),
         )
-    _channels[user_id] = channel
+    _keep(_channels, user_id, channel)
+    _no_channel_until.pop(user_id, None)
+    return channel
+
+
+async def _known_channel(user_id: str) -> str | None:
+    channel = _channels.get(user_id)
+    if channel is not None:
+        return channel
+    if _no_channel_until.get(user_id, 0.0) > time.monotonic():
+        return None
+    channel = await crud.get_push_channel(user_id=user_id)
+    if channel is None:
+        _keep(_no_channel_until, user_id, time.monotonic() + NO_CHANNEL_RECHECK_S)
+    else:
+        _keep(_channels, user_id, channel)
     return channel
 
 
@@ -111,9 +138,8 @@ def _notify_owners(
     async def lookup() -> None:
         try:
             found = await find(unknown)
-            if len(known) + len(found) > KNOWN_OWNERS_MAX:
-                known.clear()
-            known.update(found)
+            for key, owner in found.items():
+                _keep(known, key, owner)
             notify(found.values(), area)
         except Exception as exc:
             logger.warning(f"satmachineadmin: push recipients not found: {exc!r}")
@@ -140,9 +166,8 @@ async def _send(user_id: str) -> None:
         if wait > 0:
             await asyncio.sleep(wait)
         areas = _pending.pop(user_id, set())
-        channel = _channels.get(user_id) or await crud.get_push_channel(user_id=user_id)
+        channel = await _known_channel(user_id)
         if channel and websocket_manager.has_connection(channel):
-            _channels[user_id] = channel
             await websocket_manager.send(
                 channel, json.dumps({"changed": sorted(areas)})
             )

@@ -232,3 +232,35 @@ async def test_whose_an_lp_is_is_looked_up_once(
 
     assert lookups == [[enrolment["id"]]]
     assert to_lp.received == [{"changed": ["settlements"]}] * 3
+
+
+async def test_a_users_channel_is_read_once_and_a_missing_one_once_a_minute(
+    client, make_user, monkeypatch
+):
+    """Notices to users with no page open (most of them, most of the time) cost
+    no database read each: a channel never changes once made, and a user without
+    one is asked again only after a minute."""
+    from satmachineadmin import crud
+
+    reads: list[str] = []
+    real = crud.get_push_channel
+
+    async def counted(*, user_id, conn=None):
+        reads.append(user_id)
+        return await real(user_id=user_id, conn=conn)
+
+    monkeypatch.setattr(crud, "get_push_channel", counted)
+    never_opened = await make_user("quiet")
+    opened = await make_user("watcher")
+    response = await client.get(f"{API}/push/channel", headers=opened.headers)
+    assert response.status_code == 200, response.text
+    reads.clear()  # making the channel read it once, and keeps it
+    for _ in range(3):
+        push.notify([never_opened.id, opened.id], push.SETTLEMENTS)
+        await push.drain()
+    assert reads == [never_opened.id]
+    monkeypatch.setattr(push, "NO_CHANNEL_RECHECK_S", 0.0)
+    push._no_channel_until.clear()  # a minute later
+    push.notify([never_opened.id], push.SETTLEMENTS)
+    await push.drain()
+    assert reads == [never_opened.id, never_opened.id]
