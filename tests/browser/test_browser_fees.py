@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -29,6 +28,7 @@ from browser_site import (  # noqa: F401 (fixtures)
     EXT_ID,
     Account,
     BrowserSite,
+    notice_only_page,
     site,
     site_config,
     site_config_for_module,
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 DASHBOARD = f"/{EXT_ID}/"
 SUPER_PAGE = f"/{EXT_ID}/super"
-# Far beyond the test's waits: only a notice brings a change in.
-NO_POLLS = "window.SatMachinePolling = {min: 600000, max: 600000, pushed: 600000}"
 
 
 def marked(scope: Page | Locator, name: str) -> Locator:
@@ -324,16 +322,8 @@ async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_al
     await site.api("PUT", f"{API}/fees", account=operator, body=schedule(500))
     fees_path = f"{API}/machines/{machine['id']}/fees"
     await site.api("PUT", fees_path, account=operator, body=schedule(800))
-    channel = (await site.api("GET", f"{API}/push/channel", account=operator))[
-        "channel"
-    ]
-    page = await site.page_for(operator)
-    await page.add_init_script(NO_POLLS)
-    daily_answers: list[str] = []
-    page.on(
-        "response",
-        lambda r: daily_answers.append(r.url) if "/stats/daily" in r.url else None,
-    )
+    noticed = await notice_only_page(site, operator)
+    page, channel = noticed.page, noticed.channel
     # The operator's and the machine's schedules are slow to come.
     schedules_may_come = asyncio.Event()
 
@@ -359,12 +349,7 @@ async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_al
 
     # Loaded, and caught up once its socket opened: from now on only a notice
     # makes the page fetch again.
-    deadline = time.monotonic() + 30
-    while len(daily_answers) < 2:
-        assert time.monotonic() < deadline, (
-            f"the page did not catch up: {daily_answers}"
-        )
-        await asyncio.sleep(0.2)
+    await noticed.caught_up()
     await site.api(
         "PUT",
         "/users/api/v1/balance",

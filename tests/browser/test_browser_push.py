@@ -10,6 +10,7 @@ from browser_site import (  # noqa: F401 (fixtures)
     API,
     EXT_ID,
     BrowserSite,
+    notice_only_page,
     site,
     site_config_for_module,
 )
@@ -21,8 +22,6 @@ from helpers import cash_out_body
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DASHBOARD = f"/{EXT_ID}/"
-# Far beyond the test's waits: only a notice can bring a change in.
-NO_POLLS = "window.SatMachinePolling = {min: 600000, max: 600000, pushed: 600000}"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -46,22 +45,8 @@ async def test_a_new_settlement_arrives_by_notice_not_by_poll(
 ):
     operator = await site.new_account("operator")
     machine = await site.add_machine(operator, {"name": "Hall ATM", "fiat_code": "GTQ"})
-    channel = (await site.api("GET", f"{API}/push/channel", account=operator))[
-        "channel"
-    ]
-    page = await site.page_for(operator)
-    await page.add_init_script(NO_POLLS)
-    # The page asks for the daily figures once when it loads and once more when
-    # its socket opens (to catch up): after the second, it waits for notices.
-    daily_answers: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            daily_answers.append(response.url)
-            if "/stats/daily" in response.url
-            else None
-        ),
-    )
+    noticed = await notice_only_page(site, operator)
+    page, channel = noticed.page, noticed.channel
     async with page.expect_websocket(
         lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
     ) as opened:
@@ -71,12 +56,7 @@ async def test_a_new_settlement_arrives_by_notice_not_by_poll(
     await page.get_by_role("tab", name="Settlements").click()
     settlements = page.locator('[data-test="settlements-table"]')
     await expect(settlements).to_be_visible()
-    for _ in range(60):
-        if len(daily_answers) >= 2:
-            break
-        await page.wait_for_timeout(500)
-    else:
-        raise AssertionError(f"the page did not catch up on open: {daily_answers}")
+    await noticed.caught_up()
 
     notices: list[str] = []
     socket.on("framereceived", lambda frame: notices.append(str(frame)))

@@ -441,6 +441,44 @@ async def untranslated(page: Page, language: str = "es") -> list[str]:
     ]
 
 
+# Far beyond any test's waits: with its polls this slow, a page fetches again only
+# when a notice over the websocket tells it to.
+NO_POLLS = "window.SatMachinePolling = {min: 600000, max: 600000, pushed: 600000}"
+
+
+@dataclass
+class NoticeOnlyPage:
+    """An operator's page that refetches on notices only: ``daily`` collects its
+    answers of ``/stats/daily``, the last thing a refetch asks for."""
+
+    page: BrowserPage
+    channel: str  # the account's push channel, which the page listens on
+    daily: list[str] = field(default_factory=list)
+
+    async def caught_up(self, timeout_s: float = 30.0) -> None:
+        """Waits for the page's second daily figures: one asked for as it
+        loads, one more when its socket opens (to catch up). After that only a
+        notice makes it fetch again."""
+        for _ in range(int(timeout_s / 0.25)):
+            if len(self.daily) >= 2:
+                return
+            await self.page.wait_for_timeout(250)
+        raise AssertionError(f"the page did not catch up on open: {self.daily}")
+
+
+async def notice_only_page(site: BrowserSite, account: Account) -> NoticeOnlyPage:
+    """A page of ``account``, not yet opened (route or listen first, then go)."""
+    channel = (await site.api("GET", f"{API}/push/channel", account=account))["channel"]
+    page = await site.page_for(account)
+    await page.add_init_script(NO_POLLS)
+    noticed = NoticeOnlyPage(page, channel)
+    page.on(
+        "response",
+        lambda r: noticed.daily.append(r.url) if "/stats/daily" in r.url else None,
+    )
+    return noticed
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def site() -> AsyncIterator[BrowserSite]:
     skip_or_fail_without_browser()
