@@ -30,7 +30,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -539,7 +539,17 @@ class Crasher:
             found.add("status-unwritten")
         return found
 
-    async def kill_in(self, target: str, *, posted: int, started: float) -> Kill:
+    async def kill_in(
+        self,
+        target: str,
+        *,
+        posted: Callable[[], int],
+        started: float,
+        posting: asyncio.Event,
+    ) -> Kill:
+        """Settlements keep being posted while it looks (with the pipeline
+        drained, only new ones can bring a window); ``posting`` is cleared from
+        the kill until LNbits is back."""
         lnbits = self.lnbits
         # Legs paid side by side finish close together: the window between the
         # last one and the settlement's status is narrow, and takes looking for.
@@ -561,13 +571,14 @@ class Crasher:
                 # frozen at every look) before looking again.
                 idle = 0.0 if self.paying else 0.25
                 await asyncio.sleep(idle + self.rng.uniform(0.001, 0.03))
+            posting.clear()
             lnbits.kill()
         kill = Kill(
             target=target,
             hit=hit,
             probes=probes,
             at_s=time.monotonic() - started,
-            posted=posted,
+            posted=posted(),
             legs=await counts(lnbits, "payout_legs"),
         )
         self.dead_claims |= {
@@ -582,6 +593,7 @@ class Crasher:
         }
         restarting = time.monotonic()
         await lnbits.start()
+        posting.set()
         kill.restart_s = time.monotonic() - restarting
         return kill
 
@@ -657,13 +669,14 @@ async def test_sigkill_during_payouts_pays_every_leg_exactly_once(database):
         try:
             for target in targets:
                 await asyncio.sleep(rng.uniform(0.3, 2.0))
-                up.clear()
                 kills.append(
                     await crasher.kill_in(
-                        target, posted=answers[200] + answers[201], started=run_started
+                        target,
+                        posted=lambda: answers[200] + answers[201],
+                        started=run_started,
+                        posting=up,
                     )
                 )
-                up.set()
             await asyncio.wait_for(poster, 300)
         finally:
             poster.cancel()
