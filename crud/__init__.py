@@ -174,7 +174,6 @@ from .push import (
     users_of_lps,
 )
 from .rpc import (
-    claim_event,
     claim_events,
     claim_rpc_request,
     delete_rpc_log_before,
@@ -215,7 +214,6 @@ __all__ = [
     "BALANCE_SUMS",
     "DEFAULT_SCOPE",
     "accrued_groups",
-    "claim_event",
     "claim_events",
     "claim_forward",
     "claim_leg",

@@ -154,16 +154,6 @@ async def rpc_error_counts(
     ]
 
 
-async def claim_event(
-    *, event_id: str, now: int, conn: Connection | None = None
-) -> None:
-    """Raises IntegrityError when the event was handled before."""
-    async with connection(conn) as c:
-        await insert_row(
-            c, "handled_events", {"event_id": event_id, "received_at": now}
-        )
-
-
 async def claim_events(
     *, event_ids: Sequence[str], now: int, conn: Connection | None = None
 ) -> set[str]:

@@ -26,7 +26,6 @@ from typing import Any
 
 from lnbits.settings import settings
 from loguru import logger
-from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
 from ..models import MachineKeyRow, MachineRow, MachineStatus, RpcLogRow
@@ -78,10 +77,6 @@ def _request_id_of(plaintext: str) -> str:
         return ""
     value = data.get("id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= 64 else ""
-
-
-class _HandledElsewhere(Exception):
-    """Another process (or an earlier run) claimed this request first."""
 
 
 class RpcServer:
@@ -339,7 +334,7 @@ class RpcServer:
             request_id, method, response = await self._stranger_response(
                 plaintext, machine, event
             )
-        except _HandledElsewhere:
+        except AlreadyHandled:
             self.dropped["already_handled"] += 1
             return
         except DuplicateInFlight:
@@ -389,10 +384,7 @@ class RpcServer:
             )
             error = RpcError("unknown_machine", message)
             return request.id, request.method, _error_response(request.id, error)
-        try:
-            await crud.claim_event(event_id=event.id, now=helpers.now())
-        except IntegrityError as exc:
-            raise _HandledElsewhere from exc
+        await self.admissions.admit(event)  # AlreadyHandled if claimed before
         try:
             result = await dispatch(request, pubkey=pubkey, machine=None)
         except RpcError as err:
