@@ -8,7 +8,7 @@ from lnbits.core.crud import get_payments
 from lnbits.core.models import Payment
 from loguru import logger
 
-from .. import calculations, crud, fiat
+from .. import calculations, crud, fiat, helpers
 from ..errors import SatMachineError
 from ..models import Direction, MachineRow
 from .landing import NewSettlement, land_settlement
@@ -133,12 +133,20 @@ async def land_outgoing_bitspire_payments(*, since: int) -> int:
     """Cash-ins another LNbits paid from a machine's wallet: LNbits notifies no
     listener of outgoing payments, so they are looked for: all of the instance's
     since ``since`` in one query when they are few (a scan between full ones),
-    else wallet by wallet, at most ``PER_WALLET`` each."""
+    else, and for a whole day at once, wallet by wallet, at most ``PER_WALLET``
+    each."""
     wallets = set(await crud.list_machine_wallets())
-    payments = await get_payments(
-        outgoing=True, complete=True, since=since, limit=AT_ONCE + 1
+    # A whole day of a busy instance is more than one query should read; a scan
+    # in between finds few, as a rule.
+    whole_day = helpers.now() - since >= DAY_S
+    payments = (
+        []
+        if whole_day
+        else await get_payments(
+            outgoing=True, complete=True, since=since, limit=AT_ONCE + 1
+        )
     )
-    if len(payments) > AT_ONCE:
+    if whole_day or len(payments) > AT_ONCE:
         payments = [
             payment
             for wallet_id in wallets

@@ -109,6 +109,21 @@ async def test_a_foreign_cash_in_is_found_among_outgoing_payments(
     monkeypatch.setattr(transactions, "land_bitspire_payment", spying)
     await transactions.land_outgoing_bitspire_payments(since=since)
     assert paid.payment_hash in seen
+    # A whole day's scan reads wallet by wallet straight away.
+    monkeypatch.setattr(transactions, "AT_ONCE", 10_000)
+    read_by: list[str | None] = []
+    get_payments = transactions.get_payments
+
+    async def reading(**kwargs):
+        read_by.append(kwargs.get("wallet_id"))
+        return await get_payments(**kwargs)
+
+    monkeypatch.setattr(transactions, "get_payments", reading)
+    seen.clear()
+    await transactions.land_outgoing_bitspire_payments(since=since - 86_400)
+    assert None not in read_by
+    assert business.machine["wallet_id"] in read_by
+    assert paid.payment_hash in seen
     assert len(await settlements(client, business.operator, tx_id)) == 1
 
 
