@@ -40,8 +40,10 @@ FAST: Backoff = {"backoff_initial": 0.05, "backoff_max": 0.3}
 
 
 # The pool reconnects within FAST's 50 ms: look every 10 ms, so that a state that
-# short is seen.
-wait_until = partial(poll_until, timeout=5.0, every=0.01)
+# short is seen. The limit is generous because a relay process on a loaded machine
+# (the whole suite in parallel) can take seconds to store and forward an event;
+# only a failing test waits that long.
+wait_until = partial(poll_until, timeout=20.0, every=0.01)
 
 
 class Inbox:
@@ -56,7 +58,7 @@ class Inbox:
     def ids(self) -> list[str]:
         return [event.id for event, _ in self.events]
 
-    async def wait_for(self, event_id: str, timeout: float = 5.0) -> None:
+    async def wait_for(self, event_id: str, timeout: float = 20.0) -> None:
         await wait_until(
             lambda: event_id in self.ids(), timeout=timeout, what=f"event {event_id}"
         )
