@@ -18,6 +18,7 @@ from .sql import (
     fetch_one,
     insert_row,
     insert_rows,
+    values_list,
 )
 
 
@@ -161,15 +162,12 @@ async def claim_events(
     before, by this process or another, is not among them). Ids must be distinct."""
     if not event_ids:
         return set()
-    values: dict[str, Any] = {"now": now}
-    tuples = []
-    for n, event_id in enumerate(event_ids):
-        values[f"e{n}"] = event_id
-        tuples.append(f"(:e{n}, :now)")
+    tuples, values = values_list(
+        [{"event_id": event_id, "received_at": now} for event_id in event_ids]
+    )
     async with connection(conn) as c:
         rows = await fetch_all(
-            f"INSERT INTO {S}.handled_events (event_id, received_at) "
-            f"VALUES {', '.join(tuples)} "
+            f"INSERT INTO {S}.handled_events (event_id, received_at) VALUES {tuples} "
             "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             values,
             c,

@@ -59,22 +59,26 @@ async def insert_row(conn: Connection, table: str, row: dict[str, Any]) -> None:
     await execute(conn, f"INSERT INTO {S}.{table} ({columns}) VALUES ({params})", row)
 
 
+def values_list(rows: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The ``(…), (…)`` of a many-row VALUES and its bound values: each row's keys
+    (the same in every row) numbered by row, so one statement carries them all."""
+    values: dict[str, Any] = {}
+    tuples = []
+    for n, row in enumerate(rows):
+        tuples.append("(" + ", ".join(f":{key}_{n}" for key in row) + ")")
+        values.update({f"{key}_{n}": value for key, value in row.items()})
+    return ", ".join(tuples), values
+
+
 async def insert_rows(
     conn: Connection, table: str, rows: Sequence[dict[str, Any]]
 ) -> None:
     """Many rows of the same columns in one statement (a round trip, not one each)."""
     if not rows:
         return
-    columns = list(rows[0])
-    values: dict[str, Any] = {}
-    tuples = []
-    for n, row in enumerate(rows):
-        tuples.append("(" + ", ".join(f":{key}_{n}" for key in columns) + ")")
-        values.update({f"{key}_{n}": row[key] for key in columns})
+    tuples, values = values_list(rows)
     await execute(
-        conn,
-        f"INSERT INTO {S}.{table} ({', '.join(columns)}) VALUES {', '.join(tuples)}",
-        values,
+        conn, f"INSERT INTO {S}.{table} ({', '.join(rows[0])}) VALUES {tuples}", values
     )
 
 

@@ -71,9 +71,12 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind(tick):
 def _waiting_on(event: asyncio.Event) -> list[asyncio.Task]:
     """The tasks still inside ``event.wait()``: only this test's own, since the loop
     also runs tasks of other tests and of LNbits that come and go."""
+    frames = (
+        (task, getattr(task.get_coro(), "cr_frame", None))
+        for task in asyncio.all_tasks()
+    )
     return [
         task
-        for task in asyncio.all_tasks()
-        if getattr(task.get_coro(), "cr_frame", None) is not None
-        and task.get_coro().cr_frame.f_locals.get("self") is event
+        for task, frame in frames
+        if frame is not None and frame.f_locals.get("self") is event
     ]
