@@ -70,8 +70,12 @@
       }
     },
     watch: {
-      schedule() {
-        this.draft = draftOf(this.schedule)
+      schedule(next, previous) {
+        // A reload that brings the same schedule back (Refresh, a notice) must
+        // leave what is being typed alone; only a changed schedule resets the form.
+        const same = JSON.stringify(draftOf(next)) === JSON.stringify(draftOf(previous))
+        if (same) return
+        this.draft = draftOf(next)
         this.error = ''
       }
     },

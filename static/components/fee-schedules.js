@@ -52,6 +52,7 @@
         operatorFees: null,
         byMachine: {},
         error: '',
+        defaultError: '',
         dialog: {show: false, machine: null, schedule: null},
         // Priorities as in static/js/columns.js: a phone shows the machine,
         // its two fees and the edit button; where the schedule comes from and
@@ -131,10 +132,13 @@
         Quasar.Notify.create({type: 'positive', message, timeout: 2000})
       },
       async load() {
+        // Its own message: the machines' load that follows, when it succeeds,
+        // must not clear it.
         try {
           this.operatorFees = await SatmFees.call('GET', '/fees')
+          this.defaultError = ''
         } catch (error) {
-          this.error = SatmFees.errorText(error)
+          this.defaultError = SatmFees.errorText(error)
         }
         await this.loadMachines()
       },
@@ -216,6 +220,8 @@
               <span v-text="text.builtinNotice"></span>
             </q-banner>
           </q-card-section>
+          <q-card-section v-if="defaultError" class="q-pt-none text-negative"
+            data-test="fee-default-error" role="alert" v-text="defaultError"></q-card-section>
           <q-card-section class="q-pt-none" v-if="operatorFees">
             <satmachineadmin-fee-schedule-editor path="/fees"
               :schedule="defaultSchedule" :max-bps="maxBps"

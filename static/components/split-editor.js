@@ -2,6 +2,9 @@
 // a Lightning address) and weights, with a live preview of the two-stage split of
 // an example commission. It saves through the API and hands the saved rules back.
 //
+// ``rules`` is null until they have loaded: nothing can be added or saved before
+// then, or the rules arriving would replace what was typed.
+//
 //   <sm-split-editor :rules="rules" :wallet-options="walletOptions"
 //     :direction-options="directionOptions" @saved="rules = $event">
 //   </sm-split-editor>
@@ -20,7 +23,7 @@
 
   window.app.component('sm-split-editor', {
     props: {
-      rules: {type: Array, default: () => []},
+      rules: {type: Array, default: null},
       walletOptions: {type: Array, default: () => []},
       directionOptions: {type: Array, default: () => []}
     },
@@ -35,6 +38,9 @@
       }
     },
     computed: {
+      loaded() {
+        return this.rules !== null
+      },
       weightsTotal() {
         return this.ruleDrafts.reduce((sum, rule) => sum + (Number(rule.percent) || 0), 0)
       },
@@ -102,7 +108,7 @@
         return bps === undefined || bps === null ? '' : `${(bps / 100).toFixed(2)} %`
       },
       resetRules() {
-        this.ruleDrafts = this.rules.map(ruleDraft)
+        this.ruleDrafts = (this.rules || []).map(ruleDraft)
       },
       addRule() {
         const left = Math.max(0, 100 - this.weightsTotal)
@@ -155,7 +161,8 @@
     template: `
       <div class="row q-col-gutter-md">
         <div class="col-12 col-md-7">
-          <q-card>
+          <q-card data-test="split-rules">
+            <q-inner-loading :showing="!loaded"></q-inner-loading>
             <q-card-section>
               <div class="text-h6" v-text="$t('satmachineadmin.ui_your_split_rules')"></div>
               <div class="text-caption" v-text="$t('satmachineadmin.ui_what_remains_of_each_commission_after_th')"></div>
@@ -185,7 +192,7 @@
               </div>
               <div class="row items-center q-gutter-sm">
                 <q-btn flat icon="add" :label="$t('satmachineadmin.ui_add_rule')" data-test="add-rule"
-                  @click="addRule"></q-btn>
+                  :disable="!loaded" @click="addRule"></q-btn>
                 <div class="col"></div>
                 <div data-test="weights-sum"
                   :class="weightsOk ? 'text-positive' : 'text-negative'">
@@ -196,9 +203,10 @@
                 data-test="rules-problem" v-text="rulesProblem"></div>
             </q-card-section>
             <q-card-actions align="right">
-              <q-btn flat :label="$t('satmachineadmin.ui_discard_changes')" @click="resetRules"></q-btn>
+              <q-btn flat :label="$t('satmachineadmin.ui_discard_changes')" :disable="!loaded"
+                @click="resetRules"></q-btn>
               <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_save_rules')" data-test="save-rules"
-                :disable="!!rulesProblem" @click="saveRules"></q-btn>
+                :disable="!loaded || !!rulesProblem" @click="saveRules"></q-btn>
             </q-card-actions>
           </q-card>
         </div>

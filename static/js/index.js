@@ -42,7 +42,7 @@ window.app = Vue.createApp({
       health: {},
       machines: [],
       expectedMachines: [],
-      rules: [],
+      rules: null, // until loaded (the split editor waits for them)
       settlements: [],
       settlementsLoading: false,
       settlementPagination: {
@@ -728,6 +728,12 @@ window.app = Vue.createApp({
       } catch (error) {
         this.notifyError(error)
       }
+    },
+    settlingLp() {
+      // The LP as last loaded: a sale landing while the dialog is open lowers
+      // the balance it shows.
+      const lp = this.settleDialog.lp
+      return (lp && this.lps.find(row => row.id === lp.id)) || lp
     },
     openSettleDialog(lp) {
       this.settleDialog = {

@@ -7,6 +7,7 @@ refused with the API's plain message and nothing is saved; clearing it returns
 the machine to the default; its form opens only once its schedule has come, and a
 sale landing while the operator types there leaves the form as typed; an example
 quote shows what the customer pays and how the commission splits, wallets by name;
+Refresh leaves the default's form as typed, and a failed load of it says so there;
 a manual transaction takes its fee from the schedule, or another fee with a
 reason. The super user sets the maximum commission, the enforcement and the grace
 period, which persist after a reload, and sees a fee mismatch by the operator's
@@ -637,3 +638,50 @@ async def test_the_super_user_sees_a_fee_mismatch_by_names(
     await expect(row).not_to_contain_text(machine["id"])
     await site.screenshot(page, "fees-super-mismatches")
     assert page.console_errors == []
+
+
+async def test_refresh_leaves_the_default_form_as_typed_and_a_failed_load_says_so(
+    site: BrowserSite,  # noqa: F811
+    platform_fee_30: None,
+):
+    """The machines card's Refresh reloads the default schedule too: what the
+    operator is typing in the default's form stays, and when that load fails its
+    message stays beside the form, although the machines then load."""
+    operator = await site.new_account("operator")
+    machine = await site.add_machine(
+        operator, {"name": "Depot ATM", "fiat_code": "GTQ"}
+    )
+    await site.api("PUT", f"{API}/fees", account=operator, body=schedule(500))
+    page = await open_fees_tab(site, operator)
+    editor = marked(page, "fee-default")
+    commission = direction_form(editor, "cash_out").get_by_label("Commission (%)")
+    await expect(commission).to_have_value("5.00")
+    await commission.fill("6.25")
+    refresh = marked(page, "fee-machines").get_by_role("button", name="Refresh")
+    machine_fees_path = f"{API}/machines/{machine['id']}/fees"
+
+    async def refreshed() -> None:
+        async with page.expect_response(lambda r: r.url.endswith(machine_fees_path)):
+            await refresh.click()
+
+    await refreshed()
+    await expect(commission).to_have_value("6.25")
+
+    async def busy(route: Route) -> None:
+        await route.fulfill(status=503, json={"detail": "The database is busy"})
+
+    await page.route(f"**{API}/fees", busy)
+    await refreshed()
+    error = marked(page, "fee-default-error")
+    await expect(error).to_contain_text("The database is busy")
+    await expect(marked(page, "fee-machines-error")).to_have_count(0)
+    await page.unroute(f"**{API}/fees", busy)
+    await refreshed()
+    await expect(error).to_have_count(0)
+
+    await expect(commission).to_have_value("6.25")
+    await marked(editor, "fee-save").click()
+    await notification(page, "Default fee schedule saved")
+    saved = await site.api("GET", f"{API}/fees", account=operator)
+    assert saved["default"]["cash_out"]["commission_bps"] == 625
+    assert len(refusals(page)) == 1  # the 503, and nothing else

@@ -1,10 +1,13 @@
 """The operator dashboard in Chromium, against a real LNbits: a new operator adds a
 machine, pairs another, sets splits with the live preview, records a manual
 transaction, sees it paid leg by leg, exports CSV and sees a new settlement arrive
-without reloading. Every page must render without console errors."""
+without reloading. The split editor takes input only once the saved rules have
+come, and an LP's settle dialog shows the balance as it changes. Every page must
+render without console errors."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -19,7 +22,7 @@ from browser_site import (  # noqa: F401 (fixtures)
     site,
     site_config_for_module,
 )
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 from super_config import SuperConfigSetter
 
 from helpers import cash_out_body, load_simulator
@@ -526,3 +529,64 @@ async def test_a_failed_balance_settlement_is_held_then_voided(
     )
     assert page.console_errors == []
     assert lp_page.console_errors == []
+
+
+async def test_split_rules_can_be_edited_only_once_the_saved_ones_have_come(
+    site: BrowserSite,  # noqa: F811
+):
+    """A rule added before the saved rules arrived would be replaced by them:
+    the editor takes no input until they have come."""
+    operator = await site.new_account("operator")
+    rule = {"label": "Self", "wallet_id": operator.wallet_id, "weight_bps": 10_000}
+    await site.api("PUT", f"{API}/splits", account=operator, body={"rules": [rule]})
+    page = await site.page_for(operator)
+    rules_may_come = asyncio.Event()
+
+    async def slow(route: Route) -> None:
+        await rules_may_come.wait()
+        await route.continue_()
+
+    await page.route(f"**{API}/splits", slow)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    await page.get_by_role("tab", name="Splits").click()
+    add = page.locator('[data-test="add-rule"]')
+    await expect(add).to_be_disabled()
+    await expect(page.locator('[data-test="save-rules"]')).to_be_disabled()
+    rules_may_come.set()
+    rows = page.locator('[data-test="split-rule"]')
+    await expect(rows).to_have_count(1)
+    await expect(rows.nth(0).get_by_label("Label")).to_have_value("Self")
+    await add.click()
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0).get_by_label("Label")).to_have_value("Self")
+    assert page.console_errors == []
+
+
+async def test_the_settle_dialog_shows_the_balance_as_it_changes(
+    site: BrowserSite,  # noqa: F811
+):
+    """A deposit confirmed (or a sale landing) while the operator has an LP's
+    settle dialog open changes the remaining balance it shows."""
+    operator = await site.new_account("operator")
+    lp = await site.new_account("lp")
+    enrolment = await site.enrol_lp(operator, lp)
+
+    async def confirmed_deposit(amount: str) -> None:
+        path = f"{API}/lps/{enrolment['id']}/deposits"
+        made = await site.api(
+            "POST", path, account=operator, body={"fiat_amount": amount}
+        )
+        await site.api("PUT", f"{API}/deposits/{made['id']}/confirm", account=operator)
+
+    await confirmed_deposit("500.00")
+    page = await site.page_for(operator)
+    await page.goto(f"{site.url}{DASHBOARD}")
+    await page.get_by_role("tab", name="Liquidity providers").click()
+    row = page.locator('[data-test="lps-table"] tbody tr').filter(has_text=lp.username)
+    await expect(row).to_contain_text("500.00 GTQ")
+    await row.get_by_role("button", name="Settle balance").click()
+    balance = page.locator('[data-test="settle-balance"]')
+    await expect(balance).to_have_text("500.00 GTQ")
+    await confirmed_deposit("250.00")
+    await expect(balance).to_have_text("750.00 GTQ", timeout=20_000)
+    assert page.console_errors == []
