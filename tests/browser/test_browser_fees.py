@@ -18,7 +18,6 @@ Every page must log no console error other than the refusals a test provokes.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from browser_site import (  # noqa: F401 (fixtures)
     EXT_ID,
     Account,
     BrowserSite,
+    held_back,
     notice_only_page,
     site,
     site_config,
@@ -326,14 +326,7 @@ async def test_a_machine_s_form_starts_from_its_schedule_and_a_sale_leaves_it_al
     noticed = await notice_only_page(site, operator)
     page, channel = noticed.page, noticed.channel
     # The operator's and the machine's schedules are slow to come.
-    schedules_may_come = asyncio.Event()
-
-    async def slow(route: Route) -> None:
-        await schedules_may_come.wait()
-        await route.continue_()
-
-    await page.route(f"**{API}/fees", slow)
-    await page.route(f"**{fees_path}", slow)
+    schedules_may_come = await held_back(page, f"**{API}/fees", f"**{fees_path}")
     async with page.expect_websocket(
         lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
     ):

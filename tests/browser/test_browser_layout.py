@@ -95,13 +95,7 @@ async def business(
         account=operator,
         body={"code": made["code"], "fiat_code": "GTQ", "display_name": "María"},
     )
-    deposit = await site.api(
-        "POST",
-        f"{API}/lps/{enrolment['id']}/deposits",
-        account=operator,
-        body={"fiat_amount": "5000.00"},
-    )
-    await site.api("PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator)
+    await site.confirmed_deposit(operator, enrolment["id"], "5000.00")
     await fund(site, machine["wallet_id"], 1_000_000)
     await site.api(
         "POST",

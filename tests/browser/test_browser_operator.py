@@ -7,7 +7,6 @@ render without console errors."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -19,10 +18,11 @@ from browser_site import (  # noqa: F401 (fixtures)
     API,
     EXT_ID,
     BrowserSite,
+    held_back,
     site,
     site_config_for_module,
 )
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 from super_config import SuperConfigSetter
 
 from helpers import cash_out_body, load_simulator
@@ -461,13 +461,7 @@ async def test_a_failed_balance_settlement_is_held_then_voided(
     operator = await site.new_account("operator")
     lp = await site.new_account("lp")
     enrolment = await site.enrol_lp(operator, lp)
-    deposit = await site.api(
-        "POST",
-        f"{API}/lps/{enrolment['id']}/deposits",
-        account=operator,
-        body={"fiat_amount": "500.00"},
-    )
-    await site.api("PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator)
+    await site.confirmed_deposit(operator, enrolment["id"], "500.00")
     await site.api(
         "PUT",
         "/users/api/v1/balance",
@@ -540,13 +534,7 @@ async def test_split_rules_can_be_edited_only_once_the_saved_ones_have_come(
     rule = {"label": "Self", "wallet_id": operator.wallet_id, "weight_bps": 10_000}
     await site.api("PUT", f"{API}/splits", account=operator, body={"rules": [rule]})
     page = await site.page_for(operator)
-    rules_may_come = asyncio.Event()
-
-    async def slow(route: Route) -> None:
-        await rules_may_come.wait()
-        await route.continue_()
-
-    await page.route(f"**{API}/splits", slow)
+    rules_may_come = await held_back(page, f"**{API}/splits")
     await page.goto(f"{site.url}{DASHBOARD}")
     await page.get_by_role("tab", name="Splits").click()
     add = page.locator('[data-test="add-rule"]')
@@ -570,15 +558,7 @@ async def test_the_settle_dialog_shows_the_balance_as_it_changes(
     operator = await site.new_account("operator")
     lp = await site.new_account("lp")
     enrolment = await site.enrol_lp(operator, lp)
-
-    async def confirmed_deposit(amount: str) -> None:
-        path = f"{API}/lps/{enrolment['id']}/deposits"
-        made = await site.api(
-            "POST", path, account=operator, body={"fiat_amount": amount}
-        )
-        await site.api("PUT", f"{API}/deposits/{made['id']}/confirm", account=operator)
-
-    await confirmed_deposit("500.00")
+    await site.confirmed_deposit(operator, enrolment["id"], "500.00")
     page = await site.page_for(operator)
     await page.goto(f"{site.url}{DASHBOARD}")
     await page.get_by_role("tab", name="Liquidity providers").click()
@@ -587,6 +567,6 @@ async def test_the_settle_dialog_shows_the_balance_as_it_changes(
     await row.get_by_role("button", name="Settle balance").click()
     balance = page.locator('[data-test="settle-balance"]')
     await expect(balance).to_have_text("500.00 GTQ")
-    await confirmed_deposit("250.00")
+    await site.confirmed_deposit(operator, enrolment["id"], "250.00")
     await expect(balance).to_have_text("750.00 GTQ", timeout=20_000)
     assert page.console_errors == []

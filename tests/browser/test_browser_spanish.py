@@ -81,17 +81,8 @@ async def business(
         account=operator,
         body={"code": made["code"], "fiat_code": "GTQ", "display_name": "María"},
     )
-    for amount, confirm in (("5000.00", True), ("250.00", False)):
-        deposit = await site.api(
-            "POST",
-            f"{API}/lps/{enrolment['id']}/deposits",
-            account=operator,
-            body={"fiat_amount": amount},
-        )
-        if confirm:
-            await site.api(
-                "PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator
-            )
+    await site.confirmed_deposit(operator, enrolment["id"], "5000.00")
+    await site.record_deposit(operator, enrolment["id"], "250.00")  # unconfirmed
     await site.api(
         "PUT",
         "/users/api/v1/balance",

@@ -30,6 +30,7 @@ from browser_site import (
     API,
     Account,
     BrowserSite,
+    held_back,
     site,  # noqa: F401
     site_config,  # noqa: F401
     skip_or_fail_without_browser,
@@ -40,7 +41,7 @@ from super_config import SuperConfigSetter
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 skip_or_fail_without_browser(module=True)
 
-from playwright.async_api import Page, Request, Route, expect  # noqa: E402
+from playwright.async_api import Page, Request, expect  # noqa: E402
 
 SUPER_PAGE = "/satmachineadmin/super"
 LP_PAGE = "/satmachineadmin/lp"
@@ -281,13 +282,7 @@ async def business_with_an_lp(
         operator, {"name": "Lobby ATM", "fiat_code": "GTQ"}
     )
     enrolment = await site.enrol_lp(operator, lp)
-    deposit = await site.api(
-        "POST",
-        f"{API}/lps/{enrolment['id']}/deposits",
-        account=operator,
-        body={"fiat_amount": DEPOSIT},
-    )
-    await site.api("PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator)
+    await site.confirmed_deposit(operator, enrolment["id"], DEPOSIT)
     await site.api(
         "PUT",
         "/users/api/v1/balance",
@@ -500,13 +495,7 @@ async def test_lp_chart_comes_with_the_distributions_and_follows_a_payout(
     channel = (await site.api("GET", f"{API}/push/channel", account=lp))["channel"]
     page = await site.page_for(lp)
     # The forwarding settings are slow to come: the chart does not wait for them.
-    forwarding_may_come = asyncio.Event()
-
-    async def slow(route: Route) -> None:
-        await forwarding_may_come.wait()
-        await route.continue_()
-
-    await page.route(f"**{API}/lp/forwarding", slow)
+    forwarding_may_come = await held_back(page, f"**{API}/lp/forwarding")
     async with page.expect_websocket(
         lambda socket: socket.url.endswith(f"/api/v1/ws/{channel}")
     ):

@@ -27,6 +27,7 @@ SATMACHINEADMIN_REQUIRE_BROWSER=1 (CI). Screenshots go to tests/artifacts/browse
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -43,7 +44,13 @@ from relays import RelayProcess
 from super_config import SuperConfigSetter
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, BrowserContext, Page, Playwright
+    from playwright.async_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        Playwright,
+        Route,
+    )
 
     class BrowserPage(Page):
         """A Playwright page that records its console errors (typing only)."""
@@ -311,6 +318,26 @@ class BrowserSite:
             body={"code": made["code"], "fiat_code": fiat_code},
         )
 
+    async def confirmed_deposit(
+        self, operator: Account, enrolment_id: str, fiat_amount: str
+    ) -> dict:
+        """A deposit the operator records for an LP and confirms."""
+        deposit = await self.record_deposit(operator, enrolment_id, fiat_amount)
+        await self.api(
+            "PUT", f"{API}/deposits/{deposit['id']}/confirm", account=operator
+        )
+        return deposit
+
+    async def record_deposit(
+        self, operator: Account, enrolment_id: str, fiat_amount: str
+    ) -> dict:
+        return await self.api(
+            "POST",
+            f"{API}/lps/{enrolment_id}/deposits",
+            account=operator,
+            body={"fiat_amount": fiat_amount},
+        )
+
     # --- the browser ------------------------------------------------------------------
 
     async def page_for(
@@ -477,6 +504,20 @@ async def notice_only_page(site: BrowserSite, account: Account) -> NoticeOnlyPag
         lambda r: noticed.daily.append(r.url) if "/stats/daily" in r.url else None,
     )
     return noticed
+
+
+async def held_back(page: Page, *url_globs: str) -> asyncio.Event:
+    """Holds the page's requests to ``url_globs`` (Playwright globs) until the
+    event returned is set: a slow answer, to see what the page does meanwhile."""
+    may_come = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await may_come.wait()
+        await route.continue_()
+
+    for url_glob in url_globs:
+        await page.route(url_glob, hold)
+    return may_come
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
