@@ -10,10 +10,13 @@ or of LNbits' services, views and decorators) this writes, every 10 s and at
 exit, how many turns were taken, how long they waited and how long they held the
 connection: where the time goes, which a CPU sampler does not show (a task
 waiting for a turn uses no CPU). The counting adds a little work to every turn.
+Below them goes the event loop's lag and what held it (``stalls``), watched from
+the first turn on, when the loop is known.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import sys
@@ -23,7 +26,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
+
+from stalls import LoopStalls
 
 CALLER_DEPTH = 3
 WRITE_EVERY_S = 10.0
@@ -45,12 +50,34 @@ def _caller(frame: FrameType | None) -> str:
     return " < ".join(names) or "(LNbits internals)"
 
 
+class TimedLock(asyncio.Lock):
+    """A ``Database``'s lock that adds up how long it was held: the connection's
+    opening and closing (on SQLite a thread, a connection and an ATTACH each
+    turn) as well as its use, which the turns' "held" leaves out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy_s = 0.0
+        self._since = 0.0
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        self._since = time.perf_counter()
+        return True
+
+    def release(self) -> None:
+        self.busy_s += time.perf_counter() - self._since
+        super().release()
+
+
 class Turns:
     def __init__(self, out: Path) -> None:
         self.out = out
         # (database, caller) -> [turns, waited s, held s, longest hold s]
         self.stats: dict[tuple[str, str], list[float]] = {}
         self.started = time.monotonic()
+        self.loop = LoopStalls()
+        self.locks: dict[str, TimedLock] = {}
 
     def install(self) -> None:
         from lnbits.db import Database
@@ -61,6 +88,8 @@ class Turns:
         @asynccontextmanager
         async def connect(database: Any) -> AsyncIterator[Any]:
             who = _caller(sys._getframe(2))
+            turns.time_lock(database)
+            turns.loop.watch(asyncio.get_running_loop(), threading.get_ident())
             asked = time.perf_counter()
             async with real(database) as conn:
                 got = time.perf_counter()
@@ -72,6 +101,12 @@ class Turns:
                     )
 
         Database.connect = connect  # type: ignore[method-assign,assignment]
+
+    def time_lock(self, database: Any) -> None:
+        """Swaps the database's lock for a timed one, while nobody holds it."""
+        if isinstance(database.lock, TimedLock) or database.lock.locked():
+            return
+        database.lock = self.locks[database.name] = TimedLock()
 
     def note(self, database: str, who: str, waited: float, held: float) -> None:
         entry = self.stats.setdefault((database, who), [0, 0.0, 0.0, 0.0])
@@ -94,6 +129,13 @@ class Turns:
                 f"{longest * 1000:11.1f}  {who}"
             )
         temporary = self.out.with_suffix(".tmp")
+        lines.append("")
+        for name, lock in self.locks.items():
+            lines.append(
+                f"{name}: its lock held {lock.busy_s:.1f} s of {elapsed:.0f} s "
+                f"({lock.busy_s / elapsed:.0%}), opening and closing included"
+            )
+        lines += self.loop.lines()
         temporary.write_text("\n".join(lines) + "\n")
         os.replace(temporary, self.out)
 
