@@ -28,6 +28,7 @@ from lnbits.settings import settings
 from loguru import logger
 
 from .. import crud, helpers, services
+from ..database import transaction
 from ..models import MachineKeyRow, MachineRow, MachineStatus, RpcLogRow
 from ..nostr import bounded_json, nip44
 from ..nostr.events import Event, sign_event
@@ -142,10 +143,15 @@ class RpcServer:
     async def refresh(self) -> None:
         """Follows the super user's relays and key, and the set of machines."""
         assert self.pool is not None
-        config = await services.get_super_config()
+        # Every second, so in one turn on the extension's database: each turn
+        # there is one the machines' requests wait behind.
+        async with transaction() as conn:
+            config = await services.get_super_config(conn=conn)
+            private_key = await crud.get_server_private_key(conn=conn)
+            machines = await crud.list_machine_pubkeys(conn=conn)
+            expected = await crud.list_expected_pubkeys(now=helpers.now(), conn=conn)
         self._clock_tolerance_s = config.clock_tolerance_s
         self._beacon_offline_s = config.beacon_offline_s
-        private_key = await crud.get_server_private_key()
         assert private_key is not None
         if self.keys is None or self.keys.private_key_hex != private_key:
             self.keys = KeyPair.from_private_key(private_key)
@@ -156,14 +162,11 @@ class RpcServer:
             else:
                 await self.pool.start(relays)
             self._relays = relays
-        machines = await crud.list_machine_pubkeys()
         self._machines = {row.pubkey: row for row in machines}
         self._active_machines = frozenset(
             row.pubkey for row in machines if row.status == MachineStatus.active.value
         )
-        self._expected_machines = frozenset(
-            await crud.list_expected_pubkeys(now=helpers.now())
-        )
+        self._expected_machines = frozenset(expected)
         authors = tuple(row.pubkey for row in machines)
         if authors != self._authors or self.keys.public_key_hex != self._subscribed_key:
             await self.pool.set_subscriptions(self._subscriptions(authors))

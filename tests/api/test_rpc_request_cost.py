@@ -90,6 +90,17 @@ async def test_a_known_machines_beacon_takes_one_turn(server, client, operator, 
     assert [row.event_id for row in stored] == [beacon.id]
 
 
+async def test_the_servers_refresh_takes_one_turn(server, client, operator, turns):
+    """Every second: the super user's settings, the key and the machines."""
+    atm = Atm(server)
+    await register(client, operator, atm)
+    await server.refresh()  # the first one may announce the machines' documents
+    turns.clear()
+    await server.refresh()
+    assert turns == Counter({"extension": 1})
+    assert atm.keys.public_key_hex in server._active_machines
+
+
 async def test_requests_that_arrive_together_are_admitted_in_one_turn(
     server, client, operator, turns, monkeypatch
 ):
