@@ -136,30 +136,31 @@ async def land_outgoing_bitspire_payments(*, since: int) -> int:
     else, and for a whole day at once, wallet by wallet, at most ``PER_WALLET``
     each."""
     wallets = set(await crud.list_machine_wallets())
-    # A whole day of a busy instance is more than one query should read; a scan
-    # in between finds few, as a rule.
-    whole_day = helpers.now() - since >= DAY_S
-    payments = (
-        []
-        if whole_day
-        else await get_payments(
-            outgoing=True, complete=True, since=since, limit=AT_ONCE + 1
-        )
-    )
-    if whole_day or len(payments) > AT_ONCE:
-        payments = [
-            payment
-            for wallet_id in wallets
-            for payment in await get_payments(
-                wallet_id=wallet_id,
-                outgoing=True,
-                complete=True,
-                since=since,
-                limit=PER_WALLET,
-            )
-        ]
+    payments = await _outgoing_since(since, wallets)
     landed = 0
     for payment in payments:
         if payment.wallet_id in wallets and await land_bitspire_payment(payment):
             landed += 1
     return landed
+
+
+async def _outgoing_since(since: int, wallets: set[str]) -> list[Payment]:
+    # A whole day of a busy instance is more than one query should read; a scan
+    # in between finds few, as a rule.
+    if helpers.now() - since < DAY_S:
+        payments = await get_payments(
+            outgoing=True, complete=True, since=since, limit=AT_ONCE + 1
+        )
+        if len(payments) <= AT_ONCE:
+            return payments
+    return [
+        payment
+        for wallet_id in wallets
+        for payment in await get_payments(
+            wallet_id=wallet_id,
+            outgoing=True,
+            complete=True,
+            since=since,
+            limit=PER_WALLET,
+        )
+    ]

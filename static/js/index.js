@@ -86,6 +86,12 @@ window.app = Vue.createApp({
     }
   },
   computed: {
+    settlingLp() {
+      // The LP as last loaded: a sale landing while the dialog is open lowers
+      // the balance it shows.
+      const lp = this.settleDialog.lp
+      return (lp && this.lps.find(row => row.id === lp.id)) || lp
+    },
     directionOptions() {
       return [
         {label: t('direction_option_cash_out'), value: 'cash_out'},
@@ -728,12 +734,6 @@ window.app = Vue.createApp({
       } catch (error) {
         this.notifyError(error)
       }
-    },
-    settlingLp() {
-      // The LP as last loaded: a sale landing while the dialog is open lowers
-      // the balance it shows.
-      const lp = this.settleDialog.lp
-      return (lp && this.lps.find(row => row.id === lp.id)) || lp
     },
     openSettleDialog(lp) {
       this.settleDialog = {
