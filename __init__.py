@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from . import tasks
+from . import database, tasks
 from .database import db
 from .views import pages
 from .views_api import api
@@ -24,6 +24,7 @@ def satmachineadmin_start() -> None:
 
 async def satmachineadmin_stop() -> None:
     await tasks.stop()
+    await database.close()
 
 
 __all__ = [

@@ -12,10 +12,61 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from lnbits.db import Connection, Database
-from sqlalchemy import text
+from lnbits.db import DB_TYPE, SQLITE, Connection, Database
+from lnbits.settings import settings
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-db = Database("ext_satmachineadmin")
+
+class _PooledSQLiteDatabase(Database):
+    """LNbits' ``Database`` on SQLite, keeping its one connection open between turns.
+
+    LNbits 1.6.2 opens a SQLite connection for every turn (a thread,
+    ``sqlite3.connect`` and an ``ATTACH``) and closes it again, all while holding
+    the database's lock: about 2 ms a turn on an idle machine and 10 ms under a
+    fleet's load, two thirds of the time the lock is held. The lock lets one turn
+    in at a time, so one connection, attached once when it opens, serves them all;
+    the pool rolls back whatever a turn left uncommitted when it hands the
+    connection back, as closing it did. Should a connection ever not come back (a
+    turn cut short at the wrong moment), the next turn opens another rather than
+    waiting for it. (On PostgreSQL LNbits already pools its connections.)
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.engine = create_async_engine(
+            f"sqlite+aiosqlite:///{self.path}",
+            echo=settings.debug_database,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=1,
+            max_overflow=-1,
+        )
+        event.listen(self.engine.sync_engine, "connect", self._attach)
+
+    def _attach(self, dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"ATTACH '{self.path}' AS {self.schema}")
+        cursor.close()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Connection]:
+        async with self.lock, self.engine.connect() as conn:
+            yield Connection(conn, self.type, self.name, self.schema)
+
+
+def _database(name: str) -> Database:
+    return _PooledSQLiteDatabase(name) if DB_TYPE == SQLITE else Database(name)
+
+
+db = _database("ext_satmachineadmin")
+
+
+async def close() -> None:
+    """Closes the connections kept open; the next turn opens one again. Run when
+    LNbits stops the extension, before an upgrade or an uninstall (which may
+    delete the SQLite file)."""
+    await db.engine.dispose()
 
 
 @asynccontextmanager

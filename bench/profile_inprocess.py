@@ -38,6 +38,7 @@ from typing import Any
 
 import harness
 from accounts import SUPER_PASSWORD, USER_PASSWORD, enrol_lps
+from connects import Connect, wrap_each_connect
 from lnbits_api import API, call, first_install, register, split_three_ways
 
 EXT_ID = harness.EXT_ID
@@ -66,20 +67,21 @@ class ConnectCounter:
         self.active = False
 
     def install(self) -> None:
-        from lnbits.db import Database
         from sqlalchemy.ext.asyncio import AsyncConnection
 
-        real = Database.connect
         real_execute = AsyncConnection.execute
         counter = self
 
-        @contextlib.asynccontextmanager
-        async def connect(self: Any):  # type: ignore[no-untyped-def]
-            if counter.active:
-                counter.counts[self.name] += 1
-            async with real(self) as conn:
-                conn.conn.info["database"] = self.name
-                yield conn
+        def wrap(real: Connect) -> Connect:
+            @contextlib.asynccontextmanager
+            async def connect(self: Any):  # type: ignore[no-untyped-def]
+                if counter.active:
+                    counter.counts[self.name] += 1
+                async with real(self) as conn:
+                    conn.conn.info["database"] = self.name
+                    yield conn
+
+            return connect
 
         async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
             if counter.active:
@@ -87,7 +89,7 @@ class ConnectCounter:
                 counter.counts[f"{name} statements"] += 1
             return await real_execute(self, *args, **kwargs)
 
-        Database.connect = connect  # type: ignore[method-assign]
+        wrap_each_connect(wrap)
         AsyncConnection.execute = execute  # type: ignore[method-assign]
 
 

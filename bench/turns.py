@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
+from connects import Connect, wrap_each_connect
 from stalls import LoopStalls
 
 CALLER_DEPTH = 3
@@ -80,27 +81,27 @@ class Turns:
         self.locks: dict[str, TimedLock] = {}
 
     def install(self) -> None:
-        from lnbits.db import Database
-
-        real = Database.connect
         turns = self
 
-        @asynccontextmanager
-        async def connect(database: Any) -> AsyncIterator[Any]:
-            who = _caller(sys._getframe(2))
-            turns.time_lock(database)
-            turns.loop.watch(asyncio.get_running_loop(), threading.get_ident())
-            asked = time.perf_counter()
-            async with real(database) as conn:
-                got = time.perf_counter()
-                try:
-                    yield conn
-                finally:
-                    turns.note(
-                        database.name, who, got - asked, time.perf_counter() - got
-                    )
+        def wrap(real: Connect) -> Connect:
+            @asynccontextmanager
+            async def connect(database: Any) -> AsyncIterator[Any]:
+                who = _caller(sys._getframe(2))
+                turns.time_lock(database)
+                turns.loop.watch(asyncio.get_running_loop(), threading.get_ident())
+                asked = time.perf_counter()
+                async with real(database) as conn:
+                    got = time.perf_counter()
+                    try:
+                        yield conn
+                    finally:
+                        turns.note(
+                            database.name, who, got - asked, time.perf_counter() - got
+                        )
 
-        Database.connect = connect  # type: ignore[method-assign,assignment]
+            return connect
+
+        wrap_each_connect(wrap)
 
     def time_lock(self, database: Any) -> None:
         """Swaps the database's lock for a timed one, while nobody holds it."""

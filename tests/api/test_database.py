@@ -1,0 +1,76 @@
+"""The extension's database handle (``database.py``): turns share one connection
+instead of opening one each, and sharing it changes nothing a turn can see."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import event
+
+from satmachineadmin import database
+from satmachineadmin.database import db
+
+TURNS = 20
+
+
+@pytest.fixture
+def connections_opened():
+    opened: list[object] = []
+
+    def count(dbapi_connection: object, _record: object) -> None:
+        opened.append(dbapi_connection)
+
+    event.listen(db.engine.sync_engine, "connect", count)
+    yield opened
+    event.remove(db.engine.sync_engine, "connect", count)
+
+
+async def _count_requests(tx_id: str) -> int:
+    row: dict = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM satmachineadmin.rpc_requests WHERE tx_id = :tx",
+        {"tx": tx_id},
+    )
+    return row["n"]
+
+
+async def test_turns_one_after_another_share_one_connection(app, connections_opened):
+    for _ in range(TURNS):
+        assert await _count_requests("nothing") == 0
+    # LNbits' own handle opens one for every turn on SQLite (20 here).
+    assert len(connections_opened) <= 1
+
+
+async def test_what_a_turn_leaves_uncommitted_is_gone_for_the_next(app):
+    tx_id = f"uncommitted-{uuid.uuid4().hex}"
+    async with db.connect() as conn:
+        await database.execute(
+            conn,
+            """
+            INSERT INTO satmachineadmin.rpc_requests
+                (id, machine_id, method, tx_id, params_hash, status,
+                 created_at, updated_at)
+            VALUES (:id, 'm', 'make_invoice', :tx, 'h', 'processing', 0, 0)
+            """,
+            {"id": uuid.uuid4().hex, "tx": tx_id},
+        )
+        assert await conn.fetchone(
+            "SELECT tx_id FROM satmachineadmin.rpc_requests WHERE tx_id = :tx",
+            {"tx": tx_id},
+        )
+    assert await _count_requests(tx_id) == 0
+
+
+async def test_a_failed_turn_leaves_the_next_one_working(app):
+    with pytest.raises(Exception, match=r"no_such_table|no such table"):
+        await db.fetchone("SELECT * FROM satmachineadmin.no_such_table")
+    assert await _count_requests("nothing") == 0
+
+
+async def test_after_closing_the_next_turn_opens_a_connection_again(
+    app, connections_opened
+):
+    await database.close()
+    assert await _count_requests("nothing") == 0
+    assert await _count_requests("nothing") == 0
+    assert len(connections_opened) == 1
