@@ -154,9 +154,10 @@ async def report_dispense(machine: MachineRow, params: dict) -> dict:
                 f"the transaction is {current.status}: only a paid cash-out "
                 "can be dispensed",
             )
-        settlement = await services.get_settlement(
-            machine.operator_id, current.settlement_id
+        settlement = await crud.get_settlement(
+            settlement_id=current.settlement_id, operator_id=machine.operator_id
         )
+        assert settlement is not None  # landed above, never deleted
         await services.record_dispensed_bills(
             machine, tx_id=p.tx_id, dispensed_minor=dispensed, bills=bills
         )

@@ -303,7 +303,7 @@ async def land_cash_out(
         fiat_minor=tx.fiat_amount_minor,
         dispensed_fiat_minor=dispensed_minor,
     )
-    settlement, _ = await land_settlement(
+    settlement_id, _ = await land_settlement(
         _settlement_of(
             tx,
             machine,
@@ -320,7 +320,7 @@ async def land_cash_out(
             paid_sats=tx.amount_sats,
         )
     )
-    await transition(tx, event, settlement_id=settlement.id, updated_at=helpers.now())
+    await transition(tx, event, settlement_id=settlement_id, updated_at=helpers.now())
     return await reloaded(tx)
 
 
@@ -403,7 +403,7 @@ async def cash_in_paid(
     cash-in by LNURL-withdraw lands with the source ``lnurl``."""
     await transition(tx, TxEvent.payment_succeeded, paid_at=helpers.now())
     tx = await reloaded(tx)
-    settlement, _ = await land_settlement(
+    settlement_id, _ = await land_settlement(
         _settlement_of(
             tx,
             machine,
@@ -416,6 +416,6 @@ async def cash_in_paid(
     )
     await crud.update_atm_transaction(
         transaction_id=tx.id,
-        fields={"settlement_id": settlement.id, "updated_at": helpers.now()},
+        fields={"settlement_id": settlement_id, "updated_at": helpers.now()},
     )
     return await reloaded(tx)

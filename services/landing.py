@@ -251,9 +251,10 @@ def _settlement_row(
 
 async def _write_settlement(
     conn: Connection, new: NewSettlement, settlement_id: str
-) -> None:
+) -> list[str]:
     """The settlement, its legs and the audit entry, under the operator's lock
-    (the LP balances the legs draw on are read under it)."""
+    (the LP balances the legs draw on are read under it). Returns the enrolments
+    of the LPs with a leg in it."""
     await crud.lock_operator_allocations(operator_id=new.operator_id, conn=conn)
     config = await get_super_config(conn=conn)
     rules = [
@@ -284,6 +285,7 @@ async def _write_settlement(
         object_id=settlement_id,
         detail={"source": new.source, "tx_id": new.tx_id},
     )
+    return [leg.lp_enrolment_id for leg in legs if leg.lp_enrolment_id]
 
 
 async def _stored_as(new: NewSettlement) -> SettlementRow | None:
@@ -298,18 +300,21 @@ async def _stored_as(new: NewSettlement) -> SettlementRow | None:
     return existing
 
 
-async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
+async def land_settlement(new: NewSettlement) -> tuple[str, bool]:
     """Lands one customer transaction with its legs, atomically and once.
 
-    Returns the settlement and whether this call created it. A repeat of the same
-    transaction returns the stored one; the same tx_id or payment hash with other
-    amounts is a conflict. The database's unique keys decide, not a prior read.
+    Returns the settlement's id and whether this call created it. A repeat of the
+    same transaction returns the stored one; the same tx_id or payment hash with
+    other amounts is a conflict. The database's unique keys decide, not a prior
+    read. (Callers that show the settlement read it with ``get_settlement``: the
+    machines' paths only need its id, and naming its legs takes a turn on LNbits'
+    database for each wallet.)
     """
     _check_paid_amount(new)
     settlement_id = new_id()
     try:
         async with transaction() as conn:
-            await _write_settlement(conn, new, settlement_id)
+            enrolment_ids = await _write_settlement(conn, new, settlement_id)
     except IntegrityError as exc:
         existing = await _stored_as(new)
         if existing is None:
@@ -319,14 +324,10 @@ async def land_settlement(new: NewSettlement) -> tuple[Settlement, bool]:
                 f"tx_id '{new.tx_id}' was already recorded on this machine with "
                 "different amounts"
             ) from exc
-        return await get_settlement(new.operator_id, existing.id), False
+        return existing.id, False
     payouts.wake()
-    settlement = await get_settlement(new.operator_id, settlement_id)
-    push.notify_settlement(
-        new.operator_id,
-        filter(None, (leg.lp_enrolment_id for leg in settlement.legs or ())),
-    )
-    return settlement, True
+    push.notify_settlement(new.operator_id, enrolment_ids)
+    return settlement_id, True
 
 
 def _initial_leg_status(
@@ -421,7 +422,7 @@ async def record_manual_settlement(
         )
         machine = machine.copy(update={"fiat_code": data.fiat_code})
         await sync_machine_fees(machine.id, actor=operator_id)  # names the currency
-    settlement, created = await land_settlement(
+    settlement_id, created = await land_settlement(
         NewSettlement(
             operator_id=operator_id,
             machine=machine,
@@ -446,7 +447,7 @@ async def record_manual_settlement(
             operator_id=operator_id,
             action="settlement.fee_override",
             object_type="settlement",
-            object_id=settlement.id,
+            object_id=settlement_id,
             detail={
                 "reason": data.fee_override_reason,
                 "fee_sats": priced.fee_sats,
@@ -454,4 +455,4 @@ async def record_manual_settlement(
                 "fee_mismatch_sats": priced.fee_mismatch_sats,
             },
         )
-    return settlement, created
+    return await get_settlement(operator_id, settlement_id), created

@@ -18,9 +18,9 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
-from in_process_rpc import Atm, register
+from in_process_rpc import Atm, cash_out_params, pay_from_customer, register
 
-from helpers import wait_until
+from helpers import API, wait_until
 from satmachineadmin import crud, rpc
 from satmachineadmin.database import db
 from satmachineadmin.models import RpcLogRow
@@ -93,6 +93,43 @@ async def test_a_get_info_takes_one_turn_on_the_extension_and_none_on_lnbits(
     assert info["result"]["fee_version"] == schedule.version
     logged = await crud.list_rpc_log(operator_id=operator.id, limit=10)
     assert sum(row.method == "get_info" for row in logged) == 2
+
+
+async def test_a_dispense_report_takes_no_turn_on_lnbits(
+    server, client, operator, make_user, turns
+):
+    """Landing a cash-out names nobody: the machine is answered with the
+    settlement's id and status, and naming its legs would read each operator
+    wallet on LNbits' database, the one its payments wait for."""
+    employee = await make_user("emp")
+    splits = await client.put(
+        f"{API}/splits",
+        json={
+            "rules": [
+                {"label": "self", "wallet_id": operator.wallet_id, "weight_bps": 6000},
+                {"label": "emp", "wallet_id": employee.wallet_id, "weight_bps": 4000},
+            ]
+        },
+        headers=operator.headers,
+    )
+    assert splits.status_code == 200, splits.text
+    atm = Atm(server)
+    await register(client, operator, atm)
+    params = cash_out_params()
+    invoice = (await atm.call("make_invoice", params))["result"]
+    await pay_from_customer(make_user, invoice["bolt11"])
+    paid = await atm.call("lookup_invoice", {"tx_id": params["tx_id"]})
+    assert paid["result"]["status"] == "paid"
+    turns.clear()
+    report = {"tx_id": params["tx_id"], "dispensed_fiat": "1000.00"}
+    dispensed = (await atm.call("report_dispense", report))["result"]
+    assert turns["lnbits"] == 0
+    settlement = await client.get(
+        f"{API}/settlements/{dispensed['settlement_id']}", headers=operator.headers
+    )
+    legs = settlement.json()["legs"]
+    assert len(legs) == 3  # the platform's fee and the two wallets'
+    assert all(leg["target_name"] for leg in legs)  # the page still names them
 
 
 async def test_a_known_machines_beacon_takes_one_turn(server, client, operator, turns):
