@@ -10,13 +10,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from threading import Thread
 from typing import Any
 
+import aiosqlite
 from lnbits.db import DB_TYPE, SQLITE, Connection, Database
 from lnbits.settings import settings
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+
+class _DaemonAiosqlite:
+    """aiosqlite, with each connection's worker thread a daemon, so that a
+    connection kept open never holds the process at its exit (LNbits does not
+    stop its extensions when it shuts down). SQLAlchemy 1.4 means to do this: it
+    sets ``daemon`` on the connection, which was the thread itself before
+    aiosqlite 0.20 and is not since."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aiosqlite, name)
+
+    def connect(self, *args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        connection = aiosqlite.connect(*args, **kwargs)
+        worker = getattr(connection, "_thread", None)
+        if isinstance(worker, Thread):
+            worker.daemon = True
+        return connection
 
 
 class _PooledSQLiteDatabase(Database):
@@ -42,6 +62,7 @@ class _PooledSQLiteDatabase(Database):
             pool_size=1,
             max_overflow=-1,
         )
+        self.engine.dialect.dbapi.aiosqlite = _DaemonAiosqlite()
         event.listen(self.engine.sync_engine, "connect", self._attach)
 
     def _attach(self, dbapi_connection: Any, _record: Any) -> None:

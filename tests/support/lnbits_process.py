@@ -354,24 +354,30 @@ class LnbitsProcess:
         if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGCONT)
 
-    async def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM (uvicorn shuts down cleanly), SIGKILL if it takes too long."""
+    async def stop(
+        self, timeout_s: float = 15.0, sig: signal.Signals = signal.SIGTERM
+    ) -> bool:
+        """SIGTERM (uvicorn shuts down cleanly; SIGINT is a Ctrl-C), SIGKILL if it
+        takes too long; whether it exited by itself (uvicorn ends by raising the
+        signal again: SIGTERM kills the process, SIGINT is a KeyboardInterrupt)."""
         proc = self._proc
         if proc is None:
-            return
+            return True
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGCONT)  # in case it was paused
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, sig)
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
+        exited_cleanly = proc.poll() in (0, -sig)
         # Whatever it left in its group goes too.
         _kill_group(proc)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
         _alive.discard(proc)
         self._log_marker("stopped")
+        return exited_cleanly
 
     async def restart(self, *, kill: bool = False) -> None:
         """The same home, database and port: stopped (or killed) and started."""
