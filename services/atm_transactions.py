@@ -15,9 +15,11 @@ from enum import Enum
 from typing import Any
 
 from lnbits.core.crud import get_standalone_payment
+from lnbits.db import Connection
 from loguru import logger
 
 from .. import audit, calculations, conversions, crud, helpers
+from ..database import transaction
 from ..models import (
     AtmTransactionRow,
     Direction,
@@ -112,6 +114,7 @@ async def transition(
     event: TxEvent,
     *,
     from_: Iterable[str] | None = None,
+    conn: Connection | None = None,
     **fields: Any,
 ) -> TxStatus | None:
     """Moves ``tx`` on by ``event``, from any state the table allows (or only from
@@ -125,6 +128,7 @@ async def transition(
             transaction_id=tx.id,
             fields={"status": target.value, **fields},
             only_if_status=[source.value],
+            conn=conn,
         ):
             return target
     return None
@@ -178,9 +182,13 @@ async def new_atm_transaction(
     return row
 
 
-async def reloaded(tx: AtmTransactionRow) -> AtmTransactionRow:
+async def reloaded(
+    tx: AtmTransactionRow, conn: Connection | None = None
+) -> AtmTransactionRow:
     """``tx`` as stored now (after a transition, by this caller or another)."""
-    fresh = await crud.get_atm_transaction(machine_id=tx.machine_id, tx_id=tx.tx_id)
+    fresh = await crud.get_atm_transaction(
+        machine_id=tx.machine_id, tx_id=tx.tx_id, conn=conn
+    )
     assert fresh is not None
     return fresh
 
@@ -227,19 +235,21 @@ async def cash_out_paid(
     """The customer paid the cash-out invoice. Paid after the machine cancelled,
     it goes to the operator's abandoned queue: the sats are in, no cash came out."""
     now = helpers.now()
-    await transition(tx, TxEvent.invoice_paid, paid_at=now, updated_at=now)
-    before = tx.status
-    tx = await reloaded(tx)
-    if tx.status != before:
-        await audit.record(
-            None,
-            actor=_machine_actor(machine),
-            operator_id=tx.operator_id,
-            action=f"atm_transaction.{tx.status}",
-            object_type="atm_transaction",
-            object_id=tx.id,
-            detail={"tx_id": tx.tx_id, "payment_hash": tx.payment_hash},
+    async with transaction() as conn:  # one turn, and one audit entry per move
+        moved = await transition(
+            tx, TxEvent.invoice_paid, conn=conn, paid_at=now, updated_at=now
         )
+        tx = await reloaded(tx, conn)
+        if moved is not None:
+            await audit.record(
+                conn,
+                actor=_machine_actor(machine),
+                operator_id=tx.operator_id,
+                action=f"atm_transaction.{tx.status}",
+                object_type="atm_transaction",
+                object_id=tx.id,
+                detail={"tx_id": tx.tx_id, "payment_hash": tx.payment_hash},
+            )
     if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
         tx = await land_cash_out(tx, machine, dispensed_minor=tx.fiat_amount_minor)
     return tx
@@ -320,8 +330,11 @@ async def land_cash_out(
             paid_sats=tx.amount_sats,
         )
     )
-    await transition(tx, event, settlement_id=settlement_id, updated_at=helpers.now())
-    return await reloaded(tx)
+    async with transaction() as conn:
+        await transition(
+            tx, event, conn=conn, settlement_id=settlement_id, updated_at=helpers.now()
+        )
+        return await reloaded(tx, conn)
 
 
 async def cancel_cash_out(

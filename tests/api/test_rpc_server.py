@@ -8,6 +8,7 @@ in test_rpc_relays.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -28,7 +29,7 @@ from in_process_rpc import (
 from payout_business import wait_for_status
 
 from helpers import API, FakeClock, pairing_token
-from satmachineadmin import crud
+from satmachineadmin import crud, services
 from satmachineadmin.database import db
 from satmachineadmin.nostr import nip44
 from satmachineadmin.nostr.events import Event, sign_event
@@ -255,6 +256,39 @@ async def test_cash_out_end_to_end_and_replays(server, client, operator, make_us
         None,
         "conflict",
     }
+
+
+async def test_a_paid_cash_out_is_audited_once_however_many_saw_the_payment(
+    server, client, operator, make_user
+):
+    """The invoice listener, a lookup and the dispense report may each see the
+    payment: one of them moves the transaction to paid, and only that one writes
+    the audit entry."""
+    atm = Atm(server)
+    await register(client, operator, atm)
+    params = cash_out_params()
+    invoice = (await atm.call("make_invoice", params))["result"]
+    machine = await crud.get_machine_by_pubkey(pubkey=atm.keys.public_key_hex)
+    assert machine is not None
+    unpaid = await crud.get_atm_transaction(
+        machine_id=machine.id, tx_id=params["tx_id"]
+    )
+    assert unpaid is not None and unpaid.status == "invoiced"
+    await pay_from_customer(make_user, invoice["bolt11"])
+    seen = await asyncio.gather(
+        *(services.cash_out_paid(unpaid, machine) for _ in range(3))
+    )
+    assert {tx.status for tx in seen} == {"paid"}
+    # The listener too, if it came first: a move and its entry are one commit.
+    assert await _paid_entries(operator.id, unpaid.id) == 1
+
+
+async def _paid_entries(operator_id: str, transaction_id: str) -> int:
+    entries = await crud.list_audit(operator_id=operator_id, limit=500)
+    return sum(
+        entry.action == "atm_transaction.paid" and entry.object_id == transaction_id
+        for entry in entries
+    )
 
 
 async def test_partial_dispense_scales_the_settlement(
