@@ -201,6 +201,25 @@ def _machine_actor(machine: MachineRow) -> str:
     return f"machine:{machine.id}"
 
 
+async def _audit_move(
+    conn: Connection,
+    machine: MachineRow,
+    tx: AtmTransactionRow,
+    status: TxStatus,
+    **detail: str | None,
+) -> None:
+    """The audit entry of a move the machine (its report or its payment) made."""
+    await audit.record(
+        conn,
+        actor=_machine_actor(machine),
+        operator_id=tx.operator_id,
+        action=f"atm_transaction.{status.value}",
+        object_type="atm_transaction",
+        object_id=tx.id,
+        detail={"tx_id": tx.tx_id, **detail},
+    )
+
+
 # --- cash-out ------------------------------------------------------------------------
 
 
@@ -239,17 +258,9 @@ async def cash_out_paid(
         moved = await transition(
             tx, TxEvent.invoice_paid, conn=conn, paid_at=now, updated_at=now
         )
-        tx = await reloaded(tx, conn)
         if moved is not None:
-            await audit.record(
-                conn,
-                actor=_machine_actor(machine),
-                operator_id=tx.operator_id,
-                action=f"atm_transaction.{tx.status}",
-                object_type="atm_transaction",
-                object_id=tx.id,
-                detail={"tx_id": tx.tx_id, "payment_hash": tx.payment_hash},
-            )
+            await _audit_move(conn, machine, tx, moved, payment_hash=tx.payment_hash)
+        tx = await reloaded(tx, conn)
     if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
         tx = await land_cash_out(tx, machine, dispensed_minor=tx.fiat_amount_minor)
     return tx
@@ -343,24 +354,18 @@ async def cancel_cash_out(
     """The machine gave up on a cash-out: before payment it is cancelled, after it
     goes to the operator's abandoned queue; in any other state nothing changes."""
     tx = await refresh_cash_out(tx, machine)
-    target = await transition(
-        tx,
-        TxEvent.cancelled,
-        from_=[tx.status],
-        note=reason or None,
-        updated_at=helpers.now(),
-    )
-    if target is not None:
-        await audit.record(
-            None,
-            actor=_machine_actor(machine),
-            operator_id=machine.operator_id,
-            action=f"atm_transaction.{target.value}",
-            object_type="atm_transaction",
-            object_id=tx.id,
-            detail={"tx_id": tx.tx_id, "reason": reason},
+    async with transaction() as conn:
+        moved = await transition(
+            tx,
+            TxEvent.cancelled,
+            from_=[tx.status],
+            conn=conn,
+            note=reason or None,
+            updated_at=helpers.now(),
         )
-    return await reloaded(tx)
+        if moved is not None:
+            await _audit_move(conn, machine, tx, moved, reason=reason)
+        return await reloaded(tx, conn)
 
 
 async def abandon_overdue() -> None:
