@@ -23,8 +23,10 @@ def satmachineadmin_start() -> None:
 
 
 async def satmachineadmin_stop() -> None:
-    await tasks.stop()
-    await database.close()
+    try:
+        await tasks.stop()
+    finally:
+        await database.close()
 
 
 __all__ = [

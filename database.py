@@ -86,8 +86,10 @@ db = _database("ext_satmachineadmin")
 async def close() -> None:
     """Closes the connections kept open; the next turn opens one again. Run when
     LNbits stops the extension, before an upgrade or an uninstall (which may
-    delete the SQLite file)."""
-    await db.engine.dispose()
+    delete the SQLite file). Under the lock: a turn still running hands its
+    connection back first, and it is closed with the rest."""
+    async with db.lock:
+        await db.engine.dispose()
 
 
 @asynccontextmanager

@@ -383,22 +383,27 @@ async def abandon_overdue() -> None:
         paid_before=now - timeout,
     )
     for tx in overdue:
-        if not await transition(
-            tx, TxEvent.dispense_overdue, note=ABANDON_NOTE, updated_at=now
-        ):
-            continue
+        async with transaction() as conn:  # the move and its entry, together
+            if not await transition(
+                tx,
+                TxEvent.dispense_overdue,
+                conn=conn,
+                note=ABANDON_NOTE,
+                updated_at=now,
+            ):
+                continue
+            await audit.record(
+                conn,
+                actor="system:dispense-timeout",
+                operator_id=tx.operator_id,
+                action="atm_transaction.abandoned",
+                object_type="atm_transaction",
+                object_id=tx.id,
+                detail={"tx_id": tx.tx_id, "timeout_s": timeout},
+            )
         logger.warning(
             f"satmachineadmin: cash-out {tx.tx_id} on machine {tx.machine_id} "
             "abandoned: no dispense report"
-        )
-        await audit.record(
-            None,
-            actor="system:dispense-timeout",
-            operator_id=tx.operator_id,
-            action="atm_transaction.abandoned",
-            object_type="atm_transaction",
-            object_id=tx.id,
-            detail={"tx_id": tx.tx_id, "timeout_s": timeout},
         )
 
 

@@ -3,6 +3,7 @@ instead of opening one each, and sharing it changes nothing a turn can see."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -74,3 +75,36 @@ async def test_after_closing_the_next_turn_opens_a_connection_again(
     assert await _count_requests("nothing") == 0
     assert await _count_requests("nothing") == 0
     assert len(connections_opened) == 1
+
+
+async def test_closing_waits_for_a_turn_in_flight_and_closes_its_connection(app):
+    """LNbits stops the extension while a task may be in a turn: that turn ends
+    first, and its connection is closed with the rest, not kept by a pool that
+    is gone (an uninstall may delete the file next)."""
+    assert await _count_requests("nothing") == 0  # a connection is open
+    closed: list[object] = []
+
+    def count(dbapi_connection: object, _record: object) -> None:
+        closed.append(dbapi_connection)
+
+    event.listen(db.engine.sync_engine, "close", count)
+    in_turn, leave = asyncio.Event(), asyncio.Event()
+
+    async def turn() -> None:
+        async with db.connect():
+            in_turn.set()
+            await leave.wait()
+
+    task = asyncio.create_task(turn())
+    try:
+        await in_turn.wait()
+        closing = asyncio.create_task(database.close())
+        await asyncio.sleep(0)
+        assert not closing.done()  # it waits for the lock the turn holds
+        leave.set()
+        await task
+        await closing
+        assert len(closed) == 1
+    finally:
+        leave.set()
+        event.remove(db.engine.sync_engine, "close", count)
