@@ -203,15 +203,16 @@ def _machine_actor(machine: MachineRow) -> str:
 
 async def _audit_move(
     conn: Connection,
-    machine: MachineRow,
+    actor: str,
     tx: AtmTransactionRow,
     status: TxStatus,
-    **detail: str | None,
+    **detail: Any,
 ) -> None:
-    """The audit entry of a move the machine (its report or its payment) made."""
+    """The audit entry of a move, written by the caller that made it, in the
+    move's own transaction."""
     await audit.record(
         conn,
-        actor=_machine_actor(machine),
+        actor=actor,
         operator_id=tx.operator_id,
         action=f"atm_transaction.{status.value}",
         object_type="atm_transaction",
@@ -259,7 +260,13 @@ async def cash_out_paid(
             tx, TxEvent.invoice_paid, conn=conn, paid_at=now, updated_at=now
         )
         if moved is not None:
-            await _audit_move(conn, machine, tx, moved, payment_hash=tx.payment_hash)
+            await _audit_move(
+                conn,
+                _machine_actor(machine),
+                tx,
+                moved,
+                payment_hash=tx.payment_hash,
+            )
         tx = await reloaded(tx, conn)
     if tx.status == TxStatus.paid and _pays_out_on_payment(machine):
         tx = await land_cash_out(tx, machine, dispensed_minor=tx.fiat_amount_minor)
@@ -364,7 +371,7 @@ async def cancel_cash_out(
             updated_at=helpers.now(),
         )
         if moved is not None:
-            await _audit_move(conn, machine, tx, moved, reason=reason)
+            await _audit_move(conn, _machine_actor(machine), tx, moved, reason=reason)
         return await reloaded(tx, conn)
 
 
@@ -384,22 +391,17 @@ async def abandon_overdue() -> None:
     )
     for tx in overdue:
         async with transaction() as conn:  # the move and its entry, together
-            if not await transition(
+            moved = await transition(
                 tx,
                 TxEvent.dispense_overdue,
                 conn=conn,
                 note=ABANDON_NOTE,
                 updated_at=now,
-            ):
+            )
+            if moved is None:
                 continue
-            await audit.record(
-                conn,
-                actor="system:dispense-timeout",
-                operator_id=tx.operator_id,
-                action="atm_transaction.abandoned",
-                object_type="atm_transaction",
-                object_id=tx.id,
-                detail={"tx_id": tx.tx_id, "timeout_s": timeout},
+            await _audit_move(
+                conn, "system:dispense-timeout", tx, moved, timeout_s=timeout
             )
         logger.warning(
             f"satmachineadmin: cash-out {tx.tx_id} on machine {tx.machine_id} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
@@ -15,16 +17,26 @@ from satmachineadmin.database import db
 TURNS = 20
 
 
+@contextmanager
+def pool_events(name: str) -> Iterator[list[object]]:
+    """The DBAPI connections of each pool event ``name`` ("connect", "close")
+    while inside."""
+    seen: list[object] = []
+
+    def note(dbapi_connection: object, _record: object) -> None:
+        seen.append(dbapi_connection)
+
+    event.listen(db.engine.sync_engine, name, note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, name, note)
+
+
 @pytest.fixture
 def connections_opened():
-    opened: list[object] = []
-
-    def count(dbapi_connection: object, _record: object) -> None:
-        opened.append(dbapi_connection)
-
-    event.listen(db.engine.sync_engine, "connect", count)
-    yield opened
-    event.remove(db.engine.sync_engine, "connect", count)
+    with pool_events("connect") as opened:
+        yield opened
 
 
 async def _count_requests(tx_id: str) -> int:
@@ -82,12 +94,6 @@ async def test_closing_waits_for_a_turn_in_flight_and_closes_its_connection(app)
     first, and its connection is closed with the rest, not kept by a pool that
     is gone (an uninstall may delete the file next)."""
     assert await _count_requests("nothing") == 0  # a connection is open
-    closed: list[object] = []
-
-    def count(dbapi_connection: object, _record: object) -> None:
-        closed.append(dbapi_connection)
-
-    event.listen(db.engine.sync_engine, "close", count)
     in_turn, leave = asyncio.Event(), asyncio.Event()
 
     async def turn() -> None:
@@ -97,14 +103,14 @@ async def test_closing_waits_for_a_turn_in_flight_and_closes_its_connection(app)
 
     task = asyncio.create_task(turn())
     try:
-        await in_turn.wait()
-        closing = asyncio.create_task(database.close())
-        await asyncio.sleep(0)
-        assert not closing.done()  # it waits for the lock the turn holds
-        leave.set()
-        await task
-        await closing
-        assert len(closed) == 1
+        with pool_events("close") as closed:
+            await in_turn.wait()
+            closing = asyncio.create_task(database.close())
+            await asyncio.sleep(0)
+            assert not closing.done()  # it waits for the lock the turn holds
+            leave.set()
+            await task
+            await closing
+            assert len(closed) == 1
     finally:
         leave.set()
-        event.remove(db.engine.sync_engine, "close", count)
