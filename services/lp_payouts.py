@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from lnbits.core.crud import get_standalone_payment, get_wallet
-from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 
 from .. import audit, crud, helpers, memos
@@ -265,13 +264,7 @@ async def _invoice(payout: LpPayoutRow) -> str:
         if await _still_payable(payout):
             return payout.payment_request
     try:
-        invoice = await create_invoice(
-            wallet_id=payout.wallet_id,
-            amount=payout.sats,
-            memo=LP_PAYOUTS.description(payout),
-            extra=LP_PAYOUTS.payment_extra(payout),
-            internal=True,
-        )
+        invoice = await sending.internal_invoice(LP_PAYOUTS, payout, payout.wallet_id)
     except InvoiceError:
         await _check_target(payout.wallet_id)
         raise

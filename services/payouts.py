@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from lnbits.core.crud import get_standalone_payment, get_wallet
-from lnbits.core.services import create_invoice
 from lnbits.exceptions import InvoiceError
 from loguru import logger
 
@@ -286,13 +285,7 @@ async def _leg_invoice(leg: LegRow) -> str:
     try:
         # create_invoice reads the target wallet itself and refuses a deleted one,
         # so a new invoice needs no check of its own.
-        invoice = await create_invoice(
-            wallet_id=leg.wallet_id,
-            amount=leg.sats,
-            memo=LEGS.description(leg),
-            extra=LEGS.payment_extra(leg),
-            internal=True,
-        )
+        invoice = await sending.internal_invoice(LEGS, leg, leg.wallet_id)
     except InvoiceError:
         await _check_target(leg.wallet_id)  # say why, when it is that
         raise

@@ -18,6 +18,11 @@ A failed attempt is recorded with its error and retried automatically with one
 backoff, up to MAX_AUTO_ATTEMPTS. What differs between legs and forwards is a
 ``Payables`` queue: how a row is claimed, which invoice it pays, and how what came
 of an attempt is written.
+
+LNbits' part of a payment is most of its cost, and every turn on LNbits' database
+waits for the one before it (one connection at a time per database). A row's
+internal invoice and its payment each take one turn (``internal_invoice``,
+``_pay``) where LNbits' own calls take three and two; ``bench/README.md``, P8.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_standalone_payment, update_payment
+from lnbits.core.db import db as lnbits_db
 from lnbits.core.models import Payment, PaymentState
-from lnbits.core.services import pay_invoice
+from lnbits.core.services import create_invoice, pay_invoice
 from lnbits.core.services.lnurl import get_pr_from_lnurl
 from lnbits.exceptions import InvoiceError, PaymentError
 from loguru import logger
@@ -77,6 +83,9 @@ class Payable(Protocol):
 
     @property
     def source_wallet_id(self) -> str: ...
+
+    @property
+    def sats(self) -> int: ...
 
 
 P = TypeVar("P", bound=Payable)
@@ -172,14 +181,41 @@ async def _attempt(queue: Payables[P], row: P) -> Outcome | None:
                 "it paid: check the target wallet before retrying"
             )
         return Outcome()
-    await pay_invoice(
-        wallet_id=row.source_wallet_id,
-        payment_request=await queue.invoice(row),
-        extra=queue.payment_extra(row),
-        tag=EXT_TAG,
-        description=queue.description(row),
-    )
+    await _pay(queue, row, await queue.invoice(row))
     return Outcome()
+
+
+async def _pay(queue: Payables[P], row: P, bolt11: str) -> None:
+    """Pays the row's recorded invoice on one connection to LNbits' database:
+    ``pay_invoice`` opens two of its own otherwise (its checks, then the payment),
+    and holds them across the same waits (a fiat rate, an external payment's
+    route), so one turn holds nothing LNbits' own would not."""
+    async with lnbits_db.connect() as conn:
+        await pay_invoice(
+            wallet_id=row.source_wallet_id,
+            payment_request=bolt11,
+            extra=queue.payment_extra(row),
+            tag=EXT_TAG,
+            description=queue.description(row),
+            conn=conn,
+        )
+
+
+async def internal_invoice(queue: Payables[P], row: P, wallet_id: str) -> Payment:
+    """A new internal invoice of ``wallet_id`` for the row's sats, on one
+    connection to LNbits' database (``create_invoice`` opens three otherwise).
+    Internal only: LNbits makes such an invoice itself, without its funding
+    source, so the turn waits for no node; only a wallet with a fiat currency
+    may look up a rate, cached, as every payment from it does."""
+    async with lnbits_db.connect() as conn:
+        return await create_invoice(
+            wallet_id=wallet_id,
+            amount=row.sats,
+            memo=queue.description(row),
+            extra=queue.payment_extra(row),
+            internal=True,
+            conn=conn,
+        )
 
 
 def failure(row: Payable, error: str) -> Outcome:
