@@ -1,14 +1,18 @@
 """The extension's database handle (``database.py``): turns share one connection
-instead of opening one each, and sharing it changes nothing a turn can see."""
+instead of opening one each, run no statement of their own, and sharing changes
+nothing a turn can see."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from lnbits.db import SQLITE
 from sqlalchemy import event
 
 from satmachineadmin import database
@@ -33,6 +37,20 @@ def pool_events(name: str) -> Iterator[list[object]]:
         event.remove(db.engine.sync_engine, name, note)
 
 
+@contextmanager
+def statements_run() -> Iterator[list[str]]:
+    run: list[str] = []
+
+    def note(*args: object) -> None:
+        run.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield run
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
 @pytest.fixture
 def connections_opened():
     with pool_events("connect") as opened:
@@ -52,6 +70,44 @@ async def test_turns_one_after_another_share_one_connection(app, connections_ope
         assert await _count_requests("nothing") == 0
     # LNbits' own handle opens one for every turn on SQLite (20 here).
     assert len(connections_opened) <= 1
+
+
+async def test_a_turn_runs_only_its_own_statements(app):
+    assert await _count_requests("nothing") == 0  # a connection is open
+    with statements_run() as run:
+        for _ in range(TURNS):
+            assert await _count_requests("nothing") == 0
+    # LNbits' own handle runs a CREATE SCHEMA in every turn on PostgreSQL (40).
+    assert len(run) == TURNS
+
+
+async def test_a_schema_deleted_after_a_stop_is_made_again(app):
+    """LNbits deletes an extension's data (its schema, or its SQLite file) after
+    stopping it, which closes its connections; installed again, the extension
+    finds its schema there for its migrations."""
+    from lnbits.core.db import db as lnbits_db
+
+    probe = database.open_database(f"ext_probe{uuid.uuid4().hex[:12]}")
+
+    async def delete_data() -> None:
+        if probe.type == SQLITE:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(probe.path)
+        else:
+            await lnbits_db.execute(f"DROP SCHEMA IF EXISTS {probe.schema} CASCADE")
+
+    try:
+        for _ in range(2):  # installed, data deleted, installed again
+            async with probe.connect() as conn:
+                await conn.execute(f"CREATE TABLE {probe.schema}.notes (id TEXT)")
+                await conn.execute(f"INSERT INTO {probe.schema}.notes VALUES ('a')")
+                row = await conn.fetchone(f"SELECT id FROM {probe.schema}.notes")
+                assert row["id"] == "a"
+            await probe.engine.dispose()  # what stopping the extension does
+            await delete_data()
+    finally:
+        await probe.engine.dispose()
+        await delete_data()
 
 
 async def test_what_a_turn_leaves_uncommitted_is_gone_for_the_next(app):
