@@ -171,6 +171,7 @@ class Outcome:
     paid_at_skew_s: float = 0.0  # largest |legs' paid_at (DB, whole s) - clock|
     first_leg: list[float] = field(default_factory=list)  # dispense → first leg
     leg_gaps: list[float] = field(default_factory=list)  # between a settlement's legs
+    cpu_s: float | None = None  # LNbits' CPU time from first dispense to last leg
 
     def timings(self) -> dict[str, Any]:
         """The run's clock figures and latency distributions, for a row's data."""

@@ -8,6 +8,7 @@ import math
 import time
 from typing import Any
 
+from cpu import CpuSampler
 from instance import Atm, Instance, add_atm, close_atms, make_operator
 from measure import fmt_ms, latency_summary
 from report import Report, Row
@@ -104,12 +105,16 @@ async def _throughput_run(
         async def run(atm: Atm) -> list[CashOut]:
             return [await cash_out(instance, atm) for _ in range(k)]
 
-        batches = await asyncio.gather(*(run(atm) for atm in atms))
-        cash_outs = [tx for batch in batches for tx in batch]
-        details = await wait_settled(
-            instance, operator, {tx.settlement_id for tx in cash_outs}, clock, 240
-        )
-        return cash_outs, outcome(cash_outs, details, clock)
+        assert instance.server.proc is not None
+        async with CpuSampler(instance.server.proc.pid) as cpu:
+            batches = await asyncio.gather(*(run(atm) for atm in atms))
+            cash_outs = [tx for batch in batches for tx in batch]
+            details = await wait_settled(
+                instance, operator, {tx.settlement_id for tx in cash_outs}, clock, 240
+            )
+        result = outcome(cash_outs, details, clock)
+        result.cpu_s = cpu.between(result.first_dispense, result.last_leg)
+        return cash_outs, result
     finally:
         await clock.close()
         await close_atms(atms)
@@ -132,6 +137,7 @@ def _throughput_data(
         "window_s": window,
         "settlements_per_s": settled / window if window > 0 else math.nan,
         "legs_per_s": result.legs_paid / window if window > 0 else math.nan,
+        "cpu_s": result.cpu_s,  # LNbits' process over the window, all threads
         **result.timings(),
     }
 

@@ -109,19 +109,30 @@ def report_floor(
     after: dict[str, Any],
     throughput: dict[str, Any],
 ) -> None:
-    """The floor's two halves as one rate, and the pipeline's share of it."""
+    """The floor's two halves as one rate, the pipeline's share of it, and
+    LNbits' CPU time per bare payment and per leg (``cpu.py``)."""
     count = before["payments"] + after["payments"]
-    rate = count / (before["seconds"] + after["seconds"])
+    seconds = before["seconds"] + after["seconds"]
+    rate = count / seconds
     ratio = throughput["legs_per_s"] / rate
     goal = PIPELINE_GOAL.get(db, 1.0)
+    cpu_s = before["cpu_s"] + after["cpu_s"]
+    per_payment_ms = cpu_s / count * 1000
     report.add(
         Row(
             "4",
             f"bare LNbits payments, {count} in a row",
             db,
             f"{rate:.1f} payments/s ({before['payments_per_s']:.1f} before, "
-            f"{after['payments_per_s']:.1f} after)",
-            data={"payments_per_s": rate, "before": before, "after": after},
+            f"{after['payments_per_s']:.1f} after); LNbits on the CPU "
+            f"{per_payment_ms:.1f} ms a payment, {cpu_s / seconds:.0%} busy",
+            data={
+                "payments_per_s": rate,
+                "cpu_ms_per_payment": per_payment_ms,
+                "busy": cpu_s / seconds,
+                "before": before,
+                "after": after,
+            },
         )
     )
     report.add(
@@ -133,5 +144,25 @@ def report_floor(
             f">= {goal}",
             "PASS" if ratio >= goal else "FAIL",
             {"ratio": ratio, "pipeline_legs_per_s": throughput["legs_per_s"]},
+        )
+    )
+    legs, window = throughput["legs_paid"], throughput["window_s"]
+    leg_cpu_s = throughput.get("cpu_s")
+    if leg_cpu_s is None or not legs or window <= 0:
+        return
+    per_leg_ms = leg_cpu_s / legs * 1000
+    report.add(
+        Row(
+            "4",
+            "  LNbits' CPU per leg ÷ per bare payment",
+            db,
+            f"{per_leg_ms / per_payment_ms:.2f} ({per_leg_ms:.1f} ÷ "
+            f"{per_payment_ms:.1f} ms; the pipeline's window {leg_cpu_s / window:.0%}"
+            " busy)",
+            data={
+                "ratio": per_leg_ms / per_payment_ms,
+                "cpu_ms_per_leg": per_leg_ms,
+                "busy": leg_cpu_s / window,
+            },
         )
     )
