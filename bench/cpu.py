@@ -37,6 +37,7 @@ class CpuSampler:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> CpuSampler:
+        self._note()  # a sample before anything the caller times from now
         self._task = asyncio.create_task(self._sample())
         return self
 

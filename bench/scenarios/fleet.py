@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from cpu import CpuSampler
 from instance import (
     Atm,
     Instance,
@@ -54,6 +55,7 @@ class Fleet:
     cash_outs: list[CashOut] = field(default_factory=list)
     cash_out_errors: list[str] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)
+    busy: float | None = None  # LNbits' CPU time ÷ wall time over the minutes
 
 
 async def _add_machine(
@@ -183,8 +185,13 @@ async def _run_fleet(
             for step in _machine_tasks(instance, atm, sizes, fleet, until)
         ]
         sampler = asyncio.create_task(_sample_rss(pid, fleet, until))
-        await asyncio.gather(*steps)
+        async with CpuSampler(pid, every_s=0.5) as cpu:
+            started = time.time()
+            await asyncio.gather(*steps)
+            ended = time.time()
         await sampler
+        used = cpu.between(started, ended)
+        fleet.busy = None if used is None else used / (ended - started)
         ids = {tx.settlement_id for tx in fleet.cash_outs}
         details = await wait_settled(instance, operator, ids, clock, 180)
         result = outcome(fleet.cash_outs, details, clock) if ids else None
@@ -302,6 +309,16 @@ def _report(
             data={"samples_kib": fleet.rss[:: max(1, len(fleet.rss) // 100)]},
         )
     )
+    if fleet.busy is not None:
+        report.add(
+            Row(
+                "8",
+                "  LNbits' process on the CPU, over the minutes",
+                db,
+                f"{fleet.busy:.0%} of one core (its event loop is one thread)",
+                data={"busy": fleet.busy},
+            )
+        )
     report.add(
         Row(
             "8",
