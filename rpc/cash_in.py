@@ -8,15 +8,13 @@ from decimal import Decimal
 from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_standalone_payment, get_wallet
 from lnbits.core.models import Payment
-from lnbits.core.services import pay_invoice
 from lnbits.exceptions import PaymentError
 from loguru import logger
 from sqlalchemy.exc import IntegrityError
 
 from .. import crud, helpers, services
-from ..helpers import EXT_TAG
 from ..models import AtmTransactionRow, Direction, MachineRow, SuperConfig
-from ..services import TxStatus
+from ..services import TxStatus, sending
 from .errors import RpcError
 from .fees import Priced, price
 from .idempotency import once
@@ -139,11 +137,10 @@ async def _pay_customer(
 ) -> Payment | None:
     """The payment to the customer; None if it failed (the cash-in too)."""
     try:
-        return await pay_invoice(
+        return await sending.pay_in_one_turn(
             wallet_id=machine.wallet_id,
             payment_request=p.bolt11,
             extra=bitspire_extra(Direction.cash_in, machine, p.tx_id, p),
-            tag=EXT_TAG,
         )
     except PaymentError as exc:
         logger.warning(f"cash-in {p.tx_id} payment failed: {exc.message}")

@@ -22,7 +22,8 @@ of an attempt is written.
 LNbits' part of a payment is most of its cost, and every turn on LNbits' database
 waits for the one before it (one connection at a time per database). A row's
 internal invoice and its payment each take one turn (``internal_invoice``,
-``_pay``) where LNbits' own calls take three and two; ``bench/README.md``, P8.
+``pay_in_one_turn``) where LNbits' own calls take three and two;
+``bench/README.md``, P8. The cash-ins pay their customers the same way.
 """
 
 from __future__ import annotations
@@ -181,22 +182,29 @@ async def _attempt(queue: Payables[P], row: P) -> Outcome | None:
                 "it paid: check the target wallet before retrying"
             )
         return Outcome()
-    await _pay(queue, row, await queue.invoice(row))
+    await pay_in_one_turn(
+        wallet_id=row.source_wallet_id,
+        payment_request=await queue.invoice(row),
+        extra=queue.payment_extra(row),
+        description=queue.description(row),
+    )
     return Outcome()
 
 
-async def _pay(queue: Payables[P], row: P, bolt11: str) -> None:
-    """Pays the row's recorded invoice on one connection to LNbits' database:
-    ``pay_invoice`` opens two of its own otherwise (its checks, then the payment),
-    and holds them across the same waits (a fiat rate, an external payment's
-    route), so one turn holds nothing LNbits' own would not."""
+async def pay_in_one_turn(
+    *, wallet_id: str, payment_request: str, extra: dict, description: str = ""
+) -> Payment:
+    """LNbits' ``pay_invoice`` on one connection to its database: it opens two
+    of its own otherwise (its checks, then the payment), and holds them across
+    the same waits (a fiat rate, an external payment's route), so one turn holds
+    nothing LNbits' own would not."""
     async with lnbits_db.connect() as conn:
-        await pay_invoice(
-            wallet_id=row.source_wallet_id,
-            payment_request=bolt11,
-            extra=queue.payment_extra(row),
+        return await pay_invoice(
+            wallet_id=wallet_id,
+            payment_request=payment_request,
+            extra=extra,
             tag=EXT_TAG,
-            description=queue.description(row),
+            description=description,
             conn=conn,
         )
 

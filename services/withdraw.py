@@ -29,7 +29,6 @@ import lnurl
 from lnbits.bolt11 import decode as decode_bolt11
 from lnbits.core.crud import get_standalone_payment, get_wallet
 from lnbits.core.models import Payment
-from lnbits.core.services import pay_invoice
 from lnbits.exceptions import PaymentError
 from lnbits.settings import settings
 from loguru import logger
@@ -267,11 +266,10 @@ async def _pay(
     link: WithdrawLinkRow, machine: MachineRow, tx: AtmTransactionRow
 ) -> None:
     try:
-        payment = await pay_invoice(
+        payment = await sending.pay_in_one_turn(
             wallet_id=machine.wallet_id,
             payment_request=link.bolt11 or "",
             extra=_payment_extra(machine, tx),
-            tag=EXT_TAG,
             description=f"{machine.name} cash-in",
         )
     except PaymentError as exc:
