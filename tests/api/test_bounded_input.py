@@ -14,13 +14,13 @@ import gc
 import io
 import json
 import time
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from in_process_rpc import (
     Atm,
+    cash_in_params,
     cash_out_params,
     mark_cancelled_after_payment,
     pay_from_customer,
@@ -327,21 +327,7 @@ async def test_no_bad_number_or_json_stalls_the_server(
     await register(client, operator, atm)
     dispensable = cash_out_params()
     assert "result" in await atm.call("make_invoice", dispensable)
-    customer = await make_user("cust")
-    from lnbits.core.services import create_invoice
-
-    cash_in_invoice = await create_invoice(
-        wallet_id=customer.wallet_id, amount=190_000, memo="cash-in"
-    )
-    cash_in = {
-        "tx_id": uuid.uuid4().hex,
-        "bolt11": cash_in_invoice.bolt11,
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
+    cash_in = await cash_in_params((await make_user("cust")).wallet_id)
     headers = operator.headers
 
     async def post(path: str, body: dict):

@@ -9,14 +9,13 @@ and two of their own.
 from __future__ import annotations
 
 import sys
-import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
 from types import FrameType
 
 import pytest
 import pytest_asyncio
-from in_process_rpc import Atm, register
+from in_process_rpc import Atm, cash_in_params, register
 from lnurl_wallet import Wallet, priced_machine, withdraw_params
 from payout_business import Business
 
@@ -91,24 +90,10 @@ async def test_a_leg_takes_one_turn_for_its_invoice_and_one_for_its_payment(
 async def test_a_cash_in_pays_its_customer_in_one_turn(
     server, client, operator, make_user, lnbits_turns
 ):
-    from lnbits.core.services import create_invoice
-
     atm = Atm(server)
     machine = await register(client, operator, atm)
     await fund(machine["wallet_id"], 200_000)
-    customer = await make_user("cust")
-    invoice = await create_invoice(
-        wallet_id=customer.wallet_id, amount=190_000, memo="cash-in"
-    )
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "bolt11": invoice.bolt11,
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
+    params = await cash_in_params((await make_user("cust")).wallet_id)
     lnbits_turns.clear()
     paid = (await atm.call("pay_invoice", params))["result"]
     assert paid["status"] == "paid"

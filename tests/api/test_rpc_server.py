@@ -20,6 +20,7 @@ import pytest
 from in_process_rpc import (
     Atm,
     CapturingPool,
+    cash_in_params,
     cash_out_params,
     expect,
     pay_from_customer,
@@ -369,23 +370,15 @@ async def test_cancel_before_and_after_payment(server, client, operator, make_us
 @pytest.mark.slow
 async def test_cash_in_pays_the_customer_once(server, client, operator, make_user):
     from lnbits.core.crud import get_wallet
-    from lnbits.core.services import create_invoice, update_wallet_balance
+    from lnbits.core.services import update_wallet_balance
 
     atm = Atm(server)
     machine = await register(client, operator, atm)
     customer = await make_user("cust")
-    invoice = await create_invoice(
-        wallet_id=customer.wallet_id, amount=190_000, memo="cash-in"
-    )
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "bolt11": invoice.bolt11,
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
+    params = await cash_in_params(customer.wallet_id)
+    from lnbits.bolt11 import decode as decode_bolt11
+
+    invoice = decode_bolt11(params["bolt11"])
     broke = await atm.call("pay_invoice", params)
     assert broke["error"]["code"] == "insufficient_balance"
 
@@ -763,7 +756,7 @@ async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     server, client, operator, make_user
 ):
     from lnbits.core.crud import get_wallet
-    from lnbits.core.services import create_invoice, update_wallet_balance
+    from lnbits.core.services import update_wallet_balance
 
     atm = Atm(server)
     machine = await register(client, operator, atm, dispense_confirmation="on_payment")
@@ -773,20 +766,9 @@ async def test_a_cash_in_cannot_be_cancelled_or_paid_twice(
     customer, second = await make_user("cust"), await make_user("cust")
 
     async def bolt11(user) -> str:
-        invoice = await create_invoice(
-            wallet_id=user.wallet_id, amount=190_000, memo="in"
-        )
-        return invoice.bolt11
+        return (await cash_in_params(user.wallet_id))["bolt11"]
 
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "bolt11": await bolt11(customer),
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
+    params = await cash_in_params(customer.wallet_id)
     assert (await atm.call("pay_invoice", params))["result"]["status"] == "paid"
     other_invoice = await atm.call(
         "pay_invoice", {**params, "bolt11": await bolt11(second)}

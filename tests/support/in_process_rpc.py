@@ -168,17 +168,28 @@ async def register(client, operator, atm, *, builtin_fees=False, **fields) -> di
     return response.json()
 
 
+# 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats; the fee is 10_000.
+SALE = {
+    "principal_sats": 200_000,
+    "fee_sats": 10_000,
+    "fiat_amount": "1000.00",
+    "fiat_code": "GTQ",
+    "exchange_rate": "500000.00",
+}
+
+
 def cash_out_params(**overrides) -> dict:
-    # 1000.00 GTQ at 500000.00 GTQ/BTC is exactly 200_000 sats.
-    params = {
-        "tx_id": uuid.uuid4().hex,
-        "amount_sats": 210_000,
-        "principal_sats": 200_000,
-        "fee_sats": 10_000,
-        "fiat_amount": "1000.00",
-        "fiat_code": "GTQ",
-        "exchange_rate": "500000.00",
-    }
+    params = {"tx_id": uuid.uuid4().hex, "amount_sats": 210_000, **SALE}
+    return {**params, **overrides}
+
+
+async def cash_in_params(wallet_id: str, **overrides) -> dict:
+    """A cash-in of the ``SALE`` paying an invoice of 190_000 sats (its principal
+    less its fee) made now in the customer's ``wallet_id``."""
+    from lnbits.core.services import create_invoice
+
+    invoice = await create_invoice(wallet_id=wallet_id, amount=190_000, memo="cash-in")
+    params = {"tx_id": uuid.uuid4().hex, "bolt11": invoice.bolt11, **SALE}
     return {**params, **overrides}
 
 
