@@ -264,13 +264,10 @@ async def _invoice(payout: LpPayoutRow) -> str:
         if await _still_payable(payout):
             return payout.payment_request
     try:
-        invoice = await sending.internal_invoice(LP_PAYOUTS, payout, payout.wallet_id)
+        return await sending.internal_invoice(LP_PAYOUTS, payout, payout.wallet_id)
     except InvoiceError:
         await _check_target(payout.wallet_id)
         raise
-    return await sending.record_invoice(
-        LP_PAYOUTS, payout, invoice.payment_hash, invoice.bolt11
-    )
 
 
 async def _check_target(wallet_id: str) -> None:

@@ -285,11 +285,10 @@ async def _leg_invoice(leg: LegRow) -> str:
     try:
         # create_invoice reads the target wallet itself and refuses a deleted one,
         # so a new invoice needs no check of its own.
-        invoice = await sending.internal_invoice(LEGS, leg, leg.wallet_id)
+        return await sending.internal_invoice(LEGS, leg, leg.wallet_id)
     except InvoiceError:
         await _check_target(leg.wallet_id)  # say why, when it is that
         raise
-    return await sending.record_invoice(LEGS, leg, invoice.payment_hash, invoice.bolt11)
 
 
 async def _check_target(wallet_id: str) -> None:

@@ -209,14 +209,15 @@ async def pay_in_one_turn(
         )
 
 
-async def internal_invoice(queue: Payables[P], row: P, wallet_id: str) -> Payment:
-    """A new internal invoice of ``wallet_id`` for the row's sats, on one
-    connection to LNbits' database (``create_invoice`` opens three otherwise).
-    Internal only: LNbits makes such an invoice itself, without its funding
-    source, so the turn waits for no node; only a wallet with a fiat currency
-    may look up a rate, cached, as every payment from it does."""
+async def internal_invoice(queue: Payables[P], row: P, wallet_id: str) -> str:
+    """A new internal invoice of ``wallet_id`` for the row's sats, recorded
+    before it is paid (as ``address_invoice``'s). Made on one connection to
+    LNbits' database (``create_invoice`` opens three otherwise). Internal only:
+    LNbits makes such an invoice itself, without its funding source, so the turn
+    waits for no node; only a wallet with a fiat currency may look up a rate,
+    cached, as every payment from it does."""
     async with lnbits_db.connect() as conn:
-        return await create_invoice(
+        invoice = await create_invoice(
             wallet_id=wallet_id,
             amount=row.sats,
             memo=queue.description(row),
@@ -224,6 +225,7 @@ async def internal_invoice(queue: Payables[P], row: P, wallet_id: str) -> Paymen
             internal=True,
             conn=conn,
         )
+    return await record_invoice(queue, row, invoice.payment_hash, invoice.bolt11)
 
 
 def failure(row: Payable, error: str) -> Outcome:

@@ -22,13 +22,14 @@ TURNS = 20
 
 
 @contextmanager
-def pool_events(name: str) -> Iterator[list[object]]:
-    """The DBAPI connections of each pool event ``name`` ("connect", "close")
-    while inside."""
-    seen: list[object] = []
+def engine_events(name: str) -> Iterator[list[tuple]]:
+    """The arguments of each event ``name`` of the handle's engine while inside
+    (the pool's "connect" and "close": the DBAPI connection first; a
+    "before_cursor_execute": the statement third)."""
+    seen: list[tuple] = []
 
-    def note(dbapi_connection: object, _record: object) -> None:
-        seen.append(dbapi_connection)
+    def note(*args: object) -> None:
+        seen.append(args)
 
     event.listen(db.engine.sync_engine, name, note)
     try:
@@ -37,23 +38,9 @@ def pool_events(name: str) -> Iterator[list[object]]:
         event.remove(db.engine.sync_engine, name, note)
 
 
-@contextmanager
-def statements_run() -> Iterator[list[str]]:
-    run: list[str] = []
-
-    def note(*args: object) -> None:
-        run.append(str(args[2]))  # (connection, cursor, statement, ...)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield run
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
-
-
 @pytest.fixture
 def connections_opened():
-    with pool_events("connect") as opened:
+    with engine_events("connect") as opened:
         yield opened
 
 
@@ -74,7 +61,7 @@ async def test_turns_one_after_another_share_one_connection(app, connections_ope
 
 async def test_a_turn_runs_only_its_own_statements(app):
     assert await _count_requests("nothing") == 0  # a connection is open
-    with statements_run() as run:
+    with engine_events("before_cursor_execute") as run:
         for _ in range(TURNS):
             assert await _count_requests("nothing") == 0
     # LNbits' own handle runs a CREATE SCHEMA in every turn on PostgreSQL (40).
@@ -159,7 +146,7 @@ async def test_closing_waits_for_a_turn_in_flight_and_closes_its_connection(app)
 
     task = asyncio.create_task(turn())
     try:
-        with pool_events("close") as closed:
+        with engine_events("close") as closed:
             await in_turn.wait()
             closing = asyncio.create_task(database.close())
             await asyncio.sleep(0)
