@@ -389,7 +389,10 @@ async def test_forged_copies_are_dropped_and_do_not_shadow_the_genuine_event(
     statuses = by_url(subscriber)
     assert statuses[evil.url].events_in == 5
     assert statuses[relay.url].invalid_events == 0
-    assert statuses[relay.url].events_in == 2  # the probe and the genuine event
+    # The probe and the genuine event. The probe is stored: a relay whose REQ
+    # crosses its publication may send it twice, live and as history.
+    real = statuses[relay.url]
+    assert real.events_in - real.duplicates == 2
 
 
 async def test_subscription_messages_on_the_wire(pools):
