@@ -14,40 +14,58 @@ import sys
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
-from pathlib import Path
 from types import FrameType
 
 import pytest
-from in_process_rpc import Atm, cash_out_params, pay_from_customer, register
+from in_process_rpc import (
+    Atm,
+    cash_out_params,
+    pay_from_customer,
+    register,
+    rpc_server,
+)
 
 from helpers import API, wait_until
-from satmachineadmin import crud, rpc
+from satmachineadmin import crud
 from satmachineadmin.database import db
 from satmachineadmin.models import RpcLogRow
 from satmachineadmin.rpc import request_log
 from satmachineadmin.rpc.request_log import RequestLog
+from satmachineadmin.rpc.server import RpcServer
 
-RPC_DIR = str(Path(rpc.__file__).parent)
+
+def _parts(server: RpcServer) -> set[int]:
+    """The ids of ``server`` and of the helpers it holds (its admissions, its
+    request log, ...): the objects whose methods do its work."""
+    held = (
+        value
+        for value in vars(server).values()
+        if type(value).__module__.startswith("satmachineadmin.")
+    )
+    return {id(server), *map(id, held)}
 
 
-def _asked_by_the_rpc_server() -> bool:
-    """Whether the code asking for a connection is the RPC server's (its task's
-    frames): the payout worker and LNbits' own tasks run beside the tests and
-    take turns of their own at any moment."""
+def _asked_by(parts: set[int]) -> bool:
+    """Whether the code asking for a connection is a method of one of ``parts``
+    (its task's frames). The app's own RPC server refreshes every second, and
+    the payout worker and LNbits' tasks take turns at any moment: none of them
+    is the server under test."""
     frame: FrameType | None = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.startswith(RPC_DIR):
+        owner = frame.f_locals.get("self")
+        if owner is not None and id(owner) in parts:
             return True
         frame = frame.f_back
     return False
 
 
 @pytest.fixture
-def turns(monkeypatch) -> Counter:
-    """Connections the RPC server opened, per database: "extension" and
-    "lnbits"."""
+def turns(monkeypatch, server) -> Counter:
+    """Connections the RPC server under test opened, per database: "extension"
+    and "lnbits"."""
     from lnbits.core.db import db as core_db
 
+    parts = _parts(server)
     counted: Counter = Counter()
     for name, database in (("extension", db), ("lnbits", core_db)):
         real = database.connect
@@ -55,7 +73,7 @@ def turns(monkeypatch) -> Counter:
         def counting(real=real, name=name):
             @asynccontextmanager
             async def connect():
-                if _asked_by_the_rpc_server():
+                if _asked_by(parts):
                     counted[name] += 1
                 async with real() as conn:
                     yield conn
@@ -151,7 +169,10 @@ async def test_the_servers_refresh_takes_one_turn(server, client, operator, turn
     atm = Atm(server)
     await register(client, operator, atm)
     await server.refresh()  # the first one may announce the machines' documents
+    app_server = await rpc_server()  # as the app's own, refreshing every second
+    await app_server.refresh()
     turns.clear()
+    await app_server.refresh()  # not the server under test: not counted
     await server.refresh()
     assert turns == Counter({"extension": 1})
     assert atm.keys.public_key_hex in server._active_machines
