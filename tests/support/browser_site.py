@@ -170,8 +170,11 @@ class BrowserSite:
             body={"relays": [self.relay_url], "local_only": True},
         )
 
-        from playwright.async_api import async_playwright
+        from playwright.async_api import async_playwright, expect
 
+        # What a page shows is waited for as long as its actions are (Playwright's
+        # assertions give up after 5 s otherwise, which a loaded machine passed).
+        expect.set_options(timeout=TIMEOUT_MS)
         self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(
             executable_path=CHROMIUM,
