@@ -121,17 +121,20 @@ async def settlements_to_process(
     """Settlements with a leg to pay now (new, due for a retry, or left mid-payment
     by a worker that died), and settlements whose legs are all done but whose
     status was not written (a crash between the last leg and the status): each
-    settlement's id and the wallet its legs are paid from ('' for the latter)."""
+    settlement's id and the wallet its legs are paid from ('' for the latter),
+    oldest first, so that a backlog is paid in the order the sales were made."""
     rows = await fetch_all(
         f"""
-        SELECT DISTINCT settlement_id, source_wallet_id FROM {S}.payout_legs
-        WHERE {claimable()}
+        SELECT settlement_id, source_wallet_id, MIN(created_at) AS since
+        FROM {S}.payout_legs WHERE {claimable()}
+        GROUP BY settlement_id, source_wallet_id
         UNION
-        SELECT s.id, '' FROM {S}.settlements s
+        SELECT s.id, '', s.created_at FROM {S}.settlements s
         WHERE s.status IN ('pending', 'processing') AND NOT EXISTS (
             SELECT 1 FROM {S}.payout_legs g WHERE g.settlement_id = s.id
             AND g.status IN ('pending', 'paying', 'failed')
         )
+        ORDER BY since, settlement_id
         LIMIT :limit
         """,
         {"now": now, "stale_before": stale_before, "limit": limit},

@@ -16,9 +16,14 @@ time (a lock per wallet) and uses one connection to a database at a time (a lock
 per database), so a settlement's legs, all paid from the machine's wallet,
 overlap only in their claims, invoices and bookkeeping. Settlements of different
 paying wallets are paid side by side (``CONCURRENT_WALLETS``), those of one
-wallet one after another in the order they are found; within a settlement the
-platform fee is attempted first and then the other legs ``CONCURRENT_LEGS`` at a
-time. Both bounds are fixed numbers of tasks, however many rows are due.
+wallet one after another, oldest first; within a settlement the platform fee is
+attempted first and then the other legs ``CONCURRENT_LEGS`` at a time. Both
+bounds are fixed numbers of tasks, however many rows are due.
+
+The worker pays as settlements come (``WalletLanes``): each paying wallet has a
+lane that takes its wallet's due settlements and looks for more before it ends,
+and a new settlement of a wallet without a lane gets one at once, not after the
+settlements already being paid are done.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ __all__ = [
     "process_settlement",
     "run_worker",
     "settlement_status",
+    "start_lanes",
     "wake",
 ]
 
@@ -319,38 +325,99 @@ async def _lightning_address_invoice(leg: LegRow) -> str:
     return await sending.address_invoice(LEGS, leg, leg.ln_address, leg.sats)
 
 
-async def process_due() -> int:
-    """One pass over everything payable now; returns how many settlements.
-    Settlements of one paying wallet are paid one after another, different
-    wallets' side by side."""
+async def _due_by_wallet() -> dict[str, list[str]]:
+    """The settlements payable now, oldest first, by the wallet that pays them."""
     now = helpers.now()
     due = await crud.settlements_to_process(now=now, stale_before=now - STALE_PAYING_S)
     by_wallet: dict[str, list[str]] = {}
     for settlement_id, wallet_id in due.items():
         by_wallet.setdefault(wallet_id, []).append(settlement_id)
+    return by_wallet
 
-    async def pay_in_turn(settlement_ids: list[str]) -> None:
-        for settlement_id in settlement_ids:
-            await process_settlement(settlement_id)
 
-    await each_bounded(by_wallet.values(), CONCURRENT_WALLETS, pay_in_turn)
-    return len(due)
+class WalletLanes:
+    """Settlements paid as they come: a task per paying wallet (a lane), at most
+    ``CONCURRENT_WALLETS``. A lane pays its wallet's due settlements one after
+    another and looks again before it ends (``LANE_ROUNDS`` times at most: what
+    is left waits for the next start); a lane ending wakes the worker, for a
+    wallet that was waiting for a free one."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+
+    async def start_due(self) -> int:
+        """Starts a lane for each wallet with settlements due and none running;
+        how many settlements were due."""
+        by_wallet = await _due_by_wallet()
+        for wallet_id, settlement_ids in by_wallet.items():
+            if wallet_id in self._lanes or len(self._lanes) >= CONCURRENT_WALLETS:
+                continue
+            self._lanes[wallet_id] = asyncio.create_task(
+                self._lane(wallet_id, settlement_ids),
+                name=f"{EXT_TAG} payouts of wallet {wallet_id}",
+            )
+        return sum(len(ids) for ids in by_wallet.values())
+
+    async def idle(self) -> None:
+        """Waits until no lane is running."""
+        while self._lanes:
+            await asyncio.wait(list(self._lanes.values()))
+
+    async def stop(self) -> None:
+        """Cancels the lanes (a leg cut short is a claim left behind: taken over
+        once stale, as after a crash) and waits for them to end."""
+        for lane in list(self._lanes.values()):
+            lane.cancel()
+        await self.idle()
+
+    async def _lane(self, wallet_id: str, settlement_ids: list[str]) -> None:
+        try:
+            for _ in range(LANE_ROUNDS):
+                for settlement_id in settlement_ids:
+                    await process_settlement(settlement_id)
+                settlement_ids = (await _due_by_wallet()).get(wallet_id, [])
+                if not settlement_ids:
+                    break
+        except Exception:
+            logger.exception(f"satmachineadmin: paying wallet {wallet_id}'s legs")
+        finally:
+            del self._lanes[wallet_id]
+            wake()
+
+
+LANE_ROUNDS = 100
+_WORKER_LANES = WalletLanes()
+
+
+async def start_lanes() -> int:
+    """The worker's step: lanes for the wallets with settlements due."""
+    return await _WORKER_LANES.start_due()
+
+
+async def process_due() -> int:
+    """Everything payable now, paid before it returns (in lanes of its own, as
+    a second worker would); how many settlements were due."""
+    lanes = WalletLanes()
+    due = await lanes.start_due()
+    await lanes.idle()
+    return due
 
 
 async def run_worker() -> None:
     """The payout loop: wakes on new settlements, polls for retries and takeovers."""
-    while True:
-        _wakeup.clear()
-        try:
-            await abandon_overdue()
-            for _ in range(100):  # bounded: what is left waits for the next wake-up
-                if not await process_due():
-                    break
-            await forwarding.send_due()
-            await lp_payouts.pay_due()
-        except Exception:
-            logger.exception("satmachineadmin: payout pass failed")
-        await wait_until_set(_wakeup, POLL_EVERY_S)
+    try:
+        while True:
+            _wakeup.clear()
+            try:
+                await abandon_overdue()
+                await start_lanes()
+                await forwarding.send_due()
+                await lp_payouts.pay_due()
+            except Exception:
+                logger.exception("satmachineadmin: payout pass failed")
+            await wait_until_set(_wakeup, POLL_EVERY_S)
+    finally:
+        await _WORKER_LANES.stop()
 
 
 async def abandon_overdue() -> None:

@@ -24,7 +24,7 @@ async def test_legs_overlap_after_the_platform_fee(client, business, monkeypatch
     async def paused() -> int:
         return 0
 
-    monkeypatch.setattr(payouts, "process_due", paused)  # the app's worker waits
+    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
     real_pay_leg = payouts.pay_leg
     events: list[tuple[str, str]] = []
     in_flight = 0

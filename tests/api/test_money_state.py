@@ -999,7 +999,7 @@ async def quiet_worker(monkeypatch):
     async def nothing_due() -> int:
         return 0
 
-    monkeypatch.setattr(payouts, "process_due", nothing_due)
+    monkeypatch.setattr(payouts, "start_lanes", nothing_due)
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ async def test_a_leg_takes_one_turn_for_its_invoice_and_one_for_its_payment(
     async def paused() -> int:
         return 0
 
-    monkeypatch.setattr(payouts, "process_due", paused)  # the app's worker waits
+    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
     await fund(business.machine["wallet_id"], 100_100)
     lnbits_turns.clear()
     settlement = await business.cash_out()

@@ -102,8 +102,8 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
         return 0
 
     # The app's own worker stays out of the way while the crash is staged.
-    resume = payouts.process_due
-    monkeypatch.setattr(payouts, "process_due", paused)
+    resume = payouts.start_lanes
+    monkeypatch.setattr(payouts, "start_lanes", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     legs = [leg.dict() for leg in await crud.legs_of(settlement_id=settlement["id"])]
@@ -125,7 +125,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
         "UPDATE satmachineadmin.payout_legs SET claimed_at = 0 WHERE id = :id",
         {"id": first["id"]},
     )
-    monkeypatch.setattr(payouts, "process_due", resume)
+    monkeypatch.setattr(payouts, "start_lanes", resume)
     done = await wait_for_status(client, business.operator, settlement["id"], "settled")
     assert done["status"] == "settled"
     assert await balance(business.super_user.wallet_id) == super_after_crash
@@ -144,7 +144,7 @@ async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
     async def paused() -> int:
         return 0
 
-    monkeypatch.setattr(payouts, "process_due", paused)
+    monkeypatch.setattr(payouts, "start_lanes", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     leg_id = (await crud.legs_of(settlement_id=settlement["id"]))[0].id
@@ -488,3 +488,28 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
     mine = next(row for row in rows if row.id == forward_id)
     assert mine.status == "sending" and mine.payment_hash is None
     assert mine.updated_at == current.updated_at
+
+
+@pytest.mark.slow
+async def test_a_backlog_is_found_oldest_sale_first(business, monkeypatch):
+    """Settlements waiting to be paid come back in the order their sales were
+    made, whatever their ids: under a backlog the oldest are paid first."""
+    from satmachineadmin.database import db
+
+    async def paused() -> int:
+        return 0
+
+    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
+    await fund(business.machine["wallet_id"], 3 * 100_100)
+    landed = [await business.cash_out() for _ in range(3)]
+    # Made at 1000, 3000 and 2000 s: the first, the third, then the second.
+    for settlement, made_at in zip(landed, (1000, 3000, 2000), strict=True):
+        await db.execute(
+            "UPDATE satmachineadmin.payout_legs SET created_at = :at "
+            "WHERE settlement_id = :id",
+            {"at": made_at, "id": settlement["id"]},
+        )
+    now = int(time.time())
+    due = await crud.settlements_to_process(now=now, stale_before=now - 60)
+    ours = [sid for sid in due if sid in {s["id"] for s in landed}]
+    assert ours == [landed[0]["id"], landed[2]["id"], landed[1]["id"]]

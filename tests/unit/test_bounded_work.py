@@ -65,28 +65,88 @@ async def test_no_items_and_a_limit_below_one():
     assert calls == [5]
 
 
-async def test_one_wallets_settlements_in_turn_other_wallets_side_by_side(
-    monkeypatch,
-):
+class Ledger:
+    """Settlements due by paying wallet, as the database has them: one whose
+    payment ended is no longer due. ``hold`` keeps a settlement's payment going
+    until it is released."""
+
+    def __init__(self, due: dict[str, str]) -> None:
+        self.due = dict(due)
+        self.events: list[tuple[str, str]] = []
+        self.hold: dict[str, asyncio.Event] = {}
+
+    async def settlements_to_process(self, **_: object) -> dict[str, str]:
+        return dict(self.due)
+
+    async def process_settlement(self, settlement_id: str) -> str:
+        self.events.append(("start", settlement_id))
+        await asyncio.sleep(0)
+        if settlement_id in self.hold:
+            await self.hold[settlement_id].wait()
+        await asyncio.sleep(0)
+        self.due.pop(settlement_id, None)
+        self.events.append(("end", settlement_id))
+        return "settled"
+
+    async def started(self, settlement_id: str) -> None:
+        while ("start", settlement_id) not in self.events:
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def ledger(monkeypatch) -> Ledger:
     from satmachineadmin import crud
     from satmachineadmin.services import payouts
 
-    async def due(**_: object) -> dict[str, str]:
-        return {"a1": "wallet-a", "b1": "wallet-b", "a2": "wallet-a", "c1": ""}
+    book = Ledger({"a1": "wallet-a", "b1": "wallet-b", "a2": "wallet-a", "c1": ""})
+    monkeypatch.setattr(crud, "settlements_to_process", book.settlements_to_process)
+    monkeypatch.setattr(payouts, "process_settlement", book.process_settlement)
+    return book
 
-    events: list[tuple[str, str]] = []
 
-    async def settle(settlement_id: str) -> str:
-        events.append(("start", settlement_id))
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        events.append(("end", settlement_id))
-        return "settled"
+async def test_one_wallets_settlements_in_turn_other_wallets_side_by_side(ledger):
+    from satmachineadmin.services import payouts
 
-    monkeypatch.setattr(crud, "settlements_to_process", due)
-    monkeypatch.setattr(payouts, "process_settlement", settle)
     assert await payouts.process_due() == 4
+    events = ledger.events
     # wallet-a's second settlement starts only after its first ended ...
     assert events.index(("end", "a1")) < events.index(("start", "a2"))
     # ... while wallet-b's ran meanwhile.
     assert events.index(("start", "b1")) < events.index(("end", "a1"))
+    assert ledger.due == {}
+
+
+async def test_the_worker_pays_a_new_settlement_without_waiting_for_the_others(
+    ledger, monkeypatch
+):
+    """A sale of another machine while a settlement is being paid: its wallet's
+    settlement starts at once, not once the settlements found before it are
+    paid (and a settlement found meanwhile for a wallet being paid follows the
+    ones before it)."""
+    from satmachineadmin.services import forwarding, lp_payouts, payouts
+
+    async def nothing() -> None:
+        return None
+
+    for module, name in (
+        (payouts, "abandon_overdue"),
+        (forwarding, "send_due"),
+        (lp_payouts, "pay_due"),
+    ):
+        monkeypatch.setattr(module, name, nothing)
+    ledger.due = {"a1": "wallet-a"}
+    ledger.hold["a1"] = asyncio.Event()
+    worker = asyncio.create_task(payouts.run_worker())
+    try:
+        await asyncio.wait_for(ledger.started("a1"), 5)
+        ledger.due.update({"b1": "wallet-b", "a2": "wallet-a"})
+        payouts.wake()  # as a landed sale does
+        await asyncio.wait_for(ledger.started("b1"), 5)
+        assert ("start", "a2") not in ledger.events
+        ledger.hold["a1"].set()
+        await asyncio.wait_for(ledger.started("a2"), 5)
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+    assert ledger.events.index(("end", "a1")) < ledger.events.index(("start", "a2"))

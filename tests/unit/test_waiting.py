@@ -50,7 +50,7 @@ async def test_the_payout_worker_stops_when_cancelled_as_it_is_woken(monkeypatch
         return 0
 
     monkeypatch.setattr(payouts, "abandon_overdue", nothing)
-    monkeypatch.setattr(payouts, "process_due", nothing)
+    monkeypatch.setattr(payouts, "start_lanes", nothing)
     monkeypatch.setattr(forwarding, "send_due", nothing)
     worker = asyncio.create_task(payouts.run_worker())
     await _stops_when_cancelled_as_woken(worker, payouts.wake)
