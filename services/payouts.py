@@ -29,6 +29,7 @@ settlements already being paid are done.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -352,10 +353,14 @@ class WalletLanes:
         for wallet_id, settlement_ids in by_wallet.items():
             if wallet_id in self._lanes or len(self._lanes) >= CONCURRENT_WALLETS:
                 continue
-            self._lanes[wallet_id] = asyncio.create_task(
+            lane = asyncio.create_task(
                 self._lane(wallet_id, settlement_ids),
                 name=f"{EXT_TAG} payouts of wallet {wallet_id}",
             )
+            self._lanes[wallet_id] = lane
+            # A callback, not a ``finally``: a lane cancelled before it first ran
+            # never enters its body, and must still leave.
+            lane.add_done_callback(functools.partial(self._ended, wallet_id))
         return sum(len(ids) for ids in by_wallet.values())
 
     async def idle(self) -> None:
@@ -380,9 +385,11 @@ class WalletLanes:
                     break
         except Exception:
             logger.exception(f"satmachineadmin: paying wallet {wallet_id}'s legs")
-        finally:
+
+    def _ended(self, wallet_id: str, lane: asyncio.Task[None]) -> None:
+        if self._lanes.get(wallet_id) is lane:
             del self._lanes[wallet_id]
-            wake()
+        wake()
 
 
 LANE_ROUNDS = 100

@@ -150,3 +150,25 @@ async def test_the_worker_pays_a_new_settlement_without_waiting_for_the_others(
         with pytest.raises(asyncio.CancelledError):
             await worker
     assert ledger.events.index(("end", "a1")) < ledger.events.index(("start", "a2"))
+
+
+async def test_lanes_stopped_before_they_ran_end(ledger):
+    """A stop right after a start (the extension stopped as it was woken): the
+    lanes that never ran are gone, and nothing was paid."""
+    from satmachineadmin.services import payouts
+
+    lanes = payouts.WalletLanes()
+    assert await lanes.start_due() == 4
+    # Stopped in this task, so the lanes do not run first; a stop that hangs
+    # is cut short.
+    this = asyncio.current_task()
+    assert this is not None
+    watchdog = asyncio.get_running_loop().call_later(5, this.cancel)
+    try:
+        await lanes.stop()
+    finally:
+        watchdog.cancel()
+    assert ledger.events == []
+    assert await lanes.start_due() == 4  # and the wallets can have lanes again
+    await asyncio.wait_for(lanes.idle(), 5)
+    assert ledger.due == {}
