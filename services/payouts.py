@@ -345,13 +345,19 @@ class WalletLanes:
 
     def __init__(self) -> None:
         self._lanes: dict[str, asyncio.Task[None]] = {}
+        # Wallets with settlements due that the last start found no free lane for.
+        self.waiting: set[str] = set()
 
     async def start_due(self) -> int:
         """Starts a lane for each wallet with settlements due and none running;
         how many settlements were due."""
         by_wallet = await _due_by_wallet()
+        self.waiting = set()
         for wallet_id, settlement_ids in by_wallet.items():
-            if wallet_id in self._lanes or len(self._lanes) >= CONCURRENT_WALLETS:
+            if wallet_id in self._lanes:
+                continue
+            if len(self._lanes) >= CONCURRENT_WALLETS:
+                self.waiting.add(wallet_id)
                 continue
             lane = asyncio.create_task(
                 self._lane(wallet_id, settlement_ids),
@@ -403,9 +409,12 @@ async def start_lanes() -> int:
 
 async def process_due() -> int:
     """Everything payable now, paid before it returns (in lanes of its own, as
-    a second worker would); how many settlements were due."""
+    a second worker's would be); how many settlements were due."""
     lanes = WalletLanes()
     due = await lanes.start_due()
+    while lanes.waiting:  # more wallets than lanes: the rest as lanes free up
+        await lanes.idle()
+        await lanes.start_due()
     await lanes.idle()
     return due
 

@@ -172,3 +172,11 @@ async def test_lanes_stopped_before_they_ran_end(ledger):
     assert await lanes.start_due() == 4  # and the wallets can have lanes again
     await asyncio.wait_for(lanes.idle(), 5)
     assert ledger.due == {}
+
+
+async def test_a_pass_over_more_wallets_than_lanes_pays_them_all(ledger):
+    from satmachineadmin.services import payouts
+
+    ledger.due = {f"s{n}": f"wallet-{n}" for n in range(payouts.CONCURRENT_WALLETS + 3)}
+    assert await payouts.process_due() == payouts.CONCURRENT_WALLETS + 3
+    assert ledger.due == {}
