@@ -340,8 +340,9 @@ class WalletLanes:
     """Settlements paid as they come: a task per paying wallet (a lane), at most
     ``CONCURRENT_WALLETS``. A lane pays its wallet's due settlements one after
     another and looks again before it ends (``LANE_ROUNDS`` times at most: what
-    is left waits for the next start); a lane ending wakes the worker, for a
-    wallet that was waiting for a free one."""
+    is left waits for the next start), unless another wallet waits for a lane;
+    a lane ending wakes the worker, which gives the free lanes to the wallets
+    with the oldest sales."""
 
     def __init__(self) -> None:
         self._lanes: dict[str, asyncio.Task[None]] = {}
@@ -386,6 +387,8 @@ class WalletLanes:
             for _ in range(LANE_ROUNDS):
                 for settlement_id in settlement_ids:
                     await process_settlement(settlement_id)
+                if self.waiting:
+                    break  # another wallet waits for a lane: its turn first
                 settlement_ids = (await _due_by_wallet()).get(wallet_id, [])
                 if not settlement_ids:
                     break

@@ -180,3 +180,33 @@ async def test_a_pass_over_more_wallets_than_lanes_pays_them_all(ledger):
     ledger.due = {f"s{n}": f"wallet-{n}" for n in range(payouts.CONCURRENT_WALLETS + 3)}
     assert await payouts.process_due() == payouts.CONCURRENT_WALLETS + 3
     assert ledger.due == {}
+
+
+async def test_a_busy_wallet_leaves_its_lane_to_a_waiting_one(ledger, monkeypatch):
+    """One lane, two wallets: a wallet whose machine keeps selling does not keep
+    the lane while the other's sale waits."""
+    from satmachineadmin.services import forwarding, lp_payouts, payouts
+
+    async def nothing() -> None:
+        return None
+
+    for module, name in (
+        (payouts, "abandon_overdue"),
+        (forwarding, "send_due"),
+        (lp_payouts, "pay_due"),
+    ):
+        monkeypatch.setattr(module, name, nothing)
+    monkeypatch.setattr(payouts, "CONCURRENT_WALLETS", 1)
+    ledger.due = {"a1": "wallet-a", "b1": "wallet-b"}
+    ledger.hold["a1"] = asyncio.Event()
+    worker = asyncio.create_task(payouts.run_worker())
+    try:
+        await asyncio.wait_for(ledger.started("a1"), 5)
+        ledger.due["a2"] = "wallet-a"  # its machine sold again meanwhile
+        ledger.hold["a1"].set()
+        await asyncio.wait_for(ledger.started("a2"), 5)
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+    assert ledger.events.index(("start", "b1")) < ledger.events.index(("start", "a2"))
