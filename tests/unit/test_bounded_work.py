@@ -4,6 +4,8 @@ worked on, a failure raised only once the others are done."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -104,6 +106,31 @@ def ledger(monkeypatch) -> Ledger:
     return book
 
 
+@contextlib.asynccontextmanager
+async def payout_worker() -> AsyncIterator[None]:
+    """The app's payout worker, running for the block, with nothing to do but
+    the settlements (``ledger``)."""
+    from satmachineadmin.services import forwarding, lp_payouts, payouts
+
+    async def nothing() -> None:
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name in (
+            (payouts, "abandon_overdue"),
+            (forwarding, "send_due"),
+            (lp_payouts, "pay_due"),
+        ):
+            patch.setattr(module, name, nothing)
+        worker = asyncio.create_task(payouts.run_worker())
+        try:
+            yield
+        finally:
+            worker.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await worker
+
+
 async def test_one_wallets_settlements_in_turn_other_wallets_side_by_side(ledger):
     from satmachineadmin.services import payouts
 
@@ -117,27 +144,17 @@ async def test_one_wallets_settlements_in_turn_other_wallets_side_by_side(ledger
 
 
 async def test_the_worker_pays_a_new_settlement_without_waiting_for_the_others(
-    ledger, monkeypatch
+    ledger,
 ):
     """A sale of another machine while a settlement is being paid: its wallet's
     settlement starts at once, not once the settlements found before it are
     paid (and a settlement found meanwhile for a wallet being paid follows the
     ones before it)."""
-    from satmachineadmin.services import forwarding, lp_payouts, payouts
+    from satmachineadmin.services import payouts
 
-    async def nothing() -> None:
-        return None
-
-    for module, name in (
-        (payouts, "abandon_overdue"),
-        (forwarding, "send_due"),
-        (lp_payouts, "pay_due"),
-    ):
-        monkeypatch.setattr(module, name, nothing)
     ledger.due = {"a1": "wallet-a"}
     ledger.hold["a1"] = asyncio.Event()
-    worker = asyncio.create_task(payouts.run_worker())
-    try:
+    async with payout_worker():
         await asyncio.wait_for(ledger.started("a1"), 5)
         ledger.due.update({"b1": "wallet-b", "a2": "wallet-a"})
         payouts.wake()  # as a landed sale does
@@ -145,10 +162,6 @@ async def test_the_worker_pays_a_new_settlement_without_waiting_for_the_others(
         assert ("start", "a2") not in ledger.events
         ledger.hold["a1"].set()
         await asyncio.wait_for(ledger.started("a2"), 5)
-    finally:
-        worker.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await worker
     assert ledger.events.index(("end", "a1")) < ledger.events.index(("start", "a2"))
 
 
@@ -185,28 +198,14 @@ async def test_a_pass_over_more_wallets_than_lanes_pays_them_all(ledger):
 async def test_a_busy_wallet_leaves_its_lane_to_a_waiting_one(ledger, monkeypatch):
     """One lane, two wallets: a wallet whose machine keeps selling does not keep
     the lane while the other's sale waits."""
-    from satmachineadmin.services import forwarding, lp_payouts, payouts
+    from satmachineadmin.services import payouts
 
-    async def nothing() -> None:
-        return None
-
-    for module, name in (
-        (payouts, "abandon_overdue"),
-        (forwarding, "send_due"),
-        (lp_payouts, "pay_due"),
-    ):
-        monkeypatch.setattr(module, name, nothing)
     monkeypatch.setattr(payouts, "CONCURRENT_WALLETS", 1)
     ledger.due = {"a1": "wallet-a", "b1": "wallet-b"}
     ledger.hold["a1"] = asyncio.Event()
-    worker = asyncio.create_task(payouts.run_worker())
-    try:
+    async with payout_worker():
         await asyncio.wait_for(ledger.started("a1"), 5)
         ledger.due["a2"] = "wallet-a"  # its machine sold again meanwhile
         ledger.hold["a1"].set()
         await asyncio.wait_for(ledger.started("a2"), 5)
-    finally:
-        worker.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await worker
     assert ledger.events.index(("start", "b1")) < ledger.events.index(("start", "a2"))
