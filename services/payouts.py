@@ -341,10 +341,11 @@ class WalletLanes:
     ``CONCURRENT_WALLETS``. A lane pays its wallet's due settlements one after
     another and looks again before it ends (``LANE_ROUNDS`` times at most: what
     is left waits for the next start), unless another wallet waits for a lane;
-    a lane ending wakes the worker, which gives the free lanes to the wallets
-    with the oldest sales."""
+    a lane ending calls ``on_free`` (the worker's wake it, to give the free lane
+    to the wallet with the oldest sales)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_free: Callable[[], None] = lambda: None) -> None:
+        self._on_free = on_free
         self._lanes: dict[str, asyncio.Task[None]] = {}
         # Wallets with settlements due that the last start found no free lane for.
         self.waiting: set[str] = set()
@@ -398,11 +399,11 @@ class WalletLanes:
     def _ended(self, wallet_id: str, lane: asyncio.Task[None]) -> None:
         if self._lanes.get(wallet_id) is lane:
             del self._lanes[wallet_id]
-        wake()
+        self._on_free()
 
 
 LANE_ROUNDS = 100
-_WORKER_LANES = WalletLanes()
+_WORKER_LANES = WalletLanes(on_free=wake)
 
 
 async def start_lanes() -> int:

@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -251,6 +251,21 @@ async def super_config_for_module(
     await setter.remember()
     yield setter
     await setter.restore()
+
+
+@pytest.fixture
+def paused_worker(monkeypatch) -> Callable[[], None]:
+    """Keeps the app's payout worker from paying anything (it starts no lane)
+    for the test; the callable it gives lets the worker pay again."""
+    from satmachineadmin.services import payouts
+
+    real = payouts.start_lanes
+
+    async def paused() -> int:
+        return 0
+
+    monkeypatch.setattr(payouts, "start_lanes", paused)
+    return lambda: monkeypatch.setattr(payouts, "start_lanes", real)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

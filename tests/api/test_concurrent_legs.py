@@ -20,11 +20,9 @@ async def business(client, super_user, make_user, super_config) -> Business:
 
 
 @pytest.mark.slow
-async def test_legs_overlap_after_the_platform_fee(client, business, monkeypatch):
-    async def paused() -> int:
-        return 0
-
-    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
+async def test_legs_overlap_after_the_platform_fee(
+    client, business, monkeypatch, paused_worker
+):
     real_pay_leg = payouts.pay_leg
     events: list[tuple[str, str]] = []
     in_flight = 0

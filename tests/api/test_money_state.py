@@ -36,7 +36,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from in_process_rpc import Atm, register
@@ -992,16 +991,6 @@ class Business:
 # --- fixtures and the test -------------------------------------------------------
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def quiet_worker(monkeypatch):
-    """Pauses the app's payout worker."""
-
-    async def nothing_due() -> int:
-        return 0
-
-    monkeypatch.setattr(payouts, "start_lanes", nothing_due)
-
-
 @pytest.mark.slow
 @settings(
     max_examples=MAX_EXAMPLES,
@@ -1014,7 +1003,7 @@ async def quiet_worker(monkeypatch):
     ops=st.lists(operations, min_size=3, max_size=MAX_STEPS),
 )
 async def test_money_stays_whole_over_any_sequence(
-    client, super_config, server, quiet_worker, config: Config, ops: list[Op]
+    client, super_config, server, paused_worker, config: Config, ops: list[Op]
 ):
     # Hypothesis seeds `random` alike for every example; LNbits draws the
     # wallets' lightning addresses from it and would collide with the last ones.
@@ -1048,7 +1037,7 @@ async def small_business(client, server, super_config, deposits: list[int]) -> B
 
 
 async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
-    client, super_config, server, quiet_worker
+    client, super_config, server, paused_worker
 ):
     """Was: the 0-sat leg stayed 'pending', LNbits refused its 0-sat invoice
     ('Amountless invoices not supported.') on every attempt and retry, and the
@@ -1075,7 +1064,7 @@ async def test_a_zero_sat_lp_leg_does_not_block_its_settlement(
 
 
 async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
-    client, super_config, server, quiet_worker, monkeypatch
+    client, super_config, server, paused_worker, monkeypatch
 ):
     """Was: the target wallet was checked only when the leg's invoice was made;
     a retry paid the recorded invoice into the since-deleted wallet (2000 sats
@@ -1131,7 +1120,7 @@ async def test_a_leg_is_never_paid_into_a_wallet_deleted_since_its_invoice(
 
 @pytest.mark.slow
 async def test_a_settled_settlement_does_not_go_back_to_processing(
-    client, super_config, server, quiet_worker, monkeypatch
+    client, super_config, server, paused_worker, monkeypatch
 ):
     """Was: process_settlement read the legs, then wrote the status it derived
     with an unguarded UPDATE: a worker that read while another's leg was still
@@ -1183,7 +1172,7 @@ async def test_a_settled_settlement_does_not_go_back_to_processing(
 
 @pytest.mark.slow
 async def test_a_refused_balance_settlement_is_held_then_voided_or_paid(
-    client, super_config, server, quiet_worker
+    client, super_config, server, paused_worker
 ):
     """A balance settlement LNbits refuses to pay stays held (the balance is not
     free to settle or allocate again, nor distributed); voided, the amount is

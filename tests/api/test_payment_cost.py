@@ -8,9 +8,7 @@ and two of their own.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from contextlib import asynccontextmanager
 from types import FrameType
 
 import pytest
@@ -18,6 +16,7 @@ import pytest_asyncio
 from in_process_rpc import Atm, cash_in_params, register
 from lnurl_wallet import Wallet, priced_machine, withdraw_params
 from payout_business import Business
+from turn_counting import count_turns
 
 from helpers import fund
 from satmachineadmin import crud
@@ -38,17 +37,7 @@ def lnbits_turns(monkeypatch) -> Counter:
     from lnbits.core.db import db as lnbits_db
 
     counted: Counter = Counter()
-    real_connect = lnbits_db.connect
-
-    @asynccontextmanager
-    async def counting():
-        asker = _asker(sys._getframe(2))
-        if asker is not None:
-            counted[asker] += 1
-        async with real_connect() as conn:
-            yield conn
-
-    monkeypatch.setattr(lnbits_db, "connect", counting)
+    count_turns(monkeypatch, lnbits_db, _asker, counted)
     return counted
 
 
@@ -70,12 +59,8 @@ def _asker(frame: FrameType | None) -> tuple[str, str] | None:
 
 @pytest.mark.slow
 async def test_a_leg_takes_one_turn_for_its_invoice_and_one_for_its_payment(
-    business, monkeypatch, lnbits_turns
+    business, paused_worker, lnbits_turns
 ):
-    async def paused() -> int:
-        return 0
-
-    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
     await fund(business.machine["wallet_id"], 100_100)
     lnbits_turns.clear()
     settlement = await business.cash_out()

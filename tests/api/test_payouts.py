@@ -92,18 +92,14 @@ async def test_concurrent_workers_pay_each_leg_once(client, business):
 
 @pytest.mark.slow
 async def test_a_crash_between_paying_and_recording_is_reconciled(
-    client, business, monkeypatch
+    client, business, paused_worker
 ):
     """The worker paid the leg's invoice and died before writing "paid": the next
     worker finds the payment by its hash and records it, paying nothing again."""
     from lnbits.core.services import pay_invoice
 
-    async def paused() -> int:
-        return 0
-
     # The app's own worker stays out of the way while the crash is staged.
-    resume = payouts.start_lanes
-    monkeypatch.setattr(payouts, "start_lanes", paused)
+    resume = paused_worker  # the callable that lets it pay again
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     legs = [leg.dict() for leg in await crud.legs_of(settlement_id=settlement["id"])]
@@ -125,7 +121,7 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
         "UPDATE satmachineadmin.payout_legs SET claimed_at = 0 WHERE id = :id",
         {"id": first["id"]},
     )
-    monkeypatch.setattr(payouts, "start_lanes", resume)
+    resume()
     done = await wait_for_status(client, business.operator, settlement["id"], "settled")
     assert done["status"] == "settled"
     assert await balance(business.super_user.wallet_id) == super_after_crash
@@ -135,16 +131,12 @@ async def test_a_crash_between_paying_and_recording_is_reconciled(
 
 @pytest.mark.slow
 async def test_a_worker_whose_claim_was_taken_over_pays_and_records_nothing(
-    client, business, monkeypatch
+    client, business, monkeypatch, paused_worker
 ):
     """A worker that stalled past STALE_PAYING_S lost its leg to another: it may
     neither fix an invoice of its own on the leg (and pay it) nor write its
     outcome over the new claimant's."""
 
-    async def paused() -> int:
-        return 0
-
-    monkeypatch.setattr(payouts, "start_lanes", paused)
     await fund(business.machine["wallet_id"], 100_100)
     settlement = await business.cash_out()
     leg_id = (await crud.legs_of(settlement_id=settlement["id"]))[0].id
@@ -491,15 +483,11 @@ async def test_a_sender_whose_forward_was_taken_over_pays_and_records_nothing(
 
 
 @pytest.mark.slow
-async def test_a_backlog_is_found_oldest_sale_first(business, monkeypatch):
+async def test_a_backlog_is_found_oldest_sale_first(business, paused_worker):
     """Settlements waiting to be paid come back in the order their sales were
     made, whatever their ids: under a backlog the oldest are paid first."""
     from satmachineadmin.database import db
 
-    async def paused() -> int:
-        return 0
-
-    monkeypatch.setattr(payouts, "start_lanes", paused)  # the app's worker waits
     await fund(business.machine["wallet_id"], 3 * 100_100)
     landed = [await business.cash_out() for _ in range(3)]
     # Made at 1000, 3000 and 2000 s: the first, the third, then the second.

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import uuid
 from collections import Counter
-from contextlib import asynccontextmanager
 from types import FrameType
 
 import pytest
@@ -24,6 +22,7 @@ from in_process_rpc import (
     register,
     rpc_server,
 )
+from turn_counting import count_turns
 
 from helpers import API, wait_until
 from satmachineadmin import crud
@@ -45,12 +44,11 @@ def _parts(server: RpcServer) -> set[int]:
     return {id(server), *map(id, held)}
 
 
-def _asked_by(parts: set[int]) -> bool:
+def _asked_by(parts: set[int], frame: FrameType | None) -> bool:
     """Whether the code asking for a connection is a method of one of ``parts``
     (its task's frames). The app's own RPC server refreshes every second, and
     the payout worker and LNbits' tasks take turns at any moment: none of them
     is the server under test."""
-    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         owner = frame.f_locals.get("self")
         if owner is not None and id(owner) in parts:
@@ -68,19 +66,11 @@ def turns(monkeypatch, server) -> Counter:
     parts = _parts(server)
     counted: Counter = Counter()
     for name, database in (("extension", db), ("lnbits", core_db)):
-        real = database.connect
 
-        def counting(real=real, name=name):
-            @asynccontextmanager
-            async def connect():
-                if _asked_by(parts):
-                    counted[name] += 1
-                async with real() as conn:
-                    yield conn
+        def key(frame: FrameType | None, name: str = name) -> str | None:
+            return name if _asked_by(parts, frame) else None
 
-            return connect
-
-        monkeypatch.setattr(database, "connect", counting())
+        count_turns(monkeypatch, database, key, counted)
     return counted
 
 
