@@ -140,7 +140,8 @@ def report_floor(
             "4",
             "  pipeline legs/s ÷ bare payments/s",
             db,
-            f"{ratio:.2f} ({throughput['legs_per_s']:.1f} ÷ {rate:.1f})",
+            # Three decimals: at two, 0.996 would print as a failing 1.00.
+            f"{ratio:.3f} ({throughput['legs_per_s']:.1f} ÷ {rate:.1f})",
             f">= {goal}",
             "PASS" if ratio >= goal else "FAIL",
             {"ratio": ratio, "pipeline_legs_per_s": throughput["legs_per_s"]},
