@@ -6,8 +6,9 @@ bench/profile_inprocess.py does, with an operator whose default schedule is 5 %
 and one paired machine. Then, one call after another:
 
 - ``rpc.fees.price``: what ``make_invoice`` and ``pay_invoice`` add to a request
-  (the machine's current schedule, the super user's settings, the rule, the
-  limits), with a fee that matches;
+  (the machine's current schedule, the rule, the limits), with a fee that
+  matches. It is called as they call it: with the super user's settings that
+  the request's fiat check read already;
 - the whole in-process handling of that machine's ``get_info`` (decrypt, look up
   the machine, answer, encrypt, log), for scale.
 
@@ -86,6 +87,7 @@ async def measure(calls: int) -> dict:
             task = task_manager.get_task(name)
             if task is not None:
                 task_manager.cancel_task(task)
+        from satmachineadmin import services
         from satmachineadmin.models import Direction
         from satmachineadmin.rpc import fees
 
@@ -102,6 +104,8 @@ async def measure(calls: int) -> dict:
             operator = await register(http, "op", password=USER_PASSWORD)
             atm, machine = await _machine(http, operator.token)
 
+        config = await services.get_super_config()
+
         async def price() -> None:
             await fees.price(
                 machine,
@@ -110,6 +114,7 @@ async def measure(calls: int) -> dict:
                 fee_sats=10_000,
                 fiat_amount="1000.00",
                 fee_version=None,
+                config=config,
             )
 
         async def get_info() -> None:
