@@ -20,6 +20,10 @@ from .base import (
 )
 from .splits import SplitPreview
 
+MAX_FIXED_FEE_SATS = 1_000_000
+"""0.01 BTC: far above any per-transaction fee an ATM charges, so a slip of the
+keyboard (an extra six zeros) is refused instead of priced."""
+
 
 class DirectionFees(ApiModel):
     """One direction of a schedule: the commission and the per-transaction fiat
@@ -36,6 +40,14 @@ class DirectionFees(ApiModel):
     _limits = validator("min_fiat", "max_fiat", pre=True, allow_reuse=True)(
         optional_amount
     )
+
+    @validator("fixed_fee_sats")
+    def _fixed_fee_bounded(cls, value: int) -> int:
+        if value > MAX_FIXED_FEE_SATS:
+            raise ValueError(
+                f"a fixed fee is at most {MAX_FIXED_FEE_SATS:,} sats (0.01 BTC)"
+            )
+        return value
 
     @root_validator(skip_on_failure=True)
     def _min_not_above_max(cls, values):

@@ -6,6 +6,8 @@ window.SatmFees = (() => {
   const PERCENT = /^\d{1,3}(\.\d{1,2})?$/
   const DECIMAL = /^\d+(\.\d+)?$/
   const BPS_MAX = 10000
+  // The API's bound (models/fees.py): 0.01 BTC.
+  const MAX_FIXED_FEE_SATS = 1000000
   // The schedule a machine is priced with while its operator has set none.
   const NO_LIMITS = {
     commission_bps: 0,
@@ -106,6 +108,7 @@ window.SatmFees = (() => {
     BUILTIN,
     DECIMAL,
     DIRECTIONS,
+    MAX_FIXED_FEE_SATS,
     TEXT,
     call,
     describe,

@@ -13,6 +13,7 @@
     fixed: 'fe_fixed',
     fixedHint: 'fe_fixed_hint',
     fixedRule: 'rule_whole_sats',
+    fixedCap: () => t('fe_fixed_cap', {sats: SatmFees.sats(SatmFees.MAX_FIXED_FEE_SATS)}),
     min: code => (code ? t('fe_min_in', {code}) : t('fe_min')),
     max: code => (code ? t('fe_max_in', {code}) : t('fe_max')),
     limitHint: 'fe_limit_hint',
@@ -96,7 +97,8 @@
         }
       },
       fixedRule(value) {
-        return (Number.isInteger(value) && value >= 0) || TEXT.fixedRule
+        if (!Number.isInteger(value) || value < 0) return TEXT.fixedRule
+        return value <= SatmFees.MAX_FIXED_FEE_SATS || TEXT.fixedCap()
       },
       limitRule(value) {
         const text = blankOr(value)

@@ -147,6 +147,8 @@ async def test_a_machine_added_later_gets_the_default(client, operator):
         (schedule(out_bps=2001), "above the platform's maximum of 2000 bps"),
         (schedule(out_bps=10_001), "commission_bps"),
         (schedule(fixed_fee_sats=-1), "fixed_fee_sats"),
+        (schedule(fixed_fee_sats=1_000_001), "at most 1,000,000 sats (0.01 BTC)"),
+        (schedule(fixed_fee_sats=10**14), "at most 1,000,000 sats (0.01 BTC)"),
         (schedule(min_fiat="30", max_fiat="20"), "min_fiat 30 is above max_fiat 20"),
         (schedule(max_fiat="5000.001"), "more decimals than GTQ allows"),
         (schedule(min_fiat="-1"), "min_fiat"),

@@ -292,6 +292,10 @@ async def test_an_override_above_the_cap_is_refused_and_clearing_returns_to_defa
     await expect(
         dialog.get_by_text("Above the platform's maximum of 10.00 %")
     ).to_be_visible()
+    # A fixed fee with a few zeros too many is refused before sending too.
+    await fill_schedule(dialog, "cash_out", commission="8", fixed="100000000")
+    await marked(dialog, "fee-save").click()
+    await expect(dialog.get_by_text("At most 1,000,000 sat (0.01 BTC)")).to_be_visible()
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_be_hidden()
 
