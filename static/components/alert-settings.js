@@ -9,16 +9,22 @@ window.app.component('alert-settings', {
   },
   computed: {
     numbers() {
+      // Each field's bounds are the API's (models/alerts.py): the form says
+      // which field is wrong before anything is sent.
       return [
-        'offline_after_min',
-        'cassette_low_percent',
-        'cashbox_full_percent',
-        'within_hours',
-        'payouts_failing_after_min',
-        'relay_down_after_min',
-        'hold_down_min',
-        'repeat_hours'
-      ].map(name => [name, this.$t(`satmachineadmin.alert_${name}`)])
+        ['offline_after_min', 1, 1440],
+        ['cassette_low_percent', 0, 100],
+        ['cashbox_full_percent', 0, 100],
+        ['within_hours', 0, 720],
+        ['payouts_failing_after_min', 1, 1440],
+        ['relay_down_after_min', 1, 1440],
+        ['hold_down_min', 0, 1440],
+        ['repeat_hours', 0, 720]
+      ].map(([name, min, max]) => ({
+        name,
+        label: this.$t(`satmachineadmin.alert_${name}`),
+        rules: [value => this.inRange(value, min, max)]
+      }))
     },
     kinds() {
       return [
@@ -32,6 +38,11 @@ window.app.component('alert-settings', {
     }
   },
   methods: {
+    inRange(value, min, max) {
+      const text = String(value === null || value === undefined ? '' : value).trim()
+      const whole = /^[0-9]+$/.test(text) && Number(text) >= min && Number(text) <= max
+      return whole || this.$t('satmachineadmin.rule_range', {min, max})
+    },
     when(seconds) {
       return window.SatMachine.format.when(seconds)
     },
@@ -58,7 +69,7 @@ window.app.component('alert-settings', {
         this.active = active
         this.sent = sent
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async save() {
@@ -77,7 +88,7 @@ window.app.component('alert-settings', {
         })
         await this.load()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.busy = false
       }
@@ -92,7 +103,8 @@ window.app.component('alert-settings', {
       <div class="text-h6" v-text="$t('satmachineadmin.tab_alerts')"></div>
       <div class="text-caption" v-text="$t('satmachineadmin.ui_sent_to_the_telegram_chat_nostr_identifi')"></div>
     </q-card-section>
-    <q-card-section v-if="settings">
+    <q-form v-if="settings" novalidate greedy @submit="save">
+    <q-card-section>
       <q-toggle v-model="settings.enabled" :label="$t('satmachineadmin.ui_send_alerts')"
         data-test="alerts-enabled"></q-toggle>
       <div class="row q-gutter-sm">
@@ -100,13 +112,15 @@ window.app.component('alert-settings', {
           :label="k[1]" :data-test="'alert-kind-' + k[0]"></q-checkbox>
       </div>
       <div class="row q-gutter-sm q-mt-sm">
-        <q-input v-for="n in numbers" :key="n[0]" dense filled
-          v-model="settings[n[0]]" :label="n[1]" style="min-width: 230px"
-          :data-test="'alert-' + n[0]"></q-input>
+        <q-input v-for="n in numbers" :key="n.name" dense filled
+          v-model="settings[n.name]" :label="n.label" :rules="n.rules"
+          inputmode="numeric" style="min-width: 230px"
+          :data-test="'alert-' + n.name"></q-input>
       </div>
       <q-btn class="q-mt-sm" unelevated color="primary" :label="$t('satmachineadmin.ui_save_alerts')"
-        :loading="busy" data-test="alerts-save" @click="save"></q-btn>
+        :loading="busy" type="submit" data-test="alerts-save"></q-btn>
     </q-card-section>
+    </q-form>
     <q-card-section>
       <div class="text-subtitle2" v-text="$t('satmachineadmin.ui_now')"></div>
       <div v-if="!active.length" data-test="alerts-active" v-text="$t('satmachineadmin.ui_all_quiet')"></div>

@@ -66,7 +66,7 @@ window.app.component('machine-cash', {
         this.show(cash)
         this.notes = notes
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async act(work) {
@@ -74,7 +74,7 @@ window.app.component('machine-cash', {
       try {
         await work()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       } finally {
         this.busy = false
       }
@@ -98,6 +98,26 @@ window.app.component('machine-cash', {
           '; ' + t('cash_batch', {batch: box.batch, since: this.when(box.batch_opened_at)})
       }
       return t('cash_cashbox', {text})
+    },
+    // Each field's bounds are the API's (models/fleet.py): the form names the
+    // field that is wrong before anything is sent.
+    wholeRule(min, max, optional) {
+      return value => {
+        const text = String(value === null || value === undefined ? '' : value).trim()
+        if (text === '') return optional || this.$t('satmachineadmin.rule_required')
+        const n = Number(text)
+        return (
+          (/^[0-9]+$/.test(text) && n >= min && n <= max) ||
+          this.$t('satmachineadmin.rule_range', {min, max})
+        )
+      }
+    },
+    decimalRule(optional) {
+      return value => {
+        const text = String(value === null || value === undefined ? '' : value).trim()
+        if (text === '') return optional || this.$t('satmachineadmin.rule_required')
+        return /^[0-9]+(\.[0-9]+)?$/.test(text) || this.$t('satmachineadmin.rule_decimal')
+      }
     },
     whole(text) {
       return /^[0-9]+$/.test(String(text).trim()) ? Number(text) : text
@@ -206,42 +226,53 @@ window.app.component('machine-cash', {
     </q-list>
 
     <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_cassettes')"></div>
+    <q-form novalidate greedy @submit="saveCassettes">
     <div v-for="(c, i) in editing" :key="i" class="row q-gutter-sm items-center">
       <span v-text="i + 1"></span>
       <q-input dense filled v-model="c.denomination" :label="$t('satmachineadmin.ui_denomination')"
+        :rules="[decimalRule(false)]"
         :data-test="'cassette-denomination-' + (i + 1)"></q-input>
       <q-input dense filled v-model="c.capacity" :label="$t('satmachineadmin.ui_capacity_bills')"
+        :rules="[wholeRule(1, 100000, false)]" inputmode="numeric"
         :data-test="'cassette-capacity-' + (i + 1)"></q-input>
       <q-btn flat dense icon="remove_circle" :disable="editing.length === 1"
-        @click="editing.splice(i, 1)"></q-btn>
+        :data-test="'cassette-remove-' + (i + 1)" @click="editing.splice(i, 1)"></q-btn>
     </div>
     <div class="row q-gutter-sm q-mt-xs items-center">
       <q-btn flat dense icon="add" :label="$t('satmachineadmin.ui_cassette')" data-test="cassette-add"
         @click="editing.push({denomination: '', capacity: ''})"></q-btn>
       <q-input dense filled v-model="cashboxCapacity" :label="$t('satmachineadmin.ui_cashbox_capacity')"
+        :rules="[wholeRule(1, 1000000, true)]" inputmode="numeric"
         data-test="cashbox-capacity"></q-input>
       <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_save_cassettes')" :loading="busy"
-        data-test="cassettes-save" @click="saveCassettes"></q-btn>
+        type="submit" data-test="cassettes-save"></q-btn>
     </div>
+    </q-form>
 
     <template v-if="cash && cash.cassettes.length">
       <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_record_a_refill')"></div>
+      <q-form novalidate greedy @submit="recordRefill">
       <div v-for="c in cash.cassettes" :key="c.position"
         class="row q-gutter-sm items-center">
         <span v-text="$t('satmachineadmin.cash_cassette_n', {n: c.position})"></span>
         <q-input dense filled v-model="found[c.position]" :label="$t('satmachineadmin.ui_found_before')"
+          :rules="[wholeRule(0, 1000000, true)]" inputmode="numeric"
           :data-test="'refill-found-' + c.position"></q-input>
         <q-input dense filled v-model="loaded[c.position]" :label="$t('satmachineadmin.ui_loaded')"
+          :rules="[wholeRule(0, 1000000, true)]" inputmode="numeric"
           :data-test="'refill-loaded-' + c.position"></q-input>
       </div>
       <div class="row q-gutter-sm q-mt-xs items-center">
         <q-input dense filled v-model="removedCount" :label="$t('satmachineadmin.ui_cashbox_bills_removed')"
+          :rules="[wholeRule(0, 1000000, true)]" inputmode="numeric"
           data-test="refill-cashbox-count"></q-input>
         <q-input dense filled v-model="removedFiat" :label="$t('satmachineadmin.ui_cashbox_fiat_removed')"
+          :rules="[decimalRule(true)]"
           data-test="refill-cashbox-fiat"></q-input>
         <q-btn unelevated color="primary" :label="$t('satmachineadmin.ui_record_refill')" :loading="busy"
-          data-test="refill-save" @click="recordRefill"></q-btn>
+          type="submit" data-test="refill-save"></q-btn>
       </div>
+      </q-form>
     </template>
 
     <div class="text-subtitle2 q-mt-md" v-text="$t('satmachineadmin.ui_notes')"></div>
@@ -255,7 +286,8 @@ window.app.component('machine-cash', {
     <q-list dense separator data-test="notes">
       <q-item v-for="n in notes" :key="n.id">
         <q-item-section>
-          <q-item-label style="white-space: pre-wrap" v-text="n.text"></q-item-label>
+          <q-item-label style="white-space: pre-wrap; overflow-wrap: anywhere"
+            v-text="n.text"></q-item-label>
           <q-item-label caption v-text="n.author + ' · ' + when(n.created_at)">
           </q-item-label>
         </q-item-section>

@@ -288,7 +288,7 @@ window.app = Vue.createApp({
         d.show = false
         await this.loadLps()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
     async call(method, path, data) {
@@ -684,7 +684,7 @@ window.app = Vue.createApp({
         this.notifyDone(t('done_show_code'))
         await this.loadAttention()
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        this.notifyError(error)
       }
     },
 

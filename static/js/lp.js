@@ -404,7 +404,7 @@ window.app = Vue.createApp({
         await this.loadPayoutPlans()
         Quasar.Notify.create({type: 'positive', message: t('done_payout_schedule_saved')})
       } catch (error) {
-        LNbits.utils.notifyApiError(error)
+        window.SatMachine.notify.error(error)
       }
     },
     async saveForwarding() {
