@@ -1,10 +1,12 @@
-"""Time, ids and the tag this extension stamps on its payments."""
+"""Time, ids, the tag this extension stamps on its payments, and how its
+messages write directions and basis points."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 
 # The tag on every LNbits payment this extension makes or receives: LNbits routes
 # invoice-paid events to the extension by it, and operators can filter by it.
@@ -31,3 +33,8 @@ def direction_word(direction: object) -> str:
     """cash_out → cash-out: how people write it (an enum member or its value)."""
     value = getattr(direction, "value", direction)
     return {"cash_out": "cash-out", "cash_in": "cash-in"}.get(str(value or ""), "")
+
+
+def bps_percent(bps: int | Decimal) -> str:
+    """500 → "5.00 %": how messages for people write basis points."""
+    return f"{Decimal(bps) / 100:.2f} %"

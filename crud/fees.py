@@ -87,17 +87,21 @@ async def delete_machine_fees(*, machine_id: str, conn: Connection) -> None:
     )
 
 
-async def highest_commission_bps(
+async def highest_commission(
     *, direction: str, conn: Connection | None = None
-) -> int:
-    """The highest commission any operator's schedule charges in a direction."""
+) -> tuple[int, str | None]:
+    """The highest commission any operator's schedule charges in a direction, and
+    that operator (None: no schedule)."""
     row = await fetch_one(
-        f"SELECT MAX(commission_bps) AS bps FROM {S}.fee_schedules "
-        "WHERE direction = :direction",
+        f"SELECT commission_bps, operator_id FROM {S}.fee_schedules "
+        "WHERE direction = :direction "
+        "ORDER BY commission_bps DESC, operator_id LIMIT 1",
         {"direction": direction},
         conn,
     )
-    return as_int(row["bps"] if row else 0)
+    if row is None:
+        return 0, None
+    return as_int(row["commission_bps"]), row["operator_id"]
 
 
 async def current_fee_version(

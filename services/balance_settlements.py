@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit, conversions, crud, fiat
 from ..database import transaction
 from ..errors import Conflict, InvalidInput, NotFound
-from ..helpers import new_id, now
+from ..helpers import bps_percent, new_id, now
 from ..models import (
     BPS_MAX,
     IDEMPOTENCY_KEY,
@@ -84,10 +84,6 @@ class SettlementRate:
     lnbits_rate: Decimal | None
 
 
-def _percent(bps: int | Decimal) -> str:
-    return f"{Decimal(bps) / 100:.2f} %"
-
-
 async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
     """The rate a balance settlement pays at: LNbits', or the operator's if it is
     within the super user's tolerance of LNbits'. Without an LNbits rate to check
@@ -112,9 +108,9 @@ async def _settlement_rate(code: str, data: BalanceSettle) -> SettlementRate:
     if abs(rate - market) * BPS_MAX > tolerance * market:
         off = abs(rate - market) * BPS_MAX / market
         raise InvalidInput(
-            f"the rate {rate:f} {code}/BTC is {_percent(off.quantize(Decimal(1)))} "
+            f"the rate {rate:f} {code}/BTC is {bps_percent(off.quantize(Decimal(1)))} "
             f"away from LNbits' current {market:f}; the platform allows at most "
-            f"{_percent(tolerance)}"
+            f"{bps_percent(tolerance)}"
         )
     return SettlementRate(rate, RATE_OPERATOR, market)
 

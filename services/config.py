@@ -9,7 +9,7 @@ from lnbits.db import Connection
 from .. import audit, crud
 from ..database import transaction
 from ..errors import InvalidInput
-from ..helpers import now
+from ..helpers import bps_percent, direction_word, now
 from ..models import (
     OperatorTotals,
     PlatformFee,
@@ -113,11 +113,13 @@ async def _check_commission_caps(merged: dict) -> None:
     is the super user's own, and it raises every schedule to its rate.)"""
     for direction in ("cash_in", "cash_out"):
         cap = merged[f"{direction}_max_commission_bps"]
-        highest = await crud.highest_commission_bps(direction=direction)
-        if highest > cap:
+        highest, operator_id = await crud.highest_commission(direction=direction)
+        if highest > cap and operator_id is not None:
             raise InvalidInput(
-                f"an operator's {direction.replace('_', '-')} schedule charges "
-                f"{highest} bps, above the new maximum of {cap} bps"
+                f"the {direction_word(direction)} fee schedule of "
+                f"{await person_name(operator_id)} charges a commission of "
+                f"{bps_percent(highest)}, above the new maximum of "
+                f"{bps_percent(cap)}"
             )
 
 

@@ -83,6 +83,15 @@
       }
     },
     watch: {
+      // A refusal or a quote is about the inputs it was asked for: once they
+      // change, neither is shown for the new ones.
+      form: {
+        deep: true,
+        handler() {
+          this.error = ''
+          this.quote = null
+        }
+      },
       machineOptions: {
         immediate: true,
         handler(options) {

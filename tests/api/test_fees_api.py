@@ -253,7 +253,11 @@ async def test_the_super_users_cap_and_fee_settings(
     # The cap cannot go below what a schedule (of any operator) already charges.
     refused = await super_config.put({"cash_out_max_commission_bps": 1899})
     assert refused.status_code == 400
-    assert "bps, above the new maximum of 1899 bps" in refused.json()["detail"]
+    # Said in the form's unit, naming whose schedule stands in the way.
+    assert refused.json()["detail"] == (
+        f"the cash-out fee schedule of {operator.username} charges a commission "
+        "of 19.00 %, above the new maximum of 18.99 %"
+    )
     lowered = await super_config.set(
         {"cash_out_max_commission_bps": 1900, "fee_enforcement": "record"}
     )
