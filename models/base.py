@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from lnbits.settings import settings
 from pydantic import BaseModel, Extra, Field, conint, root_validator
@@ -45,6 +47,30 @@ _LN_ADDRESS = re.compile(r"^[a-z0-9._+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
 
 
 _RELAY_URL = re.compile(r"^wss?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def relay_address_ok(url: str) -> bool:
+    """Whether a ws:// or wss:// URL names a host and port a connection can be
+    opened to: an IP address, or a DNS name of labels of 1..63 characters and at
+    most 253 in all (in their IDNA form); a port from 1 to 65535."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises for a bad one
+    except ValueError:
+        return False
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        name = host.encode("idna").decode("ascii").rstrip(".")
+    except UnicodeError:
+        return False
+    labels = name.split(".")
+    return len(name) <= 253 and all(0 < len(label) <= 63 for label in labels)
 
 
 class Direction(str, Enum):

@@ -14,6 +14,7 @@ from .base import (
     FeeEnforcement,
     RowModel,
     not_null,
+    relay_address_ok,
 )
 
 
@@ -124,6 +125,11 @@ class SuperConfigUpdate(ApiModel):
         value = value.strip()
         if not _RELAY_URL.match(value):
             raise ValueError(f"'{value}' is not a ws:// or wss:// relay URL")
+        if not relay_address_ok(value):
+            raise ValueError(
+                f"'{value[:80]}' is not a relay URL: its host name or port "
+                "cannot be connected to"
+            )
         return value
 
     @validator("lp_rate_tolerance_bps")

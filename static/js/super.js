@@ -207,7 +207,9 @@ window.app = Vue.createApp({
     dropped() {
       const entries = Object.entries(this.relayStatus.dropped || {})
       if (!entries.length) return t('dropped_none')
-      return entries.map(([why, count]) => `${why}: ${count}`).join(', ')
+      return entries
+        .map(([why, count]) => `${window.SatMachine.word('dropped', why)}: ${count}`)
+        .join(', ')
     }
   },
   methods: {

@@ -142,3 +142,23 @@ def test_a_missing_key_is_found():
     assert pattern.findall("$t('satmachineadmin.no_such_key')") == ["no_such_key"]
     assert pattern.findall("path='i18n/satmachineadmin.js'") == []
     assert pattern.findall("$t('satmachineadmin.status_' + status)") == []
+
+
+def test_every_reason_the_rpc_server_drops_an_event_has_words():
+    """The super page's relay status names why events were dropped: each reason
+    the server counts (``self.dropped[...]``, the limits' constants) in words."""
+    rpc = ROOT / "rpc"
+    counted = set(
+        re.findall(r'self\.dropped\["(\w+)"\]', (rpc / "server.py").read_text())
+    )
+    counted |= set(
+        re.findall(
+            r'^[A-Z_]+ = "(unknown_\w+)"$', (rpc / "limits.py").read_text(), re.M
+        )
+    )
+    assert {"in_flight", "unknown_over_budget"} <= counted
+    for language in ("en", "es"):
+        missing = sorted(
+            r for r in counted if f"dropped_{r}" not in messages()[language]
+        )
+        assert missing == [], (language, missing)
