@@ -6,7 +6,9 @@ window.SatmFees = (() => {
   const PERCENT = /^\d{1,3}(\.\d{1,2})?$/
   const DECIMAL = /^\d+(\.\d+)?$/
   const BPS_MAX = 10000
-  // The API's bound (models/fees.py): 0.01 BTC.
+  // The API's bounds: every sat amount (models/base.py, 21 million BTC) and a
+  // fixed fee (models/fees.py, 0.01 BTC).
+  const MAX_SATS = 2100000000000000
   const MAX_FIXED_FEE_SATS = 1000000
   // The schedule a machine is priced with while its operator has set none.
   const NO_LIMITS = {
@@ -109,6 +111,7 @@ window.SatmFees = (() => {
     DECIMAL,
     DIRECTIONS,
     MAX_FIXED_FEE_SATS,
+    MAX_SATS,
     TEXT,
     call,
     describe,

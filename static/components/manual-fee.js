@@ -43,7 +43,8 @@
       },
       scheduleFee() {
         const principal = this.principalSats
-        if (!this.schedule || !Number.isInteger(principal) || principal < 0) {
+        const whole = Number.isInteger(principal) && principal >= 0
+        if (!this.schedule || !whole || principal > SatmFees.MAX_SATS) {
           return null
         }
         return SatmFees.scheduleFee(principal, this.schedule[this.direction])

@@ -249,9 +249,9 @@ window.app = Vue.createApp({
       return !value || FIAT_CODE.test(value) || t('rule_currency_code')
     },
     validSats(value) {
-      return (
-        (Number.isInteger(value) && value >= 0) || t('rule_whole_sats')
-      )
+      if (!Number.isInteger(value) || value < 0) return t('rule_whole_sats')
+      // 21 million BTC: beyond it a number typed as 1e30 is not even exact.
+      return value <= SatmFees.MAX_SATS || t('rule_sats_max')
     },
     validDecimal(value) {
       return parseAmount(value) !== null || t('rule_decimal')

@@ -492,6 +492,14 @@ async def test_a_manual_transaction_takes_the_schedules_fee_or_one_with_a_reason
 
     # Left to the schedule: 4 % of 200 000 sats, shown before it is recorded.
     dialog = await fill_manual("by-schedule")
+    # A principal beyond every bitcoin there is, typed as 1e30, is refused on
+    # its field, and no fee is worked out from it.
+    await marked(dialog, "manual-principal").fill("1e30")
+    await expect(
+        dialog.get_by_text("At most 2,100,000,000,000,000 sats (21 million BTC)")
+    ).to_be_visible()
+    await expect(marked(dialog, "manual-fee-schedule")).not_to_contain_text("sat")
+    await marked(dialog, "manual-principal").fill("200000")
     await expect(marked(dialog, "manual-fee-schedule")).to_have_text(
         f"Schedule version {version}: 8,000 sat"
     )
