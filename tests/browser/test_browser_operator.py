@@ -285,6 +285,9 @@ async def test_operator_runs_the_business_from_the_dashboard(
     detail = page.locator('[data-test="settlement-detail"]')
     legs = detail.locator('[data-test="legs-table"] tbody tr')
     await expect(legs.filter(has_text="platform fee")).to_contain_text("3,000 sat")
+    # Where the settlement came from and what each leg is, in words.
+    await expect(detail).to_contain_text("recorded by hand")
+    await expect(legs.filter(has_text="Self")).to_contain_text("operator's split")
     for label, paid in (
         ("Self", "3,500"),
         ("Employee", "2,100"),
