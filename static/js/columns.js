@@ -167,6 +167,7 @@ window.SatMachineColumns = (() => {
       ],
       balanceSettlementColumns: [
         {name: 'created', labelKey: 'col_when', field: row => fmt.when(row.created_at), align: 'left', priority: 2},
+        {name: 'lp', labelKey: 'col_lp', field: row => vm.lpName(row.enrolment_id), align: 'left'},
         {name: 'amount', labelKey: 'col_amount', field: fiat},
         {
           name: 'rate',

@@ -509,6 +509,7 @@ async def test_a_failed_balance_settlement_is_held_then_voided(
         has_text="100.00 GTQ"
     )
     await expect(row).to_contain_text("time limit")
+    await expect(row).to_contain_text(lp.username)  # whose balance, by name
     await site.screenshot(page, "operator-failed-balance-settlement")
     await row.get_by_role("button", name="Void").click()
     await page.locator(".q-dialog").get_by_role("button", name="OK").click()
