@@ -181,7 +181,7 @@ async def _check_payable(wallet_id: str, target_wallet_id: str, sats: int) -> No
     held = 0 if wallet is None else wallet.balance_msat // 1000
     if held < sats:
         raise InvalidInput(
-            f"the paying wallet holds {held} sats, less than the {sats} sats "
+            f"the paying wallet holds {held:,} sats, less than the {sats:,} sats "
             "this settlement pays: top it up first"
         )
     target = await get_wallet(target_wallet_id)

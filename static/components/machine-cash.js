@@ -33,6 +33,10 @@ window.app.component('machine-cash', {
     when(seconds) {
       return window.SatMachine.format.when(seconds)
     },
+    // Fiat as the rest of the pages write it: grouped, in the currency's decimals.
+    fiat(amount) {
+      return window.SatMachine.format.fiat(amount, this.code)
+    },
     signed(n) {
       return n > 0 ? `+${n}` : `${n}`
     },
@@ -91,7 +95,7 @@ window.app.component('machine-cash', {
       if (box.fill_percent !== null) {
         text += ' ' + t('cash_percent_full', {n: box.fill_percent})
       }
-      if (box.fiat) text += `, ${box.fiat} ${this.code}`
+      if (box.fiat) text += `, ${this.fiat(box.fiat)}`
       text += '; ' + t('cash_days_until_full', {n: box.days_until_full || '–'})
       if (box.batch) {
         text +=
@@ -191,19 +195,19 @@ window.app.component('machine-cash', {
         <tr v-for="c in cash.cassettes" :key="c.position"
           :data-test="'cassette-' + c.position">
           <td class="text-left" v-text="c.position"></td>
-          <td class="text-right" v-text="c.denomination + ' ' + code"></td>
+          <td class="text-right" v-text="fiat(c.denomination)"></td>
           <td class="text-right" v-text="c.capacity"></td>
           <td class="text-right"
             v-text="c.last_count === null ? '–' : c.last_count"></td>
           <td class="text-right" v-text="c.estimated_count + ' (' + c.fill_percent
             + ' %)'"></td>
-          <td class="text-right" v-text="c.fiat_held + ' ' + code"></td>
+          <td class="text-right" v-text="fiat(c.fiat_held)"></td>
           <td class="text-right" v-text="c.days_until_empty || '–'"></td>
         </tr>
       </tbody>
     </q-markup-table>
     <div v-if="cash && cash.cassettes.length" class="q-mt-sm" data-test="cash-totals"
-      v-text="$t('satmachineadmin.cash_totals', {fiat: cash.fiat_held + ' ' + code, days: cash.days_until_empty || '–'})">
+      v-text="$t('satmachineadmin.cash_totals', {fiat: fiat(cash.fiat_held), days: cash.days_until_empty || '–'})">
     </div>
     <div v-if="cash" class="q-mt-sm" data-test="cashbox"
       v-text="cashboxText()"></div>
@@ -219,7 +223,7 @@ window.app.component('machine-cash', {
           <q-item-label caption>
             <span v-for="(d, p) in c.differences" :key="p" class="q-mr-md"
               v-text="$t('satmachineadmin.cash_difference', {position: p, counted: c.counted[p], estimated: c.estimated[p], difference: signed(d)})"></span>
-            <span v-text="$t('satmachineadmin.cash_dispensed_settled', {dispensed: c.bills_fiat, settled: c.settled_fiat + ' ' + code})"></span>
+            <span v-text="$t('satmachineadmin.cash_dispensed_settled', {dispensed: fiat(c.bills_fiat), settled: fiat(c.settled_fiat)})"></span>
           </q-item-label>
         </q-item-section>
       </q-item>

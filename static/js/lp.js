@@ -48,12 +48,20 @@ window.app = Vue.createApp({
           field: row => this.walletName(row.wallet_id),
           align: 'left'
         },
-        {name: 'deposited', label: 'Deposited', field: 'deposited'},
-        {name: 'pending', label: 'Pending deposits', field: 'pending_deposits'},
-        {name: 'distributed', label: 'Distributed', field: 'distributed'},
-        {name: 'held', label: 'Held (being paid)', field: 'held'},
-        {name: 'voided', label: 'Voided', field: 'voided'},
-        {name: 'balance', label: 'Balance', field: 'balance'},
+        ...[
+          ['deposited', 'Deposited', 'deposited'],
+          ['pending', 'Pending deposits', 'pending_deposits'],
+          ['distributed', 'Distributed', 'distributed'],
+          ['held', 'Held (being paid)', 'held'],
+          ['voided', 'Voided', 'voided'],
+          ['balance', 'Balance', 'balance']
+        ].map(([name, label, field]) => ({
+          name,
+          label,
+          field,
+          // Grouped in the currency's decimals (its code is the next column but one).
+          format: (value, row) => this.grouped(value, row.fiat_code)
+        })),
         {
           name: 'sats',
           label: 'Sats received',
@@ -201,6 +209,8 @@ window.app = Vue.createApp({
       return window.SatMachine.visibleColumns(columns, this.$q.screen.width)
     },
     fiat: (amount, code) => window.SatMachine.format.fiat(amount, code),
+    grouped: (amount, code) =>
+      window.SatMachine.groupDecimal(amount, window.SatMachine.fiatDigits(code)),
     rate: value => window.SatMachine.format.rate(value),
     sats(value) {
       return value === undefined || value === null

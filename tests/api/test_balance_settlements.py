@@ -129,7 +129,7 @@ async def test_a_settlement_lnbits_cannot_pay_is_refused_before_anything_moves(
         usd_lp.settle_url, json={"wallet_id": empty.id}, headers=op.headers
     )
     assert unfunded.status_code == 400, unfunded.text
-    assert "holds 0 sats, less than the 500000 sats" in unfunded.text
+    assert "holds 0 sats, less than the 500,000 sats" in unfunded.text
     row = await usd_lp.row(client)
     assert balances(row) == ("500.00", "0.00", "0.00", "0.00")
     assert (

@@ -139,10 +139,10 @@ async def test_operator_sets_cassettes_sees_the_count_and_records_a_refill(
         await open_cash_panel(page)
         first = marked(page, "cassette-1")
         await expect(first).to_contain_text("372")
-        await expect(first).to_contain_text("37200.00 GTQ")
-        await expect(marked(page, "cash-totals")).to_contain_text("42200.00 GTQ")
+        await expect(first).to_contain_text("37,200.00 GTQ")
+        await expect(marked(page, "cash-totals")).to_contain_text("42,200.00 GTQ")
         await expect(marked(page, "cashbox")).to_contain_text(
-            "120 bills of 1000 (12 % full), 6000.00 GTQ"
+            "120 bills of 1000 (12 % full), 6,000.00 GTQ"
         )
         counts = marked(page, "cash-counts")
         await expect(counts).to_contain_text("reported by the machine")

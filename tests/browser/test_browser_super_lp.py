@@ -238,7 +238,7 @@ async def test_operator_is_refused_the_super_page(site):  # noqa: F811
 # --- the liquidity provider ----------------------------------------------------------
 
 
-# Two cash-outs in GTQ, both paid out of the LP's 100.00 GTQ deposit.
+# Two cash-outs in GTQ, both paid out of the LP's 1,100.00 GTQ deposit.
 def grouped(rate: str) -> str:
     value = Decimal(rate)
     return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,}"
@@ -249,7 +249,7 @@ CASH_OUTS = [
     (2000, 100, "10.00", "500000.00", "500000.00", "200.00"),
     (3000, 150, "20.00", "666666.67", "666666.67", "150.00"),
 ]
-DEPOSIT = "100.00"
+DEPOSIT = "1100.00"
 
 
 async def wait_until_paid(site: BrowserSite, lp: Account, count: int) -> list[dict]:  # noqa: F811
@@ -338,11 +338,11 @@ async def test_lp_sees_distributions_exports_csv_and_sets_forwarding(
     await expect(page.get_by_test_id("lp-page")).not_to_contain_text(operator.id)
     row = balances.locator("tbody tr")
     await expect(row).to_have_count(1)
-    # Deposited, pending, distributed, balance, sats received.
-    for text in ("GTQ", "100.00", "30.00", "70.00", "5,000"):
+    # Deposited, pending, distributed, balance, sats received: grouped.
+    for text in ("GTQ", "1,100.00", "30.00", "1,070.00", "5,000"):
         await expect(row).to_contain_text(text)
     await expect(page.get_by_test_id("total")).to_contain_text(
-        "GTQ: 70.00 left of 100.00 deposited, 0.00 held, 5,000 sats received"
+        "GTQ: 1,070.00 left of 1,100.00 deposited, 0.00 held, 5,000 sats received"
     )
 
     table = page.get_by_test_id("distributions")
