@@ -23,7 +23,7 @@ window.app.component('alert-settings', {
       ].map(([name, min, max]) => ({
         name,
         label: this.$t(`satmachineadmin.alert_${name}`),
-        rules: [value => this.inRange(value, min, max)]
+        rules: [window.SatMachine.wholeInRange(min, max, false)]
       }))
     },
     kinds() {
@@ -38,11 +38,6 @@ window.app.component('alert-settings', {
     }
   },
   methods: {
-    inRange(value, min, max) {
-      const text = String(value === null || value === undefined ? '' : value).trim()
-      const whole = /^[0-9]+$/.test(text) && Number(text) >= min && Number(text) <= max
-      return whole || this.$t('satmachineadmin.rule_range', {min, max})
-    },
     when(seconds) {
       return window.SatMachine.format.when(seconds)
     },

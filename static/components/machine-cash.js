@@ -105,17 +105,7 @@ window.app.component('machine-cash', {
     },
     // Each field's bounds are the API's (models/fleet.py): the form names the
     // field that is wrong before anything is sent.
-    wholeRule(min, max, optional) {
-      return value => {
-        const text = String(value === null || value === undefined ? '' : value).trim()
-        if (text === '') return optional || this.$t('satmachineadmin.rule_required')
-        const n = Number(text)
-        return (
-          (/^[0-9]+$/.test(text) && n >= min && n <= max) ||
-          this.$t('satmachineadmin.rule_range', {min, max})
-        )
-      }
-    },
+    wholeRule: window.SatMachine.wholeInRange,
     decimalRule(optional) {
       return value => {
         const text = String(value === null || value === undefined ? '' : value).trim()

@@ -200,6 +200,17 @@ window.SatMachine = (() => {
     return t('error_server')
   }
 
+  // A q-input rule: a whole number from min to max (blank only when optional);
+  // true, or what the field takes, in words.
+  function wholeInRange(min, max, optional) {
+    return value => {
+      const text = String(value ?? '').trim()
+      if (text === '') return optional || t('rule_required')
+      const n = Number(text)
+      return (/^[0-9]+$/.test(text) && n >= min && n <= max) || t('rule_range', {min, max})
+    }
+  }
+
   const notify = {
     done(message) {
       Quasar.Notify.create({type: 'positive', message, timeout: 2500})
@@ -356,6 +367,7 @@ window.SatMachine = (() => {
     fiatDigits,
     groupDecimal,
     parseAmount,
+    wholeInRange,
     errorMessage,
     notify,
     call,
