@@ -56,15 +56,19 @@ window.SatmFees = (() => {
 
   function limitsText(fees, fiatCode) {
     const code = fiatCode ? ` ${fiatCode}` : ''
-    const low = fees.min_fiat
-    const high = fees.max_fiat
+    // Grouped as every other amount is, in the currency's decimals when known.
+    const digits = fiatCode ? window.SatMachine.fiatDigits(fiatCode) : undefined
+    const amount = value =>
+      value === null ? null : window.SatMachine.groupDecimal(value, digits)
+    const low = amount(fees.min_fiat)
+    const high = amount(fees.max_fiat)
     if (low === null && high === null) return TEXT.noLimits
     if (low === null) return `${TEXT.upTo} ${high}${code}`
     if (high === null) return `${TEXT.from} ${low}${code}`
     return `${low} ${TEXT.to} ${high}${code}`
   }
 
-  // "5.00 % + 100 sat, 20.00 to 5000.00 GTQ"
+  // "5.00 % + 100 sat, 20.00 to 5,000.00 GTQ"
   function describe(fees, fiatCode) {
     if (!fees) return ''
     const fixed = fees.fixed_fee_sats ? ` + ${sats(fees.fixed_fee_sats)}` : ''

@@ -135,7 +135,8 @@ async def test_operator_sets_cassettes_sees_the_count_and_records_a_refill(
         )
         assert reported["result"] == {"recorded": True}
 
-        await page.keyboard.press("Escape")
+        await marked(page, "cash-close").click()  # a button, as well as Esc
+        await expect(marked(page, "machine-cash")).to_have_count(0)
         await open_cash_panel(page)
         first = marked(page, "cassette-1")
         await expect(first).to_contain_text("372")

@@ -204,9 +204,9 @@ async def test_the_default_schedule_prices_every_machine_with_its_version(
     }
     await expect(marked(row, "fee-source")).to_have_text("Your default")
     await expect(marked(row, "fee-cash-out")).to_have_text(
-        "5.25 % + 100 sat, 20.00 to 5000.00 GTQ"
+        "5.25 % + 100 sat, 20.00 to 5,000.00 GTQ"
     )
-    await expect(marked(row, "fee-cash-in")).to_have_text("4.00 %, up to 2000.00 GTQ")
+    await expect(marked(row, "fee-cash-in")).to_have_text("4.00 %, up to 2,000.00 GTQ")
     await expect(marked(row, "fee-version")).to_have_text(str(fees["version"]))
     await expect(marked(row, "fee-fetched")).to_have_text("Not fetched yet")
     await site.screenshot(page, "fees-default-saved")
