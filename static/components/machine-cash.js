@@ -108,9 +108,9 @@ window.app.component('machine-cash', {
     wholeRule: window.SatMachine.wholeInRange,
     decimalRule(optional) {
       return value => {
-        const text = String(value === null || value === undefined ? '' : value).trim()
+        const text = String(value ?? '').trim()
         if (text === '') return optional || this.$t('satmachineadmin.rule_required')
-        return /^[0-9]+(\.[0-9]+)?$/.test(text) || this.$t('satmachineadmin.rule_decimal')
+        return SatmFees.DECIMAL.test(text) || this.$t('satmachineadmin.rule_decimal')
       }
     },
     whole(text) {
